@@ -1,0 +1,66 @@
+import type { ExecutionRef } from './events.ts';
+import type { FailureRecord, RetryState } from './failure.ts';
+
+/** Something that happened, handed to workflow code in an activation. */
+export type Job =
+  | { type: 'StartWorkflow'; input: unknown[] }
+  | { type: 'FireTimer'; seq: number }
+  | { type: 'ResolveActivity'; seq: number; result: ActivityResolution }
+  | { type: 'SignalWorkflow'; signalName: string; input: unknown[] }
+  | { type: 'CancelWorkflow' }
+  /** `accepted` is set on replay: the update was recorded, so its validator is not run again. */
+  | { type: 'DoUpdate'; updateId: string; name: string; input: unknown[]; accepted: boolean }
+  | { type: 'ResolveChildWorkflowExecutionStart'; seq: number; result: ChildStartResolution }
+  | { type: 'ResolveChildWorkflowExecution'; seq: number; result: ChildResolution }
+  | { type: 'ResolveSignalExternalWorkflow'; seq: number; failure?: FailureRecord }
+  | { type: 'ResolveRequestCancelExternalWorkflow'; seq: number; failure?: FailureRecord };
+
+export type ActivityResolution =
+  | { completed: unknown }
+  | { failed: FailureRecord }
+  | { cancelled: FailureRecord };
+
+export type ChildStartResolution =
+  | { succeeded: { runId: string } }
+  | { failed: { workflowId: string; workflowType: string; cause: 'WORKFLOW_ALREADY_EXISTS' } }
+  | { cancelled: FailureRecord };
+
+export type ChildResolution =
+  | { completed: unknown }
+  | { failed: FailureRecord; retryState?: RetryState }
+  | { cancelled: FailureRecord };
+
+/** Facts about the run that workflow code reads through `workflowInfo()`. */
+export interface WorkflowInfo {
+  workflowId: string;
+  runId: string;
+  workflowType: string;
+  taskQueue: string;
+  namespace: string;
+  firstExecutionRunId: string;
+  continuedFromExecutionRunId?: string;
+  parent?: ExecutionRef;
+  root?: ExecutionRef;
+  attempt: number;
+  historyLength: number;
+  continueAsNewSuggested: boolean;
+  startTime: Date;
+  runStartTime: Date;
+  executionTimeout?: number;
+  runTimeout?: number;
+  taskTimeout?: number;
+  memo?: Record<string, unknown>;
+  unsafe: { isReplaying: boolean; now(): number };
+}
+
+/** One workflow task's input. */
+export interface Activation {
+  /** Deterministic time: the workflow task's start, milliseconds since the epoch. */
+  timestamp: number;
+  isReplaying: boolean;
+  historyLength: number;
+  continueAsNewSuggested: boolean;
+  jobs: Job[];
+  /** Patch IDs recorded in the task being replayed (markers `patched()` must match). */
+  patches?: string[];
+}

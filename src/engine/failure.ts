@@ -1,0 +1,426 @@
+/**
+ * The failure model. Errors cross every boundary (store, worker, Comlink) as plain
+ * `FailureRecord`s and are rebuilt as typed failures at the edges, so `instanceof`,
+ * `type`, `details` and the `cause` chain survive a reload.
+ */
+
+/** A serialisable failure: what is stored in history and sent across the worker boundary. */
+export interface FailureRecord {
+  /** Class of the failure, e.g. `ApplicationFailure`, `ActivityFailure`, `CancelledFailure`. */
+  name: string;
+  message: string;
+  stack?: string;
+  /** Application-defined error type (`ApplicationFailure.type`), or the JS error's name. */
+  type?: string;
+  nonRetryable?: boolean;
+  details?: unknown[];
+  /** `TimeoutFailure.timeoutType`. */
+  timeoutType?: TimeoutType;
+  /** `ActivityFailure`: which activity failed. */
+  activityType?: string;
+  activityId?: string;
+  /** `ChildWorkflowFailure`: which child failed. */
+  workflowType?: string;
+  workflowExecution?: { workflowId: string; runId: string };
+  retryState?: RetryState;
+  cause?: FailureRecord;
+}
+
+export type TimeoutType = 'START_TO_CLOSE' | 'SCHEDULE_TO_START' | 'SCHEDULE_TO_CLOSE' | 'HEARTBEAT';
+export type RetryState =
+  | 'RETRY_STATE_UNSPECIFIED'
+  | 'RETRY_STATE_IN_PROGRESS'
+  | 'RETRY_STATE_NON_RETRYABLE_FAILURE'
+  | 'RETRY_STATE_TIMEOUT'
+  | 'RETRY_STATE_MAXIMUM_ATTEMPTS_REACHED'
+  | 'RETRY_STATE_RETRY_POLICY_NOT_SET'
+  | 'RETRY_STATE_CANCEL_REQUESTED';
+
+/**
+ * Marks weft failures so `instanceof` works across realms and bundles: two copies of this
+ * module (page and worker, or two bundles) still recognise each other's failures.
+ */
+const failureMarker = Symbol.for('weft.failure');
+
+/** Base of every failure weft produces. Mirrors Temporal's `TemporalFailure`. */
+export class TemporalFailure extends Error {
+  readonly [failureMarker] = true;
+  override cause: Error | undefined;
+  constructor(message?: string, cause?: Error) {
+    super(message ?? '');
+    this.cause = cause;
+  }
+  static [Symbol.hasInstance](this: Function, value: unknown): boolean {
+    if (typeof value !== 'object' || value === null) return false;
+    if (!(failureMarker in value)) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return hasErrorName(value, (this.prototype as Error).name);
+  }
+}
+Object.defineProperty(TemporalFailure.prototype, 'name', { value: 'TemporalFailure' });
+
+/**
+ * A failure raised by user code. `nonRetryable` stops activity retries; `type` is matched
+ * against `retry.nonRetryableErrorTypes`.
+ *
+ * @example throw ApplicationFailure.create({ message: 'card declined', type: 'Declined', nonRetryable: true });
+ */
+export class ApplicationFailure extends TemporalFailure {
+  constructor(
+    message?: string,
+    readonly type?: string,
+    readonly nonRetryable: boolean = false,
+    readonly details?: unknown[],
+    cause?: Error,
+  ) {
+    super(message, cause);
+  }
+  static create(options: {
+    message?: string;
+    type?: string;
+    nonRetryable?: boolean;
+    details?: unknown[];
+    cause?: Error;
+  }): ApplicationFailure {
+    return new ApplicationFailure(
+      options.message,
+      options.type,
+      options.nonRetryable ?? false,
+      options.details,
+      options.cause,
+    );
+  }
+  static retryable(message?: string, type?: string, ...details: unknown[]): ApplicationFailure {
+    return new ApplicationFailure(message, type ?? 'Error', false, details);
+  }
+  static nonRetryable(message?: string, type?: string, ...details: unknown[]): ApplicationFailure {
+    return new ApplicationFailure(message, type ?? 'Error', true, details);
+  }
+  static fromError(error: unknown): ApplicationFailure {
+    if (error instanceof ApplicationFailure) return error;
+    const e = error instanceof Error ? error : new Error(String(error));
+    return new ApplicationFailure(e.message, e.name, false, undefined, undefined);
+  }
+}
+Object.defineProperty(ApplicationFailure.prototype, 'name', { value: 'ApplicationFailure' });
+
+/** An activity failed; `cause` is why (an `ApplicationFailure`, `TimeoutFailure`, ...). */
+export class ActivityFailure extends TemporalFailure {
+  constructor(
+    message: string | undefined,
+    readonly activityType: string,
+    readonly activityId: string | undefined,
+    readonly retryState: RetryState,
+    cause?: Error,
+  ) {
+    super(message, cause);
+  }
+}
+Object.defineProperty(ActivityFailure.prototype, 'name', { value: 'ActivityFailure' });
+
+/** A child workflow did not complete; `cause` is the child's own failure. */
+export class ChildWorkflowFailure extends TemporalFailure {
+  constructor(
+    readonly namespace: string | undefined,
+    readonly workflowExecution: { workflowId: string; runId: string },
+    readonly workflowType: string,
+    readonly retryState: RetryState,
+    cause?: Error,
+  ) {
+    super('Child Workflow execution failed', cause);
+  }
+}
+Object.defineProperty(ChildWorkflowFailure.prototype, 'name', { value: 'ChildWorkflowFailure' });
+
+/** A scope, activity, timer, child or workflow was cancelled. */
+export class CancelledFailure extends TemporalFailure {
+  constructor(
+    message?: string,
+    readonly details: unknown[] = [],
+    cause?: Error,
+  ) {
+    super(message, cause);
+  }
+}
+Object.defineProperty(CancelledFailure.prototype, 'name', { value: 'CancelledFailure' });
+
+/** The execution was terminated. */
+export class TerminatedFailure extends TemporalFailure {}
+Object.defineProperty(TerminatedFailure.prototype, 'name', { value: 'TerminatedFailure' });
+
+/** A timeout expired; `timeoutType` says which. */
+export class TimeoutFailure extends TemporalFailure {
+  constructor(
+    message: string | undefined,
+    readonly lastHeartbeatDetails: unknown,
+    readonly timeoutType: TimeoutType,
+  ) {
+    super(message);
+  }
+}
+Object.defineProperty(TimeoutFailure.prototype, 'name', { value: 'TimeoutFailure' });
+
+/** A failure that does not come from user code (e.g. a worker crash). */
+export class ServerFailure extends TemporalFailure {
+  constructor(
+    message: string | undefined,
+    readonly nonRetryable: boolean,
+    cause?: Error,
+  ) {
+    super(message, cause);
+  }
+}
+Object.defineProperty(ServerFailure.prototype, 'name', { value: 'ServerFailure' });
+
+/** Base of errors that are not failures of an execution but misuse of the API. */
+export class WeftError extends Error {
+  static [Symbol.hasInstance](this: Function, value: unknown): boolean {
+    return (
+      Function.prototype[Symbol.hasInstance].call(this, value) ||
+      hasErrorName(value, (this.prototype as Error).name)
+    );
+  }
+}
+Object.defineProperty(WeftError.prototype, 'name', { value: 'WeftError' });
+
+/**
+ * Compares the `name` each class defines on its prototype, walking the chain: class names
+ * are minified in production bundles, prototype `name` strings are not.
+ */
+function hasErrorName(value: unknown, name: string): boolean {
+  let proto: object | null =
+    typeof value === 'object' && value !== null ? (Object.getPrototypeOf(value) as object | null) : null;
+  while (proto !== null && proto !== Error.prototype) {
+    if (Object.hasOwn(proto, 'name') && (proto as { name: unknown }).name === name) return true;
+    proto = Object.getPrototypeOf(proto) as object | null;
+  }
+  return false;
+}
+
+/** Replay produced a command that does not match the recorded history. */
+export class DeterminismViolationError extends WeftError {}
+Object.defineProperty(DeterminismViolationError.prototype, 'name', { value: 'DeterminismViolationError' });
+/** Temporal's name for the same error. */
+export const NonDeterminismError = DeterminismViolationError;
+
+/** A workflow with this ID is already running (or the reuse policy forbids a new run). */
+export class WorkflowExecutionAlreadyStartedError extends WeftError {
+  constructor(
+    message: string,
+    readonly workflowId: string,
+    readonly workflowType: string,
+  ) {
+    super(message);
+  }
+}
+Object.defineProperty(WorkflowExecutionAlreadyStartedError.prototype, 'name', {
+  value: 'WorkflowExecutionAlreadyStartedError',
+});
+
+/** No execution matches the given ID (or the run is closed, for operations that need an open one). */
+export class WorkflowNotFoundError extends WeftError {
+  constructor(
+    message: string,
+    readonly workflowId: string,
+    readonly runId: string | undefined,
+  ) {
+    super(message);
+  }
+}
+Object.defineProperty(WorkflowNotFoundError.prototype, 'name', { value: 'WorkflowNotFoundError' });
+
+/** Input that weft refuses: unknown type, a payload that cannot be cloned, a bad option. */
+export class InvalidArgumentError extends WeftError {}
+Object.defineProperty(InvalidArgumentError.prototype, 'name', { value: 'InvalidArgumentError' });
+
+/** The client-side outcome of a workflow that did not complete; `cause` is its failure. */
+export class WorkflowFailedError extends WeftError {
+  constructor(
+    message: string,
+    override readonly cause: Error | undefined,
+    readonly retryState: RetryState,
+  ) {
+    super(message);
+  }
+}
+Object.defineProperty(WorkflowFailedError.prototype, 'name', { value: 'WorkflowFailedError' });
+
+/** An update was rejected by its validator, or failed in its handler. */
+export class WorkflowUpdateFailedError extends WeftError {
+  constructor(
+    message: string,
+    override readonly cause: Error | undefined,
+  ) {
+    super(message);
+  }
+}
+Object.defineProperty(WorkflowUpdateFailedError.prototype, 'name', { value: 'WorkflowUpdateFailedError' });
+
+/** A query failed (unknown query, handler threw). */
+export class QueryNotRegisteredError extends WeftError {}
+Object.defineProperty(QueryNotRegisteredError.prototype, 'name', { value: 'QueryNotRegisteredError' });
+
+/** The database belongs to a newer weft or to another application. */
+export class SchemaMismatchError extends WeftError {}
+Object.defineProperty(SchemaMismatchError.prototype, 'name', { value: 'SchemaMismatchError' });
+
+/** True for any cancellation, also one wrapped in an ActivityFailure or ChildWorkflowFailure. */
+export function isCancellation(error: unknown): boolean {
+  if (error instanceof CancelledFailure) return true;
+  if (error instanceof ActivityFailure || error instanceof ChildWorkflowFailure) {
+    return error.cause instanceof CancelledFailure;
+  }
+  return false;
+}
+
+/** Turns any thrown value into a plain record. */
+export function toFailureRecord(error: unknown): FailureRecord {
+  if (!(error instanceof Error)) {
+    return { name: 'ApplicationFailure', message: String(error), type: 'Error', nonRetryable: false };
+  }
+  const record: FailureRecord = { name: error.name, message: error.message };
+  if (error.stack !== undefined) record.stack = error.stack;
+  if (error instanceof ApplicationFailure) {
+    record.name = 'ApplicationFailure';
+    if (error.type !== undefined) record.type = error.type;
+    record.nonRetryable = error.nonRetryable;
+    if (error.details !== undefined) record.details = error.details;
+  } else if (error instanceof ActivityFailure) {
+    record.activityType = error.activityType;
+    if (error.activityId !== undefined) record.activityId = error.activityId;
+    record.retryState = error.retryState;
+  } else if (error instanceof ChildWorkflowFailure) {
+    record.workflowType = error.workflowType;
+    record.workflowExecution = { ...error.workflowExecution };
+    record.retryState = error.retryState;
+  } else if (error instanceof CancelledFailure) {
+    if (error.details.length > 0) record.details = error.details;
+  } else if (error instanceof TimeoutFailure) {
+    record.timeoutType = error.timeoutType;
+  } else if (error instanceof ServerFailure) {
+    record.nonRetryable = error.nonRetryable;
+  } else if (!(error instanceof TemporalFailure)) {
+    // A plain JS error thrown by user code becomes an ApplicationFailure of its name's type.
+    record.name = 'ApplicationFailure';
+    record.type = error.name;
+    record.nonRetryable = false;
+  }
+  if (error.cause !== undefined) record.cause = toFailureRecord(error.cause);
+  return record;
+}
+
+/** Rebuilds a typed failure from a record; the inverse of {@link toFailureRecord}. */
+export function fromFailureRecord(record: FailureRecord): TemporalFailure {
+  const cause = record.cause === undefined ? undefined : fromFailureRecord(record.cause);
+  let failure: TemporalFailure;
+  switch (record.name) {
+    case 'ActivityFailure':
+      failure = new ActivityFailure(
+        record.message,
+        record.activityType ?? '',
+        record.activityId,
+        record.retryState ?? 'RETRY_STATE_UNSPECIFIED',
+        cause,
+      );
+      break;
+    case 'ChildWorkflowFailure':
+      failure = new ChildWorkflowFailure(
+        undefined,
+        record.workflowExecution ?? { workflowId: '', runId: '' },
+        record.workflowType ?? '',
+        record.retryState ?? 'RETRY_STATE_UNSPECIFIED',
+        cause,
+      );
+      break;
+    case 'CancelledFailure':
+      failure = new CancelledFailure(record.message, record.details ?? [], cause);
+      break;
+    case 'TerminatedFailure':
+      failure = new TerminatedFailure(record.message, cause);
+      break;
+    case 'TimeoutFailure':
+      failure = new TimeoutFailure(record.message, undefined, record.timeoutType ?? 'START_TO_CLOSE');
+      break;
+    case 'ServerFailure':
+      failure = new ServerFailure(record.message, record.nonRetryable ?? false, cause);
+      break;
+    default:
+      failure = new ApplicationFailure(
+        record.message,
+        record.type,
+        record.nonRetryable ?? false,
+        record.details,
+        cause,
+      );
+  }
+  if (record.stack !== undefined) failure.stack = record.stack;
+  return failure;
+}
+
+const weftErrors: Record<string, new (message: string) => Error> = {
+  DeterminismViolationError,
+  InvalidArgumentError,
+  QueryNotRegisteredError,
+  SchemaMismatchError,
+  WeftError,
+};
+
+/** A plain record of a client-facing error (not an execution failure), for crossing a worker boundary. */
+export interface ErrorRecord {
+  name: string;
+  message: string;
+  workflowId?: string;
+  runId?: string;
+  workflowType?: string;
+  failure?: FailureRecord;
+  retryState?: RetryState;
+}
+
+export function toErrorRecord(error: unknown): ErrorRecord {
+  if (error instanceof WorkflowExecutionAlreadyStartedError) {
+    return { name: error.name, message: error.message, workflowId: error.workflowId, workflowType: error.workflowType };
+  }
+  if (error instanceof WorkflowNotFoundError) {
+    const r: ErrorRecord = { name: error.name, message: error.message, workflowId: error.workflowId };
+    if (error.runId !== undefined) r.runId = error.runId;
+    return r;
+  }
+  if (error instanceof WorkflowFailedError || error instanceof WorkflowUpdateFailedError) {
+    const r: ErrorRecord = { name: error.name, message: error.message };
+    if (error.cause !== undefined) r.failure = toFailureRecord(error.cause);
+    if (error instanceof WorkflowFailedError) r.retryState = error.retryState;
+    return r;
+  }
+  if (error instanceof TemporalFailure) {
+    return { name: 'Failure', message: error.message, failure: toFailureRecord(error) };
+  }
+  if (error instanceof Error) return { name: error.name, message: error.message };
+  return { name: 'Error', message: String(error) };
+}
+
+export function fromErrorRecord(record: ErrorRecord): Error {
+  switch (record.name) {
+    case 'WorkflowExecutionAlreadyStartedError':
+      return new WorkflowExecutionAlreadyStartedError(
+        record.message,
+        record.workflowId ?? '',
+        record.workflowType ?? '',
+      );
+    case 'WorkflowNotFoundError':
+      return new WorkflowNotFoundError(record.message, record.workflowId ?? '', record.runId);
+    case 'WorkflowFailedError':
+      return new WorkflowFailedError(
+        record.message,
+        record.failure && fromFailureRecord(record.failure),
+        record.retryState ?? 'RETRY_STATE_UNSPECIFIED',
+      );
+    case 'WorkflowUpdateFailedError':
+      return new WorkflowUpdateFailedError(record.message, record.failure && fromFailureRecord(record.failure));
+    case 'Failure':
+      return record.failure ? fromFailureRecord(record.failure) : new Error(record.message);
+  }
+  const Ctor = weftErrors[record.name];
+  if (Ctor) return new Ctor(record.message);
+  const e = new Error(record.message);
+  e.name = record.name;
+  return e;
+}

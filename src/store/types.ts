@@ -1,0 +1,207 @@
+import type {
+  ExecutionRef,
+  ExecutionStatus,
+  HistoryEvent,
+  ParentClosePolicy,
+  RetryPolicy,
+} from '../engine/events.ts';
+import type { FailureRecord } from '../engine/failure.ts';
+import type { InboxMessage } from '../engine/inbox.ts';
+
+/**
+ * One run of a workflow. `runId` is the key; a workflow ID maps to its current run through
+ * {@link WorkflowIdRecord}. Parent links are kept flat (`parentRunId`, `parentWorkflowId`)
+ * so the store can index them: close policies find a run's open children by `parentRunId`.
+ */
+export interface ExecutionRecord {
+  runId: string;
+  workflowId: string;
+  workflowType: string;
+  taskQueue: string;
+  status: ExecutionStatus;
+  startTime: number;
+  closeTime?: number;
+  firstExecutionRunId: string;
+  /** Set when this run continues another (continue-as-new or retry). */
+  continuedFromRunId?: string;
+  /** Set when this run was closed by continue-as-new or a retry. */
+  nextRunId?: string;
+  parentWorkflowId?: string;
+  parentRunId?: string;
+  /** The parent's `StartChildWorkflowExecutionInitiated` event ID. */
+  parentInitiatedEventId?: number;
+  parentClosePolicy?: ParentClosePolicy;
+  root?: ExecutionRef;
+  /** Next event ID to write: historyLength + 1. Commits compare it (optimistic concurrency). */
+  nextEventId: number;
+  /** Host that owns the run's workflow tasks, and the fencing token of that ownership. */
+  owner?: string;
+  fence: number;
+  /** Set while the last workflow task failed (e.g. nondeterminism): the run waits for a fix. */
+  blocked?: { reason: string; failure: FailureRecord; since: number };
+  /** The outcome, copied from the closing event so `result()` needs no history read. */
+  result?: unknown;
+  failure?: FailureRecord;
+  attempt: number;
+  retryPolicy?: RetryPolicy;
+  /** Absolute deadlines, milliseconds since the epoch. */
+  executionExpirationTime?: number;
+  runExpirationTime?: number;
+  workflowRunTimeout?: number;
+  workflowTaskTimeout?: number;
+  memo?: Record<string, unknown>;
+}
+
+/** Maps a workflow ID to the run that currently holds it. */
+export interface WorkflowIdRecord {
+  workflowId: string;
+  runId: string;
+}
+
+/** One commit's events for one run: history is stored in chunks, not a record per event. */
+export interface HistoryChunk {
+  runId: string;
+  firstEventId: number;
+  events: HistoryEvent[];
+}
+
+/** A message waiting in a run's inbox; `id` is assigned by the store and orders the inbox. */
+export type InboxRecord = { id: number; runId: string; time: number } & InboxMessage;
+export type NewInboxRecord = { runId: string; time: number } & InboxMessage;
+
+/** A run has work for its workflow code. At most one per run. */
+export interface WorkflowTaskRecord {
+  runId: string;
+  workflowId: string;
+  taskQueue: string;
+  scheduledTime: number;
+}
+
+/** An activity to run (or running). Deleted when its outcome is delivered to the run's inbox. */
+export interface ActivityTaskRecord {
+  runId: string;
+  seq: number;
+  workflowId: string;
+  workflowType: string;
+  activityType: string;
+  taskQueue: string;
+  input: unknown[];
+  scheduledEventId: number;
+  scheduledTime: number;
+  attempt: number;
+  /** Not before this time (retry backoff). */
+  notBefore: number;
+  startToCloseTimeout?: number;
+  scheduleToCloseTimeout?: number;
+  heartbeatTimeout?: number;
+  retryPolicy?: RetryPolicy;
+  /** Host running the current attempt. */
+  owner?: string;
+  startedTime?: number;
+  cancelRequested?: boolean;
+  lastFailure?: FailureRecord;
+}
+
+export type TimerKind = 'timer' | 'runTimeout' | 'executionTimeout';
+
+/** A durable timer. `key` is unique within the run (`t3` for timer seq 3, `run`, `execution`). */
+export interface TimerRecord {
+  runId: string;
+  key: string;
+  kind: TimerKind;
+  fireAt: number;
+  workflowId: string;
+  taskQueue: string;
+  seq?: number;
+}
+
+/** A host (worker, tab, service worker) known to the database, for leases. */
+export interface HostRecord {
+  hostId: string;
+  heartbeat: number;
+  taskQueues: string[];
+}
+
+export interface ExecutionFilter {
+  workflowType?: string;
+  status?: ExecutionStatus;
+  parentWorkflowId?: string;
+  parentRunId?: string;
+  workflowId?: string;
+}
+
+/**
+ * The operations of one transaction, grouped by noun. Writes are queued in the
+ * transaction and take effect together when it commits, or not at all.
+ * Inside a transaction, await nothing but these methods (IndexedDB closes a transaction
+ * that waits on anything else).
+ */
+export interface StoreTx {
+  executions: {
+    get(runId: string): Promise<ExecutionRecord | undefined>;
+    put(record: ExecutionRecord): void;
+    /** Filters combine with AND. Ordered by startTime, then runId. */
+    list(filter?: ExecutionFilter): Promise<ExecutionRecord[]>;
+  };
+  workflowIds: {
+    get(workflowId: string): Promise<WorkflowIdRecord | undefined>;
+    put(record: WorkflowIdRecord): void;
+  };
+  history: {
+    /** Adds one chunk; `events[0].eventId` is its key within the run. */
+    append(runId: string, events: HistoryEvent[]): void;
+    /** Events with eventId >= fromEventId (default 1), in order. */
+    read(runId: string, fromEventId?: number): Promise<HistoryEvent[]>;
+  };
+  inbox: {
+    add(record: NewInboxRecord): void;
+    /** The run's messages in the order they were added. */
+    list(runId: string): Promise<InboxRecord[]>;
+    delete(id: number): void;
+  };
+  workflowTasks: {
+    get(runId: string): Promise<WorkflowTaskRecord | undefined>;
+    put(record: WorkflowTaskRecord): void;
+    delete(runId: string): void;
+    /** Ordered by scheduledTime. */
+    list(taskQueue?: string): Promise<WorkflowTaskRecord[]>;
+  };
+  activityTasks: {
+    get(runId: string, seq: number): Promise<ActivityTaskRecord | undefined>;
+    put(record: ActivityTaskRecord): void;
+    delete(runId: string, seq: number): void;
+    list(taskQueue?: string): Promise<ActivityTaskRecord[]>;
+    listByRun(runId: string): Promise<ActivityTaskRecord[]>;
+  };
+  timers: {
+    put(record: TimerRecord): void;
+    delete(runId: string, key: string): void;
+    /** All timers, ordered by fireAt. */
+    list(): Promise<TimerRecord[]>;
+    listByRun(runId: string): Promise<TimerRecord[]>;
+  };
+  hosts: {
+    get(hostId: string): Promise<HostRecord | undefined>;
+    put(record: HostRecord): void;
+    delete(hostId: string): void;
+    list(): Promise<HostRecord[]>;
+  };
+}
+
+/**
+ * Persistence behind one interface: `memoryStore()` and `indexedDbStore()` implement it and
+ * pass the same contract suite (`test/unit/store-contract.ts`).
+ */
+export interface Store {
+  /** A human-readable name, e.g. `memory` or `indexeddb:weft`. */
+  readonly name: string;
+  /** Runs `fn` in a read-only transaction. */
+  read<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` in one read-write transaction over every store. If `fn` throws, or a write
+   * fails, nothing is written and the promise rejects. Transactions are serialised.
+   */
+  write<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+  /** Releases the connection. */
+  close(): void;
+}
