@@ -50,7 +50,7 @@ export class TemporalFailure extends Error {
     super(message ?? '');
     this.cause = cause;
   }
-  static [Symbol.hasInstance](this: Function, value: unknown): boolean {
+  static override [Symbol.hasInstance](this: Function, value: unknown): boolean {
     if (typeof value !== 'object' || value === null) return false;
     if (!(failureMarker in value)) return Function.prototype[Symbol.hasInstance].call(this, value);
     return hasErrorName(value, (this.prototype as Error).name);
@@ -173,7 +173,7 @@ Object.defineProperty(ServerFailure.prototype, 'name', { value: 'ServerFailure' 
 
 /** Base of errors that are not failures of an execution but misuse of the API. */
 export class WeftError extends Error {
-  static [Symbol.hasInstance](this: Function, value: unknown): boolean {
+  static override [Symbol.hasInstance](this: Function, value: unknown): boolean {
     return (
       Function.prototype[Symbol.hasInstance].call(this, value) ||
       hasErrorName(value, (this.prototype as Error).name)
