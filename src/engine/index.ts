@@ -1,0 +1,26 @@
+/**
+ * The deterministic core: history events, commands, the workflow runtime ("activation in,
+ * commands out"), replay and the failure model. Pure: no DOM, no IndexedDB, no real timers
+ * or randomness, so it runs in Node, Deno, edge runtimes and tests alike.
+ */
+export type * from './activation.ts';
+export type * from './commands.ts';
+export type * from './events.ts';
+export type * from './inbox.ts';
+export { isClosingCommand } from './commands.ts';
+export { closingStatus } from './events.ts';
+export * from './failure.ts';
+export { type Duration, msOptional, msToNumber } from './duration.ts';
+export { seededRandom, uuid4From } from './random.ts';
+export { nextRetry, normaliseRetryPolicy } from './retry.ts';
+export { CancellationScope } from './scope.ts';
+export { activeRuntime, ContinueAsNew, WorkflowRuntime } from './runtime.ts';
+export {
+  failedTaskEvents,
+  type IdSource,
+  isCommandEvent,
+  type MachineInit,
+  type TaskResult,
+  type WorkflowFunction,
+  WorkflowMachine,
+} from './machine.ts';

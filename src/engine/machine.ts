@@ -1,0 +1,703 @@
+import type { Activation, Job, WorkflowInfo } from './activation.ts';
+import type { Command } from './commands.ts';
+import type { EventAttributes, EventType, HistoryEvent } from './events.ts';
+import {
+  DeterminismViolationError,
+  type FailureRecord,
+  InvalidArgumentError,
+  type RetryState,
+  toFailureRecord,
+} from './failure.ts';
+import type { InboxMessage } from './inbox.ts';
+import { WorkflowRuntime } from './runtime.ts';
+
+/**
+ * The history side of a run: turns recorded history into activations (replay), checks the
+ * commands workflow code produces against the recorded events, and turns inbox messages
+ * and new commands into the next events. Pure: no I/O, no clock; time comes in with each task.
+ */
+
+export type WorkflowFunction = (...args: unknown[]) => unknown;
+
+export interface MachineInit {
+  workflowId: string;
+  runId: string;
+  /** Finds the workflow function registered under a type name. */
+  resolveWorkflow(workflowType: string): WorkflowFunction | undefined;
+  /** Who runs the tasks (recorded in WorkflowTask events). */
+  identity: string;
+  /** `continueAsNewSuggested` from this many events (default 10,000). */
+  suggestContinueAsNewAt?: number;
+  quiescenceBudget?: number;
+}
+
+/** IDs the host supplies when a command needs a fresh one (a new run). */
+export interface IdSource {
+  newRunId(): string;
+}
+
+export interface TaskResult {
+  /** Events to append, in order: inputs, WorkflowTask{Scheduled,Started,Completed}, command events. */
+  events: HistoryEvent[];
+  /** The commands, each with the event it became (none for `RejectUpdate`). */
+  commands: { command: Command; eventId?: number }[];
+  /** True when the run closed in this task. */
+  closed: boolean;
+}
+
+const commandEvents = new Set<EventType>([
+  'ActivityTaskScheduled',
+  'ActivityTaskCancelRequested',
+  'TimerStarted',
+  'TimerCanceled',
+  'MarkerRecorded',
+  'StartChildWorkflowExecutionInitiated',
+  'SignalExternalWorkflowExecutionInitiated',
+  'RequestCancelExternalWorkflowExecutionInitiated',
+  'WorkflowExecutionUpdateAccepted',
+  'WorkflowExecutionUpdateCompleted',
+  'WorkflowExecutionCompleted',
+  'WorkflowExecutionFailed',
+  'WorkflowExecutionCanceled',
+  'WorkflowExecutionContinuedAsNew',
+]);
+
+/** True for events that a workflow task's commands produce. */
+export function isCommandEvent(event: HistoryEvent): boolean {
+  return commandEvents.has(event.eventType);
+}
+
+function isPatchMarker(event: HistoryEvent): event is Extract<HistoryEvent, { eventType: 'MarkerRecorded' }> {
+  return event.eventType === 'MarkerRecorded' && event.attributes.markerName === 'core_patch';
+}
+
+/** The events of a workflow task that failed: recorded once, inputs stay in the inbox. */
+export function failedTaskEvents(
+  nextEventId: number,
+  time: number,
+  taskQueue: string,
+  identity: string,
+  error: unknown,
+): HistoryEvent[] {
+  const cause =
+    error instanceof DeterminismViolationError ? 'NON_DETERMINISTIC_ERROR' : 'WORKFLOW_WORKER_UNHANDLED_FAILURE';
+  return [
+    { eventId: nextEventId, eventTime: time, eventType: 'WorkflowTaskScheduled', attributes: { taskQueue, attempt: 1 } },
+    {
+      eventId: nextEventId + 1,
+      eventTime: time,
+      eventType: 'WorkflowTaskStarted',
+      attributes: { scheduledEventId: nextEventId, identity },
+    },
+    {
+      eventId: nextEventId + 2,
+      eventTime: time,
+      eventType: 'WorkflowTaskFailed',
+      attributes: {
+        scheduledEventId: nextEventId,
+        startedEventId: nextEventId + 1,
+        cause,
+        failure: toFailureRecord(error),
+        identity,
+      },
+    },
+  ];
+}
+
+interface OpenActivity {
+  scheduledEventId: number;
+  activityType: string;
+}
+
+export class WorkflowMachine {
+  runtime: WorkflowRuntime | undefined;
+  nextEventId = 1;
+  closed = false;
+  taskQueue = '';
+  workflowType = '';
+  private readonly init: MachineInit;
+  private readonly openActivities = new Map<number, OpenActivity>();
+  private readonly openTimers = new Map<number, number>();
+  private readonly openUpdates = new Map<string, number>();
+  private lastCompletedEventId = 0;
+
+  constructor(init: MachineInit) {
+    this.init = init;
+  }
+
+  /**
+   * Rebuilds a run from its history by replaying every recorded workflow task.
+   * @throws DeterminismViolationError when the code no longer produces the recorded commands.
+   */
+  static async replay(init: MachineInit, history: HistoryEvent[]): Promise<WorkflowMachine> {
+    const machine = new WorkflowMachine(init);
+    await machine.replayEvents(history);
+    return machine;
+  }
+
+  private async replayEvents(history: HistoryEvent[]): Promise<void> {
+    let jobs: Job[] = [];
+    let started: HistoryEvent | undefined;
+    let i = 0;
+    while (i < history.length) {
+      const event = history[i]!;
+      if (event.eventId !== this.nextEventId) {
+        throw new DeterminismViolationError(
+          `History is not contiguous: expected event ${this.nextEventId}, found ${event.eventId}`,
+        );
+      }
+      if (event.eventType === 'WorkflowTaskCompleted') {
+        this.nextEventId++;
+        this.lastCompletedEventId = event.eventId;
+        let j = i + 1;
+        const recorded: HistoryEvent[] = [];
+        while (j < history.length && isCommandEvent(history[j]!)) recorded.push(history[j++]!);
+        const activation: Activation = {
+          timestamp: started?.eventTime ?? event.eventTime,
+          isReplaying: true,
+          historyLength: started?.eventId ?? event.eventId,
+          continueAsNewSuggested: (started?.eventId ?? 0) >= (this.init.suggestContinueAsNewAt ?? 10_000),
+          jobs: [...jobs, ...this.updateJobs(recorded)],
+          patches: recorded.flatMap((e) => (isPatchMarker(e) ? [String(e.attributes.details.patchId)] : [])),
+        };
+        const commands = await this.requireRuntime().activate(activation);
+        this.matchCommands(commands, recorded);
+        jobs = [];
+        i = j;
+        continue;
+      }
+      if (event.eventType === 'WorkflowTaskStarted') started = event;
+      else if (event.eventType === 'WorkflowExecutionTerminated' || event.eventType === 'WorkflowExecutionTimedOut') {
+        this.closed = true;
+      } else if (isCommandEvent(event)) {
+        throw new DeterminismViolationError(
+          `Event ${event.eventId} ${event.eventType} is not preceded by a completed workflow task`,
+        );
+      } else jobs.push(...this.jobsFor(event));
+      this.nextEventId++;
+      i++;
+    }
+  }
+
+  private requireRuntime(): WorkflowRuntime {
+    if (!this.runtime) throw new DeterminismViolationError('History does not start with WorkflowExecutionStarted');
+    return this.runtime;
+  }
+
+  private updateJobs(recorded: HistoryEvent[]): Job[] {
+    return recorded.flatMap((e): Job[] =>
+      e.eventType === 'WorkflowExecutionUpdateAccepted'
+        ? [
+            {
+              type: 'DoUpdate',
+              updateId: e.attributes.protocolInstanceId,
+              name: e.attributes.name,
+              input: e.attributes.input,
+              accepted: true,
+            },
+          ]
+        : [],
+    );
+  }
+
+  /** Compares a replayed task's commands with its recorded events, in order. */
+  private matchCommands(commands: Command[], recorded: HistoryEvent[]): void {
+    let j = 0;
+    for (const command of commands) {
+      if (command.type === 'RejectUpdate') continue;
+      // A patch marker whose `patched()` call was removed from the code is allowed to stay.
+      while (j < recorded.length && isPatchMarker(recorded[j]!) && !this.sameMarker(command, recorded[j]!)) {
+        this.applyCommandEvent(recorded[j++]!);
+      }
+      const event = recorded[j];
+      if (!event) {
+        throw new DeterminismViolationError(
+          `Nondeterminism: the workflow produced ${describeCommand(command)} but the history has no matching event after event ${this.lastCompletedEventId}`,
+        );
+      }
+      const mismatch = this.mismatch(command, event);
+      if (mismatch !== undefined) {
+        throw new DeterminismViolationError(
+          `Nondeterminism at event ${event.eventId}: the workflow produced ${describeCommand(command)} but the history has ${event.eventType}${mismatch}`,
+        );
+      }
+      this.applyCommandEvent(event);
+      j++;
+    }
+    for (; j < recorded.length; j++) {
+      const event = recorded[j]!;
+      if (!isPatchMarker(event)) {
+        throw new DeterminismViolationError(
+          `Nondeterminism at event ${event.eventId}: the history has ${event.eventType} but the workflow no longer produces it`,
+        );
+      }
+      this.applyCommandEvent(event);
+    }
+  }
+
+  private sameMarker(command: Command, event: HistoryEvent): boolean {
+    return (
+      command.type === 'RecordMarker' &&
+      event.eventType === 'MarkerRecorded' &&
+      command.markerName === event.attributes.markerName &&
+      command.details.patchId === event.attributes.details.patchId
+    );
+  }
+
+  /** Undefined when the command matches the event; otherwise what differs. */
+  private mismatch(command: Command, event: HistoryEvent): string | undefined {
+    const expected = commandEventType[command.type];
+    if (event.eventType !== expected) return '';
+    const differ = (what: string, ours: unknown, theirs: unknown) =>
+      ours === theirs ? undefined : ` (${what}: code has ${String(ours)}, history has ${String(theirs)})`;
+    switch (command.type) {
+      case 'ScheduleActivityTask': {
+        const a = event.attributes as EventAttributes['ActivityTaskScheduled'];
+        return (
+          differ('activityId', String(command.seq), a.activityId) ?? differ('activityType', command.activityType, a.activityType)
+        );
+      }
+      case 'StartTimer':
+      case 'CancelTimer':
+        return differ('timerId', String(command.seq), (event.attributes as { timerId: string }).timerId);
+      case 'RequestCancelActivityTask':
+        return differ(
+          'scheduledEventId',
+          this.openActivities.get(command.seq)?.scheduledEventId,
+          (event.attributes as EventAttributes['ActivityTaskCancelRequested']).scheduledEventId,
+        );
+      case 'RecordMarker':
+        return this.sameMarker(command, event) ? undefined : ' (a different marker)';
+      case 'StartChildWorkflowExecution': {
+        const a = event.attributes as EventAttributes['StartChildWorkflowExecutionInitiated'];
+        return differ('workflowType', command.workflowType, a.workflowType) ?? differ('workflowId', command.workflowId, a.workflowId);
+      }
+      case 'SignalExternalWorkflowExecution': {
+        const a = event.attributes as EventAttributes['SignalExternalWorkflowExecutionInitiated'];
+        return (
+          differ('signalName', command.signalName, a.signalName) ??
+          differ('workflowId', command.workflowId, a.workflowExecution.workflowId)
+        );
+      }
+      case 'RequestCancelExternalWorkflowExecution': {
+        const a = event.attributes as EventAttributes['RequestCancelExternalWorkflowExecutionInitiated'];
+        return differ('workflowId', command.workflowId, a.workflowExecution.workflowId);
+      }
+      case 'AcceptUpdate':
+      case 'CompleteUpdate':
+        return differ('updateId', command.updateId, (event.attributes as { protocolInstanceId: string }).protocolInstanceId);
+      default:
+        return undefined;
+    }
+  }
+
+  /** Jobs for an input event; also closes what the event closes. */
+  private jobsFor(event: HistoryEvent): Job[] {
+    switch (event.eventType) {
+      case 'WorkflowExecutionStarted':
+        this.start(event.attributes, event.eventTime);
+        return [{ type: 'StartWorkflow', input: event.attributes.input }];
+      case 'ActivityTaskCompleted':
+      case 'ActivityTaskFailed':
+      case 'ActivityTaskTimedOut':
+      case 'ActivityTaskCanceled': {
+        const seq = this.activitySeq(event.attributes.scheduledEventId);
+        if (seq === undefined) return [];
+        const open = this.openActivities.get(seq)!;
+        this.openActivities.delete(seq);
+        const activityFailure = (message: string, retryState: RetryState, cause: FailureRecord): FailureRecord => ({
+          name: 'ActivityFailure',
+          message,
+          activityType: open.activityType,
+          activityId: String(seq),
+          retryState,
+          cause,
+        });
+        if (event.eventType === 'ActivityTaskCompleted') {
+          return [{ type: 'ResolveActivity', seq, result: { completed: event.attributes.result } }];
+        }
+        if (event.eventType === 'ActivityTaskCanceled') {
+          return [
+            {
+              type: 'ResolveActivity',
+              seq,
+              result: {
+                cancelled: activityFailure('Activity cancelled', 'RETRY_STATE_CANCEL_REQUESTED', {
+                  name: 'CancelledFailure',
+                  message: 'Activity cancelled',
+                }),
+              },
+            },
+          ];
+        }
+        const message = event.eventType === 'ActivityTaskFailed' ? 'Activity task failed' : 'Activity task timed out';
+        return [
+          {
+            type: 'ResolveActivity',
+            seq,
+            result: { failed: activityFailure(message, event.attributes.retryState, event.attributes.failure) },
+          },
+        ];
+      }
+      case 'TimerFired': {
+        const seq = Number(event.attributes.timerId);
+        this.openTimers.delete(seq);
+        return [{ type: 'FireTimer', seq }];
+      }
+      case 'WorkflowExecutionSignaled':
+        return [{ type: 'SignalWorkflow', signalName: event.attributes.signalName, input: event.attributes.input }];
+      case 'WorkflowExecutionCancelRequested':
+        return [{ type: 'CancelWorkflow' }];
+      default:
+        return [];
+    }
+  }
+
+  private activitySeq(scheduledEventId: number): number | undefined {
+    for (const [seq, open] of this.openActivities) if (open.scheduledEventId === scheduledEventId) return seq;
+    return undefined;
+  }
+
+  private start(attributes: EventAttributes['WorkflowExecutionStarted'], startedAt: number): void {
+    const fn = this.init.resolveWorkflow(attributes.workflowType);
+    if (!fn) {
+      throw new InvalidArgumentError(`Workflow type '${attributes.workflowType}' is not registered in this worker`);
+    }
+    this.taskQueue = attributes.taskQueue;
+    this.workflowType = attributes.workflowType;
+    const info: Omit<WorkflowInfo, 'unsafe' | 'historyLength' | 'continueAsNewSuggested'> = {
+      workflowId: this.init.workflowId,
+      runId: this.init.runId,
+      workflowType: attributes.workflowType,
+      taskQueue: attributes.taskQueue,
+      namespace: 'default',
+      firstExecutionRunId: attributes.firstExecutionRunId,
+      attempt: attributes.attempt,
+      startTime: new Date(startedAt),
+      runStartTime: new Date(startedAt),
+      ...(attributes.continuedExecutionRunId !== undefined && {
+        continuedFromExecutionRunId: attributes.continuedExecutionRunId,
+      }),
+      ...(attributes.parentWorkflowExecution !== undefined && { parent: attributes.parentWorkflowExecution }),
+      ...(attributes.rootWorkflowExecution !== undefined && { root: attributes.rootWorkflowExecution }),
+      ...(attributes.workflowExecutionTimeout !== undefined && { executionTimeout: attributes.workflowExecutionTimeout }),
+      ...(attributes.workflowRunTimeout !== undefined && { runTimeout: attributes.workflowRunTimeout }),
+      ...(attributes.workflowTaskTimeout !== undefined && { taskTimeout: attributes.workflowTaskTimeout }),
+      ...(attributes.memo !== undefined && { memo: attributes.memo }),
+    };
+    this.runtime = new WorkflowRuntime({
+      info,
+      workflowFn: fn,
+      randomnessSeed: attributes.randomnessSeed,
+      ...(this.init.quiescenceBudget !== undefined && { quiescenceBudget: this.init.quiescenceBudget }),
+    });
+  }
+
+  /** Bookkeeping for a command event, recorded or new. */
+  private applyCommandEvent(event: HistoryEvent): void {
+    switch (event.eventType) {
+      case 'ActivityTaskScheduled':
+        this.openActivities.set(Number(event.attributes.activityId), {
+          scheduledEventId: event.eventId,
+          activityType: event.attributes.activityType,
+        });
+        break;
+      case 'TimerStarted':
+        this.openTimers.set(Number(event.attributes.timerId), event.eventId);
+        break;
+      case 'TimerCanceled':
+        this.openTimers.delete(Number(event.attributes.timerId));
+        break;
+      case 'WorkflowExecutionUpdateAccepted':
+        this.openUpdates.set(event.attributes.protocolInstanceId, event.eventId);
+        break;
+      case 'WorkflowExecutionUpdateCompleted':
+        this.openUpdates.delete(event.attributes.protocolInstanceId);
+        break;
+      case 'WorkflowExecutionCompleted':
+      case 'WorkflowExecutionFailed':
+      case 'WorkflowExecutionCanceled':
+      case 'WorkflowExecutionContinuedAsNew':
+        this.closed = true;
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** True if an inbox message still concerns something open in this run. */
+  private live(message: InboxMessage): boolean {
+    switch (message.kind) {
+      case 'timerFired':
+        return this.openTimers.has(message.seq);
+      case 'activityCompleted':
+      case 'activityFailed':
+      case 'activityTimedOut':
+      case 'activityCanceled':
+        return this.openActivities.has(message.seq);
+      default:
+        return true;
+    }
+  }
+
+  /**
+   * Runs one new workflow task: the inbox messages become events and jobs, workflow code
+   * runs, and its commands become events.
+   * @param time the task's time (becomes `Date.now()` in workflow code)
+   */
+  async runTask(
+    messages: (InboxMessage & { time?: number })[],
+    time: number,
+    ids: IdSource,
+    start?: HistoryEvent,
+  ): Promise<TaskResult> {
+    const events: HistoryEvent[] = [];
+    const add = <K extends EventType>(eventType: K, attributes: EventAttributes[K], eventTime = time): HistoryEvent => {
+      const event = { eventId: this.nextEventId++, eventTime, eventType, attributes } as HistoryEvent;
+      events.push(event);
+      return event;
+    };
+    const jobs: Job[] = [];
+    const updates: Job[] = [];
+    if (start) {
+      if (start.eventId !== this.nextEventId) throw new Error('WorkflowExecutionStarted must be event 1');
+      events.push(start);
+      this.nextEventId++;
+      jobs.push(...this.jobsFor(start));
+    }
+    for (const message of messages) {
+      if (!this.live(message)) continue;
+      const at = message.time ?? time;
+      if (message.kind === 'update') {
+        updates.push({ type: 'DoUpdate', updateId: message.updateId, name: message.name, input: message.input, accepted: false });
+        continue;
+      }
+      for (const event of this.messageEvents(message, at, add)) jobs.push(...this.jobsFor(event));
+    }
+    const scheduled = add('WorkflowTaskScheduled', { taskQueue: this.taskQueue, attempt: 1 });
+    const started = add('WorkflowTaskStarted', { scheduledEventId: scheduled.eventId, identity: this.init.identity });
+    const commands = await this.requireRuntime().activate({
+      timestamp: time,
+      isReplaying: false,
+      historyLength: started.eventId,
+      continueAsNewSuggested: started.eventId >= (this.init.suggestContinueAsNewAt ?? 10_000),
+      jobs: [...jobs, ...updates],
+    });
+    const completed = add('WorkflowTaskCompleted', {
+      scheduledEventId: scheduled.eventId,
+      startedEventId: started.eventId,
+      identity: this.init.identity,
+    });
+    this.lastCompletedEventId = completed.eventId;
+    const out: TaskResult['commands'] = [];
+    for (const command of commands) {
+      const event = this.commandEvent(command, completed.eventId, ids, add);
+      if (event) this.applyCommandEvent(event);
+      out.push(event ? { command, eventId: event.eventId } : { command });
+    }
+    return { events, commands: out, closed: this.closed };
+  }
+
+  private messageEvents(
+    message: InboxMessage,
+    at: number,
+    add: <K extends EventType>(t: K, a: EventAttributes[K], eventTime?: number) => HistoryEvent,
+  ): HistoryEvent[] {
+    switch (message.kind) {
+      case 'signal':
+        return [
+          add(
+            'WorkflowExecutionSignaled',
+            {
+              signalName: message.signalName,
+              input: message.input,
+              ...(message.identity !== undefined && { identity: message.identity }),
+            },
+            at,
+          ),
+        ];
+      case 'cancelRequest':
+        return [
+          add(
+            'WorkflowExecutionCancelRequested',
+            {
+              ...(message.reason !== undefined && { cause: message.reason }),
+              ...(message.identity !== undefined && { identity: message.identity }),
+              ...(message.externalInitiatedEventId !== undefined && {
+                externalInitiatedEventId: message.externalInitiatedEventId,
+              }),
+            },
+            at,
+          ),
+        ];
+      case 'timerFired':
+        return [
+          add(
+            'TimerFired',
+            { timerId: String(message.seq), startedEventId: this.openTimers.get(message.seq) ?? 0 },
+            at,
+          ),
+        ];
+      case 'activityCompleted':
+      case 'activityFailed':
+      case 'activityTimedOut':
+      case 'activityCanceled': {
+        const scheduledEventId = this.openActivities.get(message.seq)!.scheduledEventId;
+        const startedEvent =
+          message.kind === 'activityCanceled' && !message.started
+            ? undefined
+            : add('ActivityTaskStarted', { scheduledEventId, attempt: message.attempt, identity: message.identity }, at);
+        const startedEventId = startedEvent?.eventId ?? 0;
+        const closing =
+          message.kind === 'activityCompleted'
+            ? add('ActivityTaskCompleted', { scheduledEventId, startedEventId, result: message.result }, at)
+            : message.kind === 'activityFailed'
+              ? add(
+                  'ActivityTaskFailed',
+                  { scheduledEventId, startedEventId, failure: message.failure, retryState: message.retryState },
+                  at,
+                )
+              : message.kind === 'activityTimedOut'
+                ? add(
+                    'ActivityTaskTimedOut',
+                    { scheduledEventId, startedEventId, failure: message.failure, retryState: message.retryState },
+                    at,
+                  )
+                : add(
+                    'ActivityTaskCanceled',
+                    { scheduledEventId, ...(startedEvent !== undefined && { startedEventId }) },
+                    at,
+                  );
+        return startedEvent ? [startedEvent, closing] : [closing];
+      }
+      default:
+        return this.childMessageEvents?.(message, at, add) ?? [];
+    }
+  }
+
+  /** Child workflow support plugs in here. */
+  childMessageEvents:
+    | ((
+        message: InboxMessage,
+        at: number,
+        add: <K extends EventType>(t: K, a: EventAttributes[K], eventTime?: number) => HistoryEvent,
+      ) => HistoryEvent[])
+    | undefined;
+
+  private commandEvent(
+    command: Command,
+    workflowTaskCompletedEventId: number,
+    ids: IdSource,
+    add: <K extends EventType>(t: K, a: EventAttributes[K]) => HistoryEvent,
+  ): HistoryEvent | undefined {
+    const w = { workflowTaskCompletedEventId };
+    switch (command.type) {
+      case 'ScheduleActivityTask':
+        return add('ActivityTaskScheduled', {
+          activityId: String(command.seq),
+          activityType: command.activityType,
+          taskQueue: command.taskQueue,
+          input: command.input,
+          ...(command.scheduleToCloseTimeout !== undefined && { scheduleToCloseTimeout: command.scheduleToCloseTimeout }),
+          ...(command.startToCloseTimeout !== undefined && { startToCloseTimeout: command.startToCloseTimeout }),
+          ...(command.heartbeatTimeout !== undefined && { heartbeatTimeout: command.heartbeatTimeout }),
+          ...(command.retryPolicy !== undefined && { retryPolicy: command.retryPolicy }),
+          ...w,
+        });
+      case 'RequestCancelActivityTask':
+        return add('ActivityTaskCancelRequested', {
+          scheduledEventId: this.openActivities.get(command.seq)?.scheduledEventId ?? 0,
+          ...w,
+        });
+      case 'StartTimer':
+        return add('TimerStarted', { timerId: String(command.seq), startToFireTimeout: command.startToFireTimeout, ...w });
+      case 'CancelTimer':
+        return add('TimerCanceled', {
+          timerId: String(command.seq),
+          startedEventId: this.openTimers.get(command.seq) ?? 0,
+          ...w,
+        });
+      case 'RecordMarker':
+        return add('MarkerRecorded', { markerName: command.markerName, details: command.details, ...w });
+      case 'AcceptUpdate':
+        return add('WorkflowExecutionUpdateAccepted', {
+          protocolInstanceId: command.updateId,
+          name: command.name,
+          input: command.input,
+        });
+      case 'CompleteUpdate':
+        return add('WorkflowExecutionUpdateCompleted', {
+          protocolInstanceId: command.updateId,
+          acceptedEventId: this.openUpdates.get(command.updateId) ?? 0,
+          outcome: command.outcome,
+        });
+      case 'RejectUpdate':
+        return undefined;
+      case 'CompleteWorkflowExecution':
+        return add('WorkflowExecutionCompleted', { result: command.result, ...w });
+      case 'FailWorkflowExecution':
+        return add('WorkflowExecutionFailed', {
+          failure: command.failure,
+          retryState: command.retryState ?? 'RETRY_STATE_RETRY_POLICY_NOT_SET',
+          ...w,
+        });
+      case 'CancelWorkflowExecution':
+        return add('WorkflowExecutionCanceled', {
+          ...(command.details !== undefined && { details: command.details }),
+          ...w,
+        });
+      case 'ContinueAsNewWorkflowExecution':
+        return add('WorkflowExecutionContinuedAsNew', {
+          newExecutionRunId: ids.newRunId(),
+          workflowType: command.workflowType,
+          taskQueue: command.taskQueue,
+          input: command.input,
+          ...(command.workflowRunTimeout !== undefined && { workflowRunTimeout: command.workflowRunTimeout }),
+          ...(command.workflowTaskTimeout !== undefined && { workflowTaskTimeout: command.workflowTaskTimeout }),
+          ...w,
+        });
+      default:
+        return this.childCommandEvent?.(command, workflowTaskCompletedEventId, add);
+    }
+  }
+
+  /** Child workflow support plugs in here. */
+  childCommandEvent:
+    | ((
+        command: Command,
+        workflowTaskCompletedEventId: number,
+        add: <K extends EventType>(t: K, a: EventAttributes[K]) => HistoryEvent,
+      ) => HistoryEvent | undefined)
+    | undefined;
+}
+
+const commandEventType: Record<Command['type'], EventType | undefined> = {
+  ScheduleActivityTask: 'ActivityTaskScheduled',
+  RequestCancelActivityTask: 'ActivityTaskCancelRequested',
+  StartTimer: 'TimerStarted',
+  CancelTimer: 'TimerCanceled',
+  RecordMarker: 'MarkerRecorded',
+  StartChildWorkflowExecution: 'StartChildWorkflowExecutionInitiated',
+  SignalExternalWorkflowExecution: 'SignalExternalWorkflowExecutionInitiated',
+  RequestCancelExternalWorkflowExecution: 'RequestCancelExternalWorkflowExecutionInitiated',
+  AcceptUpdate: 'WorkflowExecutionUpdateAccepted',
+  CompleteUpdate: 'WorkflowExecutionUpdateCompleted',
+  RejectUpdate: undefined,
+  CompleteWorkflowExecution: 'WorkflowExecutionCompleted',
+  FailWorkflowExecution: 'WorkflowExecutionFailed',
+  CancelWorkflowExecution: 'WorkflowExecutionCanceled',
+  ContinueAsNewWorkflowExecution: 'WorkflowExecutionContinuedAsNew',
+};
+
+function describeCommand(command: Command): string {
+  switch (command.type) {
+    case 'ScheduleActivityTask':
+      return `ScheduleActivityTask(${command.activityType}, seq ${command.seq})`;
+    case 'StartTimer':
+      return `StartTimer(seq ${command.seq}, ${command.startToFireTimeout} ms)`;
+    case 'StartChildWorkflowExecution':
+      return `StartChildWorkflowExecution(${command.workflowType}, ${command.workflowId})`;
+    default:
+      return command.type;
+  }
+}

@@ -1,0 +1,561 @@
+import type { Activation, ActivityResolution, Job, WorkflowInfo } from './activation.ts';
+import { type Command, type CommandOf, isClosingCommand } from './commands.ts';
+import type { RetryPolicy } from './events.ts';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancelledFailure,
+  fromFailureRecord,
+  isCancellation,
+  QueryNotRegisteredError,
+  TemporalFailure,
+  toFailureRecord,
+} from './failure.ts';
+import { seededRandom, uuid4From } from './random.ts';
+import { CancellationScope, type ScopeTimerHost, setScopeContext } from './scope.ts';
+
+/**
+ * Runs one workflow run's code: activation in, commands out. Each authoring call takes the
+ * next sequence number of its kind, so replay matches commands to events by position.
+ *
+ * An activation runs inside one microtask checkpoint: jobs are applied one at a time and the
+ * runtime waits for the workflow's microtasks to go quiet before the next. No macrotask can
+ * run in between, so activity code in the same worker never observes the workflow's
+ * deterministic clock, and workflow code never sees real time.
+ */
+let active: WorkflowRuntime | undefined;
+
+/** The runtime whose activation is running now, if any. */
+export function activeRuntime(): WorkflowRuntime | undefined {
+  return active;
+}
+
+/** Thrown by `continueAsNew` to end this run and start a fresh one. */
+export class ContinueAsNew extends Error {
+  constructor(readonly command: CommandOf<'ContinueAsNewWorkflowExecution'>) {
+    super('Workflow continued as new');
+  }
+}
+Object.defineProperty(ContinueAsNew.prototype, 'name', { value: 'ContinueAsNew' });
+
+type Handler = (...args: unknown[]) => unknown;
+interface Pending {
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+  scope: CancellationScope;
+}
+
+export interface ActivityCallOptions {
+  taskQueue: string;
+  startToCloseTimeout?: number;
+  scheduleToCloseTimeout?: number;
+  heartbeatTimeout?: number;
+  retry?: RetryPolicy;
+}
+
+export interface RuntimeInit {
+  info: Omit<WorkflowInfo, 'unsafe' | 'historyLength' | 'continueAsNewSuggested'>;
+  workflowFn: Handler;
+  randomnessSeed: number;
+  /** Microtask hops without workflow activity that count as quiet (default 200). */
+  quiescenceBudget?: number;
+}
+
+export class WorkflowRuntime implements ScopeTimerHost {
+  readonly info: WorkflowInfo;
+  readonly rootScope: CancellationScope;
+  private readonly workflowFn: Handler;
+  private readonly random: () => number;
+  private readonly budget: number;
+  private commands: Command[] = [];
+  private closed = false;
+  private readonly seq = { timer: 1, activity: 1, condition: 1 };
+  private readonly timers = new Map<number, Pending>();
+  private readonly activities = new Map<number, Pending & { activityType: string }>();
+  private readonly conditions = new Map<number, { fn: () => boolean; resolve(): void }>();
+  private readonly signalHandlers = new Map<string, Handler>();
+  private defaultSignalHandler: ((signalName: string, ...args: unknown[]) => unknown) | undefined;
+  private readonly bufferedSignals: { signalName: string; input: unknown[] }[] = [];
+  private readonly queryHandlers = new Map<string, Handler>();
+  private readonly updateHandlers = new Map<string, { handler: Handler; validator?: Handler }>();
+  private readonly patchMemo = new Map<string, boolean>();
+  private patchesInTask = new Set<string>();
+  private now = 0;
+  private replaying = false;
+  private tick = 0;
+  private inActivation = false;
+  /** An error that fails the current workflow task (not the workflow). */
+  private taskFailure: { error: unknown } | undefined;
+
+  constructor(init: RuntimeInit) {
+    this.workflowFn = init.workflowFn;
+    this.random = seededRandom(init.randomnessSeed);
+    this.budget = init.quiescenceBudget ?? 200;
+    const self = this;
+    this.info = {
+      ...init.info,
+      historyLength: 0,
+      continueAsNewSuggested: false,
+      unsafe: {
+        get isReplaying() {
+          return self.replaying;
+        },
+        now: () => self.now,
+      },
+    };
+    this.rootScope = new CancellationScope({ cancellable: true, parent: 'root' });
+  }
+
+  /** Applies an activation's jobs and returns the commands the workflow produced. */
+  async activate(activation: Activation): Promise<Command[]> {
+    this.now = activation.timestamp;
+    this.replaying = activation.isReplaying;
+    this.info.historyLength = activation.historyLength;
+    this.info.continueAsNewSuggested = activation.continueAsNewSuggested;
+    this.patchesInTask = new Set(activation.patches ?? []);
+    active = this;
+    this.inActivation = true;
+    setScopeContext(this.rootScope, this);
+    try {
+      for (const job of activation.jobs) {
+        this.applyJob(job);
+        await this.quiesce();
+        if (this.taskFailure) break;
+      }
+      while (!this.taskFailure && this.unblockConditions()) await this.quiesce();
+    } finally {
+      this.inActivation = false;
+      active = undefined;
+      setScopeContext(undefined);
+    }
+    if (this.taskFailure) {
+      const { error } = this.taskFailure;
+      this.taskFailure = undefined;
+      throw error;
+    }
+    return this.commands.splice(0);
+  }
+
+  /** Deterministic time for `Date` inside the workflow. */
+  currentTime(): number {
+    this.touch();
+    return this.now;
+  }
+
+  /** Deterministic `Math.random()`. */
+  nextRandom(): number {
+    this.touch();
+    return this.random();
+  }
+
+  uuid4(): string {
+    this.touch();
+    return uuid4From(this.random);
+  }
+
+  get isReplaying(): boolean {
+    return this.replaying;
+  }
+
+  private touch(): void {
+    this.tick++;
+  }
+
+  /** Waits until the workflow's microtasks have gone quiet. */
+  private async quiesce(): Promise<void> {
+    let idle = 0;
+    let seen = this.tick;
+    while (idle < this.budget) {
+      await undefined;
+      if (this.tick !== seen) {
+        seen = this.tick;
+        idle = 0;
+      } else {
+        idle++;
+      }
+    }
+  }
+
+  /** Called by every authoring function: refuses use outside an activation. */
+  assertActive(what: string): void {
+    if (!this.inActivation) {
+      const error = new Error(
+        `${what} was called outside a workflow activation: workflow code awaited something other than a workflow API (a real timer, fetch, or a long promise chain)`,
+      );
+      this.taskFailure ??= { error };
+      throw error;
+    }
+    this.touch();
+  }
+
+  private push(command: Command): void {
+    // Temporal drops commands after the one that closes the run.
+    if (this.closed) return;
+    this.commands.push(command);
+    if (isClosingCommand(command)) this.closed = true;
+  }
+
+  /** Removes a command not yet handed out (cancelled in the same activation). */
+  private unsend(command: Command): boolean {
+    const index = this.commands.indexOf(command);
+    if (index < 0) return false;
+    this.commands.splice(index, 1);
+    return true;
+  }
+
+  private settle(pending: Pending, settle: () => void): void {
+    setScopeContext(pending.scope);
+    this.touch();
+    settle();
+  }
+
+  private applyJob(job: Job): void {
+    this.touch();
+    switch (job.type) {
+      case 'StartWorkflow':
+        this.startMain(job.input);
+        return;
+      case 'FireTimer': {
+        const pending = this.timers.get(job.seq);
+        if (!pending) return;
+        this.timers.delete(job.seq);
+        this.settle(pending, () => pending.resolve(undefined));
+        return;
+      }
+      case 'ResolveActivity': {
+        const pending = this.activities.get(job.seq);
+        if (!pending) return;
+        this.activities.delete(job.seq);
+        this.settle(pending, () => this.resolveActivity(pending, job.result));
+        return;
+      }
+      case 'SignalWorkflow':
+        this.deliverSignal(job.signalName, job.input);
+        return;
+      case 'CancelWorkflow':
+        setScopeContext(this.rootScope);
+        this.rootScope.cancel(new CancelledFailure('Workflow cancelled'));
+        return;
+      case 'DoUpdate':
+        this.doUpdate(job.updateId, job.name, job.input, job.accepted);
+        return;
+      case 'ResolveChildWorkflowExecutionStart':
+      case 'ResolveChildWorkflowExecution':
+      case 'ResolveSignalExternalWorkflow':
+      case 'ResolveRequestCancelExternalWorkflow':
+        this.childJob?.(job);
+        return;
+    }
+  }
+
+  /** Child workflow support plugs in here (see `child.ts`). */
+  childJob: ((job: Job) => void) | undefined;
+
+  private resolveActivity(pending: Pending, result: ActivityResolution): void {
+    if ('completed' in result) pending.resolve(result.completed);
+    else if ('failed' in result) pending.reject(fromFailureRecord(result.failed));
+    else pending.reject(fromFailureRecord(result.cancelled));
+  }
+
+  private startMain(input: unknown[]): void {
+    setScopeContext(this.rootScope);
+    let result: Promise<unknown>;
+    try {
+      result = Promise.resolve(this.workflowFn(...input));
+    } catch (error) {
+      result = Promise.reject(error);
+    }
+    result.then(
+      (value) => this.push({ type: 'CompleteWorkflowExecution', result: value }),
+      (error: unknown) => this.failWorkflow(error),
+    );
+  }
+
+  /** What an error thrown out of workflow code (main function or a handler) means. */
+  private failWorkflow(error: unknown): void {
+    this.touch();
+    if (error instanceof ContinueAsNew) {
+      this.push(error.command);
+    } else if (isCancellation(error) && this.rootScope.consideredCancelled) {
+      this.push({ type: 'CancelWorkflowExecution' });
+    } else if (error instanceof TemporalFailure) {
+      this.push({ type: 'FailWorkflowExecution', failure: toFailureRecord(error) });
+    } else {
+      // Temporal's rule: an error that is not a failure fails the workflow task, not the
+      // workflow, so a bug can be fixed and the run resumed.
+      this.taskFailure ??= { error };
+    }
+  }
+
+  // ---- timers -------------------------------------------------------------------------
+
+  /** A durable timer in the current scope. */
+  sleep(ms: number): Promise<void> {
+    this.assertActive('sleep');
+    return this.startScopeTimer(ms, CancellationScope.current()).promise;
+  }
+
+  startScopeTimer(ms: number, scope: CancellationScope): { promise: Promise<void>; cancel(): void } {
+    this.touch();
+    if (scope.consideredCancelled) {
+      return { promise: Promise.reject(new CancelledFailure('Timer cancelled')), cancel: () => undefined };
+    }
+    const seq = this.seq.timer++;
+    const command: Command = { type: 'StartTimer', seq, startToFireTimeout: Math.max(1, Math.round(ms)) };
+    this.push(command);
+    let cancel = () => undefined as void;
+    const promise = new Promise<void>((resolve, reject) => {
+      const unlisten = scope.onCancel((failure) => {
+        if (!this.timers.delete(seq)) return;
+        if (!this.unsend(command)) this.push({ type: 'CancelTimer', seq });
+        this.touch();
+        reject(failure);
+      });
+      this.timers.set(seq, {
+        resolve: (v) => {
+          unlisten();
+          resolve(v as undefined);
+        },
+        reject,
+        scope,
+      });
+      cancel = () => {
+        unlisten();
+        if (!this.timers.delete(seq)) return;
+        if (!this.unsend(command)) this.push({ type: 'CancelTimer', seq });
+      };
+    });
+    return { promise, cancel: () => cancel() };
+  }
+
+  // ---- activities ---------------------------------------------------------------------
+
+  scheduleActivity(activityType: string, input: unknown[], options: ActivityCallOptions): Promise<unknown> {
+    this.assertActive('An activity call');
+    const scope = CancellationScope.current();
+    const seq = this.seq.activity++;
+    const cancelledFailure = (cause: CancelledFailure) =>
+      new ActivityFailure('Activity cancelled', activityType, String(seq), 'RETRY_STATE_CANCEL_REQUESTED', cause);
+    if (scope.consideredCancelled) {
+      return Promise.reject(cancelledFailure(new CancelledFailure('Activity cancelled')));
+    }
+    const command: Command = {
+      type: 'ScheduleActivityTask',
+      seq,
+      activityType,
+      taskQueue: options.taskQueue,
+      input,
+      ...(options.startToCloseTimeout !== undefined && { startToCloseTimeout: options.startToCloseTimeout }),
+      ...(options.scheduleToCloseTimeout !== undefined && { scheduleToCloseTimeout: options.scheduleToCloseTimeout }),
+      ...(options.heartbeatTimeout !== undefined && { heartbeatTimeout: options.heartbeatTimeout }),
+      ...(options.retry !== undefined && { retryPolicy: options.retry }),
+    };
+    this.push(command);
+    return new Promise((resolve, reject) => {
+      const unlisten = scope.onCancel(() => {
+        if (!this.activities.delete(seq)) return;
+        // TRY_CANCEL, the SDK's default: ask the activity to stop and resolve at once.
+        if (!this.unsend(command)) this.push({ type: 'RequestCancelActivityTask', seq });
+        this.touch();
+        reject(cancelledFailure(new CancelledFailure('Activity cancelled')));
+      });
+      this.activities.set(seq, {
+        activityType,
+        scope,
+        resolve: (v) => {
+          unlisten();
+          resolve(v);
+        },
+        reject: (e) => {
+          unlisten();
+          reject(e);
+        },
+      });
+    });
+  }
+
+  // ---- conditions ---------------------------------------------------------------------
+
+  condition(fn: () => boolean): Promise<void> {
+    this.assertActive('condition');
+    const scope = CancellationScope.current();
+    if (scope.consideredCancelled) return Promise.reject(new CancelledFailure('Condition cancelled'));
+    const seq = this.seq.condition++;
+    return new Promise<void>((resolve, reject) => {
+      const unlisten = scope.onCancel((failure) => {
+        if (this.conditions.delete(seq)) reject(failure);
+      });
+      this.conditions.set(seq, {
+        fn,
+        resolve: () => {
+          unlisten();
+          setScopeContext(scope);
+          resolve();
+        },
+      });
+    });
+  }
+
+  private unblockConditions(): boolean {
+    let unblocked = false;
+    for (const [seq, condition] of this.conditions) {
+      if (condition.fn()) {
+        this.conditions.delete(seq);
+        this.touch();
+        condition.resolve();
+        unblocked = true;
+      }
+    }
+    return unblocked;
+  }
+
+  // ---- signals, queries, updates --------------------------------------------------------
+
+  setSignalHandler(name: string, handler: Handler | undefined): void {
+    if (handler === undefined) {
+      this.signalHandlers.delete(name);
+      return;
+    }
+    this.signalHandlers.set(name, handler);
+    for (let i = 0; i < this.bufferedSignals.length; ) {
+      const buffered = this.bufferedSignals[i]!;
+      if (buffered.signalName === name) {
+        this.bufferedSignals.splice(i, 1);
+        this.callHandler(() => handler(...buffered.input));
+      } else {
+        i++;
+      }
+    }
+  }
+
+  setDefaultSignalHandler(handler: ((signalName: string, ...args: unknown[]) => unknown) | undefined): void {
+    this.defaultSignalHandler = handler;
+    if (handler === undefined) return;
+    for (const buffered of this.bufferedSignals.splice(0)) {
+      this.callHandler(() => handler(buffered.signalName, ...buffered.input));
+    }
+  }
+
+  setQueryHandler(name: string, handler: Handler | undefined): void {
+    if (handler === undefined) this.queryHandlers.delete(name);
+    else this.queryHandlers.set(name, handler);
+  }
+
+  setUpdateHandler(name: string, handler: Handler | undefined, validator?: Handler): void {
+    if (handler === undefined) this.updateHandlers.delete(name);
+    else this.updateHandlers.set(name, validator ? { handler, validator } : { handler });
+  }
+
+  private deliverSignal(signalName: string, input: unknown[]): void {
+    setScopeContext(this.rootScope);
+    const handler = this.signalHandlers.get(signalName);
+    if (handler) this.callHandler(() => handler(...input));
+    else if (this.defaultSignalHandler) {
+      const fallback = this.defaultSignalHandler;
+      this.callHandler(() => fallback(signalName, ...input));
+    } else this.bufferedSignals.push({ signalName, input });
+  }
+
+  private callHandler(fn: () => unknown): void {
+    try {
+      const result = fn();
+      if (result instanceof Promise) result.catch((error: unknown) => this.failWorkflow(error));
+    } catch (error) {
+      this.failWorkflow(error);
+    }
+  }
+
+  /** Runs a query handler against the current state. Never changes the state. */
+  query(name: string, args: unknown[]): unknown {
+    const handler = this.queryHandlers.get(name);
+    if (!handler) {
+      throw new QueryNotRegisteredError(
+        `Workflow ${this.info.workflowType} has no query handler for '${name}' (known: ${[...this.queryHandlers.keys()].join(', ') || 'none'})`,
+      );
+    }
+    const previous = active;
+    active = this;
+    try {
+      return handler(...args);
+    } finally {
+      active = previous;
+    }
+  }
+
+  private doUpdate(updateId: string, name: string, input: unknown[], accepted: boolean): void {
+    setScopeContext(this.rootScope);
+    const entry = this.updateHandlers.get(name);
+    if (!entry) {
+      if (!accepted) {
+        this.push({
+          type: 'RejectUpdate',
+          updateId,
+          failure: toFailureRecord(
+            ApplicationFailure.create({ message: `No update handler for '${name}'`, type: 'UnknownUpdate' }),
+          ),
+        });
+      }
+      return;
+    }
+    if (!accepted && entry.validator) {
+      try {
+        entry.validator(...input);
+      } catch (error) {
+        this.push({ type: 'RejectUpdate', updateId, failure: toFailureRecord(error) });
+        return;
+      }
+    }
+    this.push({ type: 'AcceptUpdate', updateId, name, input });
+    let result: Promise<unknown>;
+    try {
+      result = Promise.resolve(entry.handler(...input));
+    } catch (error) {
+      result = Promise.reject(error);
+    }
+    result.then(
+      (value) => {
+        this.touch();
+        this.push({ type: 'CompleteUpdate', updateId, outcome: { success: value } });
+      },
+      (error: unknown) => {
+        this.touch();
+        this.push({ type: 'CompleteUpdate', updateId, outcome: { failure: toFailureRecord(error) } });
+      },
+    );
+  }
+
+  // ---- patches and markers --------------------------------------------------------------
+
+  patched(patchId: string, deprecated: boolean): boolean {
+    this.assertActive('patched');
+    const memo = this.patchMemo.get(patchId);
+    if (memo !== undefined) return memo;
+    const present = !this.replaying || this.patchesInTask.has(patchId);
+    if (present) this.push({ type: 'RecordMarker', markerName: 'core_patch', details: { patchId, deprecated } });
+    // A deprecated patch always takes the new code path.
+    const result = deprecated ? true : present;
+    this.patchMemo.set(patchId, result);
+    return result;
+  }
+
+  /** Adds a command from an extension (child workflows, external handles). */
+  pushCommand(command: Command): void {
+    this.touch();
+    this.push(command);
+  }
+
+  unsendCommand(command: Command): boolean {
+    return this.unsend(command);
+  }
+
+  /** Marks activity on behalf of an extension, for quiescence. */
+  noteActivity(): void {
+    this.touch();
+  }
+
+  /** Sets the current scope before an extension settles an operation of that scope. */
+  enterScope(scope: CancellationScope): void {
+    setScopeContext(scope);
+    this.touch();
+  }
+}

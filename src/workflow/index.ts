@@ -1,0 +1,264 @@
+/**
+ * The API that workflow code imports: a subset of `@temporalio/workflow` with the same
+ * names, options and semantics. Every function here must be called from workflow code
+ * during an activation; the runtime it talks to is found through the engine.
+ */
+import {
+  activeRuntime,
+  ApplicationFailure,
+  CancellationScope,
+  ContinueAsNew,
+  type Duration,
+  InvalidArgumentError,
+  msOptional,
+  msToNumber,
+  type RetryPolicy,
+  type WorkflowInfo,
+  type WorkflowRuntime,
+} from '../engine/index.ts';
+
+export {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  CancelledFailure,
+  ChildWorkflowFailure,
+  DeterminismViolationError,
+  isCancellation,
+  NonDeterminismError,
+  ServerFailure,
+  TemporalFailure,
+  TerminatedFailure,
+  TimeoutFailure,
+  WorkflowExecutionAlreadyStartedError,
+} from '../engine/index.ts';
+export type { Duration, RetryPolicy, WorkflowInfo } from '../engine/index.ts';
+export { ParentClosePolicy, ChildWorkflowCancellationType, WorkflowIdReusePolicy, WorkflowIdConflictPolicy } from './enums.ts';
+
+function runtime(what: string): WorkflowRuntime {
+  const rt = activeRuntime();
+  if (!rt) throw new Error(`${what} can only be called from workflow code, during a workflow activation`);
+  rt.assertActive(what);
+  return rt;
+}
+
+/** Options of an activity call. */
+export interface ActivityOptions {
+  startToCloseTimeout?: Duration;
+  scheduleToCloseTimeout?: Duration;
+  heartbeatTimeout?: Duration;
+  retry?: RetryPolicy;
+  taskQueue?: string;
+}
+
+type ActivityFunction = (...args: never[]) => unknown;
+/** The functions of `typeof activities`, each returning a promise of its result. */
+export type ActivityInterfaceFor<T> = {
+  [K in keyof T]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never;
+};
+
+/**
+ * Activities as functions; each call schedules the activity durably.
+ * @example
+ * const { charge } = proxyActivities<typeof activities>({ startToCloseTimeout: '10s', retry: { maximumAttempts: 3 } });
+ * const receipt = await charge(order);
+ */
+export function proxyActivities<A = Record<string, ActivityFunction>>(options: ActivityOptions): ActivityInterfaceFor<A> {
+  if (options.startToCloseTimeout === undefined && options.scheduleToCloseTimeout === undefined) {
+    throw new InvalidArgumentError('proxyActivities needs startToCloseTimeout or scheduleToCloseTimeout');
+  }
+  const startToCloseTimeout = msOptional(options.startToCloseTimeout);
+  const scheduleToCloseTimeout = msOptional(options.scheduleToCloseTimeout);
+  const heartbeatTimeout = msOptional(options.heartbeatTimeout);
+  return new Proxy({} as ActivityInterfaceFor<A>, {
+    get(_, activityType) {
+      if (typeof activityType !== 'string') return undefined;
+      return (...args: unknown[]) => {
+        const rt = runtime(`Activity ${activityType}`);
+        return rt.scheduleActivity(activityType, args, {
+          taskQueue: options.taskQueue ?? rt.info.taskQueue,
+          ...(startToCloseTimeout !== undefined && { startToCloseTimeout }),
+          ...(scheduleToCloseTimeout !== undefined && { scheduleToCloseTimeout }),
+          ...(heartbeatTimeout !== undefined && { heartbeatTimeout }),
+          ...(options.retry !== undefined && { retry: options.retry }),
+        });
+      };
+    },
+  });
+}
+
+/**
+ * A durable timer: survives reloads and fires when the page reopens if it came due meanwhile.
+ * @example await sleep('5 minutes');
+ */
+export function sleep(duration: Duration): Promise<void> {
+  return runtime('sleep').sleep(msToNumber(duration));
+}
+
+/**
+ * Waits until `fn` returns true (re-checked after every job), or until `timeout`.
+ * @returns with a timeout: true if `fn` became true, false if the timeout fired.
+ * @example const approved = await condition(() => state.approved, '1 day');
+ */
+export function condition(fn: () => boolean, timeout: Duration): Promise<boolean>;
+export function condition(fn: () => boolean): Promise<void>;
+export function condition(fn: () => boolean, timeout?: Duration): Promise<boolean | void> {
+  const rt = runtime('condition');
+  if (timeout === undefined) return rt.condition(fn).then(() => undefined);
+  const ms = msToNumber(timeout);
+  return CancellationScope.cancellable(async () => {
+    try {
+      return await Promise.race([rt.sleep(ms).then(() => false), rt.condition(fn).then(() => true)]);
+    } finally {
+      CancellationScope.current().cancel();
+    }
+  });
+}
+
+/** The current run: IDs, type, queue, parent and root, history length. */
+export function workflowInfo(): WorkflowInfo {
+  const rt = activeRuntime();
+  if (!rt) throw new Error('workflowInfo() can only be called from workflow code');
+  return rt.info;
+}
+
+/** A UUID drawn from the run's seeded randomness: the same on replay. */
+export function uuid4(): string {
+  return runtime('uuid4').uuid4();
+}
+
+/** Definitions: a name with types attached. */
+export interface SignalDefinition<Args extends unknown[] = [], Name extends string = string> {
+  type: 'signal';
+  name: Name;
+  __args?: Args;
+}
+export interface QueryDefinition<Ret, Args extends unknown[] = [], Name extends string = string> {
+  type: 'query';
+  name: Name;
+  __args?: Args;
+  __ret?: Ret;
+}
+export interface UpdateDefinition<Ret, Args extends unknown[] = [], Name extends string = string> {
+  type: 'update';
+  name: Name;
+  __args?: Args;
+  __ret?: Ret;
+}
+
+/** @example export const approve = defineSignal<[string]>('approve'); */
+export function defineSignal<Args extends unknown[] = [], Name extends string = string>(
+  name: Name,
+): SignalDefinition<Args, Name> {
+  return { type: 'signal', name };
+}
+/** @example export const status = defineQuery<string>('status'); */
+export function defineQuery<Ret, Args extends unknown[] = [], Name extends string = string>(
+  name: Name,
+): QueryDefinition<Ret, Args, Name> {
+  return { type: 'query', name };
+}
+/** @example export const setLimit = defineUpdate<number, [number]>('setLimit'); */
+export function defineUpdate<Ret, Args extends unknown[] = [], Name extends string = string>(
+  name: Name,
+): UpdateDefinition<Ret, Args, Name> {
+  return { type: 'update', name };
+}
+
+/**
+ * Registers (or with `undefined`, removes) the handler of a signal, query or update.
+ * Signals that arrived before their handler are delivered when it is set.
+ * @example setHandler(approve, (by) => { state.approvedBy = by; });
+ */
+export function setHandler<Args extends unknown[]>(
+  def: SignalDefinition<Args>,
+  handler: ((...args: Args) => void | Promise<void>) | undefined,
+): void;
+export function setHandler<Ret, Args extends unknown[]>(
+  def: QueryDefinition<Ret, Args>,
+  handler: ((...args: Args) => Ret) | undefined,
+): void;
+export function setHandler<Ret, Args extends unknown[]>(
+  def: UpdateDefinition<Ret, Args>,
+  handler: ((...args: Args) => Ret | Promise<Ret>) | undefined,
+  options?: { validator?: (...args: Args) => void },
+): void;
+export function setHandler(
+  def: { type: 'signal' | 'query' | 'update'; name: string },
+  handler: ((...args: never[]) => unknown) | undefined,
+  options?: { validator?: (...args: never[]) => void },
+): void {
+  const rt = runtime('setHandler');
+  const h = handler as ((...args: unknown[]) => unknown) | undefined;
+  if (def.type === 'signal') rt.setSignalHandler(def.name, h);
+  else if (def.type === 'query') rt.setQueryHandler(def.name, h);
+  else rt.setUpdateHandler(def.name, h, options?.validator as ((...args: unknown[]) => unknown) | undefined);
+}
+
+/** Receives signals that have no handler of their own. */
+export function setDefaultSignalHandler(handler: ((signalName: string, ...args: unknown[]) => void) | undefined): void {
+  runtime('setDefaultSignalHandler').setDefaultSignalHandler(handler);
+}
+
+export interface ContinueAsNewOptions {
+  workflowType?: string;
+  taskQueue?: string;
+  workflowRunTimeout?: Duration;
+  workflowTaskTimeout?: Duration;
+}
+
+/**
+ * Returns a function that ends this run and starts a fresh one of the same workflow ID.
+ * @example const next = makeContinueAsNewFunc<typeof counter>(); await next(count);
+ */
+export function makeContinueAsNewFunc<F extends (...args: never[]) => unknown>(
+  options?: ContinueAsNewOptions,
+): (...args: Parameters<F>) => Promise<never> {
+  return (...args: Parameters<F>) => {
+    const rt = runtime('continueAsNew');
+    const workflowRunTimeout = msOptional(options?.workflowRunTimeout);
+    const workflowTaskTimeout = msOptional(options?.workflowTaskTimeout);
+    return Promise.reject(
+      new ContinueAsNew({
+        type: 'ContinueAsNewWorkflowExecution',
+        workflowType: options?.workflowType ?? rt.info.workflowType,
+        taskQueue: options?.taskQueue ?? rt.info.taskQueue,
+        input: args,
+        ...(workflowRunTimeout !== undefined && { workflowRunTimeout }),
+        ...(workflowTaskTimeout !== undefined && { workflowTaskTimeout }),
+      }),
+    );
+  };
+}
+
+/**
+ * Ends this run and starts a new one with `args` (same workflow ID, fresh history).
+ * @example if (workflowInfo().continueAsNewSuggested) await continueAsNew<typeof loop>(state);
+ */
+export function continueAsNew<F extends (...args: never[]) => unknown>(...args: Parameters<F>): Promise<never> {
+  return makeContinueAsNewFunc<F>()(...args);
+}
+
+/**
+ * Versioning: true on runs that reach this point with the new code, false on runs recorded
+ * before it. Recorded as a marker.
+ * @example if (patched('v2-discount')) { await applyDiscount(); }
+ */
+export function patched(patchId: string): boolean {
+  return runtime('patched').patched(patchId, false);
+}
+
+/** Marks a patch whose old branch has been removed: every run takes the new code. */
+export function deprecatePatch(patchId: string): void {
+  runtime('deprecatePatch').patched(patchId, true);
+}
+
+/** True while workflow code is running (useful in code shared with activities). */
+export function inWorkflowContext(): boolean {
+  return activeRuntime() !== undefined;
+}
+
+/** Raises a failure that fails the workflow (rather than its task). */
+export function fail(message: string, type?: string): never {
+  throw ApplicationFailure.create({ message, ...(type !== undefined && { type }), nonRetryable: true });
+}
