@@ -4,5 +4,7 @@ export default defineConfig({
   test: {
     include: ['test/unit/**/*.test.ts'],
     environment: 'node',
+    // idb checks `instanceof IDBRequest` etc., so Node needs IndexedDB's globals.
+    setupFiles: ['fake-indexeddb/auto'],
   },
 });

@@ -50,7 +50,9 @@ export function msToNumber(duration: Duration): number {
   const unit = (match?.[2] ?? '').toLowerCase() || 'ms';
   const factor = units[unit];
   if (!match || factor === undefined) {
-    throw new InvalidArgumentError(`Invalid duration '${duration}': expected e.g. 500, '30s', '5 minutes', '1h'`);
+    throw new InvalidArgumentError(
+      `Invalid duration '${duration}': expected e.g. 500, '30s', '5 minutes', '1h'`,
+    );
   }
   const value = Number(match[1]) * factor;
   if (value < 0) throw new InvalidArgumentError(`Invalid duration '${duration}': negative`);

@@ -377,7 +377,12 @@ export interface ErrorRecord {
 
 export function toErrorRecord(error: unknown): ErrorRecord {
   if (error instanceof WorkflowExecutionAlreadyStartedError) {
-    return { name: error.name, message: error.message, workflowId: error.workflowId, workflowType: error.workflowType };
+    return {
+      name: error.name,
+      message: error.message,
+      workflowId: error.workflowId,
+      workflowType: error.workflowType,
+    };
   }
   if (error instanceof WorkflowNotFoundError) {
     const r: ErrorRecord = { name: error.name, message: error.message, workflowId: error.workflowId };
@@ -414,7 +419,10 @@ export function fromErrorRecord(record: ErrorRecord): Error {
         record.retryState ?? 'RETRY_STATE_UNSPECIFIED',
       );
     case 'WorkflowUpdateFailedError':
-      return new WorkflowUpdateFailedError(record.message, record.failure && fromFailureRecord(record.failure));
+      return new WorkflowUpdateFailedError(
+        record.message,
+        record.failure && fromFailureRecord(record.failure),
+      );
     case 'Failure':
       return record.failure ? fromFailureRecord(record.failure) : new Error(record.message);
   }

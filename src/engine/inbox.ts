@@ -39,7 +39,13 @@ export type InboxMessage =
       workflowType: string;
       cause: 'WORKFLOW_ALREADY_EXISTS';
     }
-  | { kind: 'childCompleted'; initiatedEventId: number; execution: ExecutionRef; workflowType: string; result: unknown }
+  | {
+      kind: 'childCompleted';
+      initiatedEventId: number;
+      execution: ExecutionRef;
+      workflowType: string;
+      result: unknown;
+    }
   | {
       kind: 'childFailed';
       initiatedEventId: number;
@@ -48,7 +54,13 @@ export type InboxMessage =
       failure: FailureRecord;
       retryState: RetryState;
     }
-  | { kind: 'childCanceled'; initiatedEventId: number; execution: ExecutionRef; workflowType: string; details?: unknown[] }
+  | {
+      kind: 'childCanceled';
+      initiatedEventId: number;
+      execution: ExecutionRef;
+      workflowType: string;
+      details?: unknown[];
+    }
   | {
       kind: 'childTimedOut';
       initiatedEventId: number;
@@ -64,7 +76,11 @@ export type InboxMessage =
       execution: { workflowId: string; runId?: string };
       cause: 'EXTERNAL_WORKFLOW_EXECUTION_NOT_FOUND';
     }
-  | { kind: 'externalCancelRequested'; initiatedEventId: number; execution: { workflowId: string; runId?: string } }
+  | {
+      kind: 'externalCancelRequested';
+      initiatedEventId: number;
+      execution: { workflowId: string; runId?: string };
+    }
   | {
       kind: 'externalCancelFailed';
       initiatedEventId: number;

@@ -5,16 +5,12 @@
  */
 export type * from './activation.ts';
 export type * from './commands.ts';
-export type * from './events.ts';
-export type * from './inbox.ts';
 export { isClosingCommand } from './commands.ts';
+export { type Duration, msOptional, msToNumber } from './duration.ts';
+export type * from './events.ts';
 export { closingStatus } from './events.ts';
 export * from './failure.ts';
-export { type Duration, msOptional, msToNumber } from './duration.ts';
-export { seededRandom, uuid4From } from './random.ts';
-export { nextRetry, normaliseRetryPolicy } from './retry.ts';
-export { CancellationScope } from './scope.ts';
-export { activeRuntime, ContinueAsNew, WorkflowRuntime } from './runtime.ts';
+export type * from './inbox.ts';
 export {
   failedTaskEvents,
   type IdSource,
@@ -24,3 +20,7 @@ export {
   type WorkflowFunction,
   WorkflowMachine,
 } from './machine.ts';
+export { seededRandom, uuid4From } from './random.ts';
+export { nextRetry, normaliseRetryPolicy } from './retry.ts';
+export { activeRuntime, ContinueAsNew, WorkflowRuntime } from './runtime.ts';
+export { CancellationScope } from './scope.ts';

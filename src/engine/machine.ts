@@ -80,9 +80,16 @@ export function failedTaskEvents(
   error: unknown,
 ): HistoryEvent[] {
   const cause =
-    error instanceof DeterminismViolationError ? 'NON_DETERMINISTIC_ERROR' : 'WORKFLOW_WORKER_UNHANDLED_FAILURE';
+    error instanceof DeterminismViolationError
+      ? 'NON_DETERMINISTIC_ERROR'
+      : 'WORKFLOW_WORKER_UNHANDLED_FAILURE';
   return [
-    { eventId: nextEventId, eventTime: time, eventType: 'WorkflowTaskScheduled', attributes: { taskQueue, attempt: 1 } },
+    {
+      eventId: nextEventId,
+      eventTime: time,
+      eventType: 'WorkflowTaskScheduled',
+      attributes: { taskQueue, attempt: 1 },
+    },
     {
       eventId: nextEventId + 1,
       eventTime: time,
@@ -120,6 +127,8 @@ export class WorkflowMachine {
   private readonly openTimers = new Map<number, number>();
   private readonly openUpdates = new Map<string, number>();
   private lastCompletedEventId = 0;
+  /** Inputs recorded but not yet seen by workflow code (the start event, or after a failed task). */
+  private pendingJobs: Job[] = [];
 
   constructor(init: MachineInit) {
     this.init = init;
@@ -167,7 +176,10 @@ export class WorkflowMachine {
         continue;
       }
       if (event.eventType === 'WorkflowTaskStarted') started = event;
-      else if (event.eventType === 'WorkflowExecutionTerminated' || event.eventType === 'WorkflowExecutionTimedOut') {
+      else if (
+        event.eventType === 'WorkflowExecutionTerminated' ||
+        event.eventType === 'WorkflowExecutionTimedOut'
+      ) {
         this.closed = true;
       } else if (isCommandEvent(event)) {
         throw new DeterminismViolationError(
@@ -177,10 +189,12 @@ export class WorkflowMachine {
       this.nextEventId++;
       i++;
     }
+    this.pendingJobs = jobs;
   }
 
   private requireRuntime(): WorkflowRuntime {
-    if (!this.runtime) throw new DeterminismViolationError('History does not start with WorkflowExecutionStarted');
+    if (!this.runtime)
+      throw new DeterminismViolationError('History does not start with WorkflowExecutionStarted');
     return this.runtime;
   }
 
@@ -254,7 +268,8 @@ export class WorkflowMachine {
       case 'ScheduleActivityTask': {
         const a = event.attributes as EventAttributes['ActivityTaskScheduled'];
         return (
-          differ('activityId', String(command.seq), a.activityId) ?? differ('activityType', command.activityType, a.activityType)
+          differ('activityId', String(command.seq), a.activityId) ??
+          differ('activityType', command.activityType, a.activityType)
         );
       }
       case 'StartTimer':
@@ -270,7 +285,10 @@ export class WorkflowMachine {
         return this.sameMarker(command, event) ? undefined : ' (a different marker)';
       case 'StartChildWorkflowExecution': {
         const a = event.attributes as EventAttributes['StartChildWorkflowExecutionInitiated'];
-        return differ('workflowType', command.workflowType, a.workflowType) ?? differ('workflowId', command.workflowId, a.workflowId);
+        return (
+          differ('workflowType', command.workflowType, a.workflowType) ??
+          differ('workflowId', command.workflowId, a.workflowId)
+        );
       }
       case 'SignalExternalWorkflowExecution': {
         const a = event.attributes as EventAttributes['SignalExternalWorkflowExecutionInitiated'];
@@ -285,7 +303,11 @@ export class WorkflowMachine {
       }
       case 'AcceptUpdate':
       case 'CompleteUpdate':
-        return differ('updateId', command.updateId, (event.attributes as { protocolInstanceId: string }).protocolInstanceId);
+        return differ(
+          'updateId',
+          command.updateId,
+          (event.attributes as { protocolInstanceId: string }).protocolInstanceId,
+        );
       default:
         return undefined;
     }
@@ -305,7 +327,11 @@ export class WorkflowMachine {
         if (seq === undefined) return [];
         const open = this.openActivities.get(seq)!;
         this.openActivities.delete(seq);
-        const activityFailure = (message: string, retryState: RetryState, cause: FailureRecord): FailureRecord => ({
+        const activityFailure = (
+          message: string,
+          retryState: RetryState,
+          cause: FailureRecord,
+        ): FailureRecord => ({
           name: 'ActivityFailure',
           message,
           activityType: open.activityType,
@@ -330,12 +356,15 @@ export class WorkflowMachine {
             },
           ];
         }
-        const message = event.eventType === 'ActivityTaskFailed' ? 'Activity task failed' : 'Activity task timed out';
+        const message =
+          event.eventType === 'ActivityTaskFailed' ? 'Activity task failed' : 'Activity task timed out';
         return [
           {
             type: 'ResolveActivity',
             seq,
-            result: { failed: activityFailure(message, event.attributes.retryState, event.attributes.failure) },
+            result: {
+              failed: activityFailure(message, event.attributes.retryState, event.attributes.failure),
+            },
           },
         ];
       }
@@ -345,7 +374,9 @@ export class WorkflowMachine {
         return [{ type: 'FireTimer', seq }];
       }
       case 'WorkflowExecutionSignaled':
-        return [{ type: 'SignalWorkflow', signalName: event.attributes.signalName, input: event.attributes.input }];
+        return [
+          { type: 'SignalWorkflow', signalName: event.attributes.signalName, input: event.attributes.input },
+        ];
       case 'WorkflowExecutionCancelRequested':
         return [{ type: 'CancelWorkflow' }];
       default:
@@ -361,7 +392,9 @@ export class WorkflowMachine {
   private start(attributes: EventAttributes['WorkflowExecutionStarted'], startedAt: number): void {
     const fn = this.init.resolveWorkflow(attributes.workflowType);
     if (!fn) {
-      throw new InvalidArgumentError(`Workflow type '${attributes.workflowType}' is not registered in this worker`);
+      throw new InvalidArgumentError(
+        `Workflow type '${attributes.workflowType}' is not registered in this worker`,
+      );
     }
     this.taskQueue = attributes.taskQueue;
     this.workflowType = attributes.workflowType;
@@ -380,7 +413,9 @@ export class WorkflowMachine {
       }),
       ...(attributes.parentWorkflowExecution !== undefined && { parent: attributes.parentWorkflowExecution }),
       ...(attributes.rootWorkflowExecution !== undefined && { root: attributes.rootWorkflowExecution }),
-      ...(attributes.workflowExecutionTimeout !== undefined && { executionTimeout: attributes.workflowExecutionTimeout }),
+      ...(attributes.workflowExecutionTimeout !== undefined && {
+        executionTimeout: attributes.workflowExecutionTimeout,
+      }),
       ...(attributes.workflowRunTimeout !== undefined && { runTimeout: attributes.workflowRunTimeout }),
       ...(attributes.workflowTaskTimeout !== undefined && { taskTimeout: attributes.workflowTaskTimeout }),
       ...(attributes.memo !== undefined && { memo: attributes.memo }),
@@ -449,33 +484,40 @@ export class WorkflowMachine {
     messages: (InboxMessage & { time?: number })[],
     time: number,
     ids: IdSource,
-    start?: HistoryEvent,
   ): Promise<TaskResult> {
     const events: HistoryEvent[] = [];
-    const add = <K extends EventType>(eventType: K, attributes: EventAttributes[K], eventTime = time): HistoryEvent => {
+    const add = <K extends EventType>(
+      eventType: K,
+      attributes: EventAttributes[K],
+      eventTime = time,
+    ): HistoryEvent => {
       const event = { eventId: this.nextEventId++, eventTime, eventType, attributes } as HistoryEvent;
       events.push(event);
       return event;
     };
-    const jobs: Job[] = [];
+    const jobs: Job[] = this.pendingJobs;
+    this.pendingJobs = [];
     const updates: Job[] = [];
-    if (start) {
-      if (start.eventId !== this.nextEventId) throw new Error('WorkflowExecutionStarted must be event 1');
-      events.push(start);
-      this.nextEventId++;
-      jobs.push(...this.jobsFor(start));
-    }
     for (const message of messages) {
       if (!this.live(message)) continue;
       const at = message.time ?? time;
       if (message.kind === 'update') {
-        updates.push({ type: 'DoUpdate', updateId: message.updateId, name: message.name, input: message.input, accepted: false });
+        updates.push({
+          type: 'DoUpdate',
+          updateId: message.updateId,
+          name: message.name,
+          input: message.input,
+          accepted: false,
+        });
         continue;
       }
       for (const event of this.messageEvents(message, at, add)) jobs.push(...this.jobsFor(event));
     }
     const scheduled = add('WorkflowTaskScheduled', { taskQueue: this.taskQueue, attempt: 1 });
-    const started = add('WorkflowTaskStarted', { scheduledEventId: scheduled.eventId, identity: this.init.identity });
+    const started = add('WorkflowTaskStarted', {
+      scheduledEventId: scheduled.eventId,
+      identity: this.init.identity,
+    });
     const commands = await this.requireRuntime().activate({
       timestamp: time,
       isReplaying: false,
@@ -546,7 +588,11 @@ export class WorkflowMachine {
         const startedEvent =
           message.kind === 'activityCanceled' && !message.started
             ? undefined
-            : add('ActivityTaskStarted', { scheduledEventId, attempt: message.attempt, identity: message.identity }, at);
+            : add(
+                'ActivityTaskStarted',
+                { scheduledEventId, attempt: message.attempt, identity: message.identity },
+                at,
+              );
         const startedEventId = startedEvent?.eventId ?? 0;
         const closing =
           message.kind === 'activityCompleted'
@@ -554,13 +600,23 @@ export class WorkflowMachine {
             : message.kind === 'activityFailed'
               ? add(
                   'ActivityTaskFailed',
-                  { scheduledEventId, startedEventId, failure: message.failure, retryState: message.retryState },
+                  {
+                    scheduledEventId,
+                    startedEventId,
+                    failure: message.failure,
+                    retryState: message.retryState,
+                  },
                   at,
                 )
               : message.kind === 'activityTimedOut'
                 ? add(
                     'ActivityTaskTimedOut',
-                    { scheduledEventId, startedEventId, failure: message.failure, retryState: message.retryState },
+                    {
+                      scheduledEventId,
+                      startedEventId,
+                      failure: message.failure,
+                      retryState: message.retryState,
+                    },
                     at,
                   )
                 : add(
@@ -598,8 +654,12 @@ export class WorkflowMachine {
           activityType: command.activityType,
           taskQueue: command.taskQueue,
           input: command.input,
-          ...(command.scheduleToCloseTimeout !== undefined && { scheduleToCloseTimeout: command.scheduleToCloseTimeout }),
-          ...(command.startToCloseTimeout !== undefined && { startToCloseTimeout: command.startToCloseTimeout }),
+          ...(command.scheduleToCloseTimeout !== undefined && {
+            scheduleToCloseTimeout: command.scheduleToCloseTimeout,
+          }),
+          ...(command.startToCloseTimeout !== undefined && {
+            startToCloseTimeout: command.startToCloseTimeout,
+          }),
           ...(command.heartbeatTimeout !== undefined && { heartbeatTimeout: command.heartbeatTimeout }),
           ...(command.retryPolicy !== undefined && { retryPolicy: command.retryPolicy }),
           ...w,
@@ -610,7 +670,11 @@ export class WorkflowMachine {
           ...w,
         });
       case 'StartTimer':
-        return add('TimerStarted', { timerId: String(command.seq), startToFireTimeout: command.startToFireTimeout, ...w });
+        return add('TimerStarted', {
+          timerId: String(command.seq),
+          startToFireTimeout: command.startToFireTimeout,
+          ...w,
+        });
       case 'CancelTimer':
         return add('TimerCanceled', {
           timerId: String(command.seq),
@@ -653,7 +717,9 @@ export class WorkflowMachine {
           taskQueue: command.taskQueue,
           input: command.input,
           ...(command.workflowRunTimeout !== undefined && { workflowRunTimeout: command.workflowRunTimeout }),
-          ...(command.workflowTaskTimeout !== undefined && { workflowTaskTimeout: command.workflowTaskTimeout }),
+          ...(command.workflowTaskTimeout !== undefined && {
+            workflowTaskTimeout: command.workflowTaskTimeout,
+          }),
           ...w,
         });
       default:

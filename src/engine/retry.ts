@@ -1,5 +1,5 @@
-import type { RetryPolicy } from './events.ts';
 import { msOptional } from './duration.ts';
+import type { RetryPolicy } from './events.ts';
 import type { FailureRecord, RetryState } from './failure.ts';
 
 /** Temporal's defaults for activities: 1 s, doubling, capped at 100x the initial interval, unlimited attempts. */
@@ -43,6 +43,7 @@ export function nextRetry(
     return { retry: false, retryState: 'RETRY_STATE_MAXIMUM_ATTEMPTS_REACHED' };
   }
   const delay = Math.min(p.initialInterval * p.backoffCoefficient ** (attempt - 1), p.maximumInterval);
-  if (deadline !== undefined && now + delay >= deadline) return { retry: false, retryState: 'RETRY_STATE_TIMEOUT' };
+  if (deadline !== undefined && now + delay >= deadline)
+    return { retry: false, retryState: 'RETRY_STATE_TIMEOUT' };
   return { retry: true, delay };
 }

@@ -303,7 +303,7 @@ export class WorkflowRuntime implements ScopeTimerHost {
     const seq = this.seq.timer++;
     const command: Command = { type: 'StartTimer', seq, startToFireTimeout: Math.max(1, Math.round(ms)) };
     this.push(command);
-    let cancel = () => undefined as void;
+    let cancel: () => void = () => {};
     const promise = new Promise<void>((resolve, reject) => {
       const unlisten = scope.onCancel((failure) => {
         if (!this.timers.delete(seq)) return;
@@ -335,7 +335,13 @@ export class WorkflowRuntime implements ScopeTimerHost {
     const scope = CancellationScope.current();
     const seq = this.seq.activity++;
     const cancelledFailure = (cause: CancelledFailure) =>
-      new ActivityFailure('Activity cancelled', activityType, String(seq), 'RETRY_STATE_CANCEL_REQUESTED', cause);
+      new ActivityFailure(
+        'Activity cancelled',
+        activityType,
+        String(seq),
+        'RETRY_STATE_CANCEL_REQUESTED',
+        cause,
+      );
     if (scope.consideredCancelled) {
       return Promise.reject(cancelledFailure(new CancelledFailure('Activity cancelled')));
     }
@@ -346,7 +352,9 @@ export class WorkflowRuntime implements ScopeTimerHost {
       taskQueue: options.taskQueue,
       input,
       ...(options.startToCloseTimeout !== undefined && { startToCloseTimeout: options.startToCloseTimeout }),
-      ...(options.scheduleToCloseTimeout !== undefined && { scheduleToCloseTimeout: options.scheduleToCloseTimeout }),
+      ...(options.scheduleToCloseTimeout !== undefined && {
+        scheduleToCloseTimeout: options.scheduleToCloseTimeout,
+      }),
       ...(options.heartbeatTimeout !== undefined && { heartbeatTimeout: options.heartbeatTimeout }),
       ...(options.retry !== undefined && { retryPolicy: options.retry }),
     };
@@ -531,7 +539,8 @@ export class WorkflowRuntime implements ScopeTimerHost {
     const memo = this.patchMemo.get(patchId);
     if (memo !== undefined) return memo;
     const present = !this.replaying || this.patchesInTask.has(patchId);
-    if (present) this.push({ type: 'RecordMarker', markerName: 'core_patch', details: { patchId, deprecated } });
+    if (present)
+      this.push({ type: 'RecordMarker', markerName: 'core_patch', details: { patchId, deprecated } });
     // A deprecated patch always takes the new code path.
     const result = deprecated ? true : present;
     this.patchMemo.set(patchId, result);

@@ -65,7 +65,9 @@ export class CancellationScope {
     if (this.#requested || !this.cancellable) return;
     this.#requested = true;
     const failure =
-      reason instanceof CancelledFailure ? reason : new CancelledFailure(reason ?? 'Cancellation scope cancelled');
+      reason instanceof CancelledFailure
+        ? reason
+        : new CancelledFailure(reason ?? 'Cancellation scope cancelled');
     this.#rejectRequested(failure);
     for (const listener of [...this.#listeners]) listener(failure);
     this.#listeners.clear();

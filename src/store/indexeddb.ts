@@ -140,11 +140,13 @@ async function runTransaction<T>(
     await Promise.all(pending);
     await done;
   } catch (error) {
+    // When a write failed first, `fn`'s own error is usually its consequence (an aborted
+    // transaction); the write's error says what went wrong. Taken before aborting, which
+    // fails every pending write with an AbortError.
+    const cause = writeError;
     abortQuietly(tx);
     await done.catch(ignore);
-    // When a write failed, `fn`'s own error is usually its consequence (an aborted
-    // transaction); the write's error says what went wrong.
-    throw writeError ? writeError.error : error;
+    throw cause ? cause.error : error;
   }
   return result;
 }
@@ -193,8 +195,9 @@ function idbTx(tx: WeftTx, track: (write: () => Promise<unknown>) => void): Stor
           history.getAll(IDBKeyRange.bound([runId, fromEventId], [runId, Infinity])),
         ]);
         const events: HistoryEvent[] = [];
-        if (before)
+        if (before) {
           for (const event of before.value.events) if (event.eventId >= fromEventId) events.push(event);
+        }
         for (const chunk of rest) events.push(...chunk.events);
         return events;
       },
@@ -339,12 +342,10 @@ function openAtSchemaVersion(factory: IDBFactory, name: string): Promise<IDBPDat
         refusal ??= reason;
         abortQuietly(transaction);
       };
-      upgrade(
-        wrap(request.result) as unknown as IDBPDatabase<WeftDB>,
-        event.oldVersion,
-        wrap(transaction) as unknown as IDBPTransaction<WeftDB, StoreName[], 'versionchange'>,
-        refuse,
-      );
+      const upgradeTx = wrap(transaction) as unknown as IDBPTransaction<WeftDB, StoreName[], 'versionchange'>;
+      // Wrapping creates `done`, which rejects if we refuse; the request reports that instead.
+      upgradeTx.done.catch(ignore);
+      upgrade(wrap(request.result) as unknown as IDBPDatabase<WeftDB>, event.oldVersion, upgradeTx, refuse);
     });
 
     request.addEventListener('success', () => {

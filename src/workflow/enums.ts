@@ -27,4 +27,5 @@ export const WorkflowIdConflictPolicy = {
   FAIL: 'FAIL',
   USE_EXISTING: 'USE_EXISTING',
 } as const;
-export type WorkflowIdConflictPolicy = (typeof WorkflowIdConflictPolicy)[keyof typeof WorkflowIdConflictPolicy];
+export type WorkflowIdConflictPolicy =
+  (typeof WorkflowIdConflictPolicy)[keyof typeof WorkflowIdConflictPolicy];

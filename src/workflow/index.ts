@@ -4,8 +4,8 @@
  * during an activation; the runtime it talks to is found through the engine.
  */
 import {
-  activeRuntime,
   ApplicationFailure,
+  activeRuntime,
   CancellationScope,
   ContinueAsNew,
   type Duration,
@@ -17,6 +17,7 @@ import {
   type WorkflowRuntime,
 } from '../engine/index.ts';
 
+export type { Duration, RetryPolicy, WorkflowInfo } from '../engine/index.ts';
 export {
   ActivityFailure,
   ApplicationFailure,
@@ -32,8 +33,12 @@ export {
   TimeoutFailure,
   WorkflowExecutionAlreadyStartedError,
 } from '../engine/index.ts';
-export type { Duration, RetryPolicy, WorkflowInfo } from '../engine/index.ts';
-export { ParentClosePolicy, ChildWorkflowCancellationType, WorkflowIdReusePolicy, WorkflowIdConflictPolicy } from './enums.ts';
+export {
+  ChildWorkflowCancellationType,
+  ParentClosePolicy,
+  WorkflowIdConflictPolicy,
+  WorkflowIdReusePolicy,
+} from './enums.ts';
 
 function runtime(what: string): WorkflowRuntime {
   const rt = activeRuntime();
@@ -63,7 +68,9 @@ export type ActivityInterfaceFor<T> = {
  * const { charge } = proxyActivities<typeof activities>({ startToCloseTimeout: '10s', retry: { maximumAttempts: 3 } });
  * const receipt = await charge(order);
  */
-export function proxyActivities<A = Record<string, ActivityFunction>>(options: ActivityOptions): ActivityInterfaceFor<A> {
+export function proxyActivities<A = Record<string, ActivityFunction>>(
+  options: ActivityOptions,
+): ActivityInterfaceFor<A> {
   if (options.startToCloseTimeout === undefined && options.scheduleToCloseTimeout === undefined) {
     throw new InvalidArgumentError('proxyActivities needs startToCloseTimeout or scheduleToCloseTimeout');
   }
@@ -102,6 +109,7 @@ export function sleep(duration: Duration): Promise<void> {
  */
 export function condition(fn: () => boolean, timeout: Duration): Promise<boolean>;
 export function condition(fn: () => boolean): Promise<void>;
+// biome-ignore lint/suspicious/noConfusingVoidType: the implementation signature of the two overloads above
 export function condition(fn: () => boolean, timeout?: Duration): Promise<boolean | void> {
   const rt = runtime('condition');
   if (timeout === undefined) return rt.condition(fn).then(() => undefined);
@@ -196,7 +204,9 @@ export function setHandler(
 }
 
 /** Receives signals that have no handler of their own. */
-export function setDefaultSignalHandler(handler: ((signalName: string, ...args: unknown[]) => void) | undefined): void {
+export function setDefaultSignalHandler(
+  handler: ((signalName: string, ...args: unknown[]) => void) | undefined,
+): void {
   runtime('setDefaultSignalHandler').setDefaultSignalHandler(handler);
 }
 
@@ -235,7 +245,9 @@ export function makeContinueAsNewFunc<F extends (...args: never[]) => unknown>(
  * Ends this run and starts a new one with `args` (same workflow ID, fresh history).
  * @example if (workflowInfo().continueAsNewSuggested) await continueAsNew<typeof loop>(state);
  */
-export function continueAsNew<F extends (...args: never[]) => unknown>(...args: Parameters<F>): Promise<never> {
+export function continueAsNew<F extends (...args: never[]) => unknown>(
+  ...args: Parameters<F>
+): Promise<never> {
   return makeContinueAsNewFunc<F>()(...args);
 }
 

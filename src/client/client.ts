@@ -1,0 +1,193 @@
+import { proxy, type Remote, wrap } from 'comlink';
+import type { HistoryEvent } from '../engine/events.ts';
+import {
+  fromErrorRecord,
+  fromFailureRecord,
+  InvalidArgumentError,
+  WorkflowFailedError,
+} from '../engine/failure.ts';
+import type {
+  EngineApi,
+  Reply,
+  WorkflowChange,
+  WorkflowDescription,
+  WorkflowListFilter,
+  WorkflowStartOptions,
+} from '../worker/api.ts';
+
+type Named = string | { name: string };
+const nameOf = (def: Named): string => (typeof def === 'string' ? def : def.name);
+
+async function unwrap<T>(call: () => Promise<Reply<T>>): Promise<T> {
+  let reply: Reply<T>;
+  try {
+    reply = await call();
+  } catch (error) {
+    // postMessage refuses what it cannot clone before anything reaches the worker.
+    if (error instanceof Error && error.name === 'DataCloneError') {
+      throw new InvalidArgumentError(
+        `Arguments cannot be sent to the engine: not structured-cloneable (${error.message})`,
+      );
+    }
+    if (error instanceof Error) throw fromErrorRecord({ name: error.name, message: error.message });
+    throw error;
+  }
+  if ('error' in reply) throw fromErrorRecord(reply.error);
+  return reply.ok;
+}
+
+/**
+ * A handle on a workflow execution (the current run of its ID, or one run).
+ * @example await client.workflow.getHandle('order-1').signal('approve', 'alice');
+ */
+export class WorkflowHandle<R = unknown> {
+  constructor(
+    private readonly api: EngineApi,
+    readonly workflowId: string,
+    readonly runId?: string,
+    readonly firstExecutionRunId?: string,
+  ) {}
+
+  /**
+   * Waits for the workflow to close, following continue-as-new and retries.
+   * @throws WorkflowFailedError with the failure as `cause` if it did not complete.
+   */
+  async result(): Promise<R> {
+    const outcome = await unwrap(() => this.api.result(this.workflowId, this.runId));
+    if (outcome.status === 'COMPLETED') return outcome.result as R;
+    throw new WorkflowFailedError(
+      `Workflow execution ${outcome.status.toLowerCase().replace('_', ' ')}`,
+      fromFailureRecord(outcome.failure),
+      outcome.retryState,
+    );
+  }
+
+  signal(def: Named, ...args: unknown[]): Promise<void> {
+    return unwrap(() => this.api.signal(this.workflowId, this.runId, nameOf(def), args));
+  }
+
+  query<T = unknown>(def: Named, ...args: unknown[]): Promise<T> {
+    return unwrap(() => this.api.query(this.workflowId, this.runId, nameOf(def), args)) as Promise<T>;
+  }
+
+  /** Runs an update and waits for its result. @example await handle.executeUpdate(setLimit, { args: [10] }) */
+  executeUpdate<T = unknown>(def: Named, options?: { args?: unknown[] }): Promise<T> {
+    return unwrap(() =>
+      this.api.update(this.workflowId, this.runId, nameOf(def), options?.args ?? []),
+    ) as Promise<T>;
+  }
+
+  cancel(reason?: string): Promise<void> {
+    return unwrap(() => this.api.cancel(this.workflowId, this.runId, reason));
+  }
+
+  terminate(reason?: string): Promise<void> {
+    return unwrap(() => this.api.terminate(this.workflowId, this.runId, reason));
+  }
+
+  describe(): Promise<WorkflowDescription> {
+    return unwrap(() => this.api.describe(this.workflowId, this.runId));
+  }
+
+  async fetchHistory(): Promise<{ events: HistoryEvent[] }> {
+    return { events: await unwrap(() => this.api.history(this.workflowId, this.runId)) };
+  }
+}
+
+/** `client.workflow`: start workflows, get handles, list and watch executions. */
+export class WorkflowClient {
+  constructor(
+    private readonly api: EngineApi,
+    private readonly wrapListener: <F extends (...args: never[]) => unknown>(fn: F) => F = (fn) => fn,
+  ) {}
+
+  /**
+   * Starts a workflow.
+   * @example const handle = await client.workflow.start('order', { workflowId: 'order-1', args: [cart] });
+   */
+  async start<R = unknown>(
+    workflowType: string | ((...args: never[]) => Promise<R>),
+    options: WorkflowStartOptions,
+  ): Promise<WorkflowHandle<R>> {
+    const type = typeof workflowType === 'string' ? workflowType : workflowType.name;
+    const started = await unwrap(() => this.api.start(type, options));
+    return new WorkflowHandle<R>(this.api, started.workflowId, undefined, started.runId);
+  }
+
+  /** Starts a workflow and waits for its result. */
+  async execute<R = unknown>(
+    workflowType: string | ((...args: never[]) => Promise<R>),
+    options: WorkflowStartOptions,
+  ): Promise<R> {
+    return (await this.start<R>(workflowType, options)).result();
+  }
+
+  /** A handle on an existing workflow (its current run unless `runId` is given). */
+  getHandle<R = unknown>(workflowId: string, runId?: string): WorkflowHandle<R> {
+    return new WorkflowHandle<R>(this.api, workflowId, runId, runId);
+  }
+
+  /**
+   * Executions matching the filter, oldest first: await it for an array, or iterate it.
+   * @example for await (const wf of client.workflow.list({ status: 'RUNNING' })) console.log(wf.workflowId);
+   */
+  list(
+    filter: WorkflowListFilter = {},
+  ): PromiseLike<WorkflowDescription[]> & AsyncIterable<WorkflowDescription> {
+    const fetch = () => unwrap(() => this.api.list(filter));
+    return {
+      // biome-ignore lint/suspicious/noThenProperty: deliberately thenable, so `await list()` gives an array
+      then: (onFulfilled, onRejected) => fetch().then(onFulfilled, onRejected),
+      async *[Symbol.asyncIterator]() {
+        yield* await fetch();
+      },
+    };
+  }
+
+  /**
+   * Calls `listener` with every change to any execution (starts, progress, closes).
+   * @returns a function that stops watching.
+   */
+  watch(listener: (changes: WorkflowChange[]) => void): () => void {
+    const id = this.api.watch(this.wrapListener(listener));
+    return () => {
+      void id.then((n) => this.api.unwatch(n));
+    };
+  }
+}
+
+export interface Client {
+  workflow: WorkflowClient;
+  /** Closes the connection (the worker keeps running). */
+  close(): void;
+}
+
+/** An engine's flat API, already at hand (in process) or a Comlink endpoint. */
+type Endpoint =
+  | Worker
+  | MessagePort
+  | ServiceWorker
+  | { postMessage(message: unknown, transfer?: Transferable[]): void };
+
+/**
+ * Connects the page to an engine running in a worker (`startWorker`), or in a service worker.
+ * @example
+ * const client = await connect(new Worker(new URL('./engine.worker.ts', import.meta.url), { type: 'module' }));
+ * const result = await client.workflow.execute('order', { workflowId: 'order-1', args: [cart] });
+ */
+export async function connect(endpoint: Endpoint): Promise<Client> {
+  let port: Endpoint = endpoint;
+  if (typeof ServiceWorker !== 'undefined' && endpoint instanceof ServiceWorker) {
+    const channel = new MessageChannel();
+    endpoint.postMessage({ weftConnect: true }, [channel.port2]);
+    port = channel.port1;
+  }
+  const remote = wrap<EngineApi>(port as Worker) as unknown as Remote<EngineApi>;
+  const api = remote as unknown as EngineApi;
+  return {
+    workflow: new WorkflowClient(api, (fn) => proxy(fn)),
+    close: () => {
+      if ('close' in port && typeof port.close === 'function') (port as MessagePort).close();
+    },
+  };
+}

@@ -1,0 +1,31 @@
+/**
+ * The page-side API: `connect()` to an engine worker, then start, signal, query, update,
+ * cancel, terminate, describe, list and watch workflows through typed handles. Imports only
+ * types from the worker, so the page bundle stays small.
+ */
+
+export type { ExecutionStatus, HistoryEvent } from '../engine/events.ts';
+export {
+  ActivityFailure,
+  ApplicationFailure,
+  CancelledFailure,
+  ChildWorkflowFailure,
+  DeterminismViolationError,
+  InvalidArgumentError,
+  QueryNotRegisteredError,
+  SchemaMismatchError,
+  TerminatedFailure,
+  TimeoutFailure,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+} from '../engine/failure.ts';
+export type {
+  EngineApi,
+  WorkflowChange,
+  WorkflowDescription,
+  WorkflowListFilter,
+  WorkflowStartOptions,
+} from '../worker/api.ts';
+export { type Client, connect, WorkflowClient, WorkflowHandle } from './client.ts';

@@ -1,0 +1,71 @@
+/**
+ * What activity code can ask about its own execution. Browsers have no AsyncLocalStorage:
+ * `Context.current()` works in the synchronous part of the activity function, so read it
+ * (or the signal) at the top before the first `await`.
+ */
+export interface ActivityInfo {
+  activityId: string;
+  activityType: string;
+  attempt: number;
+  workflowExecution: { workflowId: string; runId: string };
+  workflowType: string;
+  taskQueue: string;
+  scheduledTimestampMs: number;
+  startToCloseTimeoutMs?: number;
+  scheduleToCloseTimeoutMs?: number;
+}
+
+export class Context {
+  constructor(
+    readonly info: ActivityInfo,
+    /** Aborted when the activity is cancelled or times out. */
+    readonly cancellationSignal: AbortSignal,
+  ) {}
+
+  /** The running activity's context. @example const { signal } = Context.current(); */
+  static current(): Context {
+    if (!current) throw new Error('Context.current() is only available at the start of an activity function');
+    return current;
+  }
+
+  /** Rejects with the abort reason once the activity is cancelled. */
+  get cancelled(): Promise<never> {
+    return new Promise((_, reject) => {
+      const signal = this.cancellationSignal;
+      if (signal.aborted) reject(signal.reason);
+      else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+    });
+  }
+
+  /** Sleeps with a real timer, cut short by cancellation. */
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const signal = this.cancellationSignal;
+      const t = setTimeout(resolve, ms);
+      signal.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(t);
+          reject(signal.reason);
+        },
+        { once: true },
+      );
+    });
+  }
+
+  /** Heartbeats are accepted for API compatibility; weft does not enforce heartbeat timeouts yet. */
+  heartbeat(_details?: unknown): void {}
+}
+
+let current: Context | undefined;
+
+/** @internal Calls an activity function with its context current during the synchronous part. */
+export function runWithContext<T>(context: Context, fn: () => T): T {
+  const previous = current;
+  current = context;
+  try {
+    return fn();
+  } finally {
+    current = previous;
+  }
+}

@@ -1,0 +1,40 @@
+import { activeRuntime } from '../engine/index.ts';
+
+/**
+ * Workflow code sees the workflow task's time in `Date` and the run's seeded `Math.random`;
+ * any other code (activities, the host) sees the real ones. The runtime is only active
+ * inside an activation, which never spans a macrotask, so the two cannot mix.
+ */
+const RealDate = Date;
+const realRandom = Math.random;
+
+/** The real clock, whatever workflow code is running. */
+export const realNow: () => number = () => RealDate.now();
+
+let installed = false;
+
+/** Patches the global `Date` and `Math.random` once per realm. Idempotent. */
+export function installDeterminism(): void {
+  if (installed || (globalThis as { __weftDeterminism?: boolean }).__weftDeterminism) return;
+  installed = true;
+  (globalThis as { __weftDeterminism?: boolean }).__weftDeterminism = true;
+  function WeftDate(this: unknown, ...args: unknown[]): Date | string {
+    const runtime = activeRuntime();
+    if (!new.target) {
+      return runtime ? new RealDate(runtime.currentTime()).toString() : RealDate();
+    }
+    if (args.length === 0) return new RealDate(runtime ? runtime.currentTime() : RealDate.now());
+    return Reflect.construct(RealDate, args, new.target) as Date;
+  }
+  WeftDate.prototype = RealDate.prototype;
+  WeftDate.now = () => activeRuntime()?.currentTime() ?? RealDate.now();
+  WeftDate.parse = RealDate.parse;
+  WeftDate.UTC = RealDate.UTC;
+  Object.defineProperty(RealDate.prototype, 'constructor', {
+    value: WeftDate,
+    writable: true,
+    configurable: true,
+  });
+  (globalThis as { Date: unknown }).Date = WeftDate;
+  Math.random = () => activeRuntime()?.nextRandom() ?? realRandom();
+}

@@ -1,0 +1,828 @@
+import {
+  ApplicationFailure,
+  type FailureRecord,
+  failedTaskEvents,
+  fromFailureRecord,
+  type HistoryEvent,
+  InvalidArgumentError,
+  msOptional,
+  TimeoutFailure,
+  toErrorRecord,
+  toFailureRecord,
+  type WorkflowFunction,
+  WorkflowMachine,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+} from '../engine/index.ts';
+import type { ActivityTaskRecord, ExecutionRecord, Store, StoreTx, TimerRecord } from '../store/types.ts';
+import { Context, runWithContext } from './activity.ts';
+import type {
+  EngineApi,
+  Reply,
+  WorkflowChange,
+  WorkflowDescription,
+  WorkflowListFilter,
+  WorkflowOutcome,
+  WorkflowStartOptions,
+} from './api.ts';
+import { installDeterminism, realNow } from './determinism.ts';
+import {
+  type ActivityOutcome,
+  claimActivity,
+  completeActivity,
+  completeWorkflowTask,
+  type Effects,
+  failWorkflowTask,
+  findRun,
+  fireTimer,
+  newEffects,
+  requestCancelWorkflow,
+  requestUpdate,
+  type ServiceContext,
+  signalWorkflow,
+  startWorkflow,
+  type TaskCommit,
+  terminateWorkflow,
+} from './service.ts';
+import { TimerQueue } from './timers.ts';
+
+// biome-ignore lint/suspicious/noExplicitAny: user registries hold functions of any signature
+type AnyFunction = (...args: any[]) => unknown;
+
+export interface HostOptions {
+  store: Store;
+  workflows: Record<string, AnyFunction>;
+  activities?: Record<string, AnyFunction>;
+  /** Queues this host serves (default `['default']`); the first is the default for starts. */
+  taskQueues?: string[];
+  identity?: string;
+  /** Live workflow instances kept in memory (default 1,000); others replay from history when needed. */
+  maxCachedWorkflows?: number;
+  maxConcurrentActivities?: number;
+  /** Events per run before it is terminated (default 50,000). */
+  historyLimit?: number;
+  /** `continueAsNewSuggested` from this many events (default 10,000). */
+  suggestContinueAsNewAt?: number;
+}
+
+const MAX_TIMEOUT = 2 ** 31 - 1;
+const TASK_BATCH = 128;
+
+/**
+ * Runs workflows and activities from a store: the task loop, the sticky cache of live
+ * workflow instances, durable timers, activity execution, and the flat API of plain data
+ * that clients call. Runtime-neutral: the same host runs in a Web Worker, a service worker,
+ * Node or an edge runtime.
+ */
+export class Host {
+  readonly hostId: string;
+  readonly taskQueues: string[];
+  private readonly store: Store;
+  private readonly workflows: Map<string, WorkflowFunction>;
+  private readonly activities: Map<string, AnyFunction>;
+  private readonly options: HostOptions;
+  private readonly cache = new Map<string, WorkflowMachine>();
+  private readonly ready = new Set<string>();
+  /** Runs whose task failed; retried when a new message arrives or the host restarts. */
+  private readonly blocked = new Set<string>();
+  private draining: Promise<void> | undefined;
+  private readonly timers: TimerQueue<TimerRecord>;
+  private readonly runningActivities = new Map<string, AbortController>();
+  private readonly pendingActivities: ActivityTaskRecord[] = [];
+  private activeActivityCount = 0;
+  private readonly resultWaiters = new Map<string, (() => void)[]>();
+  private readonly updateWaiters = new Map<
+    string,
+    { resolve(v: unknown): void; reject(e: unknown): void; runId: string }
+  >();
+  private readonly watchers = new Map<number, (changes: WorkflowChange[]) => void>();
+  private nextWatcherId = 1;
+  private stopped = false;
+  private writeQueue: ((tx: StoreTx, fx: Effects, ctx: ServiceContext) => Promise<void>)[] = [];
+  private writeFlush: Promise<void> | undefined;
+
+  constructor(options: HostOptions) {
+    installDeterminism();
+    this.options = options;
+    this.store = options.store;
+    this.hostId = options.identity ?? `host-${crypto.randomUUID().slice(0, 8)}`;
+    this.taskQueues = options.taskQueues ?? ['default'];
+    this.workflows = new Map(Object.entries(options.workflows) as [string, WorkflowFunction][]);
+    this.activities = new Map(Object.entries(options.activities ?? {}));
+    this.timers = new TimerQueue(
+      (t) => `${t.runId}/${t.key}`,
+      (due) => this.onTimersDue(due),
+      realNow,
+    );
+  }
+
+  private serves(taskQueue: string): boolean {
+    return this.taskQueues.includes(taskQueue);
+  }
+
+  private context(): ServiceContext {
+    return {
+      now: realNow(),
+      hostId: this.hostId,
+      newRunId: () => crypto.randomUUID(),
+      newSeed: () => crypto.getRandomValues(new Uint32Array(1))[0]!,
+      historyLimit: this.options.historyLimit ?? 50_000,
+    };
+  }
+
+  /** Loads pending work from the store: workflow tasks, activities, timers. */
+  async start(): Promise<void> {
+    const { tasks, activities, timers } = await this.store.read(async (tx) => ({
+      tasks: await tx.workflowTasks.list(),
+      activities: await tx.activityTasks.list(),
+      timers: await tx.timers.list(),
+    }));
+    for (const task of tasks) if (this.serves(task.taskQueue)) this.ready.add(task.runId);
+    for (const activity of activities) if (this.serves(activity.taskQueue)) this.enqueueActivity(activity);
+    for (const timer of timers) if (this.serves(timer.taskQueue)) this.timers.add(timer, timer.fireAt);
+    this.kick();
+  }
+
+  /** Stops timers and activities; the store keeps everything for the next host. */
+  async shutdown(): Promise<void> {
+    this.stopped = true;
+    this.timers.clear();
+    for (const controller of this.runningActivities.values()) controller.abort(new Error('Host shut down'));
+    await this.draining;
+    await this.writeFlush;
+  }
+
+  // ---- writes -----------------------------------------------------------------------------
+
+  /** Runs one operation in its own transaction and applies its effects. */
+  private async write<T>(op: (tx: StoreTx, fx: Effects, ctx: ServiceContext) => Promise<T>): Promise<T> {
+    const fx = newEffects();
+    const ctx = this.context();
+    const value = await this.store.write((tx) => op(tx, fx, ctx));
+    this.applyEffects(fx);
+    return value;
+  }
+
+  /**
+   * Group commit: operations queued in the same turn share one transaction. Each must
+   * validate before writing, so one refusal cannot leave another half done.
+   */
+  private enqueueWrite(op: (tx: StoreTx, fx: Effects, ctx: ServiceContext) => Promise<void>): void {
+    this.writeQueue.push(op);
+    this.writeFlush ??= Promise.resolve().then(() => this.flushWrites());
+  }
+
+  private async flushWrites(): Promise<void> {
+    while (this.writeQueue.length > 0) {
+      const ops = this.writeQueue;
+      this.writeQueue = [];
+      try {
+        await this.write(async (tx, fx, ctx) => {
+          for (const op of ops) await op(tx, fx, ctx);
+        });
+      } catch (error) {
+        console.error('weft: a group commit failed; its work stays in the store and is retried', error);
+      }
+    }
+    this.writeFlush = undefined;
+  }
+
+  private applyEffects(fx: Effects): void {
+    for (const [runId, taskQueue] of fx.workflowTasks) {
+      if (!this.serves(taskQueue)) continue;
+      this.blocked.delete(runId);
+      this.ready.add(runId);
+    }
+    for (const record of fx.activities) if (this.serves(record.taskQueue)) this.enqueueActivity(record);
+    for (const [runId, seq] of fx.abortActivities) {
+      this.runningActivities.get(`${runId}/${seq}`)?.abort(new Error('Activity cancelled'));
+    }
+    for (const [runId, key] of fx.cancelledTimers) this.timers.remove(`${runId}/${key}`);
+    for (const record of fx.timers) if (this.serves(record.taskQueue)) this.timers.add(record, record.fireAt);
+    for (const [runId, events] of fx.appended) {
+      for (const event of events) {
+        if (event.eventType !== 'WorkflowExecutionUpdateCompleted') continue;
+        const waiter = this.updateWaiters.get(event.attributes.protocolInstanceId);
+        if (!waiter) continue;
+        this.updateWaiters.delete(event.attributes.protocolInstanceId);
+        const outcome = event.attributes.outcome;
+        if ('success' in outcome) waiter.resolve(outcome.success);
+        else
+          waiter.reject(
+            new WorkflowUpdateFailedError('Workflow update failed', fromFailureRecord(outcome.failure)),
+          );
+      }
+      void runId;
+    }
+    const changes: WorkflowChange[] = [];
+    for (const exec of fx.changed.values()) {
+      if (exec.status !== 'RUNNING') {
+        this.cache.delete(exec.runId);
+        this.ready.delete(exec.runId);
+        this.blocked.delete(exec.runId);
+        for (const [id, waiter] of this.updateWaiters) {
+          if (waiter.runId === exec.runId) {
+            this.updateWaiters.delete(id);
+            waiter.reject(
+              new WorkflowUpdateFailedError(
+                `Workflow closed (${exec.status}) before the update completed`,
+                undefined,
+              ),
+            );
+          }
+        }
+        const waiters = this.resultWaiters.get(exec.runId);
+        this.resultWaiters.delete(exec.runId);
+        for (const wake of waiters ?? []) wake();
+      }
+      changes.push({
+        workflowId: exec.workflowId,
+        runId: exec.runId,
+        type: exec.workflowType,
+        status: exec.status,
+        historyLength: exec.nextEventId - 1,
+        blocked: exec.blocked !== undefined,
+        ...(exec.parentWorkflowId !== undefined && { parentWorkflowId: exec.parentWorkflowId }),
+      });
+    }
+    if (changes.length > 0) for (const listener of this.watchers.values()) safeCall(() => listener(changes));
+    this.kick();
+  }
+
+  // ---- workflow tasks ---------------------------------------------------------------------
+
+  private kick(): void {
+    if (this.stopped || this.draining || this.ready.size === 0) return;
+    this.draining = this.drain().finally(() => {
+      this.draining = undefined;
+      this.kick();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (!this.stopped && this.ready.size > 0) {
+      const batch: string[] = [];
+      for (const runId of this.ready) {
+        this.ready.delete(runId);
+        batch.push(runId);
+        if (batch.length >= TASK_BATCH) break;
+      }
+      await this.runBatch(batch);
+    }
+  }
+
+  private async runBatch(batch: string[]): Promise<void> {
+    const loaded = await this.store.read(async (tx) => {
+      const out = [];
+      for (const runId of batch) {
+        const exec = await tx.executions.get(runId);
+        if (!exec || exec.status !== 'RUNNING') continue;
+        const inbox = await tx.inbox.list(runId);
+        const cached = this.cache.get(runId);
+        const history =
+          cached && cached.nextEventId === exec.nextEventId ? undefined : await tx.history.read(runId);
+        out.push({ exec, inbox, history });
+      }
+      return out;
+    });
+    const commits: TaskCommit[] = [];
+    const failures: { runId: string; expected: number; events: HistoryEvent[] }[] = [];
+    for (const { exec, inbox, history } of loaded) {
+      const time = realNow();
+      try {
+        let machine = history === undefined ? this.cache.get(exec.runId) : undefined;
+        if (!machine) {
+          this.cache.delete(exec.runId);
+          machine = await WorkflowMachine.replay(this.machineInit(exec), history ?? []);
+        }
+        this.cache.delete(exec.runId);
+        const result = await machine.runTask(inbox, time, { newRunId: () => crypto.randomUUID() });
+        assertCloneable(result.events);
+        commits.push({
+          runId: exec.runId,
+          expectedNextEventId: exec.nextEventId,
+          consumedInbox: inbox.map((m) => m.id),
+          result,
+        });
+        this.remember(exec.runId, machine);
+      } catch (error) {
+        this.cache.delete(exec.runId);
+        failures.push({
+          runId: exec.runId,
+          expected: exec.nextEventId,
+          events: failedTaskEvents(exec.nextEventId, time, exec.taskQueue, this.hostId, error),
+        });
+      }
+    }
+    if (commits.length === 0 && failures.length === 0) return;
+    const rejections: { updateId: string; failure: FailureRecord }[] = [];
+    try {
+      await this.write(async (tx, fx, ctx) => {
+        for (const commit of commits) {
+          const ok = await completeWorkflowTask(tx, commit, ctx, fx);
+          if (!ok) this.cache.delete(commit.runId);
+          else {
+            for (const { command } of commit.result.commands) {
+              if (command.type === 'RejectUpdate')
+                rejections.push({ updateId: command.updateId, failure: command.failure });
+            }
+          }
+        }
+        for (const f of failures) {
+          if (await failWorkflowTask(tx, f.runId, f.expected, f.events, ctx, fx)) this.blocked.add(f.runId);
+        }
+      });
+    } catch (error) {
+      // Nothing was written: the cached instances are ahead of the store.
+      for (const commit of commits) {
+        this.cache.delete(commit.runId);
+        this.ready.add(commit.runId);
+      }
+      console.error('weft: committing workflow tasks failed; they will be retried', error);
+      return;
+    }
+    for (const { updateId, failure } of rejections) {
+      const waiter = this.updateWaiters.get(updateId);
+      this.updateWaiters.delete(updateId);
+      waiter?.reject(new WorkflowUpdateFailedError('Workflow update rejected', fromFailureRecord(failure)));
+    }
+    for (const f of failures) this.ready.delete(f.runId);
+  }
+
+  private remember(runId: string, machine: WorkflowMachine): void {
+    if (machine.closed) return;
+    this.cache.set(runId, machine);
+    const max = this.options.maxCachedWorkflows ?? 1_000;
+    while (this.cache.size > max) {
+      const oldest = this.cache.keys().next().value;
+      if (oldest === undefined) break;
+      this.cache.delete(oldest);
+    }
+  }
+
+  private machineInit(exec: ExecutionRecord) {
+    return {
+      workflowId: exec.workflowId,
+      runId: exec.runId,
+      identity: this.hostId,
+      resolveWorkflow: (type: string) => this.workflows.get(type),
+      ...(this.options.suggestContinueAsNewAt !== undefined && {
+        suggestContinueAsNewAt: this.options.suggestContinueAsNewAt,
+      }),
+    };
+  }
+
+  // ---- timers -------------------------------------------------------------------------------
+
+  private onTimersDue(due: TimerRecord[]): void {
+    for (const timer of due) this.enqueueWrite((tx, fx, ctx) => fireTimer(tx, timer, ctx, fx));
+  }
+
+  // ---- activities ----------------------------------------------------------------------------
+
+  private enqueueActivity(task: ActivityTaskRecord): void {
+    const delay = task.notBefore - realNow();
+    if (delay > 0) {
+      setTimeout(() => this.enqueueActivity(task), Math.min(delay, MAX_TIMEOUT));
+      return;
+    }
+    this.pendingActivities.push(task);
+    this.pumpActivities();
+  }
+
+  private pumpActivities(): void {
+    const max = this.options.maxConcurrentActivities ?? 100;
+    while (!this.stopped && this.activeActivityCount < max && this.pendingActivities.length > 0) {
+      const task = this.pendingActivities.shift()!;
+      const key = `${task.runId}/${task.seq}`;
+      if (this.runningActivities.has(key)) continue;
+      this.activeActivityCount++;
+      const controller = new AbortController();
+      this.runningActivities.set(key, controller);
+      void this.runActivity(task, controller).finally(() => {
+        this.runningActivities.delete(key);
+        this.activeActivityCount--;
+        this.pumpActivities();
+      });
+    }
+  }
+
+  private async runActivity(task: ActivityTaskRecord, controller: AbortController): Promise<void> {
+    const claimed = await new Promise<ActivityTaskRecord | undefined>((resolve) => {
+      this.enqueueWrite(async (tx, _fx, ctx) =>
+        resolve(await claimActivity(tx, task.runId, task.seq, task.attempt, ctx)),
+      );
+    });
+    if (!claimed || this.stopped) return;
+    const outcome = await this.executeActivity(claimed, controller);
+    if (this.stopped) return;
+    await new Promise<void>((resolve) => {
+      this.enqueueWrite(async (tx, fx, ctx) => {
+        const retry = await completeActivity(tx, task.runId, task.seq, task.attempt, outcome, ctx, fx);
+        if (retry) queueMicrotask(() => this.enqueueActivity(retry));
+        resolve();
+      });
+    });
+  }
+
+  private async executeActivity(
+    task: ActivityTaskRecord,
+    controller: AbortController,
+  ): Promise<ActivityOutcome> {
+    const fn = this.activities.get(task.activityType);
+    if (!fn) {
+      return {
+        failed: toFailureRecord(
+          ApplicationFailure.nonRetryable(
+            `Activity type '${task.activityType}' is not registered in this worker (known: ${[...this.activities.keys()].join(', ') || 'none'})`,
+            'NotFoundError',
+          ),
+        ),
+      };
+    }
+    const now = realNow();
+    const deadlines: [number, 'START_TO_CLOSE' | 'SCHEDULE_TO_CLOSE'][] = [];
+    if (task.startToCloseTimeout !== undefined)
+      deadlines.push([now + task.startToCloseTimeout, 'START_TO_CLOSE']);
+    if (task.scheduleToCloseTimeout !== undefined) {
+      deadlines.push([task.scheduledTime + task.scheduleToCloseTimeout, 'SCHEDULE_TO_CLOSE']);
+    }
+    deadlines.sort((a, b) => a[0] - b[0]);
+    const first = deadlines[0];
+    let timeoutHandle: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<ActivityOutcome>((resolve) => {
+      if (!first) return;
+      timeoutHandle = setTimeout(
+        () => {
+          const failure = new TimeoutFailure(
+            `Activity ${first[1].toLowerCase().replace(/_/g, '-')} timeout`,
+            undefined,
+            first[1],
+          );
+          controller.abort(failure);
+          resolve({ timedOut: toFailureRecord(failure) });
+        },
+        Math.min(Math.max(0, first[0] - now), MAX_TIMEOUT),
+      );
+    });
+    const cancelled = new Promise<ActivityOutcome>((resolve) => {
+      controller.signal.addEventListener('abort', () => {
+        if (!(controller.signal.reason instanceof TimeoutFailure)) resolve({ cancelled: true });
+      });
+    });
+    const context = new Context(
+      {
+        activityId: String(task.seq),
+        activityType: task.activityType,
+        attempt: task.attempt,
+        workflowExecution: { workflowId: task.workflowId, runId: task.runId },
+        workflowType: task.workflowType,
+        taskQueue: task.taskQueue,
+        scheduledTimestampMs: task.scheduledTime,
+        ...(task.startToCloseTimeout !== undefined && { startToCloseTimeoutMs: task.startToCloseTimeout }),
+        ...(task.scheduleToCloseTimeout !== undefined && {
+          scheduleToCloseTimeoutMs: task.scheduleToCloseTimeout,
+        }),
+      },
+      controller.signal,
+    );
+    const run = (async (): Promise<ActivityOutcome> => {
+      try {
+        const result = await runWithContext(context, () => fn(...task.input));
+        try {
+          structuredClone(result);
+        } catch {
+          return {
+            failed: toFailureRecord(
+              ApplicationFailure.nonRetryable(
+                `Activity ${task.activityType} returned a value that cannot be stored (not structured-cloneable)`,
+                'DataCloneError',
+              ),
+            ),
+          };
+        }
+        return { completed: result };
+      } catch (error) {
+        return { failed: toFailureRecord(error) };
+      }
+    })();
+    try {
+      return await Promise.race([run, timedOut, cancelled]);
+    } finally {
+      clearTimeout(timeoutHandle);
+    }
+  }
+
+  // ---- the client API --------------------------------------------------------------------------
+
+  async startWorkflow(
+    workflowType: string,
+    options: WorkflowStartOptions,
+  ): Promise<{ workflowId: string; runId: string }> {
+    if (typeof workflowType !== 'string' || !this.workflows.has(workflowType)) {
+      throw new InvalidArgumentError(
+        `Unknown workflow type '${String(workflowType)}' (registered: ${[...this.workflows.keys()].join(', ') || 'none'})`,
+      );
+    }
+    if (typeof options?.workflowId !== 'string' || options.workflowId === '') {
+      throw new InvalidArgumentError('start needs options.workflowId (a non-empty string)');
+    }
+    const args = options.args ?? [];
+    if (!Array.isArray(args)) throw new InvalidArgumentError('options.args must be an array');
+    assertCloneable(args, 'Workflow arguments');
+    if (options.memo !== undefined) assertCloneable(options.memo, 'Memo');
+    const workflowExecutionTimeout = msOptional(options.workflowExecutionTimeout);
+    const workflowRunTimeout = msOptional(options.workflowRunTimeout);
+    const workflowTaskTimeout = msOptional(options.workflowTaskTimeout);
+    const { runId } = await this.write((tx, fx, ctx) =>
+      startWorkflow(
+        tx,
+        {
+          workflowType,
+          workflowId: options.workflowId,
+          taskQueue: options.taskQueue ?? this.taskQueues[0] ?? 'default',
+          args,
+          identity: this.hostId,
+          ...(options.workflowIdReusePolicy !== undefined && {
+            workflowIdReusePolicy: options.workflowIdReusePolicy,
+          }),
+          ...(options.workflowIdConflictPolicy !== undefined && {
+            workflowIdConflictPolicy: options.workflowIdConflictPolicy,
+          }),
+          ...(workflowExecutionTimeout !== undefined && { workflowExecutionTimeout }),
+          ...(workflowRunTimeout !== undefined && { workflowRunTimeout }),
+          ...(workflowTaskTimeout !== undefined && { workflowTaskTimeout }),
+          ...(options.retry !== undefined && { retry: options.retry }),
+          ...(options.memo !== undefined && { memo: options.memo }),
+        },
+        ctx,
+        fx,
+      ),
+    );
+    return { workflowId: options.workflowId, runId };
+  }
+
+  async signal(
+    workflowId: string,
+    runId: string | undefined,
+    signalName: string,
+    args: unknown[],
+  ): Promise<void> {
+    assertCloneable(args, 'Signal arguments');
+    await this.write((tx, fx, ctx) =>
+      signalWorkflow(
+        tx,
+        { workflowId, ...(runId !== undefined && { runId }) },
+        signalName,
+        args,
+        ctx,
+        fx,
+        'client',
+      ),
+    );
+  }
+
+  async cancel(workflowId: string, runId: string | undefined, reason?: string): Promise<void> {
+    await this.write((tx, fx, ctx) =>
+      requestCancelWorkflow(tx, { workflowId, ...(runId !== undefined && { runId }) }, ctx, fx, reason),
+    );
+  }
+
+  async terminate(workflowId: string, runId: string | undefined, reason?: string): Promise<void> {
+    await this.write((tx, fx, ctx) =>
+      terminateWorkflow(
+        tx,
+        { workflowId, ...(runId !== undefined && { runId }) },
+        reason ?? 'Terminated by client',
+        ctx,
+        fx,
+      ),
+    );
+  }
+
+  async update(
+    workflowId: string,
+    runId: string | undefined,
+    name: string,
+    args: unknown[],
+  ): Promise<unknown> {
+    assertCloneable(args, 'Update arguments');
+    const updateId = crypto.randomUUID();
+    let settle!: { resolve(v: unknown): void; reject(e: unknown): void };
+    const done = new Promise<unknown>((resolve, reject) => {
+      settle = { resolve, reject };
+    });
+    const targetRun = await this.write((tx, fx, ctx) =>
+      requestUpdate(
+        tx,
+        { workflowId, ...(runId !== undefined && { runId }) },
+        { updateId, name, input: args },
+        ctx,
+        fx,
+      ),
+    );
+    this.updateWaiters.set(updateId, { ...settle, runId: targetRun });
+    return done;
+  }
+
+  async query(
+    workflowId: string,
+    runId: string | undefined,
+    name: string,
+    args: unknown[],
+  ): Promise<unknown> {
+    const { exec, history } = await this.store.read(async (tx) => {
+      const exec = await findRun(tx, workflowId, runId);
+      if (!exec)
+        throw new WorkflowNotFoundError(
+          `Cannot query: no workflow execution '${workflowId}'`,
+          workflowId,
+          runId,
+        );
+      const cached = this.cache.get(exec.runId);
+      const history =
+        cached && cached.nextEventId === exec.nextEventId ? undefined : await tx.history.read(exec.runId);
+      return { exec, history };
+    });
+    let machine = history === undefined ? this.cache.get(exec.runId) : undefined;
+    // A query never changes state: an instance rebuilt for it is not cached.
+    machine ??= await WorkflowMachine.replay(this.machineInit(exec), history ?? []);
+    if (!machine.runtime)
+      throw new InvalidArgumentError(`Workflow '${workflowId}' has not started running yet`);
+    return machine.runtime.query(name, args);
+  }
+
+  async describe(workflowId: string, runId: string | undefined): Promise<WorkflowDescription> {
+    const exec = await this.store.read((tx) => findRun(tx, workflowId, runId));
+    if (!exec) throw new WorkflowNotFoundError(`No workflow execution '${workflowId}'`, workflowId, runId);
+    return describeExecution(exec);
+  }
+
+  async history(workflowId: string, runId: string | undefined): Promise<HistoryEvent[]> {
+    return this.store.read(async (tx) => {
+      const exec = await findRun(tx, workflowId, runId);
+      if (!exec) throw new WorkflowNotFoundError(`No workflow execution '${workflowId}'`, workflowId, runId);
+      return tx.history.read(exec.runId);
+    });
+  }
+
+  async list(filter: WorkflowListFilter): Promise<WorkflowDescription[]> {
+    const records = await this.store.read((tx) => tx.executions.list(filter ?? {}));
+    return records.map(describeExecution);
+  }
+
+  /** Waits for the run to close, following continue-as-new and retries to the last run. */
+  async result(workflowId: string, runId: string | undefined): Promise<WorkflowOutcome> {
+    let exec = await this.store.read((tx) => findRun(tx, workflowId, runId));
+    if (!exec) throw new WorkflowNotFoundError(`No workflow execution '${workflowId}'`, workflowId, runId);
+    for (;;) {
+      if (exec.status === 'RUNNING') {
+        const runIdToWait = exec.runId;
+        await new Promise<void>((resolve) => {
+          const list = this.resultWaiters.get(runIdToWait) ?? [];
+          list.push(resolve);
+          this.resultWaiters.set(runIdToWait, list);
+        });
+      } else if (exec.nextRunId !== undefined) {
+        const next: string = exec.nextRunId;
+        exec = await this.store.read((tx): Promise<ExecutionRecord | undefined> => tx.executions.get(next));
+        if (!exec)
+          throw new WorkflowNotFoundError(`Run ${next} of '${workflowId}' is missing`, workflowId, next);
+        continue;
+      } else {
+        return outcomeOf(exec, await this.closingEvent(exec));
+      }
+      const current: string = exec.runId;
+      exec = await this.store.read((tx) => tx.executions.get(current));
+      if (!exec) throw new WorkflowNotFoundError(`Run ${current} disappeared`, workflowId, current);
+    }
+  }
+
+  private async closingEvent(exec: ExecutionRecord): Promise<HistoryEvent | undefined> {
+    const events = await this.store.read((tx) => tx.history.read(exec.runId, exec.nextEventId - 1));
+    return events[events.length - 1];
+  }
+
+  watch(listener: (changes: WorkflowChange[]) => void): number {
+    const id = this.nextWatcherId++;
+    this.watchers.set(id, listener);
+    return id;
+  }
+
+  unwatch(id: number): void {
+    this.watchers.delete(id);
+  }
+
+  /** The flat API with errors as records, for Comlink or an in-process client. */
+  api(): EngineApi {
+    const reply = async <T>(fn: () => Promise<T>): Promise<Reply<T>> => {
+      try {
+        return { ok: await fn() };
+      } catch (error) {
+        return { error: toErrorRecord(error) };
+      }
+    };
+    return {
+      start: (type, options) => reply(() => this.startWorkflow(type, options)),
+      signal: (w, r, name, args) => reply(() => this.signal(w, r, name, args)),
+      query: (w, r, name, args) => reply(() => this.query(w, r, name, args)),
+      update: (w, r, name, args) => reply(() => this.update(w, r, name, args)),
+      cancel: (w, r, reason) => reply(() => this.cancel(w, r, reason)),
+      terminate: (w, r, reason) => reply(() => this.terminate(w, r, reason)),
+      describe: (w, r) => reply(() => this.describe(w, r)),
+      history: (w, r) => reply(() => this.history(w, r)),
+      result: (w, r) => reply(() => this.result(w, r)),
+      list: (filter) => reply(() => this.list(filter)),
+      watch: async (listener) => this.watch(listener),
+      unwatch: async (id) => this.unwatch(id),
+    };
+  }
+}
+
+function safeCall(fn: () => void): void {
+  try {
+    fn();
+  } catch (error) {
+    console.error('weft: a watch listener threw', error);
+  }
+}
+
+function assertCloneable(value: unknown, what = 'Workflow task output'): void {
+  try {
+    structuredClone(value);
+  } catch (error) {
+    throw new InvalidArgumentError(
+      `${what} cannot be stored: it is not structured-cloneable (${error instanceof Error ? error.message : String(error)})`,
+    );
+  }
+}
+
+export function describeExecution(exec: ExecutionRecord): WorkflowDescription {
+  return {
+    workflowId: exec.workflowId,
+    runId: exec.runId,
+    type: exec.workflowType,
+    taskQueue: exec.taskQueue,
+    status: exec.status,
+    startTime: new Date(exec.startTime),
+    historyLength: exec.nextEventId - 1,
+    firstExecutionRunId: exec.firstExecutionRunId,
+    ...(exec.closeTime !== undefined && { closeTime: new Date(exec.closeTime) }),
+    ...(exec.parentWorkflowId !== undefined &&
+      exec.parentRunId !== undefined && {
+        parent: { workflowId: exec.parentWorkflowId, runId: exec.parentRunId },
+      }),
+    ...(exec.root !== undefined && { root: exec.root }),
+    ...(exec.blocked !== undefined && {
+      blocked: { reason: exec.blocked.reason, since: new Date(exec.blocked.since) },
+    }),
+    ...(exec.parentClosePolicy !== undefined && { parentClosePolicy: exec.parentClosePolicy }),
+    ...(exec.memo !== undefined && { memo: exec.memo }),
+  };
+}
+
+function outcomeOf(exec: ExecutionRecord, closing: HistoryEvent | undefined): WorkflowOutcome {
+  const runId = exec.runId;
+  switch (closing?.eventType) {
+    case 'WorkflowExecutionCompleted':
+      return { status: 'COMPLETED', runId, result: closing.attributes.result };
+    case 'WorkflowExecutionFailed':
+      return {
+        status: 'FAILED',
+        runId,
+        failure: closing.attributes.failure,
+        retryState: closing.attributes.retryState,
+      };
+    case 'WorkflowExecutionCanceled':
+      return {
+        status: 'CANCELED',
+        runId,
+        failure: {
+          name: 'CancelledFailure',
+          message: 'Workflow canceled',
+          ...(closing.attributes.details && { details: closing.attributes.details }),
+        },
+        retryState: 'RETRY_STATE_NON_RETRYABLE_FAILURE',
+      };
+    case 'WorkflowExecutionTerminated':
+      return {
+        status: 'TERMINATED',
+        runId,
+        failure: { name: 'TerminatedFailure', message: closing.attributes.reason },
+        retryState: 'RETRY_STATE_NON_RETRYABLE_FAILURE',
+      };
+    case 'WorkflowExecutionTimedOut':
+      return {
+        status: 'TIMED_OUT',
+        runId,
+        failure: {
+          name: 'TimeoutFailure',
+          message: 'Workflow execution timed out',
+          timeoutType: 'START_TO_CLOSE',
+        },
+        retryState: closing.attributes.retryState,
+      };
+    default:
+      throw new Error(`Run ${runId} is ${exec.status} but its history does not end with a closing event`);
+  }
+}

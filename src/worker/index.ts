@@ -1,0 +1,74 @@
+/**
+ * The host side: runs the engine in a dedicated Web Worker or a service worker, owns real
+ * time, activity execution and task claiming, and exposes a flat API over Comlink.
+ */
+import { expose } from 'comlink';
+import { indexedDbStore } from '../store/indexeddb.ts';
+import type { Store } from '../store/types.ts';
+import { Host, type HostOptions } from './host.ts';
+
+export { type ActivityInfo, Context } from './activity.ts';
+export type * from './api.ts';
+export { Host, type HostOptions } from './host.ts';
+
+export interface StartWorkerOptions extends Omit<HostOptions, 'store'> {
+  /** IndexedDB database name (default `weft`). */
+  databaseName?: string;
+  /** A single task queue; shorthand for `taskQueues: [taskQueue]`. */
+  taskQueue?: string;
+  /** Use another store instead of IndexedDB. */
+  store?: Store;
+}
+
+/**
+ * Starts the engine in this worker and exposes it to pages that `connect()` to it.
+ * @example
+ * import { startWorker } from 'weft/worker';
+ * import * as workflows from './workflows';
+ * import * as activities from './activities';
+ * startWorker({ workflows, activities });
+ */
+export function startWorker(options: StartWorkerOptions): Promise<Host> {
+  const scope = globalThis as unknown as {
+    addEventListener(type: 'message', listener: (event: MessageEvent) => void): void;
+    postMessage?(message: unknown): void;
+  };
+  // Messages that arrive before the store is open are answered once it is.
+  const ready = (async () => {
+    const store = options.store ?? (await indexedDbStore({ name: options.databaseName ?? 'weft' }));
+    const taskQueues =
+      options.taskQueues ?? (options.taskQueue !== undefined ? [options.taskQueue] : undefined);
+    const host = new Host({ ...options, store, ...(taskQueues !== undefined && { taskQueues }) });
+    await host.start();
+    return host;
+  })();
+  const apiReady = ready.then(
+    (host) => host.api() as unknown as Record<string, (...a: unknown[]) => unknown>,
+  );
+  // Swallowed here, reported to every caller: a store that cannot open fails each call clearly.
+  apiReady.catch(() => undefined);
+  const api = new Proxy(
+    {},
+    {
+      get(_, method: string) {
+        if (method === 'then') return undefined;
+        return async (...args: unknown[]) => {
+          const fn = (await apiReady)[method];
+          if (!fn) throw new Error(`Unknown weft API method ${method}`);
+          return fn(...args);
+        };
+      },
+    },
+  );
+  if ('ServiceWorkerGlobalScope' in globalThis && typeof scope.postMessage !== 'function') {
+    // A service worker: each page connects by sending a MessagePort.
+    scope.addEventListener('message', (event: MessageEvent) => {
+      const data = event.data as { weftConnect?: boolean } | undefined;
+      const port = event.ports[0];
+      if (data?.weftConnect && port) expose(api, port);
+    });
+  } else {
+    expose(api);
+  }
+  return ready;
+}

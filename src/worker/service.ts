@@ -1,0 +1,861 @@
+import {
+  closingStatus,
+  type ExecutionStatus,
+  type FailureRecord,
+  type HistoryEvent,
+  type InboxMessage,
+  InvalidArgumentError,
+  nextRetry,
+  type ParentClosePolicy,
+  type RetryPolicy,
+  type RetryState,
+  type TaskResult,
+  WorkflowExecutionAlreadyStartedError,
+  type WorkflowIdConflictPolicy,
+  type WorkflowIdReusePolicy,
+  WorkflowNotFoundError,
+} from '../engine/index.ts';
+import type { ActivityTaskRecord, ExecutionRecord, StoreTx, TimerRecord } from '../store/types.ts';
+
+/**
+ * The history service: each state transition of an execution as one function over one
+ * store transaction. Everything a step implies (its events, the executions it creates, the
+ * tasks and timers it enqueues, the effects of closing: parent notification and close
+ * policies) is written in that transaction, or nothing is. These functions await only the
+ * transaction, so they are safe inside IndexedDB's auto-committing transactions.
+ */
+
+export interface ServiceContext {
+  now: number;
+  hostId: string;
+  newRunId(): string;
+  newSeed(): number;
+  historyLimit: number;
+}
+
+/** What a transaction changed, for the host to act on after it commits. */
+export interface Effects {
+  /** Runs that now have a workflow task, with their task queue. */
+  workflowTasks: Map<string, string>;
+  activities: ActivityTaskRecord[];
+  /** Activities to abort: [runId, seq]. */
+  abortActivities: [string, number][];
+  timers: TimerRecord[];
+  cancelledTimers: [string, string][];
+  /** Runs whose status or history changed (for watchers and result waiters). */
+  changed: Map<string, ExecutionRecord>;
+  /** Events appended per run, for update waiters. */
+  appended: Map<string, HistoryEvent[]>;
+}
+
+export function newEffects(): Effects {
+  return {
+    workflowTasks: new Map(),
+    activities: [],
+    abortActivities: [],
+    timers: [],
+    cancelledTimers: [],
+    changed: new Map(),
+    appended: new Map(),
+  };
+}
+
+export interface StartRequest {
+  workflowType: string;
+  workflowId: string;
+  taskQueue: string;
+  args: unknown[];
+  workflowIdReusePolicy?: WorkflowIdReusePolicy;
+  workflowIdConflictPolicy?: WorkflowIdConflictPolicy;
+  workflowExecutionTimeout?: number;
+  workflowRunTimeout?: number;
+  workflowTaskTimeout?: number;
+  retry?: RetryPolicy;
+  memo?: Record<string, unknown>;
+  identity?: string;
+  parent?: {
+    workflowId: string;
+    runId: string;
+    initiatedEventId: number;
+    parentClosePolicy: ParentClosePolicy;
+    root: { workflowId: string; runId: string };
+  };
+  /** Internal: continue-as-new and retries carry the chain along. */
+  continuation?: {
+    fromRunId: string;
+    firstExecutionRunId: string;
+    attempt: number;
+    executionExpirationTime?: number;
+  };
+}
+
+const failedStatuses = new Set<ExecutionStatus>(['FAILED', 'CANCELED', 'TERMINATED', 'TIMED_OUT']);
+
+function isOpen(e: ExecutionRecord): boolean {
+  return e.status === 'RUNNING';
+}
+
+function appendEvents(tx: StoreTx, exec: ExecutionRecord, events: HistoryEvent[], fx: Effects): void {
+  if (events.length === 0) return;
+  tx.history.append(exec.runId, events);
+  exec.nextEventId = events[events.length - 1]!.eventId + 1;
+  const list = fx.appended.get(exec.runId) ?? [];
+  list.push(...events);
+  fx.appended.set(exec.runId, list);
+}
+
+function save(tx: StoreTx, exec: ExecutionRecord, fx: Effects): void {
+  tx.executions.put(exec);
+  fx.changed.set(exec.runId, exec);
+}
+
+function scheduleWorkflowTask(tx: StoreTx, exec: ExecutionRecord, ctx: ServiceContext, fx: Effects): void {
+  tx.workflowTasks.put({
+    runId: exec.runId,
+    workflowId: exec.workflowId,
+    taskQueue: exec.taskQueue,
+    scheduledTime: ctx.now,
+  });
+  fx.workflowTasks.set(exec.runId, exec.taskQueue);
+}
+
+/** Adds a message to a run's inbox and makes sure it has a workflow task. */
+export function deliver(
+  tx: StoreTx,
+  exec: ExecutionRecord,
+  message: InboxMessage,
+  ctx: ServiceContext,
+  fx: Effects,
+): void {
+  tx.inbox.add({ runId: exec.runId, time: ctx.now, ...message });
+  scheduleWorkflowTask(tx, exec, ctx, fx);
+}
+
+/** The current run of a workflow ID, or the given run. */
+export async function findRun(
+  tx: StoreTx,
+  workflowId: string,
+  runId?: string,
+): Promise<ExecutionRecord | undefined> {
+  if (runId !== undefined) {
+    const exec = await tx.executions.get(runId);
+    return exec?.workflowId === workflowId ? exec : undefined;
+  }
+  const current = await tx.workflowIds.get(workflowId);
+  return current ? tx.executions.get(current.runId) : undefined;
+}
+
+async function requireOpenRun(tx: StoreTx, workflowId: string, runId: string | undefined, what: string) {
+  const exec = await findRun(tx, workflowId, runId);
+  if (!exec) {
+    throw new WorkflowNotFoundError(
+      `Cannot ${what}: no workflow execution '${workflowId}'${runId ? ` run ${runId}` : ''}`,
+      workflowId,
+      runId,
+    );
+  }
+  if (!isOpen(exec)) {
+    throw new WorkflowNotFoundError(
+      `Cannot ${what}: workflow execution '${workflowId}' (run ${exec.runId}) is already closed (${exec.status})`,
+      workflowId,
+      exec.runId,
+    );
+  }
+  return exec;
+}
+
+/**
+ * Starts a run: WorkflowExecutionStarted, its first workflow task, its timeouts.
+ * @returns the run, and whether it is new (false: USE_EXISTING returned the running one).
+ */
+export async function startWorkflow(
+  tx: StoreTx,
+  req: StartRequest,
+  ctx: ServiceContext,
+  fx: Effects,
+): Promise<{ runId: string; created: boolean }> {
+  const reuse = req.workflowIdReusePolicy ?? 'ALLOW_DUPLICATE';
+  const conflict = req.workflowIdConflictPolicy ?? 'FAIL';
+  const current = req.continuation ? undefined : await findRun(tx, req.workflowId);
+  if (current) {
+    if (isOpen(current)) {
+      if (conflict === 'USE_EXISTING') return { runId: current.runId, created: false };
+      if (reuse === 'TERMINATE_IF_RUNNING') {
+        await closeRun(
+          tx,
+          current,
+          terminatedEvent(current, 'Terminated by a new start (TERMINATE_IF_RUNNING)', ctx),
+          ctx,
+          fx,
+        );
+      } else {
+        throw new WorkflowExecutionAlreadyStartedError(
+          `Workflow execution '${req.workflowId}' is already running (run ${current.runId})`,
+          req.workflowId,
+          req.workflowType,
+        );
+      }
+    } else if (
+      reuse === 'REJECT_DUPLICATE' ||
+      (reuse === 'ALLOW_DUPLICATE_FAILED_ONLY' && !failedStatuses.has(current.status))
+    ) {
+      throw new WorkflowExecutionAlreadyStartedError(
+        `Workflow ID '${req.workflowId}' was already used (run ${current.runId}, ${current.status}) and the reuse policy ${reuse} forbids another run`,
+        req.workflowId,
+        req.workflowType,
+      );
+    }
+  }
+  const runId = ctx.newRunId();
+  const firstExecutionRunId = req.continuation?.firstExecutionRunId ?? runId;
+  const executionExpirationTime =
+    req.continuation?.executionExpirationTime ??
+    (req.workflowExecutionTimeout !== undefined ? ctx.now + req.workflowExecutionTimeout : undefined);
+  const root = req.parent?.root ?? { workflowId: req.workflowId, runId };
+  const exec: ExecutionRecord = {
+    runId,
+    workflowId: req.workflowId,
+    workflowType: req.workflowType,
+    taskQueue: req.taskQueue,
+    status: 'RUNNING',
+    startTime: ctx.now,
+    firstExecutionRunId,
+    nextEventId: 1,
+    fence: 0,
+    attempt: req.continuation?.attempt ?? 1,
+    root,
+    ...(req.continuation && { continuedFromRunId: req.continuation.fromRunId }),
+    ...(req.parent && {
+      parentWorkflowId: req.parent.workflowId,
+      parentRunId: req.parent.runId,
+      parentInitiatedEventId: req.parent.initiatedEventId,
+      parentClosePolicy: req.parent.parentClosePolicy,
+    }),
+    ...(req.retry !== undefined && { retryPolicy: req.retry }),
+    ...(executionExpirationTime !== undefined && { executionExpirationTime }),
+    ...(req.workflowRunTimeout !== undefined && {
+      workflowRunTimeout: req.workflowRunTimeout,
+      runExpirationTime: ctx.now + req.workflowRunTimeout,
+    }),
+    ...(req.workflowTaskTimeout !== undefined && { workflowTaskTimeout: req.workflowTaskTimeout }),
+    ...(req.memo !== undefined && { memo: req.memo }),
+  };
+  const started: HistoryEvent = {
+    eventId: 1,
+    eventTime: ctx.now,
+    eventType: 'WorkflowExecutionStarted',
+    attributes: {
+      workflowType: req.workflowType,
+      taskQueue: req.taskQueue,
+      input: req.args,
+      randomnessSeed: ctx.newSeed(),
+      attempt: exec.attempt,
+      firstExecutionRunId,
+      originalExecutionRunId: runId,
+      ...(req.continuation && { continuedExecutionRunId: req.continuation.fromRunId }),
+      ...(req.workflowExecutionTimeout !== undefined && {
+        workflowExecutionTimeout: req.workflowExecutionTimeout,
+      }),
+      ...(req.workflowRunTimeout !== undefined && { workflowRunTimeout: req.workflowRunTimeout }),
+      ...(req.workflowTaskTimeout !== undefined && { workflowTaskTimeout: req.workflowTaskTimeout }),
+      ...(executionExpirationTime !== undefined && {
+        workflowExecutionExpirationTime: executionExpirationTime,
+      }),
+      ...(req.retry !== undefined && { retryPolicy: req.retry }),
+      ...(req.memo !== undefined && { memo: req.memo }),
+      ...(req.parent && {
+        parentWorkflowExecution: { workflowId: req.parent.workflowId, runId: req.parent.runId },
+        parentInitiatedEventId: req.parent.initiatedEventId,
+        parentClosePolicy: req.parent.parentClosePolicy,
+      }),
+      rootWorkflowExecution: root,
+      ...(req.identity !== undefined && { identity: req.identity }),
+    },
+  };
+  appendEvents(tx, exec, [started], fx);
+  tx.workflowIds.put({ workflowId: req.workflowId, runId });
+  save(tx, exec, fx);
+  scheduleWorkflowTask(tx, exec, ctx, fx);
+  const timer = (kind: 'runTimeout' | 'executionTimeout', key: string, fireAt: number) => {
+    const record: TimerRecord = {
+      runId,
+      key,
+      kind,
+      fireAt,
+      workflowId: req.workflowId,
+      taskQueue: req.taskQueue,
+    };
+    tx.timers.put(record);
+    fx.timers.push(record);
+  };
+  if (exec.runExpirationTime !== undefined) timer('runTimeout', 'run', exec.runExpirationTime);
+  if (executionExpirationTime !== undefined) timer('executionTimeout', 'execution', executionExpirationTime);
+  return { runId, created: true };
+}
+
+export async function signalWorkflow(
+  tx: StoreTx,
+  target: { workflowId: string; runId?: string },
+  signalName: string,
+  input: unknown[],
+  ctx: ServiceContext,
+  fx: Effects,
+  identity?: string,
+): Promise<void> {
+  if (typeof signalName !== 'string' || signalName === '')
+    throw new InvalidArgumentError('A signal needs a name');
+  const exec = await requireOpenRun(tx, target.workflowId, target.runId, `signal '${signalName}'`);
+  deliver(
+    tx,
+    exec,
+    { kind: 'signal', signalName, input, ...(identity !== undefined && { identity }) },
+    ctx,
+    fx,
+  );
+}
+
+export async function requestCancelWorkflow(
+  tx: StoreTx,
+  target: { workflowId: string; runId?: string },
+  ctx: ServiceContext,
+  fx: Effects,
+  reason?: string,
+): Promise<void> {
+  const exec = await requireOpenRun(tx, target.workflowId, target.runId, 'cancel');
+  deliver(tx, exec, { kind: 'cancelRequest', ...(reason !== undefined && { reason }) }, ctx, fx);
+}
+
+export async function requestUpdate(
+  tx: StoreTx,
+  target: { workflowId: string; runId?: string },
+  update: { updateId: string; name: string; input: unknown[] },
+  ctx: ServiceContext,
+  fx: Effects,
+): Promise<string> {
+  const exec = await requireOpenRun(tx, target.workflowId, target.runId, `update '${update.name}'`);
+  deliver(tx, exec, { kind: 'update', ...update }, ctx, fx);
+  return exec.runId;
+}
+
+function terminatedEvent(
+  exec: ExecutionRecord,
+  reason: string,
+  ctx: ServiceContext,
+  identity?: string,
+): HistoryEvent {
+  return {
+    eventId: exec.nextEventId,
+    eventTime: ctx.now,
+    eventType: 'WorkflowExecutionTerminated',
+    attributes: { reason, ...(identity !== undefined && { identity }) },
+  };
+}
+
+export async function terminateWorkflow(
+  tx: StoreTx,
+  target: { workflowId: string; runId?: string },
+  reason: string,
+  ctx: ServiceContext,
+  fx: Effects,
+): Promise<void> {
+  const exec = await requireOpenRun(tx, target.workflowId, target.runId, 'terminate');
+  await closeRun(tx, exec, terminatedEvent(exec, reason, ctx), ctx, fx);
+}
+
+/**
+ * Closes a run with its closing event: records the outcome, drops its pending work,
+ * tells its parent, applies the parent close policy to each child still open, and starts
+ * the next run for continue-as-new or a workflow retry.
+ */
+export async function closeRun(
+  tx: StoreTx,
+  exec: ExecutionRecord,
+  closing: HistoryEvent,
+  ctx: ServiceContext,
+  fx: Effects,
+  alreadyAppended = false,
+): Promise<void> {
+  const status = closingStatus(closing.eventType);
+  if (status === undefined) throw new Error(`${closing.eventType} does not close a run`);
+  // Workflow retry: a failed or timed-out run with a retry policy starts again (same ID).
+  let retry: { delay: number } | undefined;
+  if (
+    (closing.eventType === 'WorkflowExecutionFailed' || closing.eventType === 'WorkflowExecutionTimedOut') &&
+    exec.retryPolicy
+  ) {
+    const failure: FailureRecord =
+      closing.eventType === 'WorkflowExecutionFailed'
+        ? closing.attributes.failure
+        : { name: 'TimeoutFailure', message: 'Workflow run timed out', timeoutType: 'START_TO_CLOSE' };
+    const decision = nextRetry(
+      exec.retryPolicy,
+      exec.attempt,
+      failure,
+      ctx.now,
+      exec.executionExpirationTime,
+    );
+    if (decision.retry) {
+      retry = { delay: decision.delay };
+    } else {
+      setRetryState(closing, decision.retryState);
+    }
+  }
+  let nextRunId: string | undefined;
+  if (retry || closing.eventType === 'WorkflowExecutionContinuedAsNew') {
+    nextRunId =
+      closing.eventType === 'WorkflowExecutionContinuedAsNew'
+        ? closing.attributes.newExecutionRunId
+        : ctx.newRunId();
+    if (
+      closing.eventType === 'WorkflowExecutionFailed' ||
+      closing.eventType === 'WorkflowExecutionTimedOut'
+    ) {
+      closing.attributes.newExecutionRunId = nextRunId;
+      setRetryState(closing, 'RETRY_STATE_IN_PROGRESS');
+    }
+  }
+  if (!alreadyAppended) appendEvents(tx, exec, [closing], fx);
+  exec.status = status;
+  exec.closeTime = ctx.now;
+  delete exec.blocked;
+  if (closing.eventType === 'WorkflowExecutionCompleted') exec.result = closing.attributes.result;
+  if (closing.eventType === 'WorkflowExecutionFailed') exec.failure = closing.attributes.failure;
+  if (nextRunId !== undefined) exec.nextRunId = nextRunId;
+  save(tx, exec, fx);
+
+  tx.workflowTasks.delete(exec.runId);
+  for (const message of await tx.inbox.list(exec.runId)) tx.inbox.delete(message.id);
+  for (const timer of await tx.timers.listByRun(exec.runId)) {
+    tx.timers.delete(timer.runId, timer.key);
+    fx.cancelledTimers.push([timer.runId, timer.key]);
+  }
+  for (const activity of await tx.activityTasks.listByRun(exec.runId)) {
+    tx.activityTasks.delete(activity.runId, activity.seq);
+    fx.abortActivities.push([activity.runId, activity.seq]);
+  }
+
+  if (nextRunId !== undefined) {
+    const started = await tx.history.read(exec.runId, 1);
+    const first = started[0];
+    if (first?.eventType !== 'WorkflowExecutionStarted')
+      throw new Error(`Run ${exec.runId} has no start event`);
+    const a = first.attributes;
+    const cont = closing.eventType === 'WorkflowExecutionContinuedAsNew' ? closing.attributes : undefined;
+    const runTimeout = cont?.workflowRunTimeout ?? a.workflowRunTimeout;
+    const taskTimeout = cont?.workflowTaskTimeout ?? a.workflowTaskTimeout;
+    const fixedId = ctx.newRunId;
+    await startWorkflow(
+      tx,
+      {
+        workflowType: cont?.workflowType ?? a.workflowType,
+        workflowId: exec.workflowId,
+        taskQueue: cont?.taskQueue ?? a.taskQueue,
+        args: cont?.input ?? a.input,
+        ...(runTimeout !== undefined && { workflowRunTimeout: runTimeout }),
+        ...(taskTimeout !== undefined && { workflowTaskTimeout: taskTimeout }),
+        ...(a.retryPolicy !== undefined && { retry: a.retryPolicy }),
+        ...(a.memo !== undefined && { memo: a.memo }),
+        ...(exec.parentRunId !== undefined &&
+          a.parentWorkflowExecution !== undefined && {
+            parent: {
+              workflowId: a.parentWorkflowExecution.workflowId,
+              runId: a.parentWorkflowExecution.runId,
+              initiatedEventId: a.parentInitiatedEventId ?? 0,
+              parentClosePolicy: a.parentClosePolicy ?? 'TERMINATE',
+              root: a.rootWorkflowExecution ?? { workflowId: exec.workflowId, runId: exec.runId },
+            },
+          }),
+        continuation: {
+          fromRunId: exec.runId,
+          firstExecutionRunId: exec.firstExecutionRunId,
+          attempt: retry ? exec.attempt + 1 : 1,
+          ...(exec.executionExpirationTime !== undefined && {
+            executionExpirationTime: exec.executionExpirationTime,
+          }),
+        },
+      },
+      { ...ctx, newRunId: () => nextRunId ?? fixedId() },
+      fx,
+    );
+  } else if (exec.parentRunId !== undefined) {
+    await notifyParent(tx, exec, closing, ctx, fx);
+  }
+
+  await applyParentClosePolicies(tx, exec, ctx, fx);
+}
+
+function setRetryState(closing: HistoryEvent, retryState: RetryState): void {
+  if (closing.eventType === 'WorkflowExecutionFailed' || closing.eventType === 'WorkflowExecutionTimedOut') {
+    closing.attributes.retryState = retryState;
+  }
+}
+
+/** The parent learns its child's outcome as one message (and so one event). */
+async function notifyParent(
+  tx: StoreTx,
+  child: ExecutionRecord,
+  closing: HistoryEvent,
+  ctx: ServiceContext,
+  fx: Effects,
+): Promise<void> {
+  const parent = await tx.executions.get(child.parentRunId!);
+  if (!parent || !isOpen(parent)) return;
+  const base = {
+    initiatedEventId: child.parentInitiatedEventId ?? 0,
+    // The parent knows the child by the run it started; the outcome may come from a later run.
+    execution: { workflowId: child.workflowId, runId: child.firstExecutionRunId },
+    workflowType: child.workflowType,
+  };
+  let message: InboxMessage;
+  switch (closing.eventType) {
+    case 'WorkflowExecutionCompleted':
+      message = { kind: 'childCompleted', ...base, result: closing.attributes.result };
+      break;
+    case 'WorkflowExecutionFailed':
+      message = {
+        kind: 'childFailed',
+        ...base,
+        failure: closing.attributes.failure,
+        retryState: closing.attributes.retryState,
+      };
+      break;
+    case 'WorkflowExecutionCanceled':
+      message = {
+        kind: 'childCanceled',
+        ...base,
+        ...(closing.attributes.details !== undefined && { details: closing.attributes.details }),
+      };
+      break;
+    case 'WorkflowExecutionTimedOut':
+      message = { kind: 'childTimedOut', ...base, retryState: closing.attributes.retryState };
+      break;
+    case 'WorkflowExecutionTerminated':
+      message = { kind: 'childTerminated', ...base };
+      break;
+    default:
+      return;
+  }
+  deliver(tx, parent, message, ctx, fx);
+}
+
+/** TERMINATE, REQUEST_CANCEL or ABANDON each child of this run that is still open. */
+async function applyParentClosePolicies(
+  tx: StoreTx,
+  exec: ExecutionRecord,
+  ctx: ServiceContext,
+  fx: Effects,
+): Promise<void> {
+  const children = await tx.executions.list({ parentRunId: exec.runId });
+  for (const child of children) {
+    if (!isOpen(child)) continue;
+    const policy = child.parentClosePolicy ?? 'TERMINATE';
+    if (policy === 'TERMINATE') {
+      await closeRun(
+        tx,
+        child,
+        terminatedEvent(
+          child,
+          `Parent ${exec.workflowId} closed (${exec.status}): parent close policy TERMINATE`,
+          ctx,
+        ),
+        ctx,
+        fx,
+      );
+    } else if (policy === 'REQUEST_CANCEL') {
+      deliver(
+        tx,
+        child,
+        {
+          kind: 'cancelRequest',
+          reason: `Parent ${exec.workflowId} closed: parent close policy REQUEST_CANCEL`,
+        },
+        ctx,
+        fx,
+      );
+    }
+  }
+}
+
+export interface TaskCommit {
+  runId: string;
+  /** The run's nextEventId when the task read it: the commit is refused if it moved. */
+  expectedNextEventId: number;
+  consumedInbox: number[];
+  result: TaskResult;
+}
+
+/**
+ * Commits a completed workflow task.
+ * @returns false when the run moved on meanwhile (terminated, timed out, or another host
+ *   committed): nothing is written and the caller must drop its cached state.
+ */
+export async function completeWorkflowTask(
+  tx: StoreTx,
+  commit: TaskCommit,
+  ctx: ServiceContext,
+  fx: Effects,
+): Promise<boolean> {
+  const exec = await tx.executions.get(commit.runId);
+  if (!exec || !isOpen(exec) || exec.nextEventId !== commit.expectedNextEventId) return false;
+  if (exec.owner !== ctx.hostId) {
+    exec.owner = ctx.hostId;
+    exec.fence++;
+  }
+  const events = commit.result.events;
+  const lastEventId = events[events.length - 1]?.eventId ?? exec.nextEventId - 1;
+  for (const id of commit.consumedInbox) tx.inbox.delete(id);
+  if (lastEventId > ctx.historyLimit) {
+    // Nothing is truncated: the run is terminated, and the task's events are not written.
+    await closeRun(
+      tx,
+      exec,
+      terminatedEvent(
+        exec,
+        `History size limit exceeded: a run may have at most ${ctx.historyLimit} events; use continueAsNew`,
+        ctx,
+      ),
+      ctx,
+      fx,
+    );
+    return true;
+  }
+  delete exec.blocked;
+  appendEvents(tx, exec, events, fx);
+  let closing: HistoryEvent | undefined;
+  for (const { command, eventId } of commit.result.commands) {
+    const event = eventId === undefined ? undefined : events.find((e) => e.eventId === eventId);
+    switch (command.type) {
+      case 'ScheduleActivityTask': {
+        const record: ActivityTaskRecord = {
+          runId: exec.runId,
+          seq: command.seq,
+          workflowId: exec.workflowId,
+          workflowType: exec.workflowType,
+          activityType: command.activityType,
+          taskQueue: command.taskQueue,
+          input: command.input,
+          scheduledEventId: eventId ?? 0,
+          scheduledTime: ctx.now,
+          attempt: 1,
+          notBefore: ctx.now,
+          ...(command.startToCloseTimeout !== undefined && {
+            startToCloseTimeout: command.startToCloseTimeout,
+          }),
+          ...(command.scheduleToCloseTimeout !== undefined && {
+            scheduleToCloseTimeout: command.scheduleToCloseTimeout,
+          }),
+          ...(command.heartbeatTimeout !== undefined && { heartbeatTimeout: command.heartbeatTimeout }),
+          ...(command.retryPolicy !== undefined && { retryPolicy: command.retryPolicy }),
+        };
+        tx.activityTasks.put(record);
+        fx.activities.push(record);
+        break;
+      }
+      case 'RequestCancelActivityTask': {
+        const task = await tx.activityTasks.get(exec.runId, command.seq);
+        if (!task) break;
+        if (task.owner === undefined) {
+          // Not running: cancelled at once.
+          tx.activityTasks.delete(exec.runId, command.seq);
+          deliver(
+            tx,
+            exec,
+            {
+              kind: 'activityCanceled',
+              seq: command.seq,
+              attempt: task.attempt,
+              started: false,
+              identity: ctx.hostId,
+            },
+            ctx,
+            fx,
+          );
+        } else {
+          task.cancelRequested = true;
+          tx.activityTasks.put(task);
+          fx.abortActivities.push([exec.runId, command.seq]);
+        }
+        break;
+      }
+      case 'StartTimer': {
+        const record: TimerRecord = {
+          runId: exec.runId,
+          key: `t${command.seq}`,
+          kind: 'timer',
+          seq: command.seq,
+          fireAt: ctx.now + command.startToFireTimeout,
+          workflowId: exec.workflowId,
+          taskQueue: exec.taskQueue,
+        };
+        tx.timers.put(record);
+        fx.timers.push(record);
+        break;
+      }
+      case 'CancelTimer':
+        tx.timers.delete(exec.runId, `t${command.seq}`);
+        fx.cancelledTimers.push([exec.runId, `t${command.seq}`]);
+        break;
+      case 'CompleteWorkflowExecution':
+      case 'FailWorkflowExecution':
+      case 'CancelWorkflowExecution':
+      case 'ContinueAsNewWorkflowExecution':
+        closing = event;
+        break;
+      default:
+        break;
+    }
+  }
+  if (closing) {
+    await closeRun(tx, exec, closing, ctx, fx, true);
+    return true;
+  }
+  // Messages that arrived while the task ran keep the task scheduled.
+  const remaining = await tx.inbox.list(exec.runId);
+  const consumed = new Set(commit.consumedInbox);
+  if (remaining.some((m) => !consumed.has(m.id))) scheduleWorkflowTask(tx, exec, ctx, fx);
+  else tx.workflowTasks.delete(exec.runId);
+  save(tx, exec, fx);
+  return true;
+}
+
+/**
+ * Records a failed workflow task (nondeterminism, a bug in workflow code). The run stays
+ * RUNNING and blocked; its inbox is kept, and the next attempt (a new deployment, or a new
+ * message) retries it. Only the first of consecutive failures is recorded, as in Temporal.
+ */
+export async function failWorkflowTask(
+  tx: StoreTx,
+  runId: string,
+  expectedNextEventId: number,
+  events: HistoryEvent[],
+  ctx: ServiceContext,
+  fx: Effects,
+): Promise<boolean> {
+  const exec = await tx.executions.get(runId);
+  if (!exec || !isOpen(exec) || exec.nextEventId !== expectedNextEventId) return false;
+  const failed = events.find((e) => e.eventType === 'WorkflowTaskFailed');
+  const failure =
+    failed?.eventType === 'WorkflowTaskFailed'
+      ? failed.attributes.failure
+      : { name: 'Error', message: 'Workflow task failed' };
+  if (!exec.blocked) appendEvents(tx, exec, events, fx);
+  exec.blocked = { reason: failure.message, failure, since: exec.blocked?.since ?? ctx.now };
+  save(tx, exec, fx);
+  return true;
+}
+
+export type ActivityOutcome =
+  | { completed: unknown }
+  | { failed: FailureRecord }
+  | { timedOut: FailureRecord }
+  | { cancelled: true };
+
+/**
+ * Records an activity attempt's outcome: a retry (same task, next attempt after backoff), or
+ * the final outcome delivered to the run. Stale outcomes (an older attempt, a closed run)
+ * are ignored, so a result is recorded once.
+ * @returns the task to run again later, if retried.
+ */
+export async function completeActivity(
+  tx: StoreTx,
+  runId: string,
+  seq: number,
+  attempt: number,
+  outcome: ActivityOutcome,
+  ctx: ServiceContext,
+  fx: Effects,
+): Promise<ActivityTaskRecord | undefined> {
+  const task = await tx.activityTasks.get(runId, seq);
+  if (!task || task.attempt !== attempt) return undefined;
+  const exec = await tx.executions.get(runId);
+  if (!exec || !isOpen(exec)) {
+    tx.activityTasks.delete(runId, seq);
+    return undefined;
+  }
+  const identity = ctx.hostId;
+  if ('failed' in outcome || 'timedOut' in outcome) {
+    const failure = 'failed' in outcome ? outcome.failed : outcome.timedOut;
+    const deadline =
+      task.scheduleToCloseTimeout !== undefined
+        ? task.scheduledTime + task.scheduleToCloseTimeout
+        : undefined;
+    const decision = task.cancelRequested
+      ? ({ retry: false, retryState: 'RETRY_STATE_CANCEL_REQUESTED' } as const)
+      : nextRetry(task.retryPolicy, attempt, failure, ctx.now, deadline);
+    if (decision.retry) {
+      const next: ActivityTaskRecord = {
+        ...task,
+        attempt: attempt + 1,
+        notBefore: ctx.now + decision.delay,
+        lastFailure: failure,
+      };
+      delete next.owner;
+      delete next.startedTime;
+      tx.activityTasks.put(next);
+      return next;
+    }
+    tx.activityTasks.delete(runId, seq);
+    const kind = 'failed' in outcome ? 'activityFailed' : 'activityTimedOut';
+    deliver(tx, exec, { kind, seq, attempt, failure, retryState: decision.retryState, identity }, ctx, fx);
+    return undefined;
+  }
+  tx.activityTasks.delete(runId, seq);
+  if ('completed' in outcome) {
+    deliver(
+      tx,
+      exec,
+      { kind: 'activityCompleted', seq, attempt, result: outcome.completed, identity },
+      ctx,
+      fx,
+    );
+  } else {
+    deliver(tx, exec, { kind: 'activityCanceled', seq, attempt, started: true, identity }, ctx, fx);
+  }
+  return undefined;
+}
+
+/** Marks an activity attempt as running on this host. */
+export async function claimActivity(
+  tx: StoreTx,
+  runId: string,
+  seq: number,
+  attempt: number,
+  ctx: ServiceContext,
+): Promise<ActivityTaskRecord | undefined> {
+  const task = await tx.activityTasks.get(runId, seq);
+  if (!task || task.attempt !== attempt) return undefined;
+  task.owner = ctx.hostId;
+  task.startedTime = ctx.now;
+  tx.activityTasks.put(task);
+  return task;
+}
+
+/** A durable timer came due: a workflow timer fires, or a run or execution times out. */
+export async function fireTimer(
+  tx: StoreTx,
+  timer: TimerRecord,
+  ctx: ServiceContext,
+  fx: Effects,
+): Promise<void> {
+  const stored = (await tx.timers.listByRun(timer.runId)).find((t) => t.key === timer.key);
+  if (!stored) return;
+  tx.timers.delete(timer.runId, timer.key);
+  const exec = await tx.executions.get(timer.runId);
+  if (!exec || !isOpen(exec)) return;
+  if (stored.kind === 'timer') {
+    deliver(tx, exec, { kind: 'timerFired', seq: stored.seq ?? 0 }, ctx, fx);
+    return;
+  }
+  await closeRun(
+    tx,
+    exec,
+    {
+      eventId: exec.nextEventId,
+      eventTime: ctx.now,
+      eventType: 'WorkflowExecutionTimedOut',
+      attributes: { retryState: 'RETRY_STATE_TIMEOUT' },
+    },
+    ctx,
+    fx,
+  );
+}

@@ -1,0 +1,115 @@
+/**
+ * Durable timers in memory: a min-heap by due time with one real `setTimeout` armed for the
+ * earliest. Delays past 2^31-1 ms (about 24.8 days) are re-armed in chunks, since
+ * `setTimeout` overflows beyond that.
+ */
+const MAX_DELAY = 2 ** 31 - 1;
+
+interface Entry<T> {
+  key: string;
+  at: number;
+  value: T;
+}
+
+export class TimerQueue<T> {
+  private heap: Entry<T>[] = [];
+  private readonly live = new Map<string, Entry<T>>();
+  private handle: ReturnType<typeof setTimeout> | undefined;
+  private armedAt = Number.POSITIVE_INFINITY;
+
+  constructor(
+    private readonly keyOf: (value: T) => string,
+    private readonly onDue: (due: T[]) => void,
+    private readonly now: () => number,
+  ) {}
+
+  get size(): number {
+    return this.live.size;
+  }
+
+  add(value: T, at: number): void {
+    const entry = { key: this.keyOf(value), at, value };
+    this.live.set(entry.key, entry);
+    this.push(entry);
+    if (at < this.armedAt) this.arm();
+  }
+
+  remove(key: string): void {
+    // Lazy deletion: the heap entry is skipped when it surfaces.
+    this.live.delete(key);
+  }
+
+  clear(): void {
+    this.live.clear();
+    this.heap = [];
+    if (this.handle !== undefined) clearTimeout(this.handle);
+    this.handle = undefined;
+    this.armedAt = Number.POSITIVE_INFINITY;
+  }
+
+  private arm(): void {
+    if (this.handle !== undefined) clearTimeout(this.handle);
+    this.handle = undefined;
+    this.armedAt = Number.POSITIVE_INFINITY;
+    const next = this.peek();
+    if (!next) return;
+    this.armedAt = next.at;
+    this.handle = setTimeout(() => this.fire(), Math.min(Math.max(0, next.at - this.now()), MAX_DELAY));
+  }
+
+  private fire(): void {
+    this.handle = undefined;
+    this.armedAt = Number.POSITIVE_INFINITY;
+    const now = this.now();
+    const due: T[] = [];
+    for (let next = this.peek(); next && next.at <= now; next = this.peek()) {
+      this.pop();
+      this.live.delete(next.key);
+      due.push(next.value);
+    }
+    if (due.length > 0) this.onDue(due);
+    this.arm();
+  }
+
+  /** The earliest live entry, discarding removed ones. */
+  private peek(): Entry<T> | undefined {
+    while (this.heap.length > 0) {
+      const top = this.heap[0]!;
+      if (this.live.get(top.key) === top) return top;
+      this.pop();
+    }
+    return undefined;
+  }
+
+  private push(entry: Entry<T>): void {
+    const h = this.heap;
+    h.push(entry);
+    let i = h.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (h[parent]!.at <= entry.at) break;
+      h[i] = h[parent]!;
+      i = parent;
+    }
+    h[i] = entry;
+  }
+
+  private pop(): void {
+    const h = this.heap;
+    const last = h.pop();
+    if (!last || h.length === 0) return;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      const at = (k: number) => (k === i ? last.at : h[k]!.at);
+      if (l < h.length && h[l]!.at < at(m)) m = l;
+      if (r < h.length && h[r]!.at < at(m)) m = r;
+      if (m === i) break;
+      h[i] = h[m]!;
+      i = m;
+    }
+    h[i] = last;
+  }
+}
