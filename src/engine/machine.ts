@@ -160,7 +160,16 @@ export class WorkflowMachine {
         this.lastCompletedEventId = event.eventId;
         let j = i + 1;
         const recorded: HistoryEvent[] = [];
-        while (j < history.length && isCommandEvent(history[j]!)) recorded.push(history[j++]!);
+        while (j < history.length && isCommandEvent(history[j]!)) {
+          const commandEvent = history[j++]!;
+          if (commandEvent.eventId !== this.nextEventId) {
+            throw new DeterminismViolationError(
+              `History is not contiguous: expected event ${this.nextEventId}, found ${commandEvent.eventId}`,
+            );
+          }
+          this.nextEventId++;
+          recorded.push(commandEvent);
+        }
         const activation: Activation = {
           timestamp: started?.eventTime ?? event.eventTime,
           isReplaying: true,

@@ -1,0 +1,135 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createEngine, type Engine, memoryStore, WorkflowFailedError } from '../../src/index.ts';
+import * as activities from './fixtures/activities.ts';
+import * as workflows from './fixtures/workflows.ts';
+
+let engine: Engine | undefined;
+afterEach(async () => {
+  await engine?.shutdown();
+  engine = undefined;
+  activities.resetActivities();
+});
+
+async function start(store = memoryStore()) {
+  const { resetActivities: _, calls: __, ...acts } = activities;
+  engine = await createEngine({ workflows, activities: acts, store });
+  return engine.client;
+}
+
+describe('createEngine', () => {
+  it('runs a workflow with an activity', async () => {
+    const client = await start();
+    expect(await client.workflow.execute('greet', { workflowId: 'g1', args: ['ada'] })).toBe('hello ada');
+    const { events } = await client.workflow.getHandle('g1').fetchHistory();
+    expect(events.map((e) => e.eventType)).toEqual([
+      'WorkflowExecutionStarted',
+      'WorkflowTaskScheduled',
+      'WorkflowTaskStarted',
+      'WorkflowTaskCompleted',
+      'ActivityTaskScheduled',
+      'ActivityTaskStarted',
+      'ActivityTaskCompleted',
+      'WorkflowTaskScheduled',
+      'WorkflowTaskStarted',
+      'WorkflowTaskCompleted',
+      'WorkflowExecutionCompleted',
+    ]);
+    expect(events.map((e) => e.eventId)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+  });
+
+  it('runs activity, timer, activity', async () => {
+    const client = await start();
+    expect(await client.workflow.execute('activityThenTimer', { workflowId: 't1', args: ['x', 20] })).toBe(
+      'hello x / hello x again',
+    );
+    expect(activities.calls).toEqual(['x', 'x again']);
+  });
+
+  it('signals, queries and updates', async () => {
+    const client = await start();
+    const handle = await client.workflow.start('approval', { workflowId: 'a1' });
+    await expect.poll(() => handle.query('status')).toBe('waiting');
+    expect(await handle.executeUpdate('setLimit', { args: [5] })).toBe(10);
+    await expect(handle.executeUpdate('setLimit', { args: [-1] })).rejects.toMatchObject({
+      name: 'WorkflowUpdateFailedError',
+    });
+    await handle.signal('approve', 'bob');
+    expect(await handle.result()).toBe('approved by bob with limit 5');
+    expect(await handle.query('status')).toBe('approved');
+  });
+
+  it('cancels with cleanup', async () => {
+    const client = await start();
+    const handle = await client.workflow.start('cancellable', { workflowId: 'c1' });
+    await expect.poll(async () => (await handle.describe()).historyLength).toBeGreaterThan(4);
+    await handle.cancel();
+    const error = await handle.result().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    expect((error as WorkflowFailedError).cause?.name).toBe('CancelledFailure');
+    expect(activities.calls).toEqual(['cleanup']);
+    expect((await handle.describe()).status).toBe('CANCELED');
+  });
+
+  it('terminates', async () => {
+    const client = await start();
+    const handle = await client.workflow.start('cancellable', { workflowId: 'x1' });
+    await handle.terminate('stop it');
+    const error = (await handle.result().catch((e: unknown) => e)) as WorkflowFailedError;
+    expect(error.cause?.name).toBe('TerminatedFailure');
+    expect(error.cause?.message).toBe('stop it');
+  });
+
+  it('fails with an ApplicationFailure, type and details kept', async () => {
+    const client = await start();
+    const error = (await client.workflow.execute('failing', { workflowId: 'f1' }).catch((e: unknown) => e)) as WorkflowFailedError;
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    expect(error.cause).toMatchObject({ name: 'ApplicationFailure', message: 'nope', type: 'Nope', details: [42] });
+  });
+
+  it('blocks on a bug in workflow code instead of failing the workflow', async () => {
+    const client = await start();
+    const handle = await client.workflow.start('buggy', { workflowId: 'b1' });
+    await expect.poll(async () => (await handle.describe()).blocked?.reason).toBe('a bug in workflow code');
+    const { events } = await handle.fetchHistory();
+    expect(events.at(-1)?.eventType).toBe('WorkflowTaskFailed');
+    expect((await handle.describe()).status).toBe('RUNNING');
+  });
+
+  it('retries activities', async () => {
+    const client = await start();
+    expect(await client.workflow.execute('flaky', { workflowId: 'r1' })).toBe(2);
+    const { events } = await client.workflow.getHandle('r1').fetchHistory();
+    const started = events.find((e) => e.eventType === 'ActivityTaskStarted');
+    expect(started?.attributes).toMatchObject({ attempt: 2 });
+  });
+
+  it('gives workflow code deterministic time and randomness', async () => {
+    const client = await start();
+    const result = (await client.workflow.execute('determinism', { workflowId: 'd1' })) as { now: number };
+    const { events } = await client.workflow.getHandle('d1').fetchHistory();
+    const lastTaskStarted = events.filter((e) => e.eventType === 'WorkflowTaskStarted').at(-1);
+    expect(result.now).toBe(lastTaskStarted?.eventTime);
+  });
+
+  it('condition with timeout', async () => {
+    const client = await start();
+    expect(await client.workflow.execute('timeoutRace', { workflowId: 'tr' })).toBe(false);
+  });
+
+  it('continues as new', async () => {
+    const client = await start();
+    expect(await client.workflow.execute('counter', { workflowId: 'cn', args: [0] })).toBe(3);
+    const runs = await client.workflow.list({ workflowId: 'cn' });
+    expect(runs.map((r) => r.status).sort()).toEqual(['COMPLETED', 'CONTINUED_AS_NEW', 'CONTINUED_AS_NEW', 'CONTINUED_AS_NEW']);
+  });
+
+  it('cancels a scope holding sequential timers (scope follows across awaits)', async () => {
+    const client = await start();
+    expect(await client.workflow.execute('scoped', { workflowId: 's1' })).toBe('second sleep cancelled');
+  });
+
+  it('patched is true for new runs', async () => {
+    const client = await start();
+    expect(await client.workflow.execute('versioned', { workflowId: 'v1' })).toBe('new');
+  });
+});
