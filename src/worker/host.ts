@@ -285,6 +285,9 @@ export class Host {
       }
       return out;
     });
+    // Start activations on an empty microtask queue: no activity continuation can then
+    // run between a workflow's microtasks and see the workflow's clock.
+    await nextMacrotask();
     const commits: TaskCommit[] = [];
     const failures: { runId: string; expected: number; events: HistoryEvent[] }[] = [];
     for (const { exec, inbox, history } of loaded) {
@@ -737,6 +740,26 @@ export class Host {
       unwatch: async (id) => this.unwatch(id),
     };
   }
+}
+
+const channel = typeof MessageChannel !== 'undefined' ? new MessageChannel() : undefined;
+const macrotaskQueue: (() => void)[] = [];
+if (channel) {
+  channel.port1.onmessage = () => macrotaskQueue.shift()?.();
+  // Node keeps a process alive while a MessagePort listens; weft must not.
+  (channel.port1 as { unref?: () => void }).unref?.();
+}
+
+/** Resolves in a new macrotask (MessageChannel: not clamped like nested setTimeout). */
+function nextMacrotask(): Promise<void> {
+  return new Promise((resolve) => {
+    if (!channel) {
+      setTimeout(resolve, 0);
+      return;
+    }
+    macrotaskQueue.push(resolve);
+    channel.port2.postMessage(null);
+  });
 }
 
 function safeCall(fn: () => void): void {

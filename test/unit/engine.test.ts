@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createEngine, type Engine, memoryStore, WorkflowFailedError } from '../../src/index.ts';
+import { inWorkflowContext, proxyActivities, sleep } from '../../src/workflow/index.ts';
 import * as activities from './fixtures/activities.ts';
 import * as workflows from './fixtures/workflows.ts';
 
@@ -81,9 +82,16 @@ describe('createEngine', () => {
 
   it('fails with an ApplicationFailure, type and details kept', async () => {
     const client = await start();
-    const error = (await client.workflow.execute('failing', { workflowId: 'f1' }).catch((e: unknown) => e)) as WorkflowFailedError;
+    const error = (await client.workflow
+      .execute('failing', { workflowId: 'f1' })
+      .catch((e: unknown) => e)) as WorkflowFailedError;
     expect(error).toBeInstanceOf(WorkflowFailedError);
-    expect(error.cause).toMatchObject({ name: 'ApplicationFailure', message: 'nope', type: 'Nope', details: [42] });
+    expect(error.cause).toMatchObject({
+      name: 'ApplicationFailure',
+      message: 'nope',
+      type: 'Nope',
+      details: [42],
+    });
   });
 
   it('blocks on a bug in workflow code instead of failing the workflow', async () => {
@@ -120,7 +128,12 @@ describe('createEngine', () => {
     const client = await start();
     expect(await client.workflow.execute('counter', { workflowId: 'cn', args: [0] })).toBe(3);
     const runs = await client.workflow.list({ workflowId: 'cn' });
-    expect(runs.map((r) => r.status).sort()).toEqual(['COMPLETED', 'CONTINUED_AS_NEW', 'CONTINUED_AS_NEW', 'CONTINUED_AS_NEW']);
+    expect(runs.map((r) => r.status).sort()).toEqual([
+      'COMPLETED',
+      'CONTINUED_AS_NEW',
+      'CONTINUED_AS_NEW',
+      'CONTINUED_AS_NEW',
+    ]);
   });
 
   it('cancels a scope holding sequential timers (scope follows across awaits)', async () => {
@@ -131,5 +144,53 @@ describe('createEngine', () => {
   it('patched is true for new runs', async () => {
     const client = await start();
     expect(await client.workflow.execute('versioned', { workflowId: 'v1' })).toBe('new');
+  });
+});
+
+describe('determinism boundary', () => {
+  it('an activity running while workflow activations run sees real time', async () => {
+    const seen: number[] = [];
+    let leaked = 0;
+    const wfTimes: number[] = [];
+    engine = await createEngine({
+      workflows: {
+        async ticker(): Promise<number> {
+          for (let i = 0; i < 20; i++) {
+            // A microtask-only activity keeps resolving while these activations run.
+            await sleep(1);
+            wfTimes.push(Date.now());
+          }
+          return Date.now();
+        },
+        async busy(): Promise<number> {
+          return proxyActivities<{ spin(): Promise<number> }>({ startToCloseTimeout: '10s' }).spin();
+        },
+      },
+      activities: {
+        async spin(): Promise<number> {
+          const realStart = performance.timeOrigin + performance.now();
+          for (let i = 0; i < 20_000; i++) {
+            await Promise.resolve();
+            // Any hop that runs inside a workflow activation would see the workflow's clock.
+            if (inWorkflowContext()) leaked++;
+            if (i % 100 === 0) seen.push(Date.now() - (performance.timeOrigin + performance.now()));
+          }
+          return realStart;
+        },
+      },
+    });
+    const client = engine.client;
+    const a = client.workflow.execute('ticker', { workflowId: 'tick' });
+    const b = client.workflow.execute('busy', { workflowId: 'busy' });
+    await Promise.all([a, b]);
+    // Date.now() in the activity stays within a few ms of the real clock at every sample.
+    expect(seen.length).toBe(200);
+    expect(leaked).toBe(0);
+    expect(Math.max(...seen.map(Math.abs))).toBeLessThan(50);
+    const { events } = await client.workflow.getHandle('tick').fetchHistory();
+    const taskTimes = new Set(
+      events.filter((e) => e.eventType === 'WorkflowTaskStarted').map((e) => e.eventTime),
+    );
+    for (const t of wfTimes) expect(taskTimes.has(t)).toBe(true);
   });
 });

@@ -1,0 +1,47 @@
+/**
+ * The playground's activities. They run in the engine's worker; each one records that it ran
+ * (see effects.ts) so the page and the e2e tests can see real side effects.
+ */
+import { Context } from '../src/worker/index.ts';
+import { recordEffect } from './effects.ts';
+
+/** The database this worker serves (`?db=` on the worker URL), which names the effects database. */
+function databaseName(): string {
+  return new URL(globalThis.location.href).searchParams.get('db') ?? 'weft-demo';
+}
+
+async function effect(activity: string, detail: string): Promise<void> {
+  // Context.current() is only available before the first await.
+  const { info } = Context.current();
+  await recordEffect(databaseName(), {
+    activity,
+    workflowId: info.workflowExecution.workflowId,
+    attempt: info.attempt,
+    detail,
+    at: Date.now(),
+  });
+}
+
+/** Reserves stock for an item; returns a reservation ID. */
+export async function reserve(item: string): Promise<string> {
+  const reservation = `res-${item}-${crypto.randomUUID().slice(0, 8)}`;
+  await effect('reserve', reservation);
+  return reservation;
+}
+
+/** Ships a reserved item; returns a tracking number. */
+export async function ship(item: string, reservation: string): Promise<string> {
+  const tracking = `trk-${crypto.randomUUID().slice(0, 8)}`;
+  await effect('ship', `${item} ${reservation} ${tracking}`);
+  return tracking;
+}
+
+/** Gives a reservation back (compensation after a cancellation). */
+export async function release(reservation: string): Promise<void> {
+  await effect('release', reservation);
+}
+
+/** Only called by the "v2" deployment of `order`: its first command differs from v1's. */
+export async function audit(item: string): Promise<void> {
+  await effect('audit', item);
+}

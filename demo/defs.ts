@@ -1,0 +1,25 @@
+/**
+ * Signal and query definitions of the sample workflows. They live apart from workflows.ts
+ * because the worker registers every export of that module as a workflow type.
+ */
+import { defineQuery, defineSignal } from '../src/workflow/index.ts';
+
+export type OrderStage =
+  | 'reserving'
+  | 'waiting'
+  | 'awaiting-approval'
+  | 'shipping'
+  | 'done'
+  | 'cancelled';
+
+export interface OrderStatus {
+  stage: OrderStage;
+  item: string;
+  reservation?: string;
+  approvedBy?: string;
+}
+
+/** Approves an order that was started with `requireApproval`. */
+export const approve = defineSignal<[string]>('approve');
+/** The order's current stage and what it has done so far. */
+export const status = defineQuery<OrderStatus>('status');

@@ -1,0 +1,22 @@
+/**
+ * The playground's engine worker. The page passes its `?db=` and `?variant=` on to this
+ * worker's URL: `db` names the IndexedDB database (each e2e test uses its own), `variant=v2`
+ * deploys changed workflow code (see workflows-v2.ts).
+ */
+import { startWorker } from '../src/worker/index.ts';
+import * as activities from './activities.ts';
+import * as workflows from './workflows.ts';
+import * as workflowsV2 from './workflows-v2.ts';
+
+const params = new URL(globalThis.location.href).searchParams;
+const databaseName = params.get('db') ?? 'weft-demo';
+const variant = params.get('variant') ?? 'v1';
+
+startWorker({
+  workflows: variant === 'v2' ? { ...workflows, ...workflowsV2 } : { ...workflows },
+  activities,
+  databaseName,
+  identity: `demo-${variant}-${crypto.randomUUID().slice(0, 8)}`,
+}).catch((error: unknown) => {
+  console.error('weft demo worker failed to start', error);
+});

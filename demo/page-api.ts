@@ -1,0 +1,26 @@
+/**
+ * What the playground page exposes as `window.weft`, for the console and for the e2e tests
+ * (which drive the real page client, worker, Comlink and IndexedDB through it).
+ */
+import type { Client } from '../src/client/index.ts';
+import type { EffectRecord } from './effects.ts';
+
+export interface WeftPage {
+  client: Client;
+  /** The engine's database name (`?db=`, default `weft-demo`). */
+  db: string;
+  /** The deployed workflow code (`?variant=`, default `v1`). */
+  variant: string;
+  /** Every activity side effect recorded so far in this database's effects database. */
+  effects(): Promise<EffectRecord[]>;
+  /** Kills the worker and connects to a fresh one (same database): nothing is lost. */
+  restartWorker(): Promise<void>;
+  /** Shows one execution's details and history in the page. */
+  select(workflowId: string | undefined): Promise<void>;
+}
+
+declare global {
+  interface Window {
+    weft: WeftPage;
+  }
+}
