@@ -51,8 +51,9 @@ type AnyFunction = (...args: any[]) => unknown;
 
 export interface HostOptions {
   store: Store;
-  workflows: Record<string, AnyFunction>;
-  activities?: Record<string, AnyFunction>;
+  /** Usually `import * as workflows`: functions are registered under their export name; other exports (signal definitions...) are ignored. */
+  workflows: Record<string, unknown>;
+  activities?: Record<string, unknown>;
   /** Queues this host serves (default `['default']`); the first is the default for starts. */
   taskQueues?: string[];
   identity?: string;
@@ -107,8 +108,8 @@ export class Host {
     this.store = options.store;
     this.hostId = options.identity ?? `host-${crypto.randomUUID().slice(0, 8)}`;
     this.taskQueues = options.taskQueues ?? ['default'];
-    this.workflows = new Map(Object.entries(options.workflows) as [string, WorkflowFunction][]);
-    this.activities = new Map(Object.entries(options.activities ?? {}));
+    this.workflows = new Map(functionsOf(options.workflows) as [string, WorkflowFunction][]);
+    this.activities = new Map(functionsOf(options.activities ?? {}));
     this.timers = new TimerQueue(
       (t) => `${t.runId}/${t.key}`,
       (due) => this.onTimersDue(due),
@@ -760,6 +761,10 @@ function nextMacrotask(): Promise<void> {
     macrotaskQueue.push(resolve);
     channel.port2.postMessage(null);
   });
+}
+
+function functionsOf(module: Record<string, unknown>): [string, AnyFunction][] {
+  return Object.entries(module).filter((entry): entry is [string, AnyFunction] => typeof entry[1] === 'function');
 }
 
 function safeCall(fn: () => void): void {
