@@ -194,3 +194,49 @@ describe('determinism boundary', () => {
     for (const t of wfTimes) expect(taskTimes.has(t)).toBe(true);
   });
 });
+
+describe('bad input gets a typed error and writes nothing', () => {
+  async function snapshot(store: ReturnType<typeof memoryStore>) {
+    return store.read(async (tx) => ({
+      executions: await tx.executions.list(),
+      tasks: await tx.workflowTasks.list(),
+      timers: await tx.timers.list(),
+    }));
+  }
+
+  it('refuses each kind of bad input', async () => {
+    const store = memoryStore();
+    const client = await start(store);
+    await client.workflow.execute('greet', { workflowId: 'done', args: ['x'] });
+    const running = await client.workflow.start('approval', { workflowId: 'running' });
+    await expect.poll(() => running.query('status')).toBe('waiting');
+    const before = await snapshot(store);
+    const historyBefore = await running.fetchHistory();
+
+    await expect(client.workflow.start('nope', { workflowId: 'n1' })).rejects.toMatchObject({
+      name: 'InvalidArgumentError',
+      message: expect.stringMatching(/Unknown workflow type 'nope'/),
+    });
+    await expect(client.workflow.start('greet', { workflowId: 'n2', args: [() => 1] })).rejects.toMatchObject({
+      name: 'InvalidArgumentError',
+      message: expect.stringMatching(/not structured-cloneable/),
+    });
+    await expect(client.workflow.getHandle('ghost').signal('approve', 'x')).rejects.toMatchObject({
+      name: 'WorkflowNotFoundError',
+    });
+    await expect(client.workflow.getHandle('done').signal('approve', 'x')).rejects.toMatchObject({
+      name: 'WorkflowNotFoundError',
+      message: expect.stringMatching(/already closed \(COMPLETED\)/),
+    });
+    await expect(running.signal('approve', { f() {} })).rejects.toMatchObject({ name: 'InvalidArgumentError' });
+    await expect(client.workflow.start('approval', { workflowId: 'running' })).rejects.toMatchObject({
+      name: 'WorkflowExecutionAlreadyStartedError',
+    });
+    await expect(client.workflow.start('greet', { workflowId: 'n3', workflowRunTimeout: 'soon' })).rejects.toMatchObject({
+      name: 'InvalidArgumentError',
+    });
+
+    expect(await snapshot(store)).toEqual(before);
+    expect(await running.fetchHistory()).toEqual(historyBefore);
+  });
+});
