@@ -50,21 +50,25 @@ function describeError(error: unknown): string {
 
 let worker = spawnWorker();
 let client: Client = await connect(worker);
-let stopWatching = client.workflow.watch(() => scheduleRefresh());
+let stopWatching = client.workflow.watch(() => void scheduleRefresh());
 let selected: string | undefined = params.get('select') ?? undefined;
 
 // ---- rendering ------------------------------------------------------------------------------
 
-let refreshing = false;
+let inflight: Promise<void> | undefined;
 let dirty = false;
 
-function scheduleRefresh(): void {
+/** Re-renders soon; changes that arrive meanwhile are folded into one more pass. */
+function scheduleRefresh(): Promise<void> {
   dirty = true;
-  if (!refreshing) void refresh();
+  inflight ??= refresh().finally(() => {
+    inflight = undefined;
+    if (dirty) void scheduleRefresh();
+  });
+  return inflight;
 }
 
 async function refresh(): Promise<void> {
-  refreshing = true;
   try {
     while (dirty) {
       dirty = false;
@@ -74,8 +78,6 @@ async function refresh(): Promise<void> {
     }
   } catch (error) {
     log(describeError(error));
-  } finally {
-    refreshing = false;
   }
 }
 
@@ -154,7 +156,7 @@ function button(label: string, action: () => Promise<unknown>): HTMLButtonElemen
   el.addEventListener('click', () => {
     log('');
     action().then(
-      () => scheduleRefresh(),
+      () => void scheduleRefresh(),
       (error: unknown) => log(describeError(error)),
     );
   });
@@ -220,8 +222,7 @@ async function select(workflowId: string | undefined): Promise<void> {
   if (workflowId === undefined) url.searchParams.delete('select');
   else url.searchParams.set('select', workflowId);
   history.replaceState(null, '', url);
-  scheduleRefresh();
-  while (refreshing) await new Promise((resolve) => setTimeout(resolve, 10));
+  await scheduleRefresh();
 }
 
 // ---- controls -------------------------------------------------------------------------------
@@ -258,8 +259,8 @@ async function restartWorker(): Promise<void> {
   worker = spawnWorker();
   client = await connect(worker);
   page.client = client;
-  stopWatching = client.workflow.watch(() => scheduleRefresh());
-  scheduleRefresh();
+  stopWatching = client.workflow.watch(() => void scheduleRefresh());
+  await scheduleRefresh();
 }
 
 $('restart-worker').addEventListener('click', () => void restartWorker());
@@ -275,4 +276,4 @@ const page: WeftPage = {
   select,
 };
 window.weft = page;
-scheduleRefresh();
+void scheduleRefresh();

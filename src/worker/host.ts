@@ -67,6 +67,7 @@ export interface HostOptions {
 }
 
 const MAX_TIMEOUT = 2 ** 31 - 1;
+type WriteOp<T> = (tx: StoreTx, fx: Effects, ctx: ServiceContext) => Promise<T>;
 const TASK_BATCH = 128;
 
 /**
@@ -99,7 +100,11 @@ export class Host {
   private readonly watchers = new Map<number, (changes: WorkflowChange[]) => void>();
   private nextWatcherId = 1;
   private stopped = false;
-  private writeQueue: ((tx: StoreTx, fx: Effects, ctx: ServiceContext) => Promise<void>)[] = [];
+  private writeQueue: {
+    op: WriteOp<unknown>;
+    resolve(value: unknown): void;
+    reject(error: unknown): void;
+  }[] = [];
   private writeFlush: Promise<void> | undefined;
 
   constructor(options: HostOptions) {
@@ -165,24 +170,37 @@ export class Host {
   }
 
   /**
-   * Group commit: operations queued in the same turn share one transaction. Each must
-   * validate before writing, so one refusal cannot leave another half done.
+   * Group commit: operations queued while a transaction is in flight share the next one.
+   * Each operation validates before it writes; if the shared transaction fails anyway, each
+   * operation is retried alone so one bad operation cannot sink the others.
+   * @returns the operation's value, once its transaction has committed.
    */
-  private enqueueWrite(op: (tx: StoreTx, fx: Effects, ctx: ServiceContext) => Promise<void>): void {
-    this.writeQueue.push(op);
-    this.writeFlush ??= Promise.resolve().then(() => this.flushWrites());
+  private enqueueWrite<T>(op: WriteOp<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.writeQueue.push({ op, resolve: resolve as (v: unknown) => void, reject });
+      this.writeFlush ??= Promise.resolve().then(() => this.flushWrites());
+    });
   }
 
   private async flushWrites(): Promise<void> {
     while (this.writeQueue.length > 0) {
-      const ops = this.writeQueue;
+      const batch = this.writeQueue;
       this.writeQueue = [];
       try {
-        await this.write(async (tx, fx, ctx) => {
-          for (const op of ops) await op(tx, fx, ctx);
+        const values = await this.write(async (tx, fx, ctx) => {
+          const out: unknown[] = [];
+          for (const item of batch) out.push(await item.op(tx, fx, ctx));
+          return out;
         });
-      } catch (error) {
-        console.error('weft: a group commit failed; its work stays in the store and is retried', error);
+        batch.forEach((item, i) => item.resolve(values[i]));
+      } catch {
+        for (const item of batch) {
+          try {
+            item.resolve(await this.write(item.op));
+          } catch (error) {
+            item.reject(error);
+          }
+        }
       }
     }
     this.writeFlush = undefined;
@@ -379,7 +397,13 @@ export class Host {
   // ---- timers -------------------------------------------------------------------------------
 
   private onTimersDue(due: TimerRecord[]): void {
-    for (const timer of due) this.enqueueWrite((tx, fx, ctx) => fireTimer(tx, timer, ctx, fx));
+    for (const timer of due) {
+      this.enqueueWrite((tx, fx, ctx) => fireTimer(tx, timer, ctx, fx)).catch((error: unknown) => {
+        // The timer is still in the store; try again shortly rather than lose it.
+        console.error('weft: firing a timer failed; retrying', error);
+        this.timers.add(timer, realNow() + 1_000);
+      });
+    }
   }
 
   // ---- activities ----------------------------------------------------------------------------
@@ -403,30 +427,30 @@ export class Host {
       this.activeActivityCount++;
       const controller = new AbortController();
       this.runningActivities.set(key, controller);
-      void this.runActivity(task, controller).finally(() => {
-        this.runningActivities.delete(key);
-        this.activeActivityCount--;
-        this.pumpActivities();
-      });
+      void this.runActivity(task, controller)
+        .catch((error: unknown) => {
+          // The task is still in the store: the next host start runs it again (at least once).
+          console.error(`weft: recording activity ${task.activityType} failed`, error);
+        })
+        .finally(() => {
+          this.runningActivities.delete(key);
+          this.activeActivityCount--;
+          this.pumpActivities();
+        });
     }
   }
 
   private async runActivity(task: ActivityTaskRecord, controller: AbortController): Promise<void> {
-    const claimed = await new Promise<ActivityTaskRecord | undefined>((resolve) => {
-      this.enqueueWrite(async (tx, _fx, ctx) =>
-        resolve(await claimActivity(tx, task.runId, task.seq, task.attempt, ctx)),
-      );
-    });
+    const claimed = await this.enqueueWrite((tx, _fx, ctx) =>
+      claimActivity(tx, task.runId, task.seq, task.attempt, ctx),
+    );
     if (!claimed || this.stopped) return;
     const outcome = await this.executeActivity(claimed, controller);
     if (this.stopped) return;
-    await new Promise<void>((resolve) => {
-      this.enqueueWrite(async (tx, fx, ctx) => {
-        const retry = await completeActivity(tx, task.runId, task.seq, task.attempt, outcome, ctx, fx);
-        if (retry) queueMicrotask(() => this.enqueueActivity(retry));
-        resolve();
-      });
-    });
+    const retry = await this.enqueueWrite((tx, fx, ctx) =>
+      completeActivity(tx, task.runId, task.seq, task.attempt, outcome, ctx, fx),
+    );
+    if (retry) this.enqueueActivity(retry);
   }
 
   private async executeActivity(
@@ -764,7 +788,9 @@ function nextMacrotask(): Promise<void> {
 }
 
 function functionsOf(module: Record<string, unknown>): [string, AnyFunction][] {
-  return Object.entries(module).filter((entry): entry is [string, AnyFunction] => typeof entry[1] === 'function');
+  return Object.entries(module).filter(
+    (entry): entry is [string, AnyFunction] => typeof entry[1] === 'function',
+  );
 }
 
 function safeCall(fn: () => void): void {
