@@ -89,7 +89,8 @@ export class Host {
   private readonly blocked = new Set<string>();
   private draining: Promise<void> | undefined;
   private readonly timers: TimerQueue<TimerRecord>;
-  private readonly runningActivities = new Map<string, AbortController>();
+  /** Running attempts by `runId/seq`: a retry may start while its previous attempt winds down. */
+  private readonly runningActivities = new Map<string, { attempt: number; controller: AbortController }>();
   private readonly pendingActivities: ActivityTaskRecord[] = [];
   private activeActivityCount = 0;
   private readonly resultWaiters = new Map<string, (() => void)[]>();
@@ -153,7 +154,8 @@ export class Host {
   async shutdown(): Promise<void> {
     this.stopped = true;
     this.timers.clear();
-    for (const controller of this.runningActivities.values()) controller.abort(new Error('Host shut down'));
+    for (const { controller } of this.runningActivities.values())
+      controller.abort(new Error('Host shut down'));
     await this.draining;
     await this.writeFlush;
   }
@@ -214,7 +216,7 @@ export class Host {
     }
     for (const record of fx.activities) if (this.serves(record.taskQueue)) this.enqueueActivity(record);
     for (const [runId, seq] of fx.abortActivities) {
-      this.runningActivities.get(`${runId}/${seq}`)?.abort(new Error('Activity cancelled'));
+      this.runningActivities.get(`${runId}/${seq}`)?.controller.abort(new Error('Activity cancelled'));
     }
     for (const [runId, key] of fx.cancelledTimers) this.timers.remove(`${runId}/${key}`);
     for (const record of fx.timers) if (this.serves(record.taskQueue)) this.timers.add(record, record.fireAt);
@@ -297,10 +299,10 @@ export class Host {
         const exec = await tx.executions.get(runId);
         if (!exec || exec.status !== 'RUNNING') continue;
         const inbox = await tx.inbox.list(runId);
-        const cached = this.cache.get(runId);
-        const history =
-          cached && cached.nextEventId === exec.nextEventId ? undefined : await tx.history.read(runId);
-        out.push({ exec, inbox, history });
+        // Taken out of the cache now: running an earlier run of the batch may evict it.
+        const cached = this.takeCached(exec);
+        const history = cached ? undefined : await tx.history.read(runId);
+        out.push({ exec, inbox, cached, history });
       }
       return out;
     });
@@ -309,15 +311,10 @@ export class Host {
     await nextMacrotask();
     const commits: TaskCommit[] = [];
     const failures: { runId: string; expected: number; events: HistoryEvent[] }[] = [];
-    for (const { exec, inbox, history } of loaded) {
+    for (const { exec, inbox, cached, history } of loaded) {
       const time = realNow();
       try {
-        let machine = history === undefined ? this.cache.get(exec.runId) : undefined;
-        if (!machine) {
-          this.cache.delete(exec.runId);
-          machine = await WorkflowMachine.replay(this.machineInit(exec), history ?? []);
-        }
-        this.cache.delete(exec.runId);
+        const machine = cached ?? (await WorkflowMachine.replay(this.machineInit(exec), history ?? []));
         const result = await machine.runTask(inbox, time, { newRunId: () => crypto.randomUUID() });
         assertCloneable(result.events);
         commits.push({
@@ -369,6 +366,13 @@ export class Host {
       waiter?.reject(new WorkflowUpdateFailedError('Workflow update rejected', fromFailureRecord(failure)));
     }
     for (const f of failures) this.ready.delete(f.runId);
+  }
+
+  /** The cached instance of a run if it is at the run's current event, removed from the cache. */
+  private takeCached(exec: ExecutionRecord): WorkflowMachine | undefined {
+    const cached = this.cache.get(exec.runId);
+    this.cache.delete(exec.runId);
+    return cached && cached.nextEventId === exec.nextEventId ? cached : undefined;
   }
 
   private remember(runId: string, machine: WorkflowMachine): void {
@@ -423,17 +427,18 @@ export class Host {
     while (!this.stopped && this.activeActivityCount < max && this.pendingActivities.length > 0) {
       const task = this.pendingActivities.shift()!;
       const key = `${task.runId}/${task.seq}`;
-      if (this.runningActivities.has(key)) continue;
+      if ((this.runningActivities.get(key)?.attempt ?? 0) >= task.attempt) continue;
       this.activeActivityCount++;
       const controller = new AbortController();
-      this.runningActivities.set(key, controller);
+      const running = { attempt: task.attempt, controller };
+      this.runningActivities.set(key, running);
       void this.runActivity(task, controller)
         .catch((error: unknown) => {
           // The task is still in the store: the next host start runs it again (at least once).
           console.error(`weft: recording activity ${task.activityType} failed`, error);
         })
         .finally(() => {
-          this.runningActivities.delete(key);
+          if (this.runningActivities.get(key) === running) this.runningActivities.delete(key);
           this.activeActivityCount--;
           this.pumpActivities();
         });
@@ -659,7 +664,7 @@ export class Host {
     name: string,
     args: unknown[],
   ): Promise<unknown> {
-    const { exec, history } = await this.store.read(async (tx) => {
+    const { exec, current, history } = await this.store.read(async (tx) => {
       const exec = await findRun(tx, workflowId, runId);
       if (!exec)
         throw new WorkflowNotFoundError(
@@ -668,13 +673,11 @@ export class Host {
           runId,
         );
       const cached = this.cache.get(exec.runId);
-      const history =
-        cached && cached.nextEventId === exec.nextEventId ? undefined : await tx.history.read(exec.runId);
-      return { exec, history };
+      const current = cached && cached.nextEventId === exec.nextEventId ? cached : undefined;
+      return { exec, current, history: current ? undefined : await tx.history.read(exec.runId) };
     });
-    let machine = history === undefined ? this.cache.get(exec.runId) : undefined;
     // A query never changes state: an instance rebuilt for it is not cached.
-    machine ??= await WorkflowMachine.replay(this.machineInit(exec), history ?? []);
+    const machine = current ?? (await WorkflowMachine.replay(this.machineInit(exec), history ?? []));
     if (!machine.runtime)
       throw new InvalidArgumentError(`Workflow '${workflowId}' has not started running yet`);
     return machine.runtime.query(name, args);

@@ -217,10 +217,12 @@ describe('bad input gets a typed error and writes nothing', () => {
       name: 'InvalidArgumentError',
       message: expect.stringMatching(/Unknown workflow type 'nope'/),
     });
-    await expect(client.workflow.start('greet', { workflowId: 'n2', args: [() => 1] })).rejects.toMatchObject({
-      name: 'InvalidArgumentError',
-      message: expect.stringMatching(/not structured-cloneable/),
-    });
+    await expect(client.workflow.start('greet', { workflowId: 'n2', args: [() => 1] })).rejects.toMatchObject(
+      {
+        name: 'InvalidArgumentError',
+        message: expect.stringMatching(/not structured-cloneable/),
+      },
+    );
     await expect(client.workflow.getHandle('ghost').signal('approve', 'x')).rejects.toMatchObject({
       name: 'WorkflowNotFoundError',
     });
@@ -228,11 +230,15 @@ describe('bad input gets a typed error and writes nothing', () => {
       name: 'WorkflowNotFoundError',
       message: expect.stringMatching(/already closed \(COMPLETED\)/),
     });
-    await expect(running.signal('approve', { f() {} })).rejects.toMatchObject({ name: 'InvalidArgumentError' });
+    await expect(running.signal('approve', { f() {} })).rejects.toMatchObject({
+      name: 'InvalidArgumentError',
+    });
     await expect(client.workflow.start('approval', { workflowId: 'running' })).rejects.toMatchObject({
       name: 'WorkflowExecutionAlreadyStartedError',
     });
-    await expect(client.workflow.start('greet', { workflowId: 'n3', workflowRunTimeout: 'soon' })).rejects.toMatchObject({
+    await expect(
+      client.workflow.start('greet', { workflowId: 'n3', workflowRunTimeout: 'soon' }),
+    ).rejects.toMatchObject({
       name: 'InvalidArgumentError',
     });
 
