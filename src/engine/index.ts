@@ -22,5 +22,11 @@ export {
 } from './machine.ts';
 export { seededRandom, uuid4From } from './random.ts';
 export { nextRetry, normaliseRetryPolicy } from './retry.ts';
-export { activeRuntime, ContinueAsNew, WorkflowRuntime } from './runtime.ts';
+export {
+  activeRuntime,
+  type ChildOptions,
+  type ChildWorkflowHandle,
+  ContinueAsNew,
+  WorkflowRuntime,
+} from './runtime.ts';
 export { CancellationScope } from './scope.ts';

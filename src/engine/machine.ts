@@ -29,6 +29,9 @@ export interface MachineInit {
   /** `continueAsNewSuggested` from this many events (default 10,000). */
   suggestContinueAsNewAt?: number;
   quiescenceBudget?: number;
+  /** Finds a workflow function's registered type (for `executeChild(fn)`). */
+  workflowTypeOf?: (fn: Function) => string | undefined;
+  maxPendingChildren?: number;
 }
 
 /** IDs the host supplies when a command needs a fresh one (a new run). */
@@ -111,6 +114,11 @@ export function failedTaskEvents(
   ];
 }
 
+interface OpenChild {
+  seq: number;
+  startedEventId?: number;
+}
+
 interface OpenActivity {
   scheduledEventId: number;
   activityType: string;
@@ -126,6 +134,9 @@ export class WorkflowMachine {
   private readonly openActivities = new Map<number, OpenActivity>();
   private readonly openTimers = new Map<number, number>();
   private readonly openUpdates = new Map<string, number>();
+  /** Children by their initiated event ID. Sequence numbers follow the order of initiation. */
+  private readonly openChildren = new Map<number, OpenChild>();
+  private readonly openExternal = new Map<number, { seq: number; kind: 'signal' | 'cancel' }>();
   private lastCompletedEventId = 0;
   /** Inputs recorded but not yet seen by workflow code (the start event, or after a failed task). */
   private pendingJobs: Job[] = [];
@@ -244,7 +255,7 @@ export class WorkflowMachine {
           `Nondeterminism at event ${event.eventId}: the workflow produced ${describeCommand(command)} but the history has ${event.eventType}${mismatch}`,
         );
       }
-      this.applyCommandEvent(event);
+      this.applyCommandEvent(event, command);
       j++;
     }
     for (; j < recorded.length; j++) {
@@ -388,6 +399,116 @@ export class WorkflowMachine {
         ];
       case 'WorkflowExecutionCancelRequested':
         return [{ type: 'CancelWorkflow' }];
+      case 'ChildWorkflowExecutionStarted': {
+        const child = this.openChildren.get(event.attributes.initiatedEventId);
+        if (!child) return [];
+        child.startedEventId = event.eventId;
+        return [
+          {
+            type: 'ResolveChildWorkflowExecutionStart',
+            seq: child.seq,
+            result: { succeeded: { runId: event.attributes.workflowExecution.runId } },
+          },
+        ];
+      }
+      case 'StartChildWorkflowExecutionFailed': {
+        const child = this.openChildren.get(event.attributes.initiatedEventId);
+        if (!child) return [];
+        this.openChildren.delete(event.attributes.initiatedEventId);
+        const { workflowId, workflowType, cause } = event.attributes;
+        return [
+          {
+            type: 'ResolveChildWorkflowExecutionStart',
+            seq: child.seq,
+            result: { failed: { workflowId, workflowType, cause } },
+          },
+        ];
+      }
+      case 'ChildWorkflowExecutionCompleted':
+      case 'ChildWorkflowExecutionFailed':
+      case 'ChildWorkflowExecutionCanceled':
+      case 'ChildWorkflowExecutionTimedOut':
+      case 'ChildWorkflowExecutionTerminated': {
+        const child = this.openChildren.get(event.attributes.initiatedEventId);
+        if (!child) return [];
+        this.openChildren.delete(event.attributes.initiatedEventId);
+        const seq = child.seq;
+        switch (event.eventType) {
+          case 'ChildWorkflowExecutionCompleted':
+            return [
+              { type: 'ResolveChildWorkflowExecution', seq, result: { completed: event.attributes.result } },
+            ];
+          case 'ChildWorkflowExecutionFailed':
+            return [
+              {
+                type: 'ResolveChildWorkflowExecution',
+                seq,
+                result: { failed: event.attributes.failure, retryState: event.attributes.retryState },
+              },
+            ];
+          case 'ChildWorkflowExecutionCanceled':
+            return [
+              {
+                type: 'ResolveChildWorkflowExecution',
+                seq,
+                result: {
+                  cancelled: {
+                    name: 'CancelledFailure',
+                    message: 'Child workflow canceled',
+                    ...(event.attributes.details !== undefined && { details: event.attributes.details }),
+                  },
+                },
+              },
+            ];
+          case 'ChildWorkflowExecutionTimedOut':
+            return [
+              {
+                type: 'ResolveChildWorkflowExecution',
+                seq,
+                result: {
+                  failed: {
+                    name: 'TimeoutFailure',
+                    message: 'Child workflow timed out',
+                    timeoutType: 'START_TO_CLOSE',
+                  },
+                  retryState: event.attributes.retryState,
+                },
+              },
+            ];
+          default:
+            return [
+              {
+                type: 'ResolveChildWorkflowExecution',
+                seq,
+                result: { failed: { name: 'TerminatedFailure', message: 'Child workflow terminated' } },
+              },
+            ];
+        }
+      }
+      case 'ExternalWorkflowExecutionSignaled':
+      case 'SignalExternalWorkflowExecutionFailed':
+      case 'ExternalWorkflowExecutionCancelRequested':
+      case 'RequestCancelExternalWorkflowExecutionFailed': {
+        const open = this.openExternal.get(event.attributes.initiatedEventId);
+        if (!open) return [];
+        this.openExternal.delete(event.attributes.initiatedEventId);
+        const failed =
+          event.eventType === 'SignalExternalWorkflowExecutionFailed' ||
+          event.eventType === 'RequestCancelExternalWorkflowExecutionFailed';
+        const failure: FailureRecord | undefined = failed
+          ? {
+              name: 'ApplicationFailure',
+              type: 'ExternalWorkflowExecutionNotFound',
+              message: `Unable to ${open.kind === 'signal' ? 'signal' : 'cancel'} external workflow '${event.attributes.workflowExecution.workflowId}': not found or already closed (EXTERNAL_WORKFLOW_EXECUTION_NOT_FOUND)`,
+              nonRetryable: true,
+            }
+          : undefined;
+        return [
+          open.kind === 'signal'
+            ? { type: 'ResolveSignalExternalWorkflow', seq: open.seq, ...(failure && { failure }) }
+            : { type: 'ResolveRequestCancelExternalWorkflow', seq: open.seq, ...(failure && { failure }) },
+        ];
+      }
       default:
         return [];
     }
@@ -434,11 +555,13 @@ export class WorkflowMachine {
       workflowFn: fn,
       randomnessSeed: attributes.randomnessSeed,
       ...(this.init.quiescenceBudget !== undefined && { quiescenceBudget: this.init.quiescenceBudget }),
+      ...(this.init.workflowTypeOf !== undefined && { workflowTypeOf: this.init.workflowTypeOf }),
+      ...(this.init.maxPendingChildren !== undefined && { maxPendingChildren: this.init.maxPendingChildren }),
     });
   }
 
-  /** Bookkeeping for a command event, recorded or new. */
-  private applyCommandEvent(event: HistoryEvent): void {
+  /** Bookkeeping for a command event, recorded or new, with the command that matched it. */
+  private applyCommandEvent(event: HistoryEvent, command?: Command): void {
     switch (event.eventType) {
       case 'ActivityTaskScheduled':
         this.openActivities.set(Number(event.attributes.activityId), {
@@ -454,6 +577,15 @@ export class WorkflowMachine {
         break;
       case 'WorkflowExecutionUpdateAccepted':
         this.openUpdates.set(event.attributes.protocolInstanceId, event.eventId);
+        break;
+      case 'StartChildWorkflowExecutionInitiated':
+        this.openChildren.set(event.eventId, { seq: seqOf(command) });
+        break;
+      case 'SignalExternalWorkflowExecutionInitiated':
+        this.openExternal.set(event.eventId, { seq: seqOf(command), kind: 'signal' });
+        break;
+      case 'RequestCancelExternalWorkflowExecutionInitiated':
+        this.openExternal.set(event.eventId, { seq: seqOf(command), kind: 'cancel' });
         break;
       case 'WorkflowExecutionUpdateCompleted':
         this.openUpdates.delete(event.attributes.protocolInstanceId);
@@ -479,6 +611,19 @@ export class WorkflowMachine {
       case 'activityTimedOut':
       case 'activityCanceled':
         return this.openActivities.has(message.seq);
+      case 'childStarted':
+      case 'childStartFailed':
+      case 'childCompleted':
+      case 'childFailed':
+      case 'childCanceled':
+      case 'childTimedOut':
+      case 'childTerminated':
+        return this.openChildren.has(message.initiatedEventId);
+      case 'externalSignaled':
+      case 'externalSignalFailed':
+      case 'externalCancelRequested':
+      case 'externalCancelFailed':
+        return this.openExternal.has(message.initiatedEventId);
       default:
         return true;
     }
@@ -543,7 +688,7 @@ export class WorkflowMachine {
     const out: TaskResult['commands'] = [];
     for (const command of commands) {
       const event = this.commandEvent(command, completed.eventId, ids, add);
-      if (event) this.applyCommandEvent(event);
+      if (event) this.applyCommandEvent(event, command);
       out.push(event ? { command, eventId: event.eventId } : { command });
     }
     return { events, commands: out, closed: this.closed };
@@ -635,19 +780,118 @@ export class WorkflowMachine {
                   );
         return startedEvent ? [startedEvent, closing] : [closing];
       }
-      default:
-        return this.childMessageEvents?.(message, at, add) ?? [];
+      case 'childStarted': {
+        const child = this.childByInitiated(message.initiatedEventId)!;
+        const event = add(
+          'ChildWorkflowExecutionStarted',
+          {
+            workflowExecution: message.execution,
+            workflowType: message.workflowType,
+            initiatedEventId: message.initiatedEventId,
+          },
+          at,
+        );
+        child.startedEventId = event.eventId;
+        return [event];
+      }
+      case 'childStartFailed':
+        return [
+          add(
+            'StartChildWorkflowExecutionFailed',
+            {
+              workflowId: message.workflowId,
+              workflowType: message.workflowType,
+              cause: message.cause,
+              initiatedEventId: message.initiatedEventId,
+            },
+            at,
+          ),
+        ];
+      case 'childCompleted':
+      case 'childFailed':
+      case 'childCanceled':
+      case 'childTimedOut':
+      case 'childTerminated': {
+        const child = this.childByInitiated(message.initiatedEventId)!;
+        const base = {
+          workflowExecution: message.execution,
+          workflowType: message.workflowType,
+          initiatedEventId: message.initiatedEventId,
+          startedEventId: child.startedEventId ?? 0,
+        };
+        switch (message.kind) {
+          case 'childCompleted':
+            return [add('ChildWorkflowExecutionCompleted', { ...base, result: message.result }, at)];
+          case 'childFailed':
+            return [
+              add(
+                'ChildWorkflowExecutionFailed',
+                { ...base, failure: message.failure, retryState: message.retryState },
+                at,
+              ),
+            ];
+          case 'childCanceled':
+            return [
+              add(
+                'ChildWorkflowExecutionCanceled',
+                { ...base, ...(message.details !== undefined && { details: message.details }) },
+                at,
+              ),
+            ];
+          case 'childTimedOut':
+            return [add('ChildWorkflowExecutionTimedOut', { ...base, retryState: message.retryState }, at)];
+          default:
+            return [add('ChildWorkflowExecutionTerminated', base, at)];
+        }
+      }
+      case 'externalSignaled':
+        return [
+          add(
+            'ExternalWorkflowExecutionSignaled',
+            { initiatedEventId: message.initiatedEventId, workflowExecution: message.execution },
+            at,
+          ),
+        ];
+      case 'externalSignalFailed':
+        return [
+          add(
+            'SignalExternalWorkflowExecutionFailed',
+            {
+              initiatedEventId: message.initiatedEventId,
+              workflowExecution: message.execution,
+              cause: message.cause,
+            },
+            at,
+          ),
+        ];
+      case 'externalCancelRequested':
+        return [
+          add(
+            'ExternalWorkflowExecutionCancelRequested',
+            { initiatedEventId: message.initiatedEventId, workflowExecution: message.execution },
+            at,
+          ),
+        ];
+      case 'externalCancelFailed':
+        return [
+          add(
+            'RequestCancelExternalWorkflowExecutionFailed',
+            {
+              initiatedEventId: message.initiatedEventId,
+              workflowExecution: message.execution,
+              cause: message.cause,
+            },
+            at,
+          ),
+        ];
+      case 'update':
+        return [];
     }
   }
 
-  /** Child workflow support plugs in here. */
-  childMessageEvents:
-    | ((
-        message: InboxMessage,
-        at: number,
-        add: <K extends EventType>(t: K, a: EventAttributes[K], eventTime?: number) => HistoryEvent,
-      ) => HistoryEvent[])
-    | undefined;
+  private childByInitiated(initiatedEventId: number): OpenChild | undefined {
+    return this.openChildren.get(initiatedEventId);
+  }
 
   private commandEvent(
     command: Command,
@@ -731,19 +975,49 @@ export class WorkflowMachine {
           }),
           ...w,
         });
-      default:
-        return this.childCommandEvent?.(command, workflowTaskCompletedEventId, add);
+      case 'StartChildWorkflowExecution':
+        return add('StartChildWorkflowExecutionInitiated', {
+          workflowId: command.workflowId,
+          workflowType: command.workflowType,
+          taskQueue: command.taskQueue,
+          input: command.input,
+          parentClosePolicy: command.parentClosePolicy,
+          cancellationType: command.cancellationType,
+          workflowIdReusePolicy: command.workflowIdReusePolicy,
+          workflowIdConflictPolicy: command.workflowIdConflictPolicy,
+          ...(command.workflowExecutionTimeout !== undefined && {
+            workflowExecutionTimeout: command.workflowExecutionTimeout,
+          }),
+          ...(command.workflowRunTimeout !== undefined && { workflowRunTimeout: command.workflowRunTimeout }),
+          ...(command.workflowTaskTimeout !== undefined && {
+            workflowTaskTimeout: command.workflowTaskTimeout,
+          }),
+          ...(command.retryPolicy !== undefined && { retryPolicy: command.retryPolicy }),
+          ...(command.memo !== undefined && { memo: command.memo }),
+          ...w,
+        });
+      case 'SignalExternalWorkflowExecution':
+        return add('SignalExternalWorkflowExecutionInitiated', {
+          workflowExecution: {
+            workflowId: command.workflowId,
+            ...(command.runId !== undefined && { runId: command.runId }),
+          },
+          signalName: command.signalName,
+          input: command.input,
+          childWorkflowOnly: command.childWorkflowOnly,
+          ...w,
+        });
+      case 'RequestCancelExternalWorkflowExecution':
+        return add('RequestCancelExternalWorkflowExecutionInitiated', {
+          workflowExecution: {
+            workflowId: command.workflowId,
+            ...(command.runId !== undefined && { runId: command.runId }),
+          },
+          childWorkflowOnly: command.childWorkflowOnly,
+          ...w,
+        });
     }
   }
-
-  /** Child workflow support plugs in here. */
-  childCommandEvent:
-    | ((
-        command: Command,
-        workflowTaskCompletedEventId: number,
-        add: <K extends EventType>(t: K, a: EventAttributes[K]) => HistoryEvent,
-      ) => HistoryEvent | undefined)
-    | undefined;
 }
 
 const commandEventType: Record<Command['type'], EventType | undefined> = {
@@ -763,6 +1037,11 @@ const commandEventType: Record<Command['type'], EventType | undefined> = {
   CancelWorkflowExecution: 'WorkflowExecutionCanceled',
   ContinueAsNewWorkflowExecution: 'WorkflowExecutionContinuedAsNew',
 };
+
+function seqOf(command: Command | undefined): number {
+  if (command && 'seq' in command) return command.seq;
+  throw new Error('A child or external command event needs its command');
+}
 
 function describeCommand(command: Command): string {
   switch (command.type) {

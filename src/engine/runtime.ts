@@ -1,15 +1,32 @@
-import type { Activation, ActivityResolution, Job, WorkflowInfo } from './activation.ts';
+import type {
+  Activation,
+  ActivityResolution,
+  ChildResolution,
+  ChildStartResolution,
+  Job,
+  WorkflowInfo,
+} from './activation.ts';
 import { type Command, type CommandOf, isClosingCommand } from './commands.ts';
-import type { RetryPolicy } from './events.ts';
+import type {
+  ChildWorkflowCancellationType,
+  ParentClosePolicy,
+  RetryPolicy,
+  WorkflowIdConflictPolicy,
+  WorkflowIdReusePolicy,
+} from './events.ts';
 import {
   ActivityFailure,
   ApplicationFailure,
   CancelledFailure,
+  ChildWorkflowFailure,
   fromFailureRecord,
+  InvalidArgumentError,
   isCancellation,
   QueryNotRegisteredError,
+  type RetryState,
   TemporalFailure,
   toFailureRecord,
+  WorkflowExecutionAlreadyStartedError,
 } from './failure.ts';
 import { seededRandom, uuid4From } from './random.ts';
 import { CancellationScope, type ScopeTimerHost, setScopeContext } from './scope.ts';
@@ -39,6 +56,28 @@ export class ContinueAsNew extends Error {
 Object.defineProperty(ContinueAsNew.prototype, 'name', { value: 'ContinueAsNew' });
 
 type Handler = (...args: unknown[]) => unknown;
+
+interface Deferred<T> extends Pending {
+  promise: Promise<T>;
+  settled: boolean;
+}
+
+function deferred<T>(scope: CancellationScope): Deferred<T> {
+  const d = { settled: false, scope } as Deferred<T>;
+  d.promise = new Promise<T>((resolve, reject) => {
+    d.resolve = (value) => {
+      if (d.settled) return;
+      d.settled = true;
+      resolve(value as T);
+    };
+    d.reject = (error) => {
+      if (d.settled) return;
+      d.settled = true;
+      reject(error);
+    };
+  });
+  return d;
+}
 interface Pending {
   resolve(value: unknown): void;
   reject(error: unknown): void;
@@ -59,6 +98,46 @@ export interface RuntimeInit {
   randomnessSeed: number;
   /** Microtask hops without workflow activity that count as quiet (default 200). */
   quiescenceBudget?: number;
+  /** Finds the registered type name of a workflow function (by identity, never by `fn.name`). */
+  workflowTypeOf?: (fn: Function) => string | undefined;
+  /** Children started and not yet closed, per run (default 2,000). */
+  maxPendingChildren?: number;
+}
+
+export interface ChildOptions {
+  workflowId?: string;
+  args?: unknown[];
+  taskQueue?: string;
+  parentClosePolicy?: ParentClosePolicy;
+  cancellationType?: ChildWorkflowCancellationType;
+  workflowExecutionTimeout?: number;
+  workflowRunTimeout?: number;
+  workflowTaskTimeout?: number;
+  retry?: RetryPolicy;
+  workflowIdReusePolicy?: WorkflowIdReusePolicy;
+  workflowIdConflictPolicy?: WorkflowIdConflictPolicy;
+  memo?: Record<string, unknown>;
+}
+
+/** What `startChild` returns. */
+export interface ChildWorkflowHandle<R = unknown> {
+  readonly workflowId: string;
+  readonly firstExecutionRunId: string;
+  result(): Promise<R>;
+  signal(def: string | { name: string }, ...args: unknown[]): Promise<void>;
+}
+
+interface ChildState {
+  workflowId: string;
+  workflowType: string;
+  cancellationType: ChildWorkflowCancellationType;
+  command: Command;
+  scope: CancellationScope;
+  runId?: string;
+  started: boolean;
+  cancelSent: boolean;
+  start: Deferred<ChildWorkflowHandle>;
+  result: Deferred<unknown>;
 }
 
 export class WorkflowRuntime implements ScopeTimerHost {
@@ -69,7 +148,12 @@ export class WorkflowRuntime implements ScopeTimerHost {
   private readonly budget: number;
   private commands: Command[] = [];
   private closed = false;
-  private readonly seq = { timer: 1, activity: 1, condition: 1 };
+  private readonly seq = { timer: 1, activity: 1, condition: 1, child: 1, signal: 1, cancel: 1 };
+  private readonly children = new Map<number, ChildState>();
+  private readonly externalSignals = new Map<number, Pending>();
+  private readonly externalCancels = new Map<number, Pending>();
+  private readonly typeOf: ((fn: Function) => string | undefined) | undefined;
+  private readonly maxPendingChildren: number;
   private readonly timers = new Map<number, Pending>();
   private readonly activities = new Map<number, Pending & { activityType: string }>();
   private readonly conditions = new Map<number, { fn: () => boolean; resolve(): void }>();
@@ -91,6 +175,8 @@ export class WorkflowRuntime implements ScopeTimerHost {
     this.workflowFn = init.workflowFn;
     this.random = seededRandom(init.randomnessSeed);
     this.budget = init.quiescenceBudget ?? 200;
+    this.typeOf = init.workflowTypeOf;
+    this.maxPendingChildren = init.maxPendingChildren ?? 2_000;
     const self = this;
     this.info = {
       ...init.info,
@@ -240,16 +326,25 @@ export class WorkflowRuntime implements ScopeTimerHost {
         this.doUpdate(job.updateId, job.name, job.input, job.accepted);
         return;
       case 'ResolveChildWorkflowExecutionStart':
-      case 'ResolveChildWorkflowExecution':
-      case 'ResolveSignalExternalWorkflow':
-      case 'ResolveRequestCancelExternalWorkflow':
-        this.childJob?.(job);
+        this.resolveChildStart(job.seq, job.result);
         return;
+      case 'ResolveChildWorkflowExecution':
+        this.resolveChild(job.seq, job.result);
+        return;
+      case 'ResolveSignalExternalWorkflow':
+      case 'ResolveRequestCancelExternalWorkflow': {
+        const map =
+          job.type === 'ResolveSignalExternalWorkflow' ? this.externalSignals : this.externalCancels;
+        const pending = map.get(job.seq);
+        if (!pending) return;
+        map.delete(job.seq);
+        this.settle(pending, () =>
+          job.failure ? pending.reject(fromFailureRecord(job.failure)) : pending.resolve(undefined),
+        );
+        return;
+      }
     }
   }
-
-  /** Child workflow support plugs in here (see `child.ts`). */
-  childJob: ((job: Job) => void) | undefined;
 
   private resolveActivity(pending: Pending, result: ActivityResolution): void {
     if ('completed' in result) pending.resolve(result.completed);
@@ -530,6 +625,248 @@ export class WorkflowRuntime implements ScopeTimerHost {
         this.push({ type: 'CompleteUpdate', updateId, outcome: { failure: toFailureRecord(error) } });
       },
     );
+  }
+
+  // ---- child workflows ----------------------------------------------------------------
+
+  /** Resolves a workflow function or type name to the registered type name. */
+  workflowTypeName(workflow: string | Function): string {
+    if (typeof workflow === 'string') return workflow;
+    const name = this.typeOf?.(workflow);
+    if (name === undefined) {
+      throw new InvalidArgumentError(
+        `The workflow function passed to startChild/executeChild (${workflow.name || 'anonymous'}) is not registered in this worker's workflows; register it, or pass its type name`,
+      );
+    }
+    return name;
+  }
+
+  /** Starts a child; resolves once `ChildWorkflowExecutionStarted` is in history. */
+  startChild(workflowType: string, options: ChildOptions): Promise<ChildWorkflowHandle> {
+    this.assertActive('startChild');
+    const scope = CancellationScope.current();
+    if (scope.consideredCancelled)
+      return Promise.reject(new CancelledFailure('Child workflow cancelled before start'));
+    const open = [...this.children.values()].filter((c) => !c.result.settled).length;
+    if (open >= this.maxPendingChildren) {
+      return Promise.reject(
+        ApplicationFailure.nonRetryable(
+          `Too many pending child workflows: a run may have at most ${this.maxPendingChildren} children open at once`,
+          'PendingChildWorkflowsLimitExceeded',
+        ),
+      );
+    }
+    const seq = this.seq.child++;
+    // Deterministic on replay: derived from this run and the child's sequence number.
+    const workflowId =
+      options.workflowId ?? `${this.info.workflowId}/${this.info.runId.slice(0, 8)}/child-${seq}`;
+    const command: Command = {
+      type: 'StartChildWorkflowExecution',
+      seq,
+      workflowId,
+      workflowType,
+      taskQueue: options.taskQueue ?? this.info.taskQueue,
+      input: options.args ?? [],
+      parentClosePolicy: options.parentClosePolicy ?? 'TERMINATE',
+      cancellationType: options.cancellationType ?? 'WAIT_CANCELLATION_COMPLETED',
+      workflowIdReusePolicy: options.workflowIdReusePolicy ?? 'ALLOW_DUPLICATE',
+      workflowIdConflictPolicy: options.workflowIdConflictPolicy ?? 'FAIL',
+      ...(options.workflowExecutionTimeout !== undefined && {
+        workflowExecutionTimeout: options.workflowExecutionTimeout,
+      }),
+      ...(options.workflowRunTimeout !== undefined && { workflowRunTimeout: options.workflowRunTimeout }),
+      ...(options.workflowTaskTimeout !== undefined && { workflowTaskTimeout: options.workflowTaskTimeout }),
+      ...(options.retry !== undefined && { retryPolicy: options.retry }),
+      ...(options.memo !== undefined && { memo: options.memo }),
+    };
+    this.push(command);
+    const start = deferred<ChildWorkflowHandle>(scope);
+    const result = deferred<unknown>(scope);
+    // An unawaited result must not be reported as unhandled.
+    result.promise.catch(() => undefined);
+    const child: ChildState = {
+      workflowId,
+      workflowType,
+      cancellationType: command.cancellationType,
+      command,
+      scope,
+      started: false,
+      cancelSent: false,
+      start,
+      result,
+    };
+    this.children.set(seq, child);
+    scope.onCancel((failure) => this.cancelChild(seq, failure));
+    return start.promise;
+  }
+
+  private cancelChild(seq: number, failure: CancelledFailure): void {
+    const child = this.children.get(seq);
+    if (!child || child.result.settled) return;
+    this.touch();
+    if (!child.started) {
+      if (this.unsend(child.command)) {
+        // Never left this activation: as if it had not been called.
+        this.children.delete(seq);
+        child.start.reject(failure);
+        child.result.reject(failure);
+        return;
+      }
+      // Initiated but not started yet: the start resolves as cancelled; the cancel request is
+      // sent once the child has started (see resolveChildStart).
+      child.start.reject(failure);
+      if (child.cancellationType === 'ABANDON' || child.cancellationType === 'TRY_CANCEL') {
+        child.result.reject(this.childFailure(child, failure));
+      }
+      return;
+    }
+    this.requestChildCancel(seq, child, failure);
+  }
+
+  private requestChildCancel(seq: number, child: ChildState, failure: CancelledFailure): void {
+    if (child.cancellationType === 'ABANDON') {
+      child.result.reject(this.childFailure(child, failure));
+      return;
+    }
+    if (!child.cancelSent) {
+      child.cancelSent = true;
+      const cancelSeq = this.seq.cancel++;
+      this.push({
+        type: 'RequestCancelExternalWorkflowExecution',
+        seq: cancelSeq,
+        workflowId: child.workflowId,
+        ...(child.runId !== undefined && { runId: child.runId }),
+        childWorkflowOnly: true,
+      });
+      const requested = deferred<void>(child.scope);
+      requested.promise.catch(() => undefined);
+      this.externalCancels.set(cancelSeq, requested);
+      if (child.cancellationType === 'WAIT_CANCELLATION_REQUESTED') {
+        requested.promise.then(
+          () => child.result.reject(this.childFailure(child, failure)),
+          () => undefined,
+        );
+      }
+    }
+    if (child.cancellationType === 'TRY_CANCEL') child.result.reject(this.childFailure(child, failure));
+    // WAIT_CANCELLATION_COMPLETED: the result follows the child's own outcome.
+  }
+
+  private childFailure(
+    child: ChildState,
+    cause: Error,
+    retryState: RetryState = 'RETRY_STATE_NON_RETRYABLE_FAILURE',
+  ) {
+    return new ChildWorkflowFailure(
+      'default',
+      { workflowId: child.workflowId, runId: child.runId ?? '' },
+      child.workflowType,
+      retryState,
+      cause,
+    );
+  }
+
+  private resolveChildStart(seq: number, resolution: ChildStartResolution): void {
+    const child = this.children.get(seq);
+    if (!child) return;
+    this.enterScope(child.scope);
+    if ('succeeded' in resolution) {
+      child.started = true;
+      child.runId = resolution.succeeded.runId;
+      const handle: ChildWorkflowHandle = {
+        workflowId: child.workflowId,
+        firstExecutionRunId: resolution.succeeded.runId,
+        result: () => child.result.promise,
+        signal: (def, ...args) =>
+          this.signalExternal(
+            child.workflowId,
+            child.runId,
+            typeof def === 'string' ? def : def.name,
+            args,
+            true,
+          ),
+      };
+      if (child.start.settled) {
+        // Cancelled while only initiated: now that it runs, ask it to stop.
+        if (child.cancellationType !== 'ABANDON')
+          this.requestChildCancel(seq, child, new CancelledFailure('Child workflow cancelled'));
+      } else {
+        child.start.resolve(handle);
+      }
+    } else if ('failed' in resolution) {
+      const error = new WorkflowExecutionAlreadyStartedError(
+        `Child workflow '${resolution.failed.workflowId}' was not started: ${resolution.failed.cause}`,
+        resolution.failed.workflowId,
+        resolution.failed.workflowType,
+      );
+      this.children.delete(seq);
+      child.start.reject(error);
+      child.result.reject(error);
+    } else {
+      this.children.delete(seq);
+      const failure = fromFailureRecord(resolution.cancelled);
+      child.start.reject(failure);
+      child.result.reject(failure);
+    }
+  }
+
+  private resolveChild(seq: number, resolution: ChildResolution): void {
+    const child = this.children.get(seq);
+    if (!child) return;
+    this.children.delete(seq);
+    this.enterScope(child.scope);
+    if ('completed' in resolution) child.result.resolve(resolution.completed);
+    else if ('failed' in resolution) {
+      child.result.reject(
+        this.childFailure(
+          child,
+          fromFailureRecord(resolution.failed),
+          resolution.retryState ?? 'RETRY_STATE_NON_RETRYABLE_FAILURE',
+        ),
+      );
+    } else child.result.reject(this.childFailure(child, fromFailureRecord(resolution.cancelled)));
+  }
+
+  /** Signals another execution; resolves once the signal is delivered. */
+  signalExternal(
+    workflowId: string,
+    runId: string | undefined,
+    signalName: string,
+    input: unknown[],
+    childWorkflowOnly: boolean,
+  ): Promise<void> {
+    this.assertActive('signal');
+    const scope = CancellationScope.current();
+    if (scope.consideredCancelled) return Promise.reject(new CancelledFailure('Signal cancelled'));
+    const seq = this.seq.signal++;
+    this.push({
+      type: 'SignalExternalWorkflowExecution',
+      seq,
+      workflowId,
+      ...(runId !== undefined && { runId }),
+      signalName,
+      input,
+      childWorkflowOnly,
+    });
+    const pending = deferred<void>(scope);
+    this.externalSignals.set(seq, pending);
+    return pending.promise;
+  }
+
+  /** Requests cancellation of another execution; resolves once the request is delivered. */
+  cancelExternal(workflowId: string, runId: string | undefined): Promise<void> {
+    this.assertActive('cancel');
+    const seq = this.seq.cancel++;
+    this.push({
+      type: 'RequestCancelExternalWorkflowExecution',
+      seq,
+      workflowId,
+      ...(runId !== undefined && { runId }),
+      childWorkflowOnly: false,
+    });
+    const pending = deferred<void>(CancellationScope.current());
+    this.externalCancels.set(seq, pending);
+    return pending.promise;
   }
 
   // ---- patches and markers --------------------------------------------------------------

@@ -31,6 +31,11 @@ export interface ExecutionRecord {
   /** The parent's `StartChildWorkflowExecutionInitiated` event ID. */
   parentInitiatedEventId?: number;
   parentClosePolicy?: ParentClosePolicy;
+  /**
+   * Other parents that attached to this run with `workflowIdConflictPolicy: USE_EXISTING`:
+   * they learn its outcome too (their close policies do not apply to it).
+   */
+  attachedParents?: { runId: string; initiatedEventId: number }[];
   root?: ExecutionRef;
   /** Next event ID to write: historyLength + 1. Commits compare it (optimistic concurrency). */
   nextEventId: number;

@@ -64,6 +64,8 @@ export interface HostOptions {
   historyLimit?: number;
   /** `continueAsNewSuggested` from this many events (default 10,000). */
   suggestContinueAsNewAt?: number;
+  /** Children open at once per run (default 2,000). */
+  maxPendingChildren?: number;
 }
 
 const MAX_TIMEOUT = 2 ** 31 - 1;
@@ -81,6 +83,8 @@ export class Host {
   readonly taskQueues: string[];
   private readonly store: Store;
   private readonly workflows: Map<string, WorkflowFunction>;
+  /** Registered type of each workflow function, by identity (never by `fn.name`, which minifiers change). */
+  private readonly workflowTypes: Map<Function, string>;
   private readonly activities: Map<string, AnyFunction>;
   private readonly options: HostOptions;
   private readonly cache = new Map<string, WorkflowMachine>();
@@ -116,6 +120,7 @@ export class Host {
     this.taskQueues = options.taskQueues ?? ['default'];
     this.workflows = new Map(functionsOf(options.workflows) as [string, WorkflowFunction][]);
     this.activities = new Map(functionsOf(options.activities ?? {}));
+    this.workflowTypes = new Map([...this.workflows].map(([name, fn]) => [fn as Function, name]));
     this.timers = new TimerQueue(
       (t) => `${t.runId}/${t.key}`,
       (due) => this.onTimersDue(due),
@@ -388,6 +393,10 @@ export class Host {
 
   private machineInit(exec: ExecutionRecord) {
     return {
+      workflowTypeOf: (fn: Function) => this.workflowTypes.get(fn),
+      ...(this.options.maxPendingChildren !== undefined && {
+        maxPendingChildren: this.options.maxPendingChildren,
+      }),
       workflowId: exec.workflowId,
       runId: exec.runId,
       identity: this.hostId,

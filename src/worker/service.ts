@@ -1,4 +1,5 @@
 import {
+  type CommandOf,
   closingStatus,
   type ExecutionStatus,
   type FailureRecord,
@@ -477,8 +478,8 @@ export async function closeRun(
       { ...ctx, newRunId: () => nextRunId ?? fixedId() },
       fx,
     );
-  } else if (exec.parentRunId !== undefined) {
-    await notifyParent(tx, exec, closing, ctx, fx);
+  } else {
+    await notifyParents(tx, exec, closing, ctx, fx);
   }
 
   await applyParentClosePolicies(tx, exec, ctx, fx);
@@ -490,18 +491,35 @@ function setRetryState(closing: HistoryEvent, retryState: RetryState): void {
   }
 }
 
-/** The parent learns its child's outcome as one message (and so one event). */
-async function notifyParent(
+/** Each parent learns its child's outcome as one message (and so one event). */
+async function notifyParents(
   tx: StoreTx,
   child: ExecutionRecord,
   closing: HistoryEvent,
   ctx: ServiceContext,
   fx: Effects,
 ): Promise<void> {
-  const parent = await tx.executions.get(child.parentRunId!);
-  if (!parent || !isOpen(parent)) return;
+  const parents = [...(child.attachedParents ?? [])];
+  if (child.parentRunId !== undefined) {
+    parents.unshift({ runId: child.parentRunId, initiatedEventId: child.parentInitiatedEventId ?? 0 });
+  }
+  for (const { runId, initiatedEventId } of parents) {
+    const parent = await tx.executions.get(runId);
+    if (parent && isOpen(parent)) notifyParent(tx, parent, initiatedEventId, child, closing, ctx, fx);
+  }
+}
+
+function notifyParent(
+  tx: StoreTx,
+  parent: ExecutionRecord,
+  initiatedEventId: number,
+  child: ExecutionRecord,
+  closing: HistoryEvent,
+  ctx: ServiceContext,
+  fx: Effects,
+): void {
   const base = {
-    initiatedEventId: child.parentInitiatedEventId ?? 0,
+    initiatedEventId,
     // The parent knows the child by the run it started; the outcome may come from a later run.
     execution: { workflowId: child.workflowId, runId: child.firstExecutionRunId },
     workflowType: child.workflowType,
@@ -574,6 +592,88 @@ async function applyParentClosePolicies(
       );
     }
   }
+}
+
+/**
+ * Starts a child inside its parent's commit, so an initiated child always starts, even when
+ * the parent closes in the same task (its close policy then applies to the started child).
+ */
+async function startChild(
+  tx: StoreTx,
+  parent: ExecutionRecord,
+  command: CommandOf<'StartChildWorkflowExecution'>,
+  initiatedEventId: number,
+  ctx: ServiceContext,
+  fx: Effects,
+): Promise<void> {
+  const { workflowId, workflowType } = command;
+  let started: { runId: string; created: boolean };
+  try {
+    started = await startWorkflow(
+      tx,
+      {
+        workflowType,
+        workflowId,
+        taskQueue: command.taskQueue,
+        args: command.input,
+        workflowIdReusePolicy: command.workflowIdReusePolicy,
+        workflowIdConflictPolicy: command.workflowIdConflictPolicy,
+        identity: parent.workflowId,
+        ...(command.workflowExecutionTimeout !== undefined && {
+          workflowExecutionTimeout: command.workflowExecutionTimeout,
+        }),
+        ...(command.workflowRunTimeout !== undefined && { workflowRunTimeout: command.workflowRunTimeout }),
+        ...(command.workflowTaskTimeout !== undefined && {
+          workflowTaskTimeout: command.workflowTaskTimeout,
+        }),
+        ...(command.retryPolicy !== undefined && { retry: command.retryPolicy }),
+        ...(command.memo !== undefined && { memo: command.memo }),
+        parent: {
+          workflowId: parent.workflowId,
+          runId: parent.runId,
+          initiatedEventId,
+          parentClosePolicy: command.parentClosePolicy,
+          root: parent.root ?? { workflowId: parent.workflowId, runId: parent.runId },
+        },
+      },
+      ctx,
+      fx,
+    );
+  } catch (error) {
+    if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+    deliver(
+      tx,
+      parent,
+      {
+        kind: 'childStartFailed',
+        initiatedEventId,
+        workflowId,
+        workflowType,
+        cause: 'WORKFLOW_ALREADY_EXISTS',
+      },
+      ctx,
+      fx,
+    );
+    return;
+  }
+  if (!started.created) {
+    // USE_EXISTING: the running execution is the child; this parent learns its outcome too.
+    const existing = await tx.executions.get(started.runId);
+    if (existing) {
+      existing.attachedParents = [
+        ...(existing.attachedParents ?? []),
+        { runId: parent.runId, initiatedEventId },
+      ];
+      save(tx, existing, fx);
+    }
+  }
+  deliver(
+    tx,
+    parent,
+    { kind: 'childStarted', initiatedEventId, execution: { workflowId, runId: started.runId }, workflowType },
+    ctx,
+    fx,
+  );
 }
 
 export interface TaskCommit {
@@ -695,6 +795,65 @@ export async function completeWorkflowTask(
         tx.timers.delete(exec.runId, `t${command.seq}`);
         fx.cancelledTimers.push([exec.runId, `t${command.seq}`]);
         break;
+      case 'StartChildWorkflowExecution':
+        await startChild(tx, exec, command, eventId ?? 0, ctx, fx);
+        break;
+      case 'SignalExternalWorkflowExecution':
+      case 'RequestCancelExternalWorkflowExecution': {
+        const target = await findRun(tx, command.workflowId, command.runId);
+        const execution = {
+          workflowId: command.workflowId,
+          ...(command.runId !== undefined && { runId: command.runId }),
+        };
+        const initiatedEventId = eventId ?? 0;
+        const reachable =
+          target !== undefined &&
+          isOpen(target) &&
+          (!command.childWorkflowOnly || target.parentRunId === exec.runId);
+        const signal = command.type === 'SignalExternalWorkflowExecution';
+        if (!reachable) {
+          const cause = 'EXTERNAL_WORKFLOW_EXECUTION_NOT_FOUND';
+          deliver(
+            tx,
+            exec,
+            signal
+              ? { kind: 'externalSignalFailed', initiatedEventId, execution, cause }
+              : { kind: 'externalCancelFailed', initiatedEventId, execution, cause },
+            ctx,
+            fx,
+          );
+          break;
+        }
+        if (signal) {
+          deliver(
+            tx,
+            target,
+            {
+              kind: 'signal',
+              signalName: command.signalName,
+              input: command.input,
+              identity: exec.workflowId,
+            },
+            ctx,
+            fx,
+          );
+          deliver(tx, exec, { kind: 'externalSignaled', initiatedEventId, execution }, ctx, fx);
+        } else {
+          deliver(
+            tx,
+            target,
+            {
+              kind: 'cancelRequest',
+              reason: `Requested by ${exec.workflowId}`,
+              externalInitiatedEventId: initiatedEventId,
+            },
+            ctx,
+            fx,
+          );
+          deliver(tx, exec, { kind: 'externalCancelRequested', initiatedEventId, execution }, ctx, fx);
+        }
+        break;
+      }
       case 'CompleteWorkflowExecution':
       case 'FailWorkflowExecution':
       case 'CancelWorkflowExecution':

@@ -7,6 +7,8 @@ import {
   ApplicationFailure,
   activeRuntime,
   CancellationScope,
+  type ChildOptions,
+  type ChildWorkflowHandle,
   ContinueAsNew,
   type Duration,
   InvalidArgumentError,
@@ -16,8 +18,14 @@ import {
   type WorkflowInfo,
   type WorkflowRuntime,
 } from '../engine/index.ts';
+import type {
+  ChildWorkflowCancellationType as ChildWorkflowCancellationTypeValue,
+  ParentClosePolicy as ParentClosePolicyValue,
+  WorkflowIdConflictPolicy as WorkflowIdConflictPolicyValue,
+  WorkflowIdReusePolicy as WorkflowIdReusePolicyValue,
+} from './enums.ts';
 
-export type { Duration, RetryPolicy, WorkflowInfo } from '../engine/index.ts';
+export type { ChildWorkflowHandle, Duration, RetryPolicy, WorkflowInfo } from '../engine/index.ts';
 export {
   ActivityFailure,
   ApplicationFailure,
@@ -273,4 +281,135 @@ export function inWorkflowContext(): boolean {
 /** Raises a failure that fails the workflow (rather than its task). */
 export function fail(message: string, type?: string): never {
   throw ApplicationFailure.create({ message, ...(type !== undefined && { type }), nonRetryable: true });
+}
+
+// ---- child workflows and external handles -------------------------------------------------
+
+/** Options of a child workflow (Temporal's `ChildWorkflowOptions`). */
+export interface ChildWorkflowOptions {
+  /** Default: derived from the parent's run and the child's sequence number (stable on replay). */
+  workflowId?: string;
+  args?: unknown[];
+  taskQueue?: string;
+  parentClosePolicy?: ParentClosePolicyValue;
+  cancellationType?: ChildWorkflowCancellationTypeValue;
+  workflowExecutionTimeout?: Duration;
+  workflowRunTimeout?: Duration;
+  workflowTaskTimeout?: Duration;
+  retry?: RetryPolicy;
+  workflowIdReusePolicy?: WorkflowIdReusePolicyValue;
+  workflowIdConflictPolicy?: WorkflowIdConflictPolicyValue;
+  memo?: Record<string, unknown>;
+}
+
+type WorkflowRef = string | ((...args: never[]) => Promise<unknown>);
+type ResultOf<W> = W extends (...args: never[]) => Promise<infer R> ? R : unknown;
+
+function childOptions(options: ChildWorkflowOptions | undefined): ChildOptions {
+  const o = options ?? {};
+  const workflowExecutionTimeout = msOptional(o.workflowExecutionTimeout);
+  const workflowRunTimeout = msOptional(o.workflowRunTimeout);
+  const workflowTaskTimeout = msOptional(o.workflowTaskTimeout);
+  return {
+    ...(o.workflowId !== undefined && { workflowId: o.workflowId }),
+    ...(o.args !== undefined && { args: o.args }),
+    ...(o.taskQueue !== undefined && { taskQueue: o.taskQueue }),
+    ...(o.parentClosePolicy !== undefined && { parentClosePolicy: o.parentClosePolicy }),
+    ...(o.cancellationType !== undefined && { cancellationType: o.cancellationType }),
+    ...(workflowExecutionTimeout !== undefined && { workflowExecutionTimeout }),
+    ...(workflowRunTimeout !== undefined && { workflowRunTimeout }),
+    ...(workflowTaskTimeout !== undefined && { workflowTaskTimeout }),
+    ...(o.retry !== undefined && { retry: o.retry }),
+    ...(o.workflowIdReusePolicy !== undefined && { workflowIdReusePolicy: o.workflowIdReusePolicy }),
+    ...(o.workflowIdConflictPolicy !== undefined && { workflowIdConflictPolicy: o.workflowIdConflictPolicy }),
+    ...(o.memo !== undefined && { memo: o.memo }),
+  };
+}
+
+/**
+ * Starts a child workflow and resolves once it has started (`ChildWorkflowExecutionStarted`).
+ * A function is resolved to its registered type by identity, so minified builds work.
+ * @example
+ * const child = await startChild(payment, { args: [order], parentClosePolicy: ParentClosePolicy.ABANDON });
+ * const receipt = await child.result();
+ */
+export function startChild<W extends WorkflowRef>(
+  workflow: W,
+  options?: ChildWorkflowOptions,
+): Promise<ChildWorkflowHandle<ResultOf<W>>> {
+  const rt = runtime('startChild');
+  let type: string;
+  let resolved: ChildOptions;
+  try {
+    type = rt.workflowTypeName(workflow);
+    resolved = childOptions(options);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  return rt.startChild(type, resolved) as Promise<ChildWorkflowHandle<ResultOf<W>>>;
+}
+
+/**
+ * Starts a child workflow and waits for its result.
+ * @throws ChildWorkflowFailure whose `cause` is the child's own failure.
+ * @example const total = await executeChild(sum, { args: [1, 2] });
+ */
+export async function executeChild<W extends WorkflowRef>(
+  workflow: W,
+  options?: ChildWorkflowOptions,
+): Promise<ResultOf<W>> {
+  const handle = await startChild(workflow, options);
+  return handle.result();
+}
+
+/** A handle on another execution, to signal or cancel it. */
+export interface ExternalWorkflowHandle {
+  readonly workflowId: string;
+  readonly runId: string | undefined;
+  signal(def: SignalDefinition<unknown[]> | string, ...args: unknown[]): Promise<void>;
+  cancel(): Promise<void>;
+}
+
+/**
+ * A handle to signal or cancel any execution by ID.
+ * @example await getExternalWorkflowHandle('order-7').signal(paid, receipt);
+ */
+export function getExternalWorkflowHandle(workflowId: string, runId?: string): ExternalWorkflowHandle {
+  return {
+    workflowId,
+    runId,
+    signal: (def, ...args) =>
+      runtime('signal').signalExternal(
+        workflowId,
+        runId,
+        typeof def === 'string' ? def : def.name,
+        args,
+        false,
+      ),
+    cancel: () => runtime('cancel').cancelExternal(workflowId, runId),
+  };
+}
+
+/**
+ * Signals this run's parent.
+ * @throws Error when this workflow has no parent.
+ * @example await sendToParent(paymentDone, receiptId);
+ */
+export function sendToParent(def: SignalDefinition<unknown[]> | string, ...args: unknown[]): Promise<void> {
+  const rt = runtime('sendToParent');
+  const parent = rt.info.parent;
+  if (!parent) {
+    return Promise.reject(
+      new InvalidArgumentError(
+        `sendToParent: workflow ${rt.info.workflowId} has no parent (it was not started as a child)`,
+      ),
+    );
+  }
+  return rt.signalExternal(
+    parent.workflowId,
+    parent.runId,
+    typeof def === 'string' ? def : def.name,
+    args,
+    false,
+  );
 }
