@@ -8,6 +8,7 @@ import type { Store } from './store/types.ts';
 import { Host, type HostOptions } from './worker/host.ts';
 
 export { WorkflowClient, WorkflowHandle } from './client/client.ts';
+export type { EventType, ExecutionStatus, HistoryEvent } from './engine/events.ts';
 export * from './engine/failure.ts';
 export { indexedDbStore } from './store/indexeddb.ts';
 export { memoryStore } from './store/memory.ts';

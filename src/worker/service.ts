@@ -415,7 +415,48 @@ export async function closeRun(
       setRetryState(closing, 'RETRY_STATE_IN_PROGRESS');
     }
   }
-  if (!alreadyAppended) appendEvents(tx, exec, [closing], fx);
+  const inbox = await tx.inbox.list(exec.runId);
+  if (!alreadyAppended) {
+    // Closed from outside (terminate, timeout): signals and cancel requests that arrived but
+    // were not yet processed are recorded first, as Temporal records them on arrival.
+    const arrived = inbox.flatMap((m): HistoryEvent[] => {
+      if (m.kind === 'signal') {
+        return [
+          {
+            eventId: 0,
+            eventTime: m.time,
+            eventType: 'WorkflowExecutionSignaled',
+            attributes: {
+              signalName: m.signalName,
+              input: m.input,
+              ...(m.identity !== undefined && { identity: m.identity }),
+            },
+          },
+        ];
+      }
+      if (m.kind === 'cancelRequest') {
+        return [
+          {
+            eventId: 0,
+            eventTime: m.time,
+            eventType: 'WorkflowExecutionCancelRequested',
+            attributes: {
+              ...(m.reason !== undefined && { cause: m.reason }),
+              ...(m.externalInitiatedEventId !== undefined && {
+                externalInitiatedEventId: m.externalInitiatedEventId,
+              }),
+            },
+          },
+        ];
+      }
+      return [];
+    });
+    arrived.forEach((event, i) => {
+      event.eventId = exec.nextEventId + i;
+    });
+    closing.eventId = exec.nextEventId + arrived.length;
+    appendEvents(tx, exec, [...arrived, closing], fx);
+  }
   exec.status = status;
   exec.closeTime = ctx.now;
   delete exec.blocked;
@@ -425,7 +466,7 @@ export async function closeRun(
   save(tx, exec, fx);
 
   tx.workflowTasks.delete(exec.runId);
-  for (const message of await tx.inbox.list(exec.runId)) tx.inbox.delete(message.id);
+  for (const message of inbox) tx.inbox.delete(message.id);
   for (const timer of await tx.timers.listByRun(exec.runId)) {
     tx.timers.delete(timer.runId, timer.key);
     fx.cancelledTimers.push([timer.runId, timer.key]);
