@@ -333,8 +333,8 @@ function childOptions(options: ChildWorkflowOptions | undefined): ChildOptions {
  * const child = await startChild(payment, { args: [order], parentClosePolicy: ParentClosePolicy.ABANDON });
  * const receipt = await child.result();
  */
-export function startChild<W extends WorkflowRef>(
-  workflow: W,
+export function startChild<W extends WorkflowRef = string>(
+  workflow: W | string,
   options?: ChildWorkflowOptions,
 ): Promise<ChildWorkflowHandle<ResultOf<W>>> {
   const rt = runtime('startChild');
@@ -354,11 +354,11 @@ export function startChild<W extends WorkflowRef>(
  * @throws ChildWorkflowFailure whose `cause` is the child's own failure.
  * @example const total = await executeChild(sum, { args: [1, 2] });
  */
-export async function executeChild<W extends WorkflowRef>(
-  workflow: W,
+export async function executeChild<W extends WorkflowRef = string>(
+  workflow: W | string,
   options?: ChildWorkflowOptions,
 ): Promise<ResultOf<W>> {
-  const handle = await startChild(workflow, options);
+  const handle = await startChild<W>(workflow, options);
   return handle.result();
 }
 
