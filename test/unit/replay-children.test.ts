@@ -27,11 +27,20 @@ const init = (overrides: Record<string, WorkflowFunction> = {}, workflowId = 'wf
   workflowTypeOf: (fn: Function) => types.get(fn),
 });
 
-const goldens = { sync: ['sync', [21]], fanOut: ['fanOut', [3]], order: ['order', ['o1']], closePolicies: ['closePolicies', []] } as const;
+const goldens = {
+  sync: ['sync', [21]],
+  fanOut: ['fanOut', [3]],
+  order: ['order', ['o1']],
+  closePolicies: ['closePolicies', []],
+} as const;
 
 if (process.env.UPDATE_GOLDEN) {
   it('records golden parent and child histories', async () => {
-    const engine = await createEngine({ workflows: children, activities: { echo: async (x: number) => x }, store: memoryStore() });
+    const engine = await createEngine({
+      workflows: children,
+      activities: { echo: async (x: number) => x },
+      store: memoryStore(),
+    });
     const wf = engine.client.workflow;
     for (const [name, [type, args]] of Object.entries(goldens)) {
       await wf.execute(type, { workflowId: `golden-${name}`, args: [...args] });
@@ -41,15 +50,28 @@ if (process.env.UPDATE_GOLDEN) {
     }
     const [child] = await wf.list({ parentWorkflowId: 'golden-order' });
     const { events } = await wf.getHandle(child!.workflowId).fetchHistory();
-    writeFileSync(file('child-payment'), `${JSON.stringify({ workflowId: child!.workflowId, runId: child!.runId, events }, null, 1)}\n`);
+    writeFileSync(
+      file('child-payment'),
+      `${JSON.stringify({ workflowId: child!.workflowId, runId: child!.runId, events }, null, 1)}\n`,
+    );
     await engine.shutdown();
   });
 }
 
 /** Replays a golden history task by task, and returns every task's commands. */
-async function recordedCommands(name: string): Promise<{ events: HistoryEvent[]; runId: string; workflowId: string }> {
-  const golden = JSON.parse(readFileSync(file(name), 'utf8')) as { runId: string; workflowId?: string; events: HistoryEvent[] };
-  return { events: golden.events, runId: golden.runId, workflowId: golden.workflowId ?? `golden-${name.slice(6)}` };
+async function recordedCommands(
+  name: string,
+): Promise<{ events: HistoryEvent[]; runId: string; workflowId: string }> {
+  const golden = JSON.parse(readFileSync(file(name), 'utf8')) as {
+    runId: string;
+    workflowId?: string;
+    events: HistoryEvent[];
+  };
+  return {
+    events: golden.events,
+    runId: golden.runId,
+    workflowId: golden.workflowId ?? `golden-${name.slice(6)}`,
+  };
 }
 
 describe('golden parent and child histories', () => {
@@ -100,7 +122,9 @@ describe('golden parent and child histories', () => {
       workflowIdConflictPolicy: 'FAIL',
     });
     expect(commands).toEqual([child(1), child(2), child(3)]);
-    const firstTask = events.slice(4).filter((e, i, all) => isCommandEvent(e) && all.slice(0, i).every(isCommandEvent));
+    const firstTask = events
+      .slice(4)
+      .filter((e, i, all) => isCommandEvent(e) && all.slice(0, i).every(isCommandEvent));
     expect(firstTask.map((e) => [e.eventType, (e.attributes as { workflowId: string }).workflowId])).toEqual(
       commands.map((c) => ['StartChildWorkflowExecutionInitiated', (c as { workflowId: string }).workflowId]),
     );
@@ -109,7 +133,9 @@ describe('golden parent and child histories', () => {
   it('changing a child type is a determinism violation', async () => {
     const { events, runId } = await recordedCommands('child-sync');
     const changed: WorkflowFunction = (x) => executeChild(children.sleepsThenDone, { args: [x] });
-    const error = await WorkflowMachine.replay(init({ sync: changed }, 'golden-sync', runId), events).catch((e) => e);
+    const error = await WorkflowMachine.replay(init({ sync: changed }, 'golden-sync', runId), events).catch(
+      (e) => e,
+    );
     expect(error).toBeInstanceOf(DeterminismViolationError);
     expect((error as Error).message).toMatch(/workflowType: code has sleepsThenDone, history has double/);
   });
@@ -118,22 +144,29 @@ describe('golden parent and child histories', () => {
     const { events, runId } = await recordedCommands('child-closePolicies');
     const reordered: WorkflowFunction = async () => {
       for (const policy of ['ABANDON', 'REQUEST_CANCEL', 'TERMINATE'] as const) {
-        await startChild(children.cancellableChild, { workflowId: `policy-${policy}`, parentClosePolicy: policy });
+        await startChild(children.cancellableChild, {
+          workflowId: `policy-${policy}`,
+          parentClosePolicy: policy,
+        });
       }
       return 'parent done';
     };
-    const error = await WorkflowMachine.replay(init({ closePolicies: reordered }, 'golden-closePolicies', runId), events).catch(
-      (e) => e,
-    );
+    const error = await WorkflowMachine.replay(
+      init({ closePolicies: reordered }, 'golden-closePolicies', runId),
+      events,
+    ).catch((e) => e);
     expect(error).toBeInstanceOf(DeterminismViolationError);
-    expect((error as Error).message).toMatch(/workflowId: code has policy-ABANDON, history has policy-TERMINATE/);
+    expect((error as Error).message).toMatch(
+      /workflowId: code has policy-ABANDON, history has policy-TERMINATE/,
+    );
   });
 
   it('dropping a child is a determinism violation', async () => {
     const { events, runId } = await recordedCommands('child-order');
     const noChild: WorkflowFunction = async () => 'no payment';
-    const error = await WorkflowMachine.replay(init({ order: noChild }, 'golden-order', runId), events).catch((e) => e);
+    const error = await WorkflowMachine.replay(init({ order: noChild }, 'golden-order', runId), events).catch(
+      (e) => e,
+    );
     expect(error).toBeInstanceOf(DeterminismViolationError);
   });
-});
 });
