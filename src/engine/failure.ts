@@ -202,8 +202,11 @@ Object.defineProperty(DeterminismViolationError.prototype, 'name', { value: 'Det
 /** Temporal's name for the same error. */
 export const NonDeterminismError = DeterminismViolationError;
 
-/** A workflow with this ID is already running (or the reuse policy forbids a new run). */
-export class WorkflowExecutionAlreadyStartedError extends WeftError {
+/**
+ * A workflow with this ID is already running (or the reuse policy forbids a new run). A
+ * failure, as in Temporal: uncaught in workflow code, it fails the workflow.
+ */
+export class WorkflowExecutionAlreadyStartedError extends TemporalFailure {
   constructor(
     message: string,
     readonly workflowId: string,
@@ -298,6 +301,9 @@ export function toFailureRecord(error: unknown): FailureRecord {
     record.timeoutType = error.timeoutType;
   } else if (error instanceof ServerFailure) {
     record.nonRetryable = error.nonRetryable;
+  } else if (error instanceof WorkflowExecutionAlreadyStartedError) {
+    record.workflowType = error.workflowType;
+    record.workflowExecution = { workflowId: error.workflowId, runId: '' };
   } else if (!(error instanceof TemporalFailure)) {
     // A plain JS error thrown by user code becomes an ApplicationFailure of its name's type.
     record.name = 'ApplicationFailure';
@@ -342,6 +348,13 @@ export function fromFailureRecord(record: FailureRecord): TemporalFailure {
       break;
     case 'ServerFailure':
       failure = new ServerFailure(record.message, record.nonRetryable ?? false, cause);
+      break;
+    case 'WorkflowExecutionAlreadyStartedError':
+      failure = new WorkflowExecutionAlreadyStartedError(
+        record.message,
+        record.workflowExecution?.workflowId ?? '',
+        record.workflowType ?? '',
+      );
       break;
     default:
       failure = new ApplicationFailure(
