@@ -25,6 +25,7 @@ import type {
   WorkflowOutcome,
   WorkflowStartOptions,
 } from './api.ts';
+import { localBus, type UpdateOutcome, type WakeBus, type WakeNote } from './bus.ts';
 import { installDeterminism, realNow } from './determinism.ts';
 import {
   type ActivityOutcome,
@@ -66,6 +67,8 @@ export interface HostOptions {
   suggestContinueAsNewAt?: number;
   /** Children open at once per run (default 2,000). */
   maxPendingChildren?: number;
+  /** How hosts sharing the store wake each other (default: in-process, per store object). */
+  bus?: WakeBus;
 }
 
 const MAX_TIMEOUT = 2 ** 31 - 1;
@@ -87,6 +90,8 @@ export class Host {
   private readonly workflowTypes: Map<Function, string>;
   private readonly activities: Map<string, AnyFunction>;
   private readonly options: HostOptions;
+  private readonly bus: WakeBus;
+  private unsubscribe: (() => void) | undefined;
   private readonly cache = new Map<string, WorkflowMachine>();
   private readonly ready = new Set<string>();
   /** Runs whose task failed; retried when a new message arrives or the host restarts. */
@@ -121,6 +126,7 @@ export class Host {
     this.workflows = new Map(functionsOf(options.workflows) as [string, WorkflowFunction][]);
     this.activities = new Map(functionsOf(options.activities ?? {}));
     this.workflowTypes = new Map([...this.workflows].map(([name, fn]) => [fn as Function, name]));
+    this.bus = options.bus ?? localBus(options.store);
     this.timers = new TimerQueue(
       (t) => `${t.runId}/${t.key}`,
       (due) => this.onTimersDue(due),
@@ -152,12 +158,16 @@ export class Host {
     for (const task of tasks) if (this.serves(task.taskQueue)) this.ready.add(task.runId);
     for (const activity of activities) if (this.serves(activity.taskQueue)) this.enqueueActivity(activity);
     for (const timer of timers) if (this.serves(timer.taskQueue)) this.timers.add(timer, timer.fireAt);
+    this.unsubscribe = this.bus.subscribe((note) => {
+      if (note.from !== this.hostId) this.applyNote(note);
+    });
     this.kick();
   }
 
   /** Stops timers and activities; the store keeps everything for the next host. */
   async shutdown(): Promise<void> {
     this.stopped = true;
+    this.unsubscribe?.();
     this.timers.clear();
     for (const { controller } of this.runningActivities.values())
       controller.abort(new Error('Host shut down'));
@@ -168,11 +178,14 @@ export class Host {
   // ---- writes -----------------------------------------------------------------------------
 
   /** Runs one operation in its own transaction and applies its effects. */
-  private async write<T>(op: (tx: StoreTx, fx: Effects, ctx: ServiceContext) => Promise<T>): Promise<T> {
+  private async write<T>(
+    op: (tx: StoreTx, fx: Effects, ctx: ServiceContext) => Promise<T>,
+    updates?: UpdateOutcome[],
+  ): Promise<T> {
     const fx = newEffects();
     const ctx = this.context();
     const value = await this.store.write((tx) => op(tx, fx, ctx));
-    this.applyEffects(fx);
+    this.applyEffects(fx, updates);
     return value;
   }
 
@@ -213,65 +226,104 @@ export class Host {
     this.writeFlush = undefined;
   }
 
-  private applyEffects(fx: Effects): void {
-    for (const [runId, taskQueue] of fx.workflowTasks) {
+  /** After a commit: act on what it made ready here, and tell the other hosts. */
+  private applyEffects(fx: Effects, updates: UpdateOutcome[] = []): void {
+    for (const [runId, events] of fx.appended) {
+      for (const event of events) {
+        if (event.eventType !== 'WorkflowExecutionUpdateCompleted') continue;
+        const outcome = event.attributes.outcome;
+        updates.push({
+          updateId: event.attributes.protocolInstanceId,
+          ...('success' in outcome ? { success: outcome.success } : { failure: outcome.failure }),
+        });
+      }
+      void runId;
+    }
+    const note: WakeNote = {
+      from: this.hostId,
+      workflowTasks: [...fx.workflowTasks],
+      activities: fx.activities,
+      timers: fx.timers,
+      cancelledTimers: fx.cancelledTimers,
+      abortActivities: fx.abortActivities,
+      changes: [...fx.changed.values()].map(changeOf),
+      updates,
+    };
+    this.applyNote(note);
+    const { workflowTasks, activities, timers, cancelledTimers, abortActivities, changes } = note;
+    if (
+      workflowTasks.length +
+        activities.length +
+        timers.length +
+        cancelledTimers.length +
+        abortActivities.length +
+        changes.length +
+        updates.length >
+      0
+    ) {
+      this.bus.publish(note);
+    }
+  }
+
+  /** Acts on a wake note, from this host's own commit or another host's. */
+  private applyNote(note: WakeNote): void {
+    if (this.stopped) return;
+    for (const [runId, taskQueue] of note.workflowTasks) {
       if (!this.serves(taskQueue)) continue;
       this.blocked.delete(runId);
       this.ready.add(runId);
     }
-    for (const record of fx.activities) if (this.serves(record.taskQueue)) this.enqueueActivity(record);
-    for (const [runId, seq] of fx.abortActivities) {
+    for (const record of note.activities) if (this.serves(record.taskQueue)) this.enqueueActivity(record);
+    for (const [runId, seq] of note.abortActivities) {
       this.runningActivities.get(`${runId}/${seq}`)?.controller.abort(new Error('Activity cancelled'));
     }
-    for (const [runId, key] of fx.cancelledTimers) this.timers.remove(`${runId}/${key}`);
-    for (const record of fx.timers) if (this.serves(record.taskQueue)) this.timers.add(record, record.fireAt);
-    for (const [runId, events] of fx.appended) {
-      for (const event of events) {
-        if (event.eventType !== 'WorkflowExecutionUpdateCompleted') continue;
-        const waiter = this.updateWaiters.get(event.attributes.protocolInstanceId);
-        if (!waiter) continue;
-        this.updateWaiters.delete(event.attributes.protocolInstanceId);
-        const outcome = event.attributes.outcome;
-        if ('success' in outcome) waiter.resolve(outcome.success);
-        else
+    for (const [runId, key] of note.cancelledTimers) this.timers.remove(`${runId}/${key}`);
+    for (const record of note.timers)
+      if (this.serves(record.taskQueue)) this.timers.add(record, record.fireAt);
+    for (const update of note.updates) {
+      const waiter = this.updateWaiters.get(update.updateId);
+      if (!waiter) continue;
+      this.updateWaiters.delete(update.updateId);
+      if ('success' in update) waiter.resolve(update.success);
+      else {
+        waiter.reject(
+          new WorkflowUpdateFailedError(
+            update.rejected ? 'Workflow update rejected' : 'Workflow update failed',
+            update.failure && fromFailureRecord(update.failure),
+          ),
+        );
+      }
+    }
+    for (const change of note.changes) {
+      if (
+        note.from !== this.hostId &&
+        this.cache.get(change.runId)?.nextEventId !== change.historyLength + 1
+      ) {
+        // Another host advanced this run: the cached instance is behind.
+        this.cache.delete(change.runId);
+      }
+      if (change.status === 'RUNNING') continue;
+      this.cache.delete(change.runId);
+      this.ready.delete(change.runId);
+      this.blocked.delete(change.runId);
+      for (const [id, waiter] of this.updateWaiters) {
+        if (waiter.runId === change.runId) {
+          this.updateWaiters.delete(id);
           waiter.reject(
-            new WorkflowUpdateFailedError('Workflow update failed', fromFailureRecord(outcome.failure)),
+            new WorkflowUpdateFailedError(
+              `Workflow closed (${change.status}) before the update completed`,
+              undefined,
+            ),
           );
-      }
-      void runId;
-    }
-    const changes: WorkflowChange[] = [];
-    for (const exec of fx.changed.values()) {
-      if (exec.status !== 'RUNNING') {
-        this.cache.delete(exec.runId);
-        this.ready.delete(exec.runId);
-        this.blocked.delete(exec.runId);
-        for (const [id, waiter] of this.updateWaiters) {
-          if (waiter.runId === exec.runId) {
-            this.updateWaiters.delete(id);
-            waiter.reject(
-              new WorkflowUpdateFailedError(
-                `Workflow closed (${exec.status}) before the update completed`,
-                undefined,
-              ),
-            );
-          }
         }
-        const waiters = this.resultWaiters.get(exec.runId);
-        this.resultWaiters.delete(exec.runId);
-        for (const wake of waiters ?? []) wake();
       }
-      changes.push({
-        workflowId: exec.workflowId,
-        runId: exec.runId,
-        type: exec.workflowType,
-        status: exec.status,
-        historyLength: exec.nextEventId - 1,
-        blocked: exec.blocked !== undefined,
-        ...(exec.parentWorkflowId !== undefined && { parentWorkflowId: exec.parentWorkflowId }),
-      });
+      const waiters = this.resultWaiters.get(change.runId);
+      this.resultWaiters.delete(change.runId);
+      for (const wake of waiters ?? []) wake();
     }
-    if (changes.length > 0) for (const listener of this.watchers.values()) safeCall(() => listener(changes));
+    if (note.changes.length > 0) {
+      for (const listener of this.watchers.values()) safeCall(() => listener(note.changes));
+    }
     this.kick();
   }
 
@@ -339,7 +391,7 @@ export class Host {
       }
     }
     if (commits.length === 0 && failures.length === 0) return;
-    const rejections: { updateId: string; failure: FailureRecord }[] = [];
+    const rejections: UpdateOutcome[] = [];
     try {
       await this.write(async (tx, fx, ctx) => {
         for (const commit of commits) {
@@ -347,15 +399,16 @@ export class Host {
           if (!ok) this.cache.delete(commit.runId);
           else {
             for (const { command } of commit.result.commands) {
-              if (command.type === 'RejectUpdate')
-                rejections.push({ updateId: command.updateId, failure: command.failure });
+              if (command.type === 'RejectUpdate') {
+                rejections.push({ updateId: command.updateId, failure: command.failure, rejected: true });
+              }
             }
           }
         }
         for (const f of failures) {
           if (await failWorkflowTask(tx, f.runId, f.expected, f.events, ctx, fx)) this.blocked.add(f.runId);
         }
-      });
+      }, rejections);
     } catch (error) {
       // Nothing was written: the cached instances are ahead of the store.
       for (const commit of commits) {
@@ -364,11 +417,6 @@ export class Host {
       }
       console.error('weft: committing workflow tasks failed; they will be retried', error);
       return;
-    }
-    for (const { updateId, failure } of rejections) {
-      const waiter = this.updateWaiters.get(updateId);
-      this.updateWaiters.delete(updateId);
-      waiter?.reject(new WorkflowUpdateFailedError('Workflow update rejected', fromFailureRecord(failure)));
     }
     for (const f of failures) this.ready.delete(f.runId);
   }
@@ -455,10 +503,15 @@ export class Host {
   }
 
   private async runActivity(task: ActivityTaskRecord, controller: AbortController): Promise<void> {
-    const claimed = await this.enqueueWrite((tx, _fx, ctx) =>
+    const claim = await this.enqueueWrite((tx, _fx, ctx) =>
       claimActivity(tx, task.runId, task.seq, task.attempt, ctx),
     );
-    if (!claimed || this.stopped) return;
+    if (!claim || this.stopped) return;
+    if ('retryAt' in claim) {
+      this.enqueueActivity({ ...task, notBefore: claim.retryAt });
+      return;
+    }
+    const claimed = claim.task;
     const outcome = await this.executeActivity(claimed, controller);
     if (this.stopped) return;
     const retry = await this.enqueueWrite((tx, fx, ctx) =>
@@ -797,6 +850,18 @@ function nextMacrotask(): Promise<void> {
     macrotaskQueue.push(resolve);
     channel.port2.postMessage(null);
   });
+}
+
+function changeOf(exec: ExecutionRecord): WorkflowChange {
+  return {
+    workflowId: exec.workflowId,
+    runId: exec.runId,
+    type: exec.workflowType,
+    status: exec.status,
+    historyLength: exec.nextEventId - 1,
+    blocked: exec.blocked !== undefined,
+    ...(exec.parentWorkflowId !== undefined && { parentWorkflowId: exec.parentWorkflowId }),
+  };
 }
 
 function functionsOf(module: Record<string, unknown>): [string, AnyFunction][] {

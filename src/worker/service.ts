@@ -1014,20 +1014,30 @@ export async function completeActivity(
   return undefined;
 }
 
-/** Marks an activity attempt as running on this host. */
+/**
+ * Marks an activity attempt as running on this host.
+ * @returns the task; or, when another host runs this attempt, when to look again; or
+ *   undefined when the attempt is over.
+ */
 export async function claimActivity(
   tx: StoreTx,
   runId: string,
   seq: number,
   attempt: number,
   ctx: ServiceContext,
-): Promise<ActivityTaskRecord | undefined> {
+): Promise<{ task: ActivityTaskRecord } | { retryAt: number } | undefined> {
   const task = await tx.activityTasks.get(runId, seq);
   if (!task || task.attempt !== attempt) return undefined;
+  if (task.owner !== undefined && task.owner !== ctx.hostId && task.startedTime !== undefined) {
+    // Another host runs this attempt. It is presumed lost once its start-to-close timeout has
+    // passed (as in Temporal: a lost attempt times out); until then, it is not run twice.
+    const limit = task.startToCloseTimeout ?? task.scheduleToCloseTimeout ?? 60_000;
+    if (ctx.now < task.startedTime + limit) return { retryAt: task.startedTime + limit };
+  }
   task.owner = ctx.hostId;
   task.startedTime = ctx.now;
   tx.activityTasks.put(task);
-  return task;
+  return { task };
 }
 
 /** A durable timer came due: a workflow timer fires, or a run or execution times out. */

@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { createEngine, memoryStore } from '../../src/index.ts';
+import { executeChild, proxyActivities } from '../../src/workflow/index.ts';
+
+const workflows = {
+  async reportsWhere(): Promise<string> {
+    const { where } = proxyActivities<{ where(): Promise<string> }>({ startToCloseTimeout: '5s' });
+    return where();
+  },
+  async parentOnDefault(n: number): Promise<string[]> {
+    const here = await proxyActivities<{ where(): Promise<string> }>({ startToCloseTimeout: '5s' }).where();
+    const children = await Promise.all(
+      Array.from({ length: n }, () => executeChild(workflows.reportsWhere, { taskQueue: 'other' })),
+    );
+    return [here, ...children];
+  },
+};
+
+describe('task queues', () => {
+  it('a child on a queue nobody serves waits, visible; a host that serves it runs it', async () => {
+    const store = memoryStore();
+    const a = await createEngine({
+      workflows,
+      activities: { where: async () => 'host A' },
+      store,
+      taskQueues: ['default'],
+    });
+    const handle = await a.client.workflow.start('parentOnDefault', { workflowId: 'p', args: [5] });
+    await expect.poll(async () => (await a.client.workflow.list({ parentWorkflowId: 'p' })).length).toBe(5);
+    const waiting = await a.client.workflow.list({ parentWorkflowId: 'p' });
+    expect(
+      waiting.every((c) => c.status === 'RUNNING' && c.taskQueue === 'other' && c.historyLength === 1),
+    ).toBe(true);
+
+    const b = await createEngine({
+      workflows,
+      activities: { where: async () => 'host B' },
+      store,
+      taskQueues: ['other'],
+    });
+    expect(await handle.result()).toEqual(['host A', 'host B', 'host B', 'host B', 'host B', 'host B']);
+    await a.shutdown();
+    await b.shutdown();
+  });
+
+  it('hosts on the same queue do not run an activity twice', async () => {
+    const store = memoryStore();
+    let runs = 0;
+    const activities = {
+      where: async () => {
+        runs++;
+        return 'somewhere';
+      },
+    };
+    const a = await createEngine({ workflows, activities, store });
+    const b = await createEngine({ workflows, activities, store });
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        a.client.workflow.execute('reportsWhere', { workflowId: `w${i}` }),
+      ),
+    );
+    expect(results).toEqual(Array.from({ length: 20 }, () => 'somewhere'));
+    expect(runs).toBe(20);
+    for (let i = 0; i < 20; i++) {
+      const { events } = await b.client.workflow.getHandle(`w${i}`).fetchHistory();
+      expect(events.map((e) => e.eventId)).toEqual(events.map((_, k) => k + 1));
+      expect(events.filter((e) => e.eventType === 'WorkflowExecutionCompleted')).toHaveLength(1);
+    }
+    await a.shutdown();
+    await b.shutdown();
+  });
+});
