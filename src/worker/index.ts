@@ -5,10 +5,12 @@
 import { expose } from 'comlink';
 import { indexedDbStore } from '../store/indexeddb.ts';
 import type { Store } from '../store/types.ts';
+import { broadcastBus } from './bus.ts';
 import { Host, type HostOptions } from './host.ts';
 
 export { type ActivityInfo, Context } from './activity.ts';
 export type * from './api.ts';
+export { broadcastBus, localBus, type WakeBus, type WakeNote } from './bus.ts';
 export { Host, type HostOptions } from './host.ts';
 
 export interface StartWorkerOptions extends Omit<HostOptions, 'store'> {
@@ -35,10 +37,19 @@ export function startWorker(options: StartWorkerOptions): Promise<Host> {
   };
   // Messages that arrive before the store is open are answered once it is.
   const ready = (async () => {
-    const store = options.store ?? (await indexedDbStore({ name: options.databaseName ?? 'weft' }));
+    const databaseName = options.databaseName ?? 'weft';
+    const store = options.store ?? (await indexedDbStore({ name: databaseName }));
     const taskQueues =
       options.taskQueues ?? (options.taskQueue !== undefined ? [options.taskQueue] : undefined);
-    const host = new Host({ ...options, store, ...(taskQueues !== undefined && { taskQueues }) });
+    // Workers, tabs and service workers on one database wake each other through a BroadcastChannel.
+    const bus =
+      options.bus ?? (typeof BroadcastChannel !== 'undefined' ? broadcastBus(databaseName) : undefined);
+    const host = new Host({
+      ...options,
+      store,
+      ...(taskQueues !== undefined && { taskQueues }),
+      ...(bus !== undefined && { bus }),
+    });
     await host.start();
     return host;
   })();
