@@ -69,6 +69,11 @@ export interface HostOptions {
   maxPendingChildren?: number;
   /** How hosts sharing the store wake each other (default: in-process, per store object). */
   bus?: WakeBus;
+  /**
+   * Whether another host is still alive (e.g. it holds its Web Lock). Without it, work a host
+   * claimed is taken over only once its timeout has passed.
+   */
+  isHostAlive?: (hostId: string) => Promise<boolean>;
 }
 
 const MAX_TIMEOUT = 2 ** 31 - 1;
@@ -508,10 +513,26 @@ export class Host {
     );
     if (!claim || this.stopped) return;
     if ('retryAt' in claim) {
-      this.enqueueActivity({ ...task, notBefore: claim.retryAt });
-      return;
+      const alive = (await this.options.isHostAlive?.(claim.owner)) ?? true;
+      if (alive) {
+        this.enqueueActivity({ ...task, notBefore: claim.retryAt });
+        return;
+      }
+      // Its host is gone (a closed tab, a killed worker): take the attempt over now.
+      const taken = await this.enqueueWrite((tx, _fx, ctx) =>
+        claimActivity(tx, task.runId, task.seq, task.attempt, { ...ctx, deadHosts: new Set([claim.owner]) }),
+      );
+      if (!taken || 'retryAt' in taken || this.stopped) return;
+      return this.finishActivity(task, taken.task, controller);
     }
-    const claimed = claim.task;
+    return this.finishActivity(task, claim.task, controller);
+  }
+
+  private async finishActivity(
+    task: ActivityTaskRecord,
+    claimed: ActivityTaskRecord,
+    controller: AbortController,
+  ): Promise<void> {
     const outcome = await this.executeActivity(claimed, controller);
     if (this.stopped) return;
     const retry = await this.enqueueWrite((tx, fx, ctx) =>

@@ -44,8 +44,25 @@ export function startWorker(options: StartWorkerOptions): Promise<Host> {
     // Workers, tabs and service workers on one database wake each other through a BroadcastChannel.
     const bus =
       options.bus ?? (typeof BroadcastChannel !== 'undefined' ? broadcastBus(databaseName) : undefined);
+    // Each host holds a Web Lock while it lives: when a tab closes or a worker is killed, the
+    // lock is released at once, and other hosts take over its claimed work without waiting.
+    const identity = options.identity ?? `host-${crypto.randomUUID().slice(0, 8)}`;
+    const locks = (globalThis.navigator as Navigator | undefined)?.locks;
+    if (locks) {
+      await new Promise<void>((held) => {
+        void locks.request(`weft-host:${identity}`, () => {
+          held();
+          return new Promise<never>(() => undefined);
+        });
+      });
+    }
     const host = new Host({
       ...options,
+      identity,
+      ...(locks && {
+        isHostAlive: async (hostId: string) =>
+          ((await locks.query()).held ?? []).some((lock) => lock.name === `weft-host:${hostId}`),
+      }),
       store,
       ...(taskQueues !== undefined && { taskQueues }),
       ...(bus !== undefined && { bus }),

@@ -32,6 +32,8 @@ export interface ServiceContext {
   newRunId(): string;
   newSeed(): number;
   historyLimit: number;
+  /** Hosts known to be gone (their lock is released): their claims can be taken over at once. */
+  deadHosts?: ReadonlySet<string>;
 }
 
 /** What a transaction changed, for the host to act on after it commits. */
@@ -1025,14 +1027,19 @@ export async function claimActivity(
   seq: number,
   attempt: number,
   ctx: ServiceContext,
-): Promise<{ task: ActivityTaskRecord } | { retryAt: number } | undefined> {
+): Promise<{ task: ActivityTaskRecord } | { retryAt: number; owner: string } | undefined> {
   const task = await tx.activityTasks.get(runId, seq);
   if (!task || task.attempt !== attempt) return undefined;
-  if (task.owner !== undefined && task.owner !== ctx.hostId && task.startedTime !== undefined) {
+  if (
+    task.owner !== undefined &&
+    task.owner !== ctx.hostId &&
+    task.startedTime !== undefined &&
+    !ctx.deadHosts?.has(task.owner)
+  ) {
     // Another host runs this attempt. It is presumed lost once its start-to-close timeout has
     // passed (as in Temporal: a lost attempt times out); until then, it is not run twice.
     const limit = task.startToCloseTimeout ?? task.scheduleToCloseTimeout ?? 60_000;
-    if (ctx.now < task.startedTime + limit) return { retryAt: task.startedTime + limit };
+    if (ctx.now < task.startedTime + limit) return { retryAt: task.startedTime + limit, owner: task.owner };
   }
   task.owner = ctx.hostId;
   task.startedTime = ctx.now;

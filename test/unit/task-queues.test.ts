@@ -70,3 +70,43 @@ describe('task queues', () => {
     await b.shutdown();
   });
 });
+
+describe('takeover', () => {
+  it("a dead host's running activity is taken over at once, not after its timeout", async () => {
+    const store = memoryStore();
+    let started = 0;
+    const hanging = {
+      where: () => {
+        started++;
+        return new Promise<string>(() => undefined);
+      },
+    };
+    const longWorkflows = {
+      async longActivity(): Promise<string> {
+        const { where } = proxyActivities<{ where(): Promise<string> }>({ startToCloseTimeout: '1 hour' });
+        return where();
+      },
+    };
+    const a = await createEngine({
+      workflows: longWorkflows,
+      activities: hanging,
+      store,
+      identity: 'host-a',
+    });
+    await a.client.workflow.start('longActivity', { workflowId: 'orphan' });
+    await expect.poll(() => started).toBe(1);
+    await a.shutdown();
+
+    const alive = new Set<string>();
+    const b = await createEngine({
+      workflows: longWorkflows,
+      activities: { where: async () => 'host B took over' },
+      store,
+      identity: 'host-b',
+      isHostAlive: async (hostId) => alive.has(hostId),
+    });
+    // The attempt's start-to-close timeout is an hour: only a takeover finishes it now.
+    expect(await b.client.workflow.getHandle('orphan').result()).toBe('host B took over');
+    await b.shutdown();
+  });
+});
