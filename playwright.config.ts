@@ -10,7 +10,7 @@ const executablePath =
 export default defineConfig({
   testDir: 'test/e2e',
   outputDir: 'test-results',
-  fullyParallel: false,
+  fullyParallel: true,
   forbidOnly: !!process.env.CI,
   retries: 0,
   workers: 2,
@@ -44,6 +44,8 @@ export default defineConfig({
   ],
   webServer: {
     command: `npx vite --port ${PORT} --strictPort`,
+    // No file watching or HMR: an edit during the run must not reload the pages under test.
+    env: { WEFT_E2E: '1' },
     url: `http://localhost:${PORT}`,
     reuseExistingServer: !process.env.CI,
     timeout: 60_000,

@@ -29,10 +29,15 @@ export async function reserve(item: string): Promise<string> {
   return reservation;
 }
 
-/** Ships a reserved item; returns a tracking number. */
-export async function ship(item: string, reservation: string): Promise<string> {
+/**
+ * Ships a reserved item; returns a tracking number. It records its effect first, then takes
+ * `durationMs` (a real, cancellable wait) to finish, so a test can act while it is in flight.
+ */
+export async function ship(item: string, reservation: string, durationMs = 0): Promise<string> {
+  const context = Context.current();
   const tracking = `trk-${crypto.randomUUID().slice(0, 8)}`;
   await effect('ship', `${item} ${reservation} ${tracking}`);
+  if (durationMs > 0) await context.sleep(durationMs);
   return tracking;
 }
 

@@ -1,16 +1,10 @@
 /**
- * Signal and query definitions of the sample workflows. They live apart from workflows.ts
- * because the worker registers every export of that module as a workflow type.
+ * Signal and query definitions of the sample workflows, apart from workflows.ts so the page
+ * can import them without the workflow code.
  */
 import { defineQuery, defineSignal } from '../src/workflow/index.ts';
 
-export type OrderStage =
-  | 'reserving'
-  | 'waiting'
-  | 'awaiting-approval'
-  | 'shipping'
-  | 'done'
-  | 'cancelled';
+export type OrderStage = 'reserving' | 'waiting' | 'awaiting-approval' | 'shipping' | 'done' | 'cancelled';
 
 export interface OrderStatus {
   stage: OrderStage;

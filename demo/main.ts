@@ -4,11 +4,16 @@
  * IndexedDB, so a reload (or killing the worker) loses nothing: the page lists what is there.
  */
 import {
+  CancelledFailure,
   type Client,
   connect,
   type HistoryEvent,
+  InvalidArgumentError,
+  TerminatedFailure,
   type WorkflowDescription,
+  WorkflowExecutionAlreadyStartedError,
   WorkflowFailedError,
+  WorkflowNotFoundError,
 } from '../src/client/index.ts';
 import type { OrderStatus } from './defs.ts';
 import { readEffects } from './effects.ts';
@@ -192,23 +197,32 @@ async function renderDetails(): Promise<void> {
   }
   const approver = h('input', { type: 'text', value: 'alice', 'aria-label': 'Approver', size: '8' });
   panel.replaceChildren(
-    h('h2', {}, `${description.workflowId} `, statusBadge(description.status, description.blocked !== undefined)),
+    h(
+      'h2',
+      {},
+      `${description.workflowId} `,
+      statusBadge(description.status, description.blocked !== undefined),
+    ),
     h(
       'p',
       { class: 'muted' },
       `${description.type} · run ${description.runId.slice(0, 8)} · started ${description.startTime.toLocaleTimeString()}` +
         (description.closeTime ? ` · closed ${description.closeTime.toLocaleTimeString()}` : ''),
     ),
-    ...(description.blocked ? [h('pre', { class: 'blocked' }, `blocked: ${description.blocked.reason}`)] : []),
-    h(
-      'div',
-      { class: 'actions' },
-      approver,
-      button('Approve', () => handle.signal('approve', approver.value)),
-      button('Query', async () => undefined),
-      button('Cancel', () => handle.cancel()),
-      button('Terminate', () => handle.terminate('Terminated from the playground')),
-    ),
+    ...(description.blocked
+      ? [h('pre', { class: 'blocked' }, `blocked: ${description.blocked.reason}`)]
+      : []),
+    description.status === 'RUNNING'
+      ? h(
+          'div',
+          { class: 'actions' },
+          approver,
+          button('Approve', () => handle.signal('approve', approver.value)),
+          button('Query', async () => undefined),
+          button('Cancel', () => handle.cancel()),
+          button('Terminate', () => handle.terminate('Terminated from the playground')),
+        )
+      : '',
     h('pre', { 'data-testid': 'query' }, `status query: ${state}`),
     ...(outcome ? [h('pre', { 'data-testid': 'outcome' }, outcome)] : []),
     h('h2', {}, `History (${events.length} events)`),
@@ -274,6 +288,14 @@ const page: WeftPage = {
   effects: () => readEffects(db),
   restartWorker,
   select,
+  errors: {
+    WorkflowFailedError,
+    CancelledFailure,
+    TerminatedFailure,
+    InvalidArgumentError,
+    WorkflowNotFoundError,
+    WorkflowExecutionAlreadyStartedError,
+  },
 };
 window.weft = page;
 void scheduleRefresh();

@@ -2,6 +2,7 @@
  * What the playground page exposes as `window.weft`, for the console and for the e2e tests
  * (which drive the real page client, worker, Comlink and IndexedDB through it).
  */
+import type * as errors from '../src/client/index.ts';
 import type { Client } from '../src/client/index.ts';
 import type { EffectRecord } from './effects.ts';
 
@@ -15,6 +16,15 @@ export interface WeftPage {
   effects(): Promise<EffectRecord[]>;
   /** Kills the worker and connects to a fresh one (same database): nothing is lost. */
   restartWorker(): Promise<void>;
+  /** The client's error classes, for `instanceof` checks in the page. */
+  errors: {
+    WorkflowFailedError: typeof errors.WorkflowFailedError;
+    CancelledFailure: typeof errors.CancelledFailure;
+    TerminatedFailure: typeof errors.TerminatedFailure;
+    InvalidArgumentError: typeof errors.InvalidArgumentError;
+    WorkflowNotFoundError: typeof errors.WorkflowNotFoundError;
+    WorkflowExecutionAlreadyStartedError: typeof errors.WorkflowExecutionAlreadyStartedError;
+  };
   /** Shows one execution's details and history in the page. */
   select(workflowId: string | undefined): Promise<void>;
 }

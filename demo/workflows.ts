@@ -24,6 +24,8 @@ export interface OrderInput {
   delayMs?: number;
   /** Wait for the `approve` signal before shipping. */
   requireApproval?: boolean;
+  /** How long the `ship` activity takes once started (default 0). */
+  shipDurationMs?: number;
 }
 
 export interface OrderSummary {
@@ -53,7 +55,7 @@ export async function order(input: OrderInput): Promise<OrderSummary> {
       await condition(() => state.approvedBy !== undefined);
     }
     state.stage = 'shipping';
-    const tracking = await ship(input.item, reservation);
+    const tracking = await ship(input.item, reservation, input.shipDurationMs ?? 0);
     state.stage = 'done';
     return {
       item: input.item,

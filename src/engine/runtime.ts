@@ -720,10 +720,10 @@ export class WorkflowRuntime implements ScopeTimerHost {
       }
       return;
     }
-    this.requestChildCancel(seq, child, failure);
+    this.requestChildCancel(child, failure);
   }
 
-  private requestChildCancel(seq: number, child: ChildState, failure: CancelledFailure): void {
+  private requestChildCancel(child: ChildState, failure: CancelledFailure): void {
     if (child.cancellationType === 'ABANDON') {
       child.result.reject(this.childFailure(child, failure));
       return;
@@ -789,7 +789,7 @@ export class WorkflowRuntime implements ScopeTimerHost {
       if (child.start.settled) {
         // Cancelled while only initiated: now that it runs, ask it to stop.
         if (child.cancellationType !== 'ABANDON')
-          this.requestChildCancel(seq, child, new CancelledFailure('Child workflow cancelled'));
+          this.requestChildCancel(child, new CancelledFailure('Child workflow cancelled'));
       } else {
         child.start.resolve(handle);
       }

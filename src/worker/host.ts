@@ -1,6 +1,5 @@
 import {
   ApplicationFailure,
-  type FailureRecord,
   failedTaskEvents,
   fromFailureRecord,
   type HistoryEvent,
@@ -217,7 +216,7 @@ export class Host {
           for (const item of batch) out.push(await item.op(tx, fx, ctx));
           return out;
         });
-        batch.forEach((item, i) => item.resolve(values[i]));
+        for (const [i, item] of batch.entries()) item.resolve(values[i]);
       } catch {
         for (const item of batch) {
           try {
@@ -359,7 +358,7 @@ export class Host {
       const out = [];
       for (const runId of batch) {
         const exec = await tx.executions.get(runId);
-        if (!exec || exec.status !== 'RUNNING') continue;
+        if (exec?.status !== 'RUNNING') continue;
         const inbox = await tx.inbox.list(runId);
         // Taken out of the cache now: running an earlier run of the batch may evict it.
         const cached = this.takeCached(exec);
