@@ -16,7 +16,13 @@ import {
   type WorkflowIdReusePolicy,
   WorkflowNotFoundError,
 } from '../engine/index.ts';
-import type { ActivityTaskRecord, ExecutionRecord, StoreTx, TimerRecord } from '../store/types.ts';
+import type {
+  ActivityTaskRecord,
+  ExecutionRecord,
+  InboxRecord,
+  StoreTx,
+  TimerRecord,
+} from '../store/types.ts';
 
 /**
  * The history service: each state transition of an execution as one function over one
@@ -421,38 +427,7 @@ export async function closeRun(
   if (!alreadyAppended) {
     // Closed from outside (terminate, timeout): signals and cancel requests that arrived but
     // were not yet processed are recorded first, as Temporal records them on arrival.
-    const arrived = inbox.flatMap((m): HistoryEvent[] => {
-      if (m.kind === 'signal') {
-        return [
-          {
-            eventId: 0,
-            eventTime: m.time,
-            eventType: 'WorkflowExecutionSignaled',
-            attributes: {
-              signalName: m.signalName,
-              input: m.input,
-              ...(m.identity !== undefined && { identity: m.identity }),
-            },
-          },
-        ];
-      }
-      if (m.kind === 'cancelRequest') {
-        return [
-          {
-            eventId: 0,
-            eventTime: m.time,
-            eventType: 'WorkflowExecutionCancelRequested',
-            attributes: {
-              ...(m.reason !== undefined && { cause: m.reason }),
-              ...(m.externalInitiatedEventId !== undefined && {
-                externalInitiatedEventId: m.externalInitiatedEventId,
-              }),
-            },
-          },
-        ];
-      }
-      return [];
-    });
+    const arrived = arrivedEvents(inbox);
     arrived.forEach((event, i) => {
       event.eventId = exec.nextEventId + i;
     });
@@ -532,6 +507,45 @@ function setRetryState(closing: HistoryEvent, retryState: RetryState): void {
   if (closing.eventType === 'WorkflowExecutionFailed' || closing.eventType === 'WorkflowExecutionTimedOut') {
     closing.attributes.retryState = retryState;
   }
+}
+
+/**
+ * Signals and cancel requests waiting in an inbox, as the events Temporal would have
+ * recorded on their arrival (they need no workflow state). Event IDs are set by the caller.
+ */
+function arrivedEvents(inbox: InboxRecord[]): HistoryEvent[] {
+  return inbox.flatMap((m): HistoryEvent[] => {
+    if (m.kind === 'signal') {
+      return [
+        {
+          eventId: 0,
+          eventTime: m.time,
+          eventType: 'WorkflowExecutionSignaled',
+          attributes: {
+            signalName: m.signalName,
+            input: m.input,
+            ...(m.identity !== undefined && { identity: m.identity }),
+          },
+        },
+      ];
+    }
+    if (m.kind === 'cancelRequest') {
+      return [
+        {
+          eventId: 0,
+          eventTime: m.time,
+          eventType: 'WorkflowExecutionCancelRequested',
+          attributes: {
+            ...(m.reason !== undefined && { cause: m.reason }),
+            ...(m.externalInitiatedEventId !== undefined && {
+              externalInitiatedEventId: m.externalInitiatedEventId,
+            }),
+          },
+        },
+      ];
+    }
+    return [];
+  });
 }
 
 /** Each parent learns its child's outcome as one message (and so one event). */
@@ -940,7 +954,25 @@ export async function failWorkflowTask(
     failed?.eventType === 'WorkflowTaskFailed'
       ? failed.attributes.failure
       : { name: 'Error', message: 'Workflow task failed' };
-  if (!exec.blocked) appendEvents(tx, exec, events, fx);
+  // Signals and cancel requests are recorded now, as on arrival in Temporal; they reach the
+  // workflow with the next task that succeeds (replay carries them over). Other messages
+  // need the run's state to become events, and wait in the inbox.
+  const inbox = await tx.inbox.list(runId);
+  const arrived = arrivedEvents(inbox);
+  for (const m of inbox) if (m.kind === 'signal' || m.kind === 'cancelRequest') tx.inbox.delete(m.id);
+  // Only the first of consecutive failures is recorded, as in Temporal.
+  const recorded = [...arrived, ...(exec.blocked ? [] : events)];
+  recorded.forEach((event, i) => {
+    event.eventId = exec.nextEventId + i;
+  });
+  for (const event of recorded) {
+    if (event.eventType === 'WorkflowTaskStarted') event.attributes.scheduledEventId = event.eventId - 1;
+    if (event.eventType === 'WorkflowTaskFailed') {
+      event.attributes.startedEventId = event.eventId - 1;
+      event.attributes.scheduledEventId = event.eventId - 2;
+    }
+  }
+  appendEvents(tx, exec, recorded, fx);
   exec.blocked = { reason: failure.message, failure, since: exec.blocked?.since ?? ctx.now };
   save(tx, exec, fx);
   return true;

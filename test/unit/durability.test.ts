@@ -2,7 +2,7 @@ import { IDBFactory } from 'fake-indexeddb';
 import { describe, expect, it } from 'vitest';
 import { createEngine, indexedDbStore, memoryStore, type Store } from '../../src/index.ts';
 import { Context } from '../../src/worker/activity.ts';
-import { proxyActivities, sleep } from '../../src/workflow/index.ts';
+import { condition, defineSignal, proxyActivities, setHandler, sleep } from '../../src/workflow/index.ts';
 
 function counters() {
   const calls: Record<string, number> = {};
@@ -209,5 +209,54 @@ describe('history limits', () => {
     expect(events.length).toBeLessThanOrEqual(41);
     expect(events.map((e) => e.eventId)).toEqual(events.map((_, i) => i + 1));
     await engine.shutdown();
+  });
+});
+
+describe('a blocked run', () => {
+  it('records signals on arrival, the failure once, and a fixed deployment sees every signal', async () => {
+    const store = memoryStore();
+    const make = (fixed: boolean) => ({
+      async approvals(): Promise<number> {
+        let n = 0;
+        setHandler(defineSignal('approve'), () => {
+          n++;
+        });
+        await condition(() => n > 0);
+        if (!fixed) throw new TypeError('a bug after the first approval');
+        await condition(() => n >= 2);
+        return n;
+      },
+    });
+    const buggy = await createEngine({ workflows: make(false), store });
+    const handle = await buggy.client.workflow.start('approvals', { workflowId: 'blocked' });
+    await handle.signal('approve');
+    await expect
+      .poll(async () => (await handle.describe()).blocked?.reason)
+      .toBe('a bug after the first approval');
+    await handle.signal('approve');
+    await expect
+      .poll(
+        async () =>
+          (await handle.fetchHistory()).events.filter((e) => e.eventType === 'WorkflowExecutionSignaled')
+            .length,
+      )
+      .toBe(2);
+    const types = (await handle.fetchHistory()).events.map((e) => e.eventType);
+    expect(types.filter((t) => t === 'WorkflowTaskFailed')).toHaveLength(1);
+    expect(types.slice(-5)).toEqual([
+      'WorkflowExecutionSignaled',
+      'WorkflowTaskScheduled',
+      'WorkflowTaskStarted',
+      'WorkflowTaskFailed',
+      'WorkflowExecutionSignaled',
+    ]);
+    expect((await handle.describe()).status).toBe('RUNNING');
+    await buggy.shutdown();
+
+    const fixed = await createEngine({ workflows: make(true), store });
+    expect(await fixed.client.workflow.getHandle('blocked').result()).toBe(2);
+    const { events } = await fixed.client.workflow.getHandle('blocked').fetchHistory();
+    expect(events.map((e) => e.eventId)).toEqual(events.map((_, i) => i + 1));
+    await fixed.shutdown();
   });
 });
