@@ -281,9 +281,11 @@ test('a deployment whose commands differ fails the workflow task, blocks the run
 
   await expect.poll(() => eventTypes(page, id)).toContain('WorkflowTaskFailed');
   const events = await history(page, id);
-  // The recorded history is untouched; only the failed task was appended.
+  // The recorded history is untouched; the signal (recorded on arrival, as in Temporal) and
+  // the failed task were appended.
   expect(events.slice(0, recorded.length)).toEqual(recorded);
   expect(events.slice(recorded.length).map((e) => e.eventType)).toEqual([
+    'WorkflowExecutionSignaled',
     'WorkflowTaskScheduled',
     'WorkflowTaskStarted',
     'WorkflowTaskFailed',
