@@ -26,6 +26,7 @@ import type {
 } from './api.ts';
 import { localBus, type UpdateOutcome, type WakeBus, type WakeNote } from './bus.ts';
 import { installDeterminism, realNow } from './determinism.ts';
+import { assertPayloadSize, DEFAULT_PAYLOAD_LIMIT } from './payload.ts';
 import {
   type ActivityOutcome,
   claimActivity,
@@ -73,6 +74,8 @@ export interface HostOptions {
    * claimed is taken over only once its timeout has passed.
    */
   isHostAlive?: (hostId: string) => Promise<boolean>;
+  /** Largest payload (arguments, results, signal data) in bytes (default 2 MiB). */
+  payloadLimit?: number;
 }
 
 const MAX_TIMEOUT = 2 ** 31 - 1;
@@ -95,6 +98,7 @@ export class Host {
   private readonly activities: Map<string, AnyFunction>;
   private readonly options: HostOptions;
   private readonly bus: WakeBus;
+  private readonly payloadLimit: number;
   private unsubscribe: (() => void) | undefined;
   private readonly cache = new Map<string, WorkflowMachine>();
   private readonly ready = new Set<string>();
@@ -131,6 +135,7 @@ export class Host {
     this.activities = new Map(functionsOf(options.activities ?? {}));
     this.workflowTypes = new Map([...this.workflows].map(([name, fn]) => [fn as Function, name]));
     this.bus = options.bus ?? localBus(options.store);
+    this.payloadLimit = options.payloadLimit ?? DEFAULT_PAYLOAD_LIMIT;
     this.timers = new TimerQueue(
       (t) => `${t.runId}/${t.key}`,
       (due) => this.onTimersDue(due),
@@ -378,6 +383,8 @@ export class Host {
         const machine = cached ?? (await WorkflowMachine.replay(this.machineInit(exec), history ?? []));
         const result = await machine.runTask(inbox, time, { newRunId: () => crypto.randomUUID() });
         assertCloneable(result.events);
+        for (const { command } of result.commands)
+          assertPayloadSize(command, this.payloadLimit, `${command.type} payload`);
         commits.push({
           runId: exec.runId,
           expectedNextEventId: exec.nextEventId,
@@ -606,7 +613,13 @@ export class Host {
         const result = await runWithContext(context, () => fn(...task.input));
         try {
           structuredClone(result);
-        } catch {
+          assertPayloadSize(result, this.payloadLimit, `Activity ${task.activityType} result`);
+        } catch (error) {
+          if (error instanceof InvalidArgumentError) {
+            return {
+              failed: toFailureRecord(ApplicationFailure.nonRetryable(error.message, 'PayloadTooLarge')),
+            };
+          }
           return {
             failed: toFailureRecord(
               ApplicationFailure.nonRetryable(
@@ -645,6 +658,7 @@ export class Host {
     const args = options.args ?? [];
     if (!Array.isArray(args)) throw new InvalidArgumentError('options.args must be an array');
     assertCloneable(args, 'Workflow arguments');
+    assertPayloadSize(args, this.payloadLimit, 'Workflow arguments');
     if (options.memo !== undefined) assertCloneable(options.memo, 'Memo');
     const workflowExecutionTimeout = msOptional(options.workflowExecutionTimeout);
     const workflowRunTimeout = msOptional(options.workflowRunTimeout);
@@ -684,6 +698,7 @@ export class Host {
     args: unknown[],
   ): Promise<void> {
     assertCloneable(args, 'Signal arguments');
+    assertPayloadSize(args, this.payloadLimit, 'Signal arguments');
     await this.write((tx, fx, ctx) =>
       signalWorkflow(
         tx,
@@ -722,6 +737,7 @@ export class Host {
     args: unknown[],
   ): Promise<unknown> {
     assertCloneable(args, 'Update arguments');
+    assertPayloadSize(args, this.payloadLimit, 'Update arguments');
     const updateId = crypto.randomUUID();
     let settle!: { resolve(v: unknown): void; reject(e: unknown): void };
     const done = new Promise<unknown>((resolve, reject) => {

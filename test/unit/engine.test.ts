@@ -246,3 +246,50 @@ describe('bad input gets a typed error and writes nothing', () => {
     expect(await running.fetchHistory()).toEqual(historyBefore);
   });
 });
+
+describe('oversized payloads', () => {
+  it('are refused at the door, fail the task from workflow code, fail the activity from activity code', async () => {
+    const store = memoryStore();
+    engine = await createEngine({
+      store,
+      payloadLimit: 1_000,
+      workflows: {
+        async echo(x: string) {
+          return x;
+        },
+        async bigActivity() {
+          try {
+            await proxyActivities<{ big(): Promise<string> }>({ startToCloseTimeout: '1s' }).big();
+            return 'no';
+          } catch (error) {
+            return (error as Error & { cause?: { type?: string } }).cause?.type;
+          }
+        },
+        async bigResult() {
+          return 'x'.repeat(2_000);
+        },
+      },
+      activities: { big: async () => 'y'.repeat(2_000) },
+    });
+    const wf = engine.client.workflow;
+    const before = await store.read((tx) => tx.executions.list());
+    await expect(wf.start('echo', { workflowId: 'big-in', args: ['z'.repeat(2_000)] })).rejects.toMatchObject(
+      {
+        name: 'InvalidArgumentError',
+        message: expect.stringMatching(/Workflow arguments is too large/),
+      },
+    );
+    expect(await store.read((tx) => tx.executions.list())).toEqual(before);
+
+    expect(await wf.execute('bigActivity', { workflowId: 'big-act' })).toBe('PayloadTooLarge');
+
+    const big = await wf.start('bigResult', { workflowId: 'big-out' });
+    await expect
+      .poll(async () => (await big.describe()).blocked?.reason)
+      .toMatch(/CompleteWorkflowExecution payload is too large/);
+    expect((await big.describe()).status).toBe('RUNNING');
+    await expect(big.signal('nudge', 'w'.repeat(2_000))).rejects.toMatchObject({
+      name: 'InvalidArgumentError',
+    });
+  });
+});

@@ -1,0 +1,63 @@
+import { InvalidArgumentError } from '../engine/failure.ts';
+
+/** Temporal's default blob size limit: a payload past it is refused. */
+export const DEFAULT_PAYLOAD_LIMIT = 2 * 1024 * 1024;
+
+/**
+ * Roughly the bytes a value takes once stored (UTF-16 strings, 8-byte numbers, binary data at
+ * its length), counting shared references once. Stops counting past `limit`.
+ */
+export function payloadSize(value: unknown, limit = Number.POSITIVE_INFINITY): number {
+  let size = 0;
+  const seen = new Set<object>();
+  const stack: unknown[] = [value];
+  while (stack.length > 0 && size <= limit) {
+    const v = stack.pop();
+    switch (typeof v) {
+      case 'string':
+        size += 2 * v.length;
+        break;
+      case 'number':
+      case 'bigint':
+        size += 8;
+        break;
+      case 'boolean':
+      case 'undefined':
+        size += 1;
+        break;
+      case 'object': {
+        if (v === null || seen.has(v)) {
+          size += 1;
+          break;
+        }
+        seen.add(v);
+        if (ArrayBuffer.isView(v)) size += v.byteLength;
+        else if (v instanceof ArrayBuffer) size += v.byteLength;
+        else if (typeof Blob !== 'undefined' && v instanceof Blob) size += v.size;
+        else if (v instanceof Map) for (const [k, x] of v) stack.push(k, x);
+        else if (v instanceof Set) for (const x of v) stack.push(x);
+        else if (v instanceof Date) size += 8;
+        else {
+          for (const [k, x] of Object.entries(v)) {
+            size += 2 * k.length;
+            stack.push(x);
+          }
+        }
+        break;
+      }
+      default:
+        size += 8;
+    }
+  }
+  return size;
+}
+
+/** @throws InvalidArgumentError when `value` is larger than `limit` bytes. */
+export function assertPayloadSize(value: unknown, limit: number, what: string): void {
+  const size = payloadSize(value, limit);
+  if (size > limit) {
+    throw new InvalidArgumentError(
+      `${what} is too large: more than ${limit} bytes (about ${size} counted so far); keep payloads small and store large data elsewhere (e.g. IndexedDB or the Cache API) and pass a key`,
+    );
+  }
+}
