@@ -40,9 +40,9 @@ export function localBus(store: Store): WakeBus {
     bus = {
       publish: (note) => {
         // Delivered asynchronously, like a BroadcastChannel: never inside the publisher's commit.
-        const copy = structuredClone(note);
+        // Not copied: hosts treat notes as read-only.
         queueMicrotask(() => {
-          for (const listener of listeners) listener(copy);
+          for (const listener of listeners) listener(note);
         });
       },
       subscribe: (listener) => {

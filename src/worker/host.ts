@@ -382,7 +382,6 @@ export class Host {
       try {
         const machine = cached ?? (await WorkflowMachine.replay(this.machineInit(exec), history ?? []));
         const result = await machine.runTask(inbox, time, { newRunId: () => crypto.randomUUID() });
-        assertCloneable(result.events);
         for (const { command } of result.commands)
           assertPayloadSize(command, this.payloadLimit, `${command.type} payload`);
         commits.push({
@@ -870,10 +869,14 @@ export class Host {
 
 const channel = typeof MessageChannel !== 'undefined' ? new MessageChannel() : undefined;
 const macrotaskQueue: (() => void)[] = [];
+// Node keeps a process alive while a MessagePort is referenced: only while a hop is pending.
+const nodePort = channel?.port1 as { ref?: () => void; unref?: () => void } | undefined;
 if (channel) {
-  channel.port1.onmessage = () => macrotaskQueue.shift()?.();
-  // Node keeps a process alive while a MessagePort listens; weft must not.
-  (channel.port1 as { unref?: () => void }).unref?.();
+  channel.port1.onmessage = () => {
+    macrotaskQueue.shift()?.();
+    if (macrotaskQueue.length === 0) nodePort?.unref?.();
+  };
+  nodePort?.unref?.();
 }
 
 /** Resolves in a new macrotask (MessageChannel: not clamped like nested setTimeout). */
@@ -884,6 +887,7 @@ function nextMacrotask(): Promise<void> {
       return;
     }
     macrotaskQueue.push(resolve);
+    nodePort?.ref?.();
     channel.port2.postMessage(null);
   });
 }

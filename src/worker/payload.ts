@@ -31,6 +31,11 @@ export function payloadSize(value: unknown, limit = Number.POSITIVE_INFINITY): n
           break;
         }
         seen.add(v);
+        if (v instanceof Promise || v instanceof WeakMap || v instanceof WeakSet) {
+          throw new InvalidArgumentError(
+            `a ${v.constructor.name} cannot be stored (not structured-cloneable)`,
+          );
+        }
         if (ArrayBuffer.isView(v)) size += v.byteLength;
         else if (v instanceof ArrayBuffer) size += v.byteLength;
         else if (typeof Blob !== 'undefined' && v instanceof Blob) size += v.size;
@@ -45,6 +50,9 @@ export function payloadSize(value: unknown, limit = Number.POSITIVE_INFINITY): n
         }
         break;
       }
+      case 'function':
+      case 'symbol':
+        throw new InvalidArgumentError(`a ${typeof v} cannot be stored (not structured-cloneable)`);
       default:
         size += 8;
     }
@@ -52,9 +60,17 @@ export function payloadSize(value: unknown, limit = Number.POSITIVE_INFINITY): n
   return size;
 }
 
-/** @throws InvalidArgumentError when `value` is larger than `limit` bytes. */
+/**
+ * @throws InvalidArgumentError when `value` is larger than `limit` bytes, or holds what cannot
+ *   be stored (a function, a symbol, a promise). The store remains the final judge.
+ */
 export function assertPayloadSize(value: unknown, limit: number, what: string): void {
-  const size = payloadSize(value, limit);
+  let size: number;
+  try {
+    size = payloadSize(value, limit);
+  } catch (error) {
+    throw new InvalidArgumentError(`${what} cannot be stored: ${(error as Error).message}`);
+  }
   if (size > limit) {
     throw new InvalidArgumentError(
       `${what} is too large: more than ${limit} bytes (about ${size} counted so far); keep payloads small and store large data elsewhere (e.g. IndexedDB or the Cache API) and pass a key`,

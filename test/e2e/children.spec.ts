@@ -96,6 +96,14 @@ test('asynchronous child: startChild gives a handle once started, the result com
 test('parallel fan-out: 100 children, results in order, all COMPLETED, one activity each', async ({
   page,
 }) => {
+  // The page watches every change; children carry their parent's ID.
+  await page.evaluate(() => {
+    const seen: Record<string, string> = {};
+    (window as unknown as { seen: typeof seen }).seen = seen;
+    window.weft.client.workflow.watch((changes) => {
+      for (const c of changes) if (c.parentWorkflowId === 'fan-1') seen[c.workflowId] = c.status;
+    });
+  });
   expect(await run(page, 'fanOut', 'fan-1', [100])).toEqual({
     ok: Array.from({ length: 100 }, (_, i) => i * 2),
   });
@@ -111,6 +119,18 @@ test('parallel fan-out: 100 children, results in order, all COMPLETED, one activ
   expect(count(types, 'StartChildWorkflowExecutionInitiated')).toBe(100);
   expect(count(types, 'ChildWorkflowExecutionStarted')).toBe(100);
   expect(count(types, 'ChildWorkflowExecutionCompleted')).toBe(100);
+
+  // watch reported each child's changes up to its completion.
+  await expect
+    .poll(() =>
+      page.evaluate(
+        () =>
+          Object.values((window as unknown as { seen: Record<string, string> }).seen).filter(
+            (status) => status === 'COMPLETED',
+          ).length,
+      ),
+    )
+    .toBe(100);
 
   // Each child ran its one activity exactly once.
   const ran = (await effects(page)).filter((e) => e.activity === 'multiply');

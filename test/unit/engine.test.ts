@@ -268,6 +268,9 @@ describe('oversized payloads', () => {
         async bigResult() {
           return 'x'.repeat(2_000);
         },
+        async returnsFunction() {
+          return { callback: () => 1 };
+        },
       },
       activities: { big: async () => 'y'.repeat(2_000) },
     });
