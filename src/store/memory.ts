@@ -13,17 +13,59 @@ import type {
   WorkflowTaskRecord,
 } from './types.ts';
 
+/**
+ * A Map with one secondary index, kept in `set` and `delete`, so the undo log (which calls
+ * them) keeps the index right on rollback too. Like an IndexedDB index: lookups by a field
+ * touch only the matching records, not the whole table.
+ */
+class IndexedMap<K, V> extends Map<K, V> {
+  private readonly index = new Map<string, Set<K>>();
+  constructor(private readonly indexKey: (value: V) => string | undefined) {
+    super();
+  }
+  override set(key: K, value: V): this {
+    this.unindex(key);
+    super.set(key, value);
+    const ik = this.indexKey(value);
+    if (ik !== undefined) {
+      let keys = this.index.get(ik);
+      if (!keys) this.index.set(ik, (keys = new Set()));
+      keys.add(key);
+    }
+    return this;
+  }
+  override delete(key: K): boolean {
+    this.unindex(key);
+    return super.delete(key);
+  }
+  private unindex(key: K): void {
+    const old = super.get(key);
+    if (old === undefined) return;
+    const ik = this.indexKey(old);
+    if (ik === undefined) return;
+    const keys = this.index.get(ik);
+    keys?.delete(key);
+    if (keys?.size === 0) this.index.delete(ik);
+  }
+  /** The values whose index key is `ik`. */
+  byIndex(ik: string): V[] {
+    return [...(this.index.get(ik) ?? [])].map((key) => super.get(key)!);
+  }
+}
+
 /** Everything the store holds. History is nested by run so a read touches one run only. */
 interface Tables {
-  executions: Map<string, ExecutionRecord>;
+  /** Indexed by parent run, for close policies. */
+  executions: IndexedMap<string, ExecutionRecord>;
   workflowIds: Map<string, WorkflowIdRecord>;
   history: Map<string, Map<number, HistoryEvent[]>>;
-  inbox: Map<number, InboxRecord>;
+  /** Indexed by run. */
+  inbox: IndexedMap<number, InboxRecord>;
   workflowTasks: Map<string, WorkflowTaskRecord>;
-  /** Keyed by `pairKey(runId, seq)`. */
-  activityTasks: Map<string, ActivityTaskRecord>;
-  /** Keyed by `pairKey(runId, key)`. */
-  timers: Map<string, TimerRecord>;
+  /** Keyed by `pairKey(runId, seq)`, indexed by run. */
+  activityTasks: IndexedMap<string, ActivityTaskRecord>;
+  /** Keyed by `pairKey(runId, key)`, indexed by run. */
+  timers: IndexedMap<string, TimerRecord>;
   hosts: Map<string, HostRecord>;
 }
 
@@ -49,13 +91,13 @@ interface TxState {
  */
 export function memoryStore(options: { name?: string } = {}): Store {
   const tables: Tables = {
-    executions: new Map(),
+    executions: new IndexedMap((e) => e.parentRunId),
     workflowIds: new Map(),
     history: new Map(),
-    inbox: new Map(),
+    inbox: new IndexedMap((m) => m.runId),
     workflowTasks: new Map(),
-    activityTasks: new Map(),
-    timers: new Map(),
+    activityTasks: new IndexedMap((a) => a.runId),
+    timers: new IndexedMap((t) => t.runId),
     hosts: new Map(),
   };
   const nextInboxId = { value: 1 };
@@ -144,7 +186,10 @@ function memoryTx(tables: Tables, nextInboxId: { value: number }, state: TxState
       put: (record) => write(() => set(tables.executions, record.runId, structuredClone(record))),
       list: (filter = {}) =>
         read(() =>
-          [...tables.executions.values()]
+          (filter.parentRunId !== undefined
+            ? tables.executions.byIndex(filter.parentRunId)
+            : [...tables.executions.values()]
+          )
             .filter((record) => matchesFilter(record, filter))
             .sort(compareExecutions),
         ),
@@ -195,10 +240,7 @@ function memoryTx(tables: Tables, nextInboxId: { value: number }, state: TxState
           const id = nextInboxId.value++;
           set(tables.inbox, id, { ...copy, id });
         }),
-      list: (runId) =>
-        read(() =>
-          [...tables.inbox.values()].filter((record) => record.runId === runId).sort((a, b) => a.id - b.id),
-        ),
+      list: (runId) => read(() => tables.inbox.byIndex(runId).sort((a, b) => a.id - b.id)),
       delete: (id) => write(() => remove(tables.inbox, id)),
     },
     workflowTasks: {
@@ -223,12 +265,7 @@ function memoryTx(tables: Tables, nextInboxId: { value: number }, state: TxState
             .filter((task) => taskQueue === undefined || task.taskQueue === taskQueue)
             .sort(compareActivityTasks),
         ),
-      listByRun: (runId) =>
-        read(() =>
-          [...tables.activityTasks.values()]
-            .filter((task) => task.runId === runId)
-            .sort(compareActivityTasks),
-        ),
+      listByRun: (runId) => read(() => tables.activityTasks.byIndex(runId).sort(compareActivityTasks)),
     },
     timers: {
       put: (record) =>
@@ -236,10 +273,7 @@ function memoryTx(tables: Tables, nextInboxId: { value: number }, state: TxState
       delete: (runId, key) => write(() => remove(tables.timers, pairKey(runId, key))),
       list: () =>
         read(() => [...tables.timers.values()].sort((a, b) => a.fireAt - b.fireAt || compareTimerKeys(a, b))),
-      listByRun: (runId) =>
-        read(() =>
-          [...tables.timers.values()].filter((timer) => timer.runId === runId).sort(compareTimerKeys),
-        ),
+      listByRun: (runId) => read(() => tables.timers.byIndex(runId).sort(compareTimerKeys)),
     },
     hosts: {
       get: (hostId) => read(() => tables.hosts.get(hostId)),
