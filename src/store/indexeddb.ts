@@ -8,6 +8,7 @@ import {
 } from 'idb';
 import type { ExecutionStatus, HistoryEvent } from '../engine/events.ts';
 import { SchemaMismatchError } from '../engine/failure.ts';
+import { compareExecutions, matchesFilter } from './filter.ts';
 import type {
   ActivityTaskRecord,
   ExecutionFilter,
@@ -262,20 +263,6 @@ function executionsByMostSelectiveIndex(
   if (filter.workflowType !== undefined) return executions.index('workflowType').getAll(filter.workflowType);
   if (filter.status !== undefined) return executions.index('status').getAll(filter.status);
   return executions.getAll();
-}
-
-function matchesFilter(record: ExecutionRecord, filter: ExecutionFilter): boolean {
-  return (
-    (filter.workflowType === undefined || record.workflowType === filter.workflowType) &&
-    (filter.status === undefined || record.status === filter.status) &&
-    (filter.parentWorkflowId === undefined || record.parentWorkflowId === filter.parentWorkflowId) &&
-    (filter.parentRunId === undefined || record.parentRunId === filter.parentRunId) &&
-    (filter.workflowId === undefined || record.workflowId === filter.workflowId)
-  );
-}
-
-function compareExecutions(a: ExecutionRecord, b: ExecutionRecord): number {
-  return a.startTime - b.startTime || (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0);
 }
 
 /**

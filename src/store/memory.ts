@@ -1,4 +1,5 @@
 import type { HistoryEvent } from '../engine/events.ts';
+import { compareExecutions, matchesFilter } from './filter.ts';
 import type {
   ActivityTaskRecord,
   ExecutionFilter,
@@ -301,18 +302,4 @@ function compareActivityTasks(a: ActivityTaskRecord, b: ActivityTaskRecord): num
 
 function compareTimerKeys(a: TimerRecord, b: TimerRecord): number {
   return compareKeys(a.runId, b.runId) || compareKeys(a.key, b.key);
-}
-
-function compareExecutions(a: ExecutionRecord, b: ExecutionRecord): number {
-  return a.startTime - b.startTime || compareKeys(a.runId, b.runId);
-}
-
-function matchesFilter(record: ExecutionRecord, filter: ExecutionFilter): boolean {
-  return (
-    (filter.workflowType === undefined || record.workflowType === filter.workflowType) &&
-    (filter.status === undefined || record.status === filter.status) &&
-    (filter.parentWorkflowId === undefined || record.parentWorkflowId === filter.parentWorkflowId) &&
-    (filter.parentRunId === undefined || record.parentRunId === filter.parentRunId) &&
-    (filter.workflowId === undefined || record.workflowId === filter.workflowId)
-  );
 }
