@@ -29,9 +29,9 @@ class IndexedMap<K, V> extends Map<K, V> {
     super.set(key, value);
     const ik = this.indexKey(value);
     if (ik !== undefined) {
-      let keys = this.index.get(ik);
-      if (!keys) this.index.set(ik, (keys = new Set()));
+      const keys = this.index.get(ik) ?? new Set<K>();
       keys.add(key);
+      this.index.set(ik, keys);
     }
     return this;
   }
