@@ -50,3 +50,45 @@ export async function release(reservation: string): Promise<void> {
 export async function audit(item: string): Promise<void> {
   await effect('audit', item);
 }
+
+// ---- activities of the child-workflow samples (demo/children.ts) ------------------------------
+
+/** Multiplies two numbers (the fan-out's unit of work). */
+export async function multiply(a: number, b: number): Promise<number> {
+  await effect('multiply', `${a}*${b}`);
+  return a * b;
+}
+
+/** Scores an amount for fraud: large amounts go to review. */
+export async function scoreRisk(amount: number): Promise<'ok' | 'review'> {
+  await effect('scoreRisk', String(amount));
+  return amount > 1000 ? 'review' : 'ok';
+}
+
+/** Charges a payment; returns a receipt. */
+export async function charge(orderId: string, amount: number): Promise<string> {
+  await effect('charge', `${orderId} ${amount}`);
+  return `rcpt-${orderId}-${amount}`;
+}
+
+/** Sends a notification. */
+export async function notify(message: string): Promise<void> {
+  await effect('notify', message);
+}
+
+/** Undoes what a cancelled workflow had started (its compensation). */
+export async function cleanUp(what: string): Promise<void> {
+  await effect('cleanUp', what);
+}
+
+/** Fetches one part of a batch job. */
+export async function fetchPart(part: number): Promise<string> {
+  await effect('fetchPart', String(part));
+  return `part-${part}`;
+}
+
+/** Stores one fetched part of a batch job; returns where it went. */
+export async function storePart(part: number, data: string): Promise<string> {
+  await effect('storePart', String(part));
+  return `stored:${data}`;
+}

@@ -1,10 +1,12 @@
 /**
  * The playground's engine worker. The page passes its `?db=` and `?variant=` on to this
  * worker's URL: `db` names the IndexedDB database (each e2e test uses its own), `variant=v2`
- * deploys changed workflow code (see workflows-v2.ts).
+ * deploys changed workflow code (see workflows-v2.ts). The child-workflow samples
+ * (children.ts) are deployed in both variants.
  */
 import { startWorker } from '../src/worker/index.ts';
 import * as activities from './activities.ts';
+import * as children from './children.ts';
 import * as workflows from './workflows.ts';
 import * as workflowsV2 from './workflows-v2.ts';
 
@@ -13,7 +15,7 @@ const databaseName = params.get('db') ?? 'weft-demo';
 const variant = params.get('variant') ?? 'v1';
 
 startWorker({
-  workflows: variant === 'v2' ? { ...workflows, ...workflowsV2 } : { ...workflows },
+  workflows: variant === 'v2' ? { ...workflows, ...children, ...workflowsV2 } : { ...workflows, ...children },
   activities,
   databaseName,
   identity: `demo-${variant}-${crypto.randomUUID().slice(0, 8)}`,

@@ -4,12 +4,15 @@
  * IndexedDB, so a reload (or killing the worker) loses nothing: the page lists what is there.
  */
 import {
+  ApplicationFailure,
   CancelledFailure,
+  ChildWorkflowFailure,
   type Client,
   connect,
   type HistoryEvent,
   InvalidArgumentError,
   TerminatedFailure,
+  TimeoutFailure,
   type WorkflowDescription,
   WorkflowExecutionAlreadyStartedError,
   WorkflowFailedError,
@@ -66,10 +69,14 @@ let dirty = false;
 /** Re-renders soon; changes that arrive meanwhile are folded into one more pass. */
 function scheduleRefresh(): Promise<void> {
   dirty = true;
-  inflight ??= refresh().finally(() => {
-    inflight = undefined;
-    if (dirty) void scheduleRefresh();
-  });
+  if (inflight === undefined) {
+    const current = refresh().finally(() => {
+      if (inflight !== current) return; // abandoned by restartWorker
+      inflight = undefined;
+      if (dirty) void scheduleRefresh();
+    });
+    inflight = current;
+  }
   return inflight;
 }
 
@@ -270,6 +277,8 @@ async function restartWorker(): Promise<void> {
   stopWatching();
   client.close();
   worker.terminate();
+  // A refresh in flight on the killed worker will never be answered: forget it.
+  inflight = undefined;
   worker = spawnWorker();
   client = await connect(worker);
   page.client = client;
@@ -295,6 +304,9 @@ const page: WeftPage = {
     InvalidArgumentError,
     WorkflowNotFoundError,
     WorkflowExecutionAlreadyStartedError,
+    ApplicationFailure,
+    ChildWorkflowFailure,
+    TimeoutFailure,
   },
 };
 window.weft = page;

@@ -24,6 +24,9 @@ export interface WeftPage {
     InvalidArgumentError: typeof errors.InvalidArgumentError;
     WorkflowNotFoundError: typeof errors.WorkflowNotFoundError;
     WorkflowExecutionAlreadyStartedError: typeof errors.WorkflowExecutionAlreadyStartedError;
+    ApplicationFailure: typeof errors.ApplicationFailure;
+    ChildWorkflowFailure: typeof errors.ChildWorkflowFailure;
+    TimeoutFailure: typeof errors.TimeoutFailure;
   };
   /** Shows one execution's details and history in the page. */
   select(workflowId: string | undefined): Promise<void>;

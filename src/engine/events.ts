@@ -40,6 +40,8 @@ export interface EventAttributes {
     firstExecutionRunId: string;
     originalExecutionRunId: string;
     continuedExecutionRunId?: string;
+    /** A retry's backoff in ms: the run's first workflow task waited this long. */
+    firstWorkflowTaskBackoff?: number;
     workflowExecutionTimeout?: number;
     workflowRunTimeout?: number;
     workflowTaskTimeout?: number;

@@ -107,7 +107,8 @@ export interface ActivityTaskRecord {
   lastFailure?: FailureRecord;
 }
 
-export type TimerKind = 'timer' | 'runTimeout' | 'executionTimeout';
+/** `backoff`: a retried run's first workflow task waits for it. */
+export type TimerKind = 'timer' | 'runTimeout' | 'executionTimeout' | 'backoff';
 
 /** A durable timer. `key` is unique within the run (`t3` for timer seq 3, `run`, `execution`). */
 export interface TimerRecord {

@@ -111,6 +111,7 @@ export class Host {
   private readonly pendingActivities: ActivityTaskRecord[] = [];
   private activeActivityCount = 0;
   private readonly resultWaiters = new Map<string, (() => void)[]>();
+  private readonly changeWaiters = new Map<string, (() => void)[]>();
   private readonly updateWaiters = new Map<
     string,
     { resolve(v: unknown): void; reject(e: unknown): void; runId: string }
@@ -304,6 +305,9 @@ export class Host {
       }
     }
     for (const change of note.changes) {
+      const changed = this.changeWaiters.get(change.runId);
+      this.changeWaiters.delete(change.runId);
+      for (const wake of changed ?? []) wake();
       if (
         note.from !== this.hostId &&
         this.cache.get(change.runId)?.nextEventId !== change.historyLength + 1
@@ -761,23 +765,43 @@ export class Host {
     name: string,
     args: unknown[],
   ): Promise<unknown> {
-    const { exec, current, history } = await this.store.read(async (tx) => {
-      const exec = await findRun(tx, workflowId, runId);
-      if (!exec)
-        throw new WorkflowNotFoundError(
-          `Cannot query: no workflow execution '${workflowId}'`,
-          workflowId,
-          runId,
-        );
-      const cached = this.cache.get(exec.runId);
-      const current = cached && cached.nextEventId === exec.nextEventId ? cached : undefined;
-      return { exec, current, history: current ? undefined : await tx.history.read(exec.runId) };
-    });
+    const read = () =>
+      this.store.read(async (tx) => {
+        const exec = await findRun(tx, workflowId, runId);
+        if (!exec)
+          throw new WorkflowNotFoundError(
+            `Cannot query: no workflow execution '${workflowId}'`,
+            workflowId,
+            runId,
+          );
+        const cached = this.cache.get(exec.runId);
+        const current = cached && cached.nextEventId === exec.nextEventId ? cached : undefined;
+        return { exec, current, history: current ? undefined : await tx.history.read(exec.runId) };
+      });
+    let { exec, current, history } = await read();
+    // As Temporal's server does, a query waits for the run's first workflow task: before it,
+    // no handler is registered yet. (Only `WorkflowExecutionStarted` is recorded until then.)
+    const notReady = () => exec.status === 'RUNNING' && exec.nextEventId <= 2 && !exec.blocked;
+    while (notReady()) {
+      // Waiting is registered before reading again, so a change in between is not missed.
+      const changed = this.nextChange(exec.runId);
+      ({ exec, current, history } = await read());
+      if (notReady()) await changed;
+    }
     // A query never changes state: an instance rebuilt for it is not cached.
     const machine = current ?? (await WorkflowMachine.replay(this.machineInit(exec), history ?? []));
     if (!machine.runtime)
       throw new InvalidArgumentError(`Workflow '${workflowId}' has not started running yet`);
     return machine.runtime.query(name, args);
+  }
+
+  /** Resolves at the next change of a run this host learns of (its own commit or a note). */
+  private nextChange(runId: string): Promise<void> {
+    return new Promise((resolve) => {
+      const list = this.changeWaiters.get(runId) ?? [];
+      list.push(resolve);
+      this.changeWaiters.set(runId, list);
+    });
   }
 
   async describe(workflowId: string, runId: string | undefined): Promise<WorkflowDescription> {

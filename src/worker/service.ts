@@ -94,6 +94,8 @@ export interface StartRequest {
     fromRunId: string;
     firstExecutionRunId: string;
     attempt: number;
+    /** A retry's backoff: the first workflow task waits this long. */
+    firstWorkflowTaskBackoff?: number;
     executionExpirationTime?: number;
   };
 }
@@ -262,6 +264,9 @@ export async function startWorkflow(
       firstExecutionRunId,
       originalExecutionRunId: runId,
       ...(req.continuation && { continuedExecutionRunId: req.continuation.fromRunId }),
+      ...(req.continuation?.firstWorkflowTaskBackoff !== undefined && {
+        firstWorkflowTaskBackoff: req.continuation.firstWorkflowTaskBackoff,
+      }),
       ...(req.workflowExecutionTimeout !== undefined && {
         workflowExecutionTimeout: req.workflowExecutionTimeout,
       }),
@@ -284,8 +289,8 @@ export async function startWorkflow(
   appendEvents(tx, exec, [started], fx);
   tx.workflowIds.put({ workflowId: req.workflowId, runId });
   save(tx, exec, fx);
-  scheduleWorkflowTask(tx, exec, ctx, fx);
-  const timer = (kind: 'runTimeout' | 'executionTimeout', key: string, fireAt: number) => {
+  const backoff = req.continuation?.firstWorkflowTaskBackoff ?? 0;
+  const timer = (kind: 'runTimeout' | 'executionTimeout' | 'backoff', key: string, fireAt: number) => {
     const record: TimerRecord = {
       runId,
       key,
@@ -297,6 +302,9 @@ export async function startWorkflow(
     tx.timers.put(record);
     fx.timers.push(record);
   };
+  // A retry waits out its backoff before its first workflow task, durably (a timer record).
+  if (backoff > 0) timer('backoff', 'backoff', ctx.now + backoff);
+  else scheduleWorkflowTask(tx, exec, ctx, fx);
   if (exec.runExpirationTime !== undefined) timer('runTimeout', 'run', exec.runExpirationTime);
   if (executionExpirationTime !== undefined) timer('executionTimeout', 'execution', executionExpirationTime);
   return { runId, created: true };
@@ -488,6 +496,7 @@ export async function closeRun(
           fromRunId: exec.runId,
           firstExecutionRunId: exec.firstExecutionRunId,
           attempt: retry ? exec.attempt + 1 : 1,
+          ...(retry && { firstWorkflowTaskBackoff: retry.delay }),
           ...(exec.executionExpirationTime !== undefined && {
             executionExpirationTime: exec.executionExpirationTime,
           }),
@@ -1091,6 +1100,10 @@ export async function fireTimer(
   tx.timers.delete(timer.runId, timer.key);
   const exec = await tx.executions.get(timer.runId);
   if (!exec || !isOpen(exec)) return;
+  if (stored.kind === 'backoff') {
+    scheduleWorkflowTask(tx, exec, ctx, fx);
+    return;
+  }
   if (stored.kind === 'timer') {
     deliver(tx, exec, { kind: 'timerFired', seq: stored.seq ?? 0 }, ctx, fx);
     return;

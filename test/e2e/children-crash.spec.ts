@@ -62,10 +62,15 @@ function identities(events: HistoryEvent[]): string[] {
 const PARTS = 50;
 const PAUSE_MS = 4000;
 
-/** Where each child of the batch stood, from its history. */
+/**
+ * Where each child of the batch stood, from its history: the activities it had completed, and
+ * whether it was asleep with its timer due well after the crash that follows (so the timer
+ * cannot fire on the dying host between this look and the crash).
+ */
 type Snapshot = Record<string, { completed: string[]; asleep: boolean }>;
 
 async function snapshot(page: Page): Promise<Snapshot> {
+  const now = Date.now();
   const children = await list(page, { parentWorkflowId: 'batch' });
   const all = await histories(
     page,
@@ -73,14 +78,11 @@ async function snapshot(page: Page): Promise<Snapshot> {
   );
   return Object.fromEntries(
     Object.entries(all).map(([id, events]) => {
-      const types = events.map((e) => e.eventType);
-      return [
-        id,
-        {
-          completed: completedActivities(events),
-          asleep: types.includes('TimerStarted') && !types.includes('TimerFired'),
-        },
-      ];
+      const timer = events.find((e) => e.eventType === 'TimerStarted');
+      const dueAt =
+        timer?.eventType === 'TimerStarted' ? timer.eventTime + timer.attributes.startToFireTimeout : 0;
+      const fired = events.some((e) => e.eventType === 'TimerFired');
+      return [id, { completed: completedActivities(events), asleep: !fired && dueAt > now + 1500 }];
     }),
   );
 }
@@ -190,12 +192,13 @@ for (const [what, crash] of crashes) {
   });
 }
 
-test(`the page is reloaded while the first activities of ${PARTS} children run: nothing lost`, async ({
+test(`the page is reloaded as the first activities of ${PARTS} children complete: nothing lost`, async ({
   page,
 }, testInfo) => {
   const db = dbName(testInfo);
   await openPlayground(page, db);
-  // Crash as soon as the children exist and their first activities are being run.
+  // Crash as soon as the children exist and the first of their first activities has completed
+  // (most are then still running, or about to).
   const before = await batchAcrossCrash(page, db, crashes[0]![1], (children) => {
     const states = Object.values(children);
     return states.length === PARTS && states.some((c) => c.completed.includes('fetchPart'));
@@ -218,7 +221,7 @@ for (const [what, crash] of crashes) {
       // initiates the child and completes the parent. Crash as soon as the page learns of it.
       const parentResult = await page.evaluate(
         async ([id, p]) =>
-          window.weft.client.workflow.execute('startAndReturn', { workflowId: id, args: [p, 1500] }),
+          window.weft.client.workflow.execute('startAndReturn', { workflowId: id, args: [p, 3000] }),
         [parentId, policy] as const,
       );
       const crashedAt = Date.now();
@@ -274,4 +277,103 @@ for (const [what, crash] of crashes) {
       }
     });
   }
+}
+
+// ---- c. a crash in the middle of other child patterns ----------------------------------------
+
+for (const [what, crash] of crashes) {
+  test(`${what} while a child waits out its retry backoff: the retries go on, the parent sees the end`, async ({
+    page,
+  }, testInfo) => {
+    const db = dbName(testInfo);
+    await openPlayground(page, db);
+    await start(page, 'retryChild', 'rr', [2000]);
+    // The first attempt has failed; the second waits 2 s.
+    await expect
+      .poll(async () => (await list(page, { workflowId: 'rr-flaky' })).map((r) => r.status).sort())
+      .toContain('FAILED');
+    expect((await effects(page)).filter((e) => e.workflowId === 'rr-flaky').map((e) => e.detail)).toEqual([
+      'attempt 1',
+    ]);
+    await crash(page, db);
+
+    expect(await outcome(page, 'rr')).toEqual({ ok: 'succeeded on attempt 3' });
+    const runs = await list(page, { workflowId: 'rr-flaky' });
+    expect(runs.map((r) => r.status).sort()).toEqual(['COMPLETED', 'FAILED', 'FAILED']);
+    expect((await effects(page)).filter((e) => e.workflowId === 'rr-flaky').map((e) => e.detail)).toEqual([
+      'attempt 1',
+      'attempt 2',
+      'attempt 3',
+    ]);
+    const parent = await history(page, 'rr');
+    expectWellFormed(parent, 'parent');
+    expect(
+      parent.filter((e) => e.eventType.startsWith('ChildWorkflowExecution')).map((e) => e.eventType),
+    ).toEqual(['ChildWorkflowExecutionStarted', 'ChildWorkflowExecutionCompleted']);
+  });
+
+  test(`${what} while a child runs toward its execution timeout: it still times out, once`, async ({
+    page,
+  }, testInfo) => {
+    const db = dbName(testInfo);
+    await openPlayground(page, db);
+    await start(page, 'childTimeout', 'tor', [3000]);
+    await expect.poll(() => eventTypes(page, 'tor')).toContain('ChildWorkflowExecutionStarted');
+    const crashedAt = Date.now();
+    await crash(page, db);
+
+    expect(await outcome(page, 'tor')).toEqual({
+      ok: expect.objectContaining({
+        name: 'ChildWorkflowFailure',
+        workflowId: 'tor-approval',
+        cause: expect.objectContaining({ name: 'TimeoutFailure' }),
+      }),
+    });
+    const child = await describeRun(page, 'tor-approval');
+    expect(child.status).toBe('TIMED_OUT');
+    expect(child.closeTime).toBeGreaterThan(crashedAt);
+    expect((child.closeTime ?? 0) - child.startTime).toBeGreaterThanOrEqual(2950);
+    expectWellFormed(await history(page, 'tor-approval'), 'child');
+    const parent = await history(page, 'tor');
+    expectWellFormed(parent, 'parent');
+    expect(parent.filter((e) => e.eventType === 'ChildWorkflowExecutionTimedOut')).toHaveLength(1);
+  });
+
+  test(`${what} while a cancelled child cleans up (WAIT_CANCELLATION_COMPLETED): the parent still waits for it`, async ({
+    page,
+  }, testInfo) => {
+    const db = dbName(testInfo);
+    await openPlayground(page, db);
+    await start(page, 'cancelChild', 'cwc', ['WAIT_CANCELLATION_COMPLETED', 3000]);
+    // The child got the request and is in its cleanup sleep (its second timer).
+    await expect
+      .poll(async () => {
+        const types = await eventTypes(page, 'cwc-job').catch((): string[] => []);
+        return (
+          types.includes('WorkflowExecutionCancelRequested') &&
+          types.filter((t) => t === 'TimerStarted').length
+        );
+      })
+      .toBe(2);
+    const crashedAt = Date.now();
+    await crash(page, db);
+
+    expect(await outcome(page, 'cwc')).toEqual({
+      ok: expect.objectContaining({
+        name: 'ChildWorkflowFailure',
+        workflowId: 'cwc-job',
+        cause: expect.objectContaining({ name: 'CancelledFailure' }),
+      }),
+    });
+    const child = await describeRun(page, 'cwc-job');
+    expect(child.status).toBe('CANCELED');
+    expect(child.closeTime).toBeGreaterThan(crashedAt);
+    expectWellFormed(await history(page, 'cwc-job'), 'child');
+    expect(await effectCounts(page, 'cwc-job')).toEqual({ cleanUp: 1 });
+    const parent = (await history(page, 'cwc')).map((e) => e.eventType);
+    expect(parent.indexOf('ChildWorkflowExecutionCanceled')).toBeGreaterThan(0);
+    expect(parent.indexOf('ChildWorkflowExecutionCanceled')).toBeLessThan(
+      parent.indexOf('WorkflowExecutionCompleted'),
+    );
+  });
 }

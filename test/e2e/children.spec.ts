@@ -310,6 +310,61 @@ for (const c of cancellationCases) {
   });
 }
 
+test('cancelling a parent from the page cancels its child and waits for its cleanup', async ({ page }) => {
+  await start(page, 'supervisor', 'sup-1', [500]);
+  await expect.poll(() => eventTypes(page, 'sup-1-job').catch((): string[] => [])).toContain('TimerStarted');
+
+  await page.evaluate(() => window.weft.client.workflow.getHandle('sup-1').cancel());
+  expect(await outcome(page, 'sup-1')).toMatchObject({
+    error: { name: 'WorkflowFailedError', cause: { name: 'CancelledFailure' } },
+  });
+  expect(await status(page, 'sup-1')).toBe('CANCELED');
+  expect(await status(page, 'sup-1-job')).toBe('CANCELED');
+  expect(await effectCounts(page, 'sup-1-job')).toEqual({ cleanUp: 1 });
+  expect(await effectCounts(page, 'sup-1')).toEqual({ notify: 1 });
+
+  const parent = await history(page, 'sup-1');
+  expectWellFormed(parent, 'parent');
+  const types = parent.map((e) => e.eventType);
+  expect(types.indexOf('WorkflowExecutionCancelRequested')).toBeLessThan(
+    types.indexOf('RequestCancelExternalWorkflowExecutionInitiated'),
+  );
+  // The child's end (after its cleanup) reached the parent before the parent closed.
+  expect(types.indexOf('ChildWorkflowExecutionCanceled')).toBeGreaterThan(
+    types.indexOf('RequestCancelExternalWorkflowExecutionInitiated'),
+  );
+  expect(types.indexOf('ChildWorkflowExecutionCanceled')).toBeLessThan(
+    types.indexOf('WorkflowExecutionCanceled'),
+  );
+  const child = await history(page, 'sup-1-job');
+  expectWellFormed(child, 'child');
+  expect(child.at(-1)?.eventType).toBe('WorkflowExecutionCanceled');
+});
+
+test('terminating a parent from the page applies its close policy (TERMINATE) to its child', async ({
+  page,
+}) => {
+  await start(page, 'supervisor', 'sup-2', [500]);
+  await expect.poll(() => eventTypes(page, 'sup-2-job').catch((): string[] => [])).toContain('TimerStarted');
+
+  await page.evaluate(() => window.weft.client.workflow.getHandle('sup-2').terminate('operator stop'));
+  expect(await outcome(page, 'sup-2')).toMatchObject({
+    error: { name: 'WorkflowFailedError', cause: { name: 'TerminatedFailure', message: 'operator stop' } },
+  });
+  // Both closed in one commit: no waiting needed.
+  expect(await status(page, 'sup-2-job')).toBe('TERMINATED');
+  const child = await history(page, 'sup-2-job');
+  expectWellFormed(child, 'child');
+  expect(child.at(-1)?.attributes).toMatchObject({
+    reason: expect.stringMatching(/parent close policy TERMINATE/),
+  });
+  const parent = await history(page, 'sup-2');
+  expectWellFormed(parent, 'parent');
+  expect(parent.at(-1)?.eventType).toBe('WorkflowExecutionTerminated');
+  expect(await effectCounts(page, 'sup-2-job')).toEqual({});
+  expect(await effectCounts(page, 'sup-2')).toEqual({});
+});
+
 // ---- close policies ---------------------------------------------------------------------------
 
 test('close policies side by side: TERMINATE ends, REQUEST_CANCEL cancels, ABANDON keeps running', async ({
@@ -422,25 +477,37 @@ test('a child timeout: workflowExecutionTimeout reaches the parent as ChildWorkf
 test('a child retried to success: three runs under one ID, the parent sees only the final outcome', async ({
   page,
 }) => {
-  expect(await run(page, 'retryChild', 'retry-1')).toEqual({ ok: 'succeeded on attempt 3' });
+  // Retry policy: initialInterval 500 ms, backoffCoefficient 1.
+  expect(await run(page, 'retryChild', 'retry-1', [500])).toEqual({ ok: 'succeeded on attempt 3' });
 
   const runs = await list(page, { workflowId: 'retry-1-flaky' });
   expect(runs).toHaveLength(3);
   expect(runs.map((r) => r.status).sort()).toEqual(['COMPLETED', 'FAILED', 'FAILED']);
   const attempts: Record<string, HistoryEvent[]> = {};
   for (const r of runs) attempts[r.runId] = await history(page, 'retry-1-flaky', r.runId);
-  const byAttempt = Object.values(attempts)
-    .map((events) => ({
-      attempt: (events[0]?.attributes as { attempt?: number } | undefined)?.attempt ?? 0,
+  const ordered = Object.values(attempts).sort(
+    (a, b) =>
+      ((a[0]?.attributes as { attempt?: number } | undefined)?.attempt ?? 0) -
+      ((b[0]?.attributes as { attempt?: number } | undefined)?.attempt ?? 0),
+  );
+  expect(
+    ordered.map((events) => ({
+      attempt: (events[0]?.attributes as { attempt?: number } | undefined)?.attempt,
       last: events.at(-1)?.eventType,
-    }))
-    .sort((a, b) => a.attempt - b.attempt);
-  expect(byAttempt).toEqual([
+    })),
+  ).toEqual([
     { attempt: 1, last: 'WorkflowExecutionFailed' },
     { attempt: 2, last: 'WorkflowExecutionFailed' },
     { attempt: 3, last: 'WorkflowExecutionCompleted' },
   ]);
-  for (const events of Object.values(attempts)) expectWellFormed(events, 'child run');
+  for (const events of ordered) expectWellFormed(events, 'child run');
+  // Each retry waited out the retry policy's interval before its first workflow task ran.
+  const firstTask = (events: HistoryEvent[]) =>
+    events.find((e) => e.eventType === 'WorkflowTaskStarted')?.eventTime ?? 0;
+  const closedAt = (events: HistoryEvent[]) => events.at(-1)?.eventTime ?? 0;
+  const waits = [1, 2].map((i) => firstTask(ordered[i] ?? []) - closedAt(ordered[i - 1] ?? []));
+  expect(waits[0], 'backoff before attempt 2').toBeGreaterThanOrEqual(490);
+  expect(waits[1], 'backoff before attempt 3').toBeGreaterThanOrEqual(490);
 
   const parent = await eventTypes(page, 'retry-1');
   expect(childEvents(parent)).toEqual([

@@ -1,6 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createEngine, type Engine, memoryStore, WorkflowFailedError } from '../../src/index.ts';
-import { inWorkflowContext, proxyActivities, sleep } from '../../src/workflow/index.ts';
+import {
+  ApplicationFailure,
+  inWorkflowContext,
+  proxyActivities,
+  sleep,
+  workflowInfo,
+} from '../../src/workflow/index.ts';
 import * as activities from './fixtures/activities.ts';
 import * as workflows from './fixtures/workflows.ts';
 
@@ -294,5 +300,48 @@ describe('oversized payloads', () => {
     await expect(big.signal('nudge', 'w'.repeat(2_000))).rejects.toMatchObject({
       name: 'InvalidArgumentError',
     });
+  });
+});
+
+describe('early queries and retry backoff', () => {
+  it('a query right after start waits for the first workflow task', async () => {
+    const client = await start();
+    const handle = await client.workflow.start('approval', { workflowId: 'early' });
+    expect(await handle.query('status')).toBe('waiting');
+  });
+
+  it('a retried workflow waits out its backoff before its next attempt, durably', async () => {
+    const store = memoryStore();
+    const attemptsAt: number[] = [];
+    const workflows = {
+      async flakyRun(): Promise<number> {
+        attemptsAt.push(Date.now());
+        const { attempt } = workflowInfo();
+        if (attempt < 3) throw ApplicationFailure.create({ message: `attempt ${attempt} failed` });
+        return attempt;
+      },
+    };
+    engine = await createEngine({ workflows, store });
+    const handle = await engine.client.workflow.start('flakyRun', {
+      workflowId: 'backoff',
+      retry: { initialInterval: 200, backoffCoefficient: 1, maximumAttempts: 5 },
+    });
+    // The second run exists at once, waiting on a backoff timer, not on a workflow task.
+    await expect
+      .poll(async () => (await engine!.client.workflow.list({ workflowId: 'backoff' })).length)
+      .toBe(2);
+    const timers = await store.read((tx) => tx.timers.list());
+    expect(timers.map((t) => t.kind)).toEqual(['backoff']);
+    // Survives a restart of the host.
+    await engine.shutdown();
+    engine = await createEngine({ workflows, store });
+    expect(await engine.client.workflow.getHandle('backoff').result()).toBe(3);
+    // Each attempt's workflow task started after the backoff (the task time is Date.now() there).
+    expect(attemptsAt[1]! - attemptsAt[0]!).toBeGreaterThanOrEqual(200);
+    expect(attemptsAt[2]! - attemptsAt[1]!).toBeGreaterThanOrEqual(200);
+    const runs = await engine.client.workflow.list({ workflowId: 'backoff' });
+    const { events } = await engine.client.workflow.getHandle('backoff', runs.at(-1)!.runId).fetchHistory();
+    expect(events[0]?.attributes).toMatchObject({ attempt: 3, firstWorkflowTaskBackoff: 200 });
+    void handle;
   });
 });
