@@ -1,0 +1,333 @@
+/**
+ * The engine scenarios, written once against a {@link Harness}: the page runs them through the
+ * real client (`connect()`) and a real engine worker over IndexedDB (page.ts), the Node variant
+ * in process with `createEngine` and the memory store (node.ts). Each scenario checks its own
+ * result and throws when it is wrong.
+ */
+import type { WorkflowClient } from '../src/client/client.ts';
+
+/** What the store was asked to do (IndexedDB requests in the browser, Store calls in Node). */
+export interface Counters {
+  /** Read-write transactions opened, committed and aborted. */
+  readwrite: number;
+  committed: number;
+  aborted: number;
+  /** Read-only transactions opened. */
+  readonly: number;
+  /** Records written (put, add, delete). */
+  records: number;
+  /** Read requests (IndexedDB get/getAll/openCursor...; Store reads in Node). */
+  reads: number;
+  /** The same by object store (`put`, `add`, `delete`, `read`; Node: the Store's verbs). */
+  byStore: Record<string, Record<string, number>>;
+}
+
+/** One engine (a worker, or an in-process host) over one database. */
+export interface BenchEngine {
+  workflow: WorkflowClient;
+  /** Resolves once the engine has opened its store and answers calls. */
+  ready(): Promise<void>;
+  stats(): Promise<Counters>;
+  resetStats(): Promise<void>;
+  /** Stops the engine (terminates the worker); the database stays. */
+  close(): Promise<void>;
+}
+
+/** Engine options a scenario may set (the bench worker reads them from its URL). */
+export interface EngineTuning {
+  maxConcurrentActivities?: number;
+}
+
+export interface Harness {
+  /** A new engine on database `db` (created if new), with the engine's defaults unless tuned. */
+  open(db: string, tuning?: EngineTuning): Promise<BenchEngine>;
+  /** Deletes database `db` (its engines are closed). */
+  drop(db: string): Promise<void>;
+  now(): number;
+}
+
+let dbSeq = 0;
+const runTag = Math.random().toString(36).slice(2, 8);
+/** A database name never used before. */
+export function freshDb(scenario: string): string {
+  return `weft-bench-${scenario}-${runTag}-${++dbSeq}`;
+}
+
+function check(ok: boolean, message: string): void {
+  if (!ok) throw new Error(`check failed: ${message}`);
+}
+
+/** History events of a run and all its children (which must all be COMPLETED, `n` of them). */
+async function treeEvents(e: BenchEngine, workflowId: string, n: number): Promise<number> {
+  const parent = await e.workflow.getHandle(workflowId).describe();
+  const children = await e.workflow.list({ parentWorkflowId: workflowId });
+  check(children.length === n, `${workflowId} has ${children.length} children, expected ${n}`);
+  const open = children.filter((c) => c.status !== 'COMPLETED').length;
+  check(open === 0, `${open} children of ${workflowId} did not complete`);
+  return children.reduce((sum, c) => sum + c.historyLength, parent.historyLength);
+}
+
+async function withEngine<T>(h: Harness, db: string, fn: (e: BenchEngine) => Promise<T>): Promise<T> {
+  const e = await h.open(db);
+  try {
+    await e.ready();
+    return await fn(e);
+  } finally {
+    await e.close();
+    await h.drop(db);
+  }
+}
+
+export interface TreeResult {
+  ms: number;
+  events: number;
+  transactions: number;
+  records: number;
+  readTransactions: number;
+  readRequests: number;
+  abortedTransactions: number;
+  children: number;
+  requestsByStore: Record<string, Record<string, number>>;
+}
+
+/**
+ * fanOut1000: a parent starts `n` children at once (`Promise.all` of `executeChild`), each runs
+ * one activity, the parent sums. Timed from `start` to `result()` on the client side, after a
+ * 10-child warm-up on the same engine (not counted).
+ */
+export function fanOut(h: Harness, n: number): Promise<TreeResult> {
+  return withEngine(h, freshDb('fanOut'), async (e) => {
+    check((await e.workflow.execute('fanOut', { workflowId: 'warmup', args: [10] })) === 100, 'warm-up sum');
+    await e.resetStats();
+    const t0 = h.now();
+    const handle = await e.workflow.start<number>('fanOut', { workflowId: 'fan', args: [n] });
+    const sum = await handle.result();
+    const ms = h.now() - t0;
+    const stats = await e.stats();
+    check(sum === n * n, `fan-out sum ${sum}, expected ${n * n}`);
+    const events = await treeEvents(e, 'fan', n);
+    return {
+      ms,
+      events,
+      transactions: stats.committed,
+      records: stats.records,
+      readTransactions: stats.readonly,
+      readRequests: stats.reads,
+      abortedTransactions: stats.aborted,
+      children: n,
+      requestsByStore: stats.byStore,
+    };
+  });
+}
+
+/** chain1000: a parent runs `n` children one after another (each one activity). After a 10-child warm-up. */
+export function chain(h: Harness, n: number): Promise<TreeResult> {
+  return withEngine(h, freshDb('chain'), async (e) => {
+    check((await e.workflow.execute('chain', { workflowId: 'warmup', args: [10] })) === 10, 'warm-up chain');
+    await e.resetStats();
+    const t0 = h.now();
+    const handle = await e.workflow.start<number>('chain', { workflowId: 'chain', args: [n] });
+    const last = await handle.result();
+    const ms = h.now() - t0;
+    const stats = await e.stats();
+    check(last === n, `chain ended at ${last}, expected ${n}`);
+    const events = await treeEvents(e, 'chain', n);
+    return {
+      ms,
+      events,
+      transactions: stats.committed,
+      records: stats.records,
+      readTransactions: stats.readonly,
+      readRequests: stats.reads,
+      abortedTransactions: stats.aborted,
+      children: n,
+      requestsByStore: stats.byStore,
+    };
+  });
+}
+
+export interface StartsResult {
+  /** From the first `start` call to the last `start` resolved (every start committed). */
+  ms: number;
+  perSec: number;
+  /** From the first `start` call to every `result()` in (all checked). */
+  completedMs: number;
+  completedPerSec: number;
+  transactions: number;
+  records: number;
+  readRequests: number;
+  requestsByStore: Record<string, Record<string, number>>;
+}
+
+/**
+ * starts1000: `n` top-level `echo` workflows started from the client, at most `inFlight` start
+ * calls pending at once; each result is awaited (and checked) as soon as its start resolves.
+ * After 10 warm-up starts.
+ */
+export function starts(h: Harness, n: number, inFlight: number): Promise<StartsResult> {
+  return withEngine(h, freshDb('starts'), async (e) => {
+    for (let i = 0; i < 10; i++) {
+      check((await e.workflow.execute('echo', { workflowId: `warmup-${i}`, args: [i] })) === i, 'warm-up');
+    }
+    await e.resetStats();
+    const results: Promise<void>[] = [];
+    let next = 0;
+    const t0 = h.now();
+    await Promise.all(
+      Array.from({ length: Math.min(inFlight, n) }, async () => {
+        while (next < n) {
+          const i = next++;
+          const handle = await e.workflow.start('echo', { workflowId: `s-${i}`, args: [i] });
+          results.push(
+            handle
+              .result()
+              .then((r) => check(r === i, `workflow s-${i} returned ${String(r)}, expected ${i}`)),
+          );
+        }
+      }),
+    );
+    const ms = h.now() - t0;
+    await Promise.all(results);
+    const completedMs = h.now() - t0;
+    const stats = await e.stats();
+    check(results.length === n, `${results.length} workflows started, expected ${n}`);
+    return {
+      ms,
+      perSec: (n * 1000) / ms,
+      completedMs,
+      completedPerSec: (n * 1000) / completedMs,
+      transactions: stats.committed,
+      records: stats.records,
+      readRequests: stats.reads,
+      requestsByStore: stats.byStore,
+    };
+  });
+}
+
+export interface ReplaySetup {
+  db: string;
+  workflowId: string;
+  events: number;
+  activities: number;
+  buildMs: number;
+}
+
+/**
+ * Builds the history for replay10k/50k: one `historyOf` run grown to about `targetEvents`
+ * events with batches of `perBatch` parallel activities, then left waiting. The engine is
+ * closed (the worker terminated); the database stays for {@link replayQuery}. To build faster,
+ * this engine runs up to `perBatch` activities at once (the default is 100); the engines that
+ * replay use the defaults.
+ */
+export async function replayBuild(h: Harness, targetEvents: number, perBatch: number): Promise<ReplaySetup> {
+  const db = freshDb(`replay${targetEvents}`);
+  const e = await h.open(db, { maxConcurrentActivities: perBatch });
+  try {
+    await e.ready();
+    const workflowId = 'history';
+    const t0 = h.now();
+    const handle = await e.workflow.start('historyOf', { workflowId, args: [targetEvents, perBatch] });
+    // Polls describe() (an execution record read): a query while the run's task is in flight
+    // would replay the whole history. Once the history stops growing, one query confirms.
+    let progress: { total: number; done: boolean } | undefined;
+    let last = -1;
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 150));
+      const d = await handle.describe();
+      check(
+        d.status === 'RUNNING' && !d.blocked,
+        `history build stopped: ${d.status} ${d.blocked?.reason ?? ''}`,
+      );
+      if (d.historyLength === last && d.historyLength >= targetEvents * 0.9) {
+        progress = await handle.query<{ total: number; done: boolean }>('progress');
+        if (progress.done) break;
+      }
+      last = d.historyLength;
+    }
+    const buildMs = h.now() - t0;
+    const { events } = await handle.fetchHistory();
+    const completed = events.filter((ev) => ev.eventType === 'ActivityTaskCompleted').length;
+    check(
+      completed === progress.total,
+      `history holds ${completed} completed activities, the run counted ${progress.total}`,
+    );
+    return { db, workflowId, events: events.length, activities: progress.total, buildMs };
+  } finally {
+    await e.close();
+  }
+}
+
+/**
+ * replay10k/50k, one measurement: a fresh engine on the built database; once it is ready, a
+ * query on the run (not in its cache) loads the history and replays it. Timed from the query
+ * call to its answer on the client, Comlink round trip included.
+ */
+export async function replayQuery(h: Harness, setup: ReplaySetup): Promise<{ ms: number }> {
+  const e = await h.open(setup.db);
+  try {
+    await e.ready();
+    const handle = e.workflow.getHandle(setup.workflowId);
+    check((await handle.describe()).status === 'RUNNING', 'the history run is open');
+    const t0 = h.now();
+    const progress = await handle.query<{ total: number; done: boolean }>('progress');
+    const ms = h.now() - t0;
+    check(
+      progress.done && progress.total === setup.activities,
+      `replayed state ${JSON.stringify(progress)}, expected { total: ${setup.activities}, done: true }`,
+    );
+    return { ms };
+  } finally {
+    await e.close();
+  }
+}
+
+/** coldStart: from creating the engine (new Worker + connect) to a trivial workflow's result. */
+export async function coldStart(h: Harness): Promise<{ ms: number }> {
+  const db = freshDb('coldStart');
+  const t0 = h.now();
+  const e = await h.open(db);
+  try {
+    const result = await e.workflow.execute('echo', { workflowId: 'cold', args: [42] });
+    const ms = h.now() - t0;
+    check(result === 42, `cold start workflow returned ${String(result)}`);
+    return { ms };
+  } finally {
+    await e.close();
+    await h.drop(db);
+  }
+}
+
+/**
+ * idle10k, the engine side: starts `n` `idler` workflows (100 start calls in flight) and waits
+ * until every one has run its first workflow task and sits on its timer. The caller measures
+ * the heap, then closes the engine.
+ */
+export async function idleFill(
+  h: Harness,
+  e: BenchEngine,
+  n: number,
+): Promise<{ startMs: number; settledMs: number }> {
+  const t0 = h.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(100, n) }, async () => {
+      while (next < n) {
+        const i = next++;
+        await e.workflow.start('idler', { workflowId: `idle-${i}`, args: [] });
+      }
+    }),
+  );
+  const startMs = h.now() - t0;
+  // WorkflowExecutionStarted, WorkflowTask Scheduled/Started/Completed, TimerStarted.
+  for (;;) {
+    const runs = await e.workflow.list({ workflowType: 'idler' });
+    const waiting = runs.filter((r) => r.status === 'RUNNING' && r.historyLength >= 5).length;
+    check(
+      runs.every((r) => r.status === 'RUNNING' && !r.blocked),
+      'idle workflows are running',
+    );
+    if (runs.length === n && waiting === n) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return { startMs, settledMs: h.now() - t0 };
+}
