@@ -20,7 +20,8 @@ let timerHost: ScopeTimerHost | undefined;
 /** @internal Set by the runtime at the start of each activation. */
 export function setScopeContext(scope: CancellationScope | undefined, host?: ScopeTimerHost): void {
   currentScope = scope;
-  if (host !== undefined) timerHost = host;
+  // Cleared with the scope at the end of an activation, so no runtime stays reachable from here.
+  if (host !== undefined || scope === undefined) timerHost = host;
 }
 
 /**
@@ -40,6 +41,8 @@ export class CancellationScope {
   #requested = false;
   #rejectRequested!: (failure: CancelledFailure) => void;
   readonly #listeners = new Set<CancelListener>();
+  /** The runtime that starts this scope's deadline timer (captured: scopes outlive activations). */
+  readonly #timerHost: ScopeTimerHost | undefined = timerHost;
 
   constructor(options?: { cancellable?: boolean; parent?: CancellationScope | 'root'; timeout?: number }) {
     this.cancellable = options?.cancellable ?? true;
@@ -93,10 +96,10 @@ export class CancellationScope {
     let timer: { promise: Promise<void>; cancel(): void } | undefined;
     let result: Promise<T>;
     try {
-      if (this.timeout !== undefined && timerHost !== undefined) {
+      if (this.timeout !== undefined && this.#timerHost !== undefined) {
         // The deadline timer belongs to the caller's scope: cancelling this scope must not
         // cancel its own deadline.
-        timer = timerHost.startScopeTimer(this.timeout, caller ?? this);
+        timer = this.#timerHost.startScopeTimer(this.timeout, caller ?? this);
         timer.promise.then(
           () => this.cancel('Cancellation scope timed out'),
           () => undefined,
