@@ -155,6 +155,7 @@ export class Host {
       newRunId: () => crypto.randomUUID(),
       newSeed: () => crypto.getRandomValues(new Uint32Array(1))[0]!,
       historyLimit: this.options.historyLimit ?? 50_000,
+      claimQueues: this.taskQueues,
     };
   }
 
@@ -286,6 +287,14 @@ export class Host {
     for (const record of note.activities) if (this.serves(record.taskQueue)) this.enqueueActivity(record);
     for (const [runId, seq] of note.abortActivities) {
       this.runningActivities.get(`${runId}/${seq}`)?.controller.abort(new Error('Activity cancelled'));
+      // Claimed here but not started yet: it never runs, and is recorded as cancelled.
+      const index = this.pendingActivities.findIndex((t) => t.runId === runId && t.seq === seq);
+      const pending = index >= 0 ? this.pendingActivities.splice(index, 1)[0] : undefined;
+      if (pending) {
+        this.enqueueWrite((tx, fx, ctx) =>
+          completeActivity(tx, runId, seq, pending.attempt, { cancelled: true }, ctx, fx),
+        ).catch((error: unknown) => console.error('weft: recording a cancelled activity failed', error));
+      }
     }
     for (const [runId, key] of note.cancelledTimers) this.timers.remove(`${runId}/${key}`);
     for (const record of note.timers)
@@ -363,18 +372,20 @@ export class Host {
   }
 
   private async runBatch(batch: string[]): Promise<void> {
+    // Every run of the batch is read at once: queued IndexedDB requests answer far faster
+    // than requests awaited one by one.
     const loaded = await this.store.read(async (tx) => {
-      const out = [];
-      for (const runId of batch) {
-        const exec = await tx.executions.get(runId);
-        if (exec?.status !== 'RUNNING') continue;
-        const inbox = await tx.inbox.list(runId);
-        // Taken out of the cache now: running an earlier run of the batch may evict it.
-        const cached = this.takeCached(exec);
-        const history = cached ? undefined : await tx.history.read(runId);
-        out.push({ exec, inbox, cached, history });
-      }
-      return out;
+      const runs = await Promise.all(
+        batch.map(async (runId) => {
+          const [exec, inbox] = await Promise.all([tx.executions.get(runId), tx.inbox.list(runId)]);
+          if (exec?.status !== 'RUNNING') return undefined;
+          // Taken out of the cache now: running an earlier run of the batch may evict it.
+          const cached = this.takeCached(exec);
+          const history = cached ? undefined : await tx.history.read(runId);
+          return { exec, inbox, cached, history };
+        }),
+      );
+      return runs.filter((run) => run !== undefined);
     });
     // Start activations on an empty microtask queue: no activity continuation can then
     // run between a workflow's microtasks and see the workflow's clock.
@@ -517,9 +528,13 @@ export class Host {
   }
 
   private async runActivity(task: ActivityTaskRecord, controller: AbortController): Promise<void> {
-    const claim = await this.enqueueWrite((tx, _fx, ctx) =>
-      claimActivity(tx, task.runId, task.seq, task.attempt, ctx),
-    );
+    // Claimed already by the commit that scheduled it on this host: no claim of its own.
+    const claim =
+      task.owner === this.hostId
+        ? { task }
+        : await this.enqueueWrite((tx, _fx, ctx) =>
+            claimActivity(tx, task.runId, task.seq, task.attempt, ctx),
+          );
     if (!claim || this.stopped) return;
     if ('retryAt' in claim) {
       const alive = (await this.options.isHostAlive?.(claim.owner)) ?? true;
@@ -666,7 +681,7 @@ export class Host {
     const workflowExecutionTimeout = msOptional(options.workflowExecutionTimeout);
     const workflowRunTimeout = msOptional(options.workflowRunTimeout);
     const workflowTaskTimeout = msOptional(options.workflowTaskTimeout);
-    const { runId } = await this.write((tx, fx, ctx) =>
+    const { runId } = await this.enqueueWrite((tx, fx, ctx) =>
       startWorkflow(
         tx,
         {
@@ -702,7 +717,7 @@ export class Host {
   ): Promise<void> {
     assertCloneable(args, 'Signal arguments');
     assertPayloadSize(args, this.payloadLimit, 'Signal arguments');
-    await this.write((tx, fx, ctx) =>
+    await this.enqueueWrite((tx, fx, ctx) =>
       signalWorkflow(
         tx,
         { workflowId, ...(runId !== undefined && { runId }) },
@@ -716,13 +731,13 @@ export class Host {
   }
 
   async cancel(workflowId: string, runId: string | undefined, reason?: string): Promise<void> {
-    await this.write((tx, fx, ctx) =>
+    await this.enqueueWrite((tx, fx, ctx) =>
       requestCancelWorkflow(tx, { workflowId, ...(runId !== undefined && { runId }) }, ctx, fx, reason),
     );
   }
 
   async terminate(workflowId: string, runId: string | undefined, reason?: string): Promise<void> {
-    await this.write((tx, fx, ctx) =>
+    await this.enqueueWrite((tx, fx, ctx) =>
       terminateWorkflow(
         tx,
         { workflowId, ...(runId !== undefined && { runId }) },
@@ -746,7 +761,7 @@ export class Host {
     const done = new Promise<unknown>((resolve, reject) => {
       settle = { resolve, reject };
     });
-    const targetRun = await this.write((tx, fx, ctx) =>
+    const targetRun = await this.enqueueWrite((tx, fx, ctx) =>
       requestUpdate(
         tx,
         { workflowId, ...(runId !== undefined && { runId }) },
