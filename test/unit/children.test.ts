@@ -285,3 +285,44 @@ describe('child workflows', () => {
     expect(error.cause?.type).toBe('PendingChildWorkflowsLimitExceeded');
   });
 });
+
+describe('child IDs and policies', () => {
+  it('every workflowIdReusePolicy applies to children', async () => {
+    const wf = await start();
+    // A closed COMPLETED run under the ID, then each policy.
+    await wf.execute('sync', { workflowId: 'seed', args: [1] });
+    const [seedChild] = await wf.list({ parentWorkflowId: 'seed' });
+    const id = seedChild!.workflowId;
+    expect(await wf.execute('startsWithPolicy', { workflowId: 'p1', args: [id, 'REJECT_DUPLICATE'] })).toBe(
+      'WorkflowExecutionAlreadyStartedError',
+    );
+    expect(
+      await wf.execute('startsWithPolicy', { workflowId: 'p2', args: [id, 'ALLOW_DUPLICATE_FAILED_ONLY'] }),
+    ).toBe('WorkflowExecutionAlreadyStartedError');
+    expect(await wf.execute('startsWithPolicy', { workflowId: 'p3', args: [id, 'ALLOW_DUPLICATE'] })).toMatch(
+      /^started:/,
+    );
+    // A running one under the ID: TERMINATE_IF_RUNNING ends it and starts anew.
+    const running = await wf.start('waitsForever', { workflowId: 'busy-id' });
+    const { runId: firstRun } = await running.describe();
+    expect(
+      await wf.execute('startsWithPolicy', { workflowId: 'p4', args: ['busy-id', 'TERMINATE_IF_RUNNING'] }),
+    ).toMatch(/^started:/);
+    expect((await wf.getHandle('busy-id', firstRun).describe()).status).toBe('TERMINATED');
+    expect((await wf.getHandle('busy-id').describe()).runId).not.toBe(firstRun);
+  });
+
+  it('a close policy never reaches an unrelated execution that reuses a child ID', async () => {
+    const wf = await start();
+    const parent = await wf.start('holdsChildThenCompletes', { workflowId: 'holder' });
+    await expect.poll(async () => (await wf.list({ workflowId: 'reused-id' }))[0]?.status).toBe('COMPLETED');
+    const unrelated = await wf.start('waitsForever', { workflowId: 'reused-id' });
+    expect(await parent.result()).toBe('done');
+    expect((await unrelated.describe()).status).toBe('RUNNING');
+  });
+
+  it('a child run timeout', async () => {
+    const wf = await start();
+    expect(await wf.execute('runTimesOutChild', { workflowId: 'rto' })).toBe('TimeoutFailure');
+  });
+});
