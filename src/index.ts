@@ -17,8 +17,8 @@ export { Context } from './worker/activity.ts';
 export type * from './worker/api.ts';
 
 export interface EngineOptions extends Omit<HostOptions, 'store'> {
-  /** Default: a fresh `memoryStore()`. */
-  store?: Store;
+  /** Default: a fresh `memoryStore()`. `indexedDbStore(...)` may be passed as it is (a promise). */
+  store?: Store | Promise<Store>;
 }
 
 export interface Engine {
@@ -35,7 +35,7 @@ export interface Engine {
  * const result = await client.workflow.execute('order', { workflowId: 'o-1', args: [cart] });
  */
 export async function createEngine(options: EngineOptions): Promise<Engine> {
-  const store = options.store ?? memoryStore();
+  const store = await (options.store ?? memoryStore());
   const host = new Host({ ...options, store });
   await host.start();
   return {

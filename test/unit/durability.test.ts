@@ -260,3 +260,16 @@ describe('a blocked run', () => {
     await fixed.shutdown();
   });
 });
+
+it('createEngine takes indexedDbStore(...) as it is, without awaiting it first', async () => {
+  const engine = await createEngine({
+    workflows: {
+      async hi(): Promise<string> {
+        return 'hi';
+      },
+    },
+    store: indexedDbStore({ name: 'as-is', indexedDB: new IDBFactory() }),
+  });
+  expect(await engine.client.workflow.execute('hi', { workflowId: 'h' })).toBe('hi');
+  await engine.shutdown();
+});
