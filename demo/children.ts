@@ -37,6 +37,8 @@ const { multiply, scoreRisk, charge, notify, cleanUp, fetchPart, storePart } = p
 export const paymentReceived = defineSignal<[string]>('paymentReceived');
 /** The parent's signal to its child in the packing sample. */
 export const addParcel = defineSignal<[string]>('addParcel');
+/** Tells an abandoned follow-up child that it may finish. */
+export const confirm = defineSignal<[string]>('confirm');
 
 /** What a parent saw when a child did not complete: the ChildWorkflowFailure and its cause. */
 export interface ChildFailureReport {
@@ -172,19 +174,37 @@ export async function fanOut(n: number): Promise<number[]> {
 }
 
 /** Fire-and-forget: an ABANDON child keeps running after its parent has completed. */
-export async function fireAndForget(message: string, delayMs: number): Promise<string> {
-  const child = await startChild(reminder, {
-    workflowId: `${workflowInfo().workflowId}-reminder`,
-    args: [message, delayMs],
+export async function fireAndForget(message: string): Promise<string> {
+  const child = await startChild(followUp, {
+    workflowId: `${workflowInfo().workflowId}-follow-up`,
+    args: [message],
     parentClosePolicy: ParentClosePolicy.ABANDON,
   });
   return child.workflowId;
 }
 
-/** Conditional children: a fraud check only for amounts over 100. */
+/** Child: waits for a `confirm` signal (which may come long after its parent closed), then notifies. */
+export async function followUp(message: string): Promise<string> {
+  let confirmedBy: string | undefined;
+  setHandler(confirm, (by) => {
+    confirmedBy = by;
+  });
+  await condition(() => confirmedBy !== undefined);
+  await notify(`${message} (confirmed by ${confirmedBy})`);
+  return `followed up: ${message}, confirmed by ${confirmedBy}`;
+}
+
+/** Conditional children: an approval child first; a fulfilment child only if it approves. */
 export async function conditionalChild(amount: number): Promise<string> {
-  if (amount <= 100) return 'approved without a check';
-  return `checked: ${await executeChild(fraudCheck, { args: [amount] })}`;
+  const verdict = await executeChild(fraudCheck, { args: [amount] });
+  if (verdict !== 'ok') return `not approved (${verdict}): no fulfilment`;
+  return `approved, then ${await executeChild(fulfilment, { args: [amount] })}`;
+}
+
+/** Child: fulfils an approved order. */
+export async function fulfilment(amount: number): Promise<string> {
+  await notify(`ship order of ${amount}`);
+  return `fulfilled ${amount}`;
 }
 
 /** Order/payment: the payment child signals its parent, which waits for it with condition. */
