@@ -34,7 +34,7 @@ export interface EventAttributes {
     workflowType: string;
     taskQueue: string;
     input: unknown[];
-    /** Seeds `Math.random` and `uuid4` for this run. */
+    /** Seeds the run's randomness (what workflow code sees as random numbers and `uuid4`). */
     randomnessSeed: number;
     attempt: number;
     firstExecutionRunId: string;

@@ -177,16 +177,16 @@ export class WorkflowRuntime implements ScopeTimerHost {
     this.budget = init.quiescenceBudget ?? 200;
     this.typeOf = init.workflowTypeOf;
     this.maxPendingChildren = init.maxPendingChildren ?? 2_000;
-    const self = this;
+    const runtime = this;
     this.info = {
       ...init.info,
       historyLength: 0,
       continueAsNewSuggested: false,
       unsafe: {
         get isReplaying() {
-          return self.replaying;
+          return runtime.replaying;
         },
-        now: () => self.now,
+        now: () => runtime.now,
       },
     };
     this.rootScope = new CancellationScope({ cancellable: true, parent: 'root' });
@@ -233,7 +233,7 @@ export class WorkflowRuntime implements ScopeTimerHost {
     return this.now;
   }
 
-  /** Deterministic `Math.random()`. */
+  /** The run's seeded random number, which workflow code sees as its random source. */
   nextRandom(): number {
     this.touch();
     return this.random();

@@ -47,8 +47,8 @@ import {
 } from './service.ts';
 import { TimerQueue } from './timers.ts';
 
-// biome-ignore lint/suspicious/noExplicitAny: user registries hold functions of any signature
-type AnyFunction = (...args: any[]) => unknown;
+/** A registered function; its arguments come from stored, structured-cloned data. */
+type AnyFunction = (...args: unknown[]) => unknown;
 
 export interface HostOptions {
   store: Store;
