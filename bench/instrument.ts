@@ -7,20 +7,9 @@
  * (Comlink ignores both: they carry no Comlink `id`/`type`).
  */
 
-export interface Counters {
-  /** Read-write transactions opened / committed (`complete` fired) / aborted. */
-  readwrite: number;
-  committed: number;
-  aborted: number;
-  /** Read-only transactions opened. */
-  readonly: number;
-  /** Records written: put + add + delete requests. */
-  records: number;
-  /** Read requests: get, getAll, getAllKeys, getKey, count, openCursor, openKeyCursor (stores and indexes). */
-  reads: number;
-  /** The same, by object store: `put`, `add`, `delete` and reads, e.g. `{ history: { add: 1000 } }`. */
-  byStore: Record<string, Record<string, number>>;
-}
+import type { Counters } from './scenarios.ts';
+
+export type { Counters };
 
 export const counters: Counters = {
   readwrite: 0,

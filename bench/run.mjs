@@ -1,4 +1,12 @@
 #!/usr/bin/env node
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { gzipSync } from 'node:zlib';
 /**
  * `npm run bench`: builds the bench page, its engine worker and the Node variant with Vite,
  * measures the bundles, serves the page on 127.0.0.1, runs the platform baseline and the
@@ -10,14 +18,7 @@
  *        --only=fanOut1000,chain1000,... (writes results/partial.json), --runs=N,
  *        --no-node (skip the Node variant), --out=path.json.
  */
-import fs from 'node:fs';
-import http from 'node:http';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import v8 from 'node:v8';
-import vm from 'node:vm';
-import { gzipSync } from 'node:zlib';
+import { chromiumLaunchOptions } from '../browser.mjs';
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(benchDir, '..');
@@ -254,21 +255,7 @@ async function serve(dir) {
 /** The same browser as playwright.config.ts: Debian's Chromium unless CHROMIUM_PATH, same flags. */
 async function launchBrowser() {
   const { chromium } = await import('playwright');
-  const executablePath =
-    process.env.CHROMIUM_PATH ?? (fs.existsSync('/usr/bin/chromium') ? '/usr/bin/chromium' : undefined);
-  return chromium.launch({
-    headless: true,
-    ...(executablePath !== undefined && { executablePath }),
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  return chromium.launch({ headless: true, ...chromiumLaunchOptions() });
 }
 
 /** The JS heap of the worker whose URL contains `urlPart`, after a full GC, through the DevTools protocol. */

@@ -106,18 +106,23 @@ export function fanOut(h: Harness, n: number): Promise<TreeResult> {
     const stats = await e.stats();
     check(sum === n * n, `fan-out sum ${sum}, expected ${n * n}`);
     const events = await treeEvents(e, 'fan', n);
-    return {
-      ms,
-      events,
-      transactions: stats.committed,
-      records: stats.records,
-      readTransactions: stats.readonly,
-      readRequests: stats.reads,
-      abortedTransactions: stats.aborted,
-      children: n,
-      requestsByStore: stats.byStore,
-    };
+    return treeResult(ms, events, stats, n);
   });
+}
+
+/** A fan-out's or a chain's figures: time, events, and what IndexedDB was asked. */
+function treeResult(ms: number, events: number, stats: Counters, children: number): TreeResult {
+  return {
+    ms,
+    events,
+    transactions: stats.committed,
+    records: stats.records,
+    readTransactions: stats.readonly,
+    readRequests: stats.reads,
+    abortedTransactions: stats.aborted,
+    children,
+    requestsByStore: stats.byStore,
+  };
 }
 
 /** chain1000: a parent runs `n` children one after another (each one activity). After a 10-child warm-up. */
@@ -132,17 +137,7 @@ export function chain(h: Harness, n: number): Promise<TreeResult> {
     const stats = await e.stats();
     check(last === n, `chain ended at ${last}, expected ${n}`);
     const events = await treeEvents(e, 'chain', n);
-    return {
-      ms,
-      events,
-      transactions: stats.committed,
-      records: stats.records,
-      readTransactions: stats.readonly,
-      readRequests: stats.reads,
-      abortedTransactions: stats.aborted,
-      children: n,
-      requestsByStore: stats.byStore,
-    };
+    return treeResult(ms, events, stats, n);
   });
 }
 
