@@ -63,15 +63,18 @@ function countingTx(tx: StoreTx, counters: Counters): StoreTx {
 function countingStore(inner: Store, counters: () => Counters): Store {
   return {
     name: inner.name,
+    flushed: () => inner.flushed(),
+    refresh: () => inner.refresh(),
+    onReload: (listener) => inner.onReload(listener),
     read(fn) {
       counters().readonly++;
       return inner.read((tx) => fn(countingTx(tx, counters())));
     },
-    async write(fn) {
+    async write(fn, options) {
       const c = counters();
       c.readwrite++;
       try {
-        const value = await inner.write((tx) => fn(countingTx(tx, c)));
+        const value = await inner.write((tx) => fn(countingTx(tx, c)), options);
         c.committed++;
         return value;
       } catch (error) {

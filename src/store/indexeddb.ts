@@ -1,30 +1,23 @@
-import {
-  type DBSchema,
-  type IDBPDatabase,
-  type IDBPObjectStore,
-  type IDBPTransaction,
-  type StoreNames,
-  wrap,
-} from 'idb';
-import type { ExecutionStatus, HistoryEvent } from '../engine/events.ts';
+import { type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames, unwrap, wrap } from 'idb';
+import type { HistoryEvent } from '../engine/events.ts';
 import { SchemaMismatchError } from '../engine/failure.ts';
-import { compareExecutions, matchesFilter } from './filter.ts';
+import { copy } from './copy.ts';
+import { type Backing, type DurableKey, type MirrorSnapshot, mirrorStore } from './mirror.ts';
+import type { TableName } from './tables.ts';
 import type {
   ActivityTaskRecord,
-  ExecutionFilter,
   ExecutionRecord,
   HistoryChunk,
   HostRecord,
   InboxRecord,
   Store,
-  StoreTx,
   TimerRecord,
   WorkflowIdRecord,
   WorkflowTaskRecord,
 } from './types.ts';
 
 /** The schema this build writes. Bump it and add an `if (oldVersion < N)` step to migrate. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** How long to wait for other connections to let go of an old version before giving up. */
 const BLOCKED_TIMEOUT_MS = 5_000;
@@ -35,47 +28,54 @@ interface SchemaMeta {
   version: number;
 }
 
+/**
+ * What one flush wrote, as one record: the platform writes a few large records far faster
+ * than many small ones. Compaction later folds it into the stores below.
+ */
+interface LogEntry {
+  nextInboxId: number;
+  puts: { table: TableName; value: object }[];
+  deletes: { table: TableName; key: DurableKey }[];
+  history: HistoryChunk[];
+}
+
+/**
+ * The durable state is the stores below with the log applied on top, in key order. Every
+ * query runs in memory (see `mirror.ts`), so the stores need no indexes.
+ */
 interface WeftDB extends DBSchema {
-  meta: { key: string; value: SchemaMeta };
-  executions: {
-    key: string;
-    value: ExecutionRecord;
-    indexes: {
-      workflowId: string;
-      parentRunId: string;
-      parentWorkflowId: string;
-      workflowType: string;
-      status: ExecutionStatus;
-    };
-  };
+  meta: { key: string; value: SchemaMeta | VersionMeta };
+  /** Keyed by the version each flush created. */
+  log: { key: number; value: LogEntry };
+  executions: { key: string; value: ExecutionRecord };
   workflowIds: { key: string; value: WorkflowIdRecord };
-  /** One record per commit: `[runId, firstEventId]`. */
+  /** `[runId, firstEventId]`: a run's events, in chunks. */
   history: { key: [string, number]; value: HistoryChunk };
-  inbox: { key: number; value: InboxRecord; indexes: { runId: string } };
-  workflowTasks: { key: string; value: WorkflowTaskRecord; indexes: { taskQueue: string } };
-  activityTasks: {
-    key: [string, number];
-    value: ActivityTaskRecord;
-    indexes: { taskQueue: string; runId: string };
-  };
-  timers: { key: [string, string]; value: TimerRecord; indexes: { fireAt: number; runId: string } };
+  inbox: { key: number; value: InboxRecord };
+  workflowTasks: { key: string; value: WorkflowTaskRecord };
+  activityTasks: { key: [string, number]; value: ActivityTaskRecord };
+  timers: { key: [string, string]; value: TimerRecord };
   hosts: { key: string; value: HostRecord };
 }
 
 type StoreName = StoreNames<WeftDB>;
-type WeftTx = IDBPTransaction<WeftDB, StoreName[], 'readwrite'>;
 
-const STORE_NAMES: StoreName[] = [
-  'meta',
+const TABLES: TableName[] = [
   'executions',
   'workflowIds',
-  'history',
   'inbox',
   'workflowTasks',
   'activityTasks',
   'timers',
   'hosts',
 ];
+
+const STORE_NAMES: StoreName[] = ['meta', 'log', 'history', ...TABLES];
+
+/** Compaction waits for this long without a flush, so it does not compete with work. */
+const COMPACT_IDLE_MS = 200;
+/** ...unless the log grew past this many entries: then it runs at once. */
+const COMPACT_MAX_ENTRIES = 2_000;
 
 /**
  * A {@link Store} in IndexedDB, through `idb`. Opening refuses (with `SchemaMismatchError`,
@@ -94,175 +94,296 @@ export async function indexedDbStore(options: {
 }): Promise<Store> {
   const { name, indexedDB: factory = globalThis.indexedDB, onVersionChange } = options;
   const db = await openWeftDatabase(factory, name);
-  db.addEventListener('versionchange', () => {
+  const backing = idbBacking(db, `indexeddb:${name}`);
+  let snapshot: MirrorSnapshot;
+  try {
+    snapshot = await backing.load();
+  } catch (error) {
     db.close();
+    throw error;
+  }
+  const store = mirrorStore(backing, snapshot);
+  db.addEventListener('versionchange', () => {
+    // What was written is flushed, then the connection closes and the upgrade goes on.
+    store.close();
     onVersionChange?.();
   });
-  return {
-    name: `indexeddb:${name}`,
-    read: (fn) => runTransaction(db, 'readonly', fn),
-    write: (fn) => runTransaction(db, 'readwrite', fn),
-    close: () => db.close(),
-  };
+  return store;
 }
 
-async function runTransaction<T>(
-  db: IDBPDatabase<WeftDB>,
-  mode: IDBTransactionMode,
-  fn: (tx: StoreTx) => Promise<T>,
-): Promise<T> {
-  // Typed as read-write for both modes: in a read-only transaction IndexedDB itself throws a
-  // ReadOnlyError from put/delete/add, which fails the transaction like any other write error.
-  const tx = db.transaction(STORE_NAMES, mode) as WeftTx;
-  const done = tx.done;
-  done.catch(ignore);
-  const pending: Promise<unknown>[] = [];
-  // A write that fails (synchronously, like DataCloneError, or later, like ConstraintError)
-  // fails the transaction even when `fn` catches it or never looks at it.
-  let writeError: { error: unknown } | undefined;
-  const track = (write: () => Promise<unknown>): void => {
-    let request: Promise<unknown>;
-    try {
-      request = write();
-    } catch (error) {
-      writeError ??= { error };
-      throw error;
+/** Stored under `meta['version']`: see {@link MirrorSnapshot}. */
+interface VersionMeta {
+  version: number;
+  nextInboxId: number;
+}
+
+const VERSION_KEY = 'version';
+
+/**
+ * The mirror's durable side in IndexedDB. A flush is one record appended to `log` (plus the
+ * version check); when the database has been idle for a moment, or the log is long, compaction
+ * folds the log into the stores, a record's last value once, in one transaction.
+ */
+function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
+  const raw = unwrap(db);
+  /** History chunks still in the log, by run, with the log key of their entry. */
+  let logged = new Map<string, { key: number; chunk: HistoryChunk }[]>();
+  let logEntries = 0;
+  let compacting: Promise<void> | undefined;
+  let idleTimer: ReturnType<typeof setTimeout> | undefined;
+  let closed = false;
+
+  function indexLogged(key: number, chunks: HistoryChunk[]): void {
+    for (const chunk of chunks) {
+      const list = logged.get(chunk.runId) ?? [];
+      list.push({ key, chunk });
+      logged.set(chunk.runId, list);
     }
-    request.catch((error: unknown) => {
-      writeError ??= { error };
-    });
-    pending.push(request);
-  };
-
-  let result: T;
-  try {
-    result = await fn(idbTx(tx, track));
-    if (writeError) throw writeError.error;
-    await Promise.all(pending);
-    await done;
-  } catch (error) {
-    // When a write failed first, `fn`'s own error is usually its consequence (an aborted
-    // transaction); the write's error says what went wrong. Taken before aborting, which
-    // fails every pending write with an AbortError.
-    const cause = writeError;
-    abortQuietly(tx);
-    await done.catch(ignore);
-    throw cause ? cause.error : error;
   }
-  return result;
-}
 
-function idbTx(tx: WeftTx, track: (write: () => Promise<unknown>) => void): StoreTx {
-  const executions = tx.objectStore('executions');
-  const workflowIds = tx.objectStore('workflowIds');
-  const history = tx.objectStore('history');
-  const inbox = tx.objectStore('inbox');
-  const workflowTasks = tx.objectStore('workflowTasks');
-  const activityTasks = tx.objectStore('activityTasks');
-  const timers = tx.objectStore('timers');
-  const hosts = tx.objectStore('hosts');
+  function scheduleCompaction(): void {
+    if (closed || logEntries === 0) return;
+    clearTimeout(idleTimer);
+    if (logEntries >= COMPACT_MAX_ENTRIES) {
+      void compact();
+      return;
+    }
+    idleTimer = setTimeout(() => void compact(), COMPACT_IDLE_MS);
+    // Node: a pending compaction must not keep the process alive.
+    (idleTimer as { unref?: () => void }).unref?.();
+  }
+
+  function compact(): Promise<void> {
+    compacting ??= compactLog()
+      .catch((error: unknown) => {
+        // The log stays as it is, complete: compaction only saves space and load time.
+        if (!closed) console.error('weft: compacting the log failed; it will be tried again', error);
+      })
+      .finally(() => {
+        compacting = undefined;
+      });
+    return compacting;
+  }
+
+  async function compactLog(): Promise<void> {
+    const tx = db.transaction(STORE_NAMES, 'readwrite');
+    const log = tx.objectStore('log');
+    const [keys, entries] = await Promise.all([log.getAllKeys(), log.getAll()]);
+    const last = keys[keys.length - 1];
+    if (last === undefined) {
+      await tx.done;
+      return;
+    }
+    const folded = foldLog(entries);
+    // Raw requests: a failed one aborts the transaction, and `done` reports it.
+    const rawTx = unwrap(tx);
+    for (const { table, key, value } of folded.records) {
+      const store = rawTx.objectStore(table);
+      if (value === undefined) store.delete(key);
+      else store.put(value);
+    }
+    const history = rawTx.objectStore('history');
+    for (const chunk of folded.history) history.add(chunk);
+    rawTx.objectStore('log').delete(IDBKeyRange.upperBound(last));
+    await tx.done;
+    logEntries = Math.max(0, logEntries - keys.length);
+    const kept = new Map<string, { key: number; chunk: HistoryChunk }[]>();
+    for (const [runId, list] of logged) {
+      const rest = list.filter((item) => item.key > last);
+      if (rest.length > 0) kept.set(runId, rest);
+    }
+    logged = kept;
+  }
 
   return {
-    executions: {
-      get: (runId) => executions.get(runId),
-      put: (record) => track(() => executions.put(record)),
-      async list(filter = {}) {
-        const candidates = await executionsByMostSelectiveIndex(executions, filter);
-        return candidates.filter((record) => matchesFilter(record, filter)).sort(compareExecutions);
-      },
+    name,
+    async load() {
+      const tx = db.transaction(STORE_NAMES, 'readonly');
+      const log = tx.objectStore('log');
+      // Issued together: queued requests answer far faster than requests awaited one by one.
+      const [meta, keys, entries, ...tables] = await Promise.all([
+        tx.objectStore('meta').get(VERSION_KEY),
+        log.getAllKeys(),
+        log.getAll(),
+        ...TABLES.map((table) => tx.objectStore(table).getAll() as Promise<object[]>),
+      ]);
+      const byTable = new Map<TableName, Map<string, object>>();
+      TABLES.forEach((table, i) => {
+        const records = new Map<string, object>();
+        for (const value of tables[i] ?? []) records.set(keyText(table, value), value);
+        byTable.set(table, records);
+      });
+      logged = new Map();
+      entries.forEach((entry, i) => {
+        for (const { table, key } of entry.deletes) byTable.get(table)?.delete(durableKeyText(key));
+        for (const { table, value } of entry.puts) byTable.get(table)?.set(keyText(table, value), value);
+        indexLogged(keys[i]!, entry.history);
+      });
+      logEntries = entries.length;
+      scheduleCompaction();
+      const versionMeta = isVersionMeta(meta) ? meta : undefined;
+      const values = <T>(table: TableName): T[] => [...(byTable.get(table)?.values() ?? [])] as T[];
+      const inbox = values<InboxRecord>('inbox');
+      const lastInboxId = inbox.reduce((max, m) => Math.max(max, m.id), 0);
+      return {
+        version: versionMeta?.version ?? 0,
+        nextInboxId: Math.max(versionMeta?.nextInboxId ?? 1, lastInboxId + 1),
+        executions: values('executions'),
+        workflowIds: values('workflowIds'),
+        inbox,
+        workflowTasks: values('workflowTasks'),
+        activityTasks: values('activityTasks'),
+        timers: values('timers'),
+        hosts: values('hosts'),
+      };
     },
-    workflowIds: {
-      get: (workflowId) => workflowIds.get(workflowId),
-      put: (record) => track(() => workflowIds.put(record)),
+    async version() {
+      const meta: unknown = await db.get('meta', VERSION_KEY);
+      return isVersionMeta(meta) ? meta.version : 0;
     },
-    history: {
-      append: (runId, events) =>
-        track(() => {
-          const first = events[0];
-          if (first === undefined) throw new RangeError('history.append needs at least one event');
-          const chunk: HistoryChunk = { runId, firstEventId: first.eventId, events };
-          // `add`, not `put`: a second chunk at the same event ID means two writers raced,
-          // and overwriting would silently lose history.
-          return history.add(chunk);
-        }),
-      async read(runId, fromEventId = 1) {
-        // The chunk holding `fromEventId` may start before it: fetch the last chunk that starts
-        // below it (a reverse cursor, one step) alongside every chunk that starts at or after it.
-        const [before, rest] = await Promise.all([
-          history.openCursor(
-            IDBKeyRange.bound([runId, -Infinity], [runId, fromEventId], false, true),
-            'prev',
-          ),
-          history.getAll(IDBKeyRange.bound([runId, fromEventId], [runId, Infinity])),
-        ]);
-        const events: HistoryEvent[] = [];
-        if (before) {
-          for (const event of before.value.events) if (event.eventId >= fromEventId) events.push(event);
+    async readHistory(runId, fromEventId) {
+      const inLog = (logged.get(runId) ?? []).flatMap(({ chunk }) => chunk.events);
+      const logged0 = inLog[0]?.eventId;
+      // Nothing of the run from `fromEventId` on was compacted yet: the log has all of it.
+      if (logged0 !== undefined && logged0 <= fromEventId) {
+        return copy(inLog.filter((event) => event.eventId >= fromEventId));
+      }
+      const history = db.transaction('history', 'readonly').store;
+      // The chunk holding `fromEventId` may start before it: fetch the last chunk that starts
+      // below it (a reverse cursor, one step) alongside every chunk that starts at or after it.
+      const [before, rest] = await Promise.all([
+        history.openCursor(IDBKeyRange.bound([runId, -Infinity], [runId, fromEventId], false, true), 'prev'),
+        history.getAll(IDBKeyRange.bound([runId, fromEventId], [runId, Infinity])),
+      ]);
+      const events: HistoryEvent[] = [];
+      if (before) {
+        for (const event of before.value.events) if (event.eventId >= fromEventId) events.push(event);
+      }
+      for (const chunk of rest) events.push(...chunk.events);
+      if (logged0 === undefined) return events;
+      // Compaction may have moved some of the log into the store meanwhile: keep each event once.
+      const stored = events.filter((event) => event.eventId < logged0);
+      return [...stored, ...copy(inLog)];
+    },
+    commit(batch) {
+      // The raw API, not idb's wrappers: a flush is on the engine's critical path.
+      return new Promise<boolean>((resolve, reject) => {
+        let tx: IDBTransaction;
+        try {
+          tx = raw.transaction(['meta', 'log'], 'readwrite');
+        } catch (error) {
+          reject(error);
+          return;
         }
-        for (const chunk of rest) events.push(...chunk.events);
-        return events;
-      },
+        const key = batch.expectedVersion + 1;
+        let conflict = false;
+        tx.addEventListener('complete', () => {
+          logEntries++;
+          indexLogged(key, batch.history);
+          scheduleCompaction();
+          resolve(true);
+        });
+        tx.addEventListener('abort', () =>
+          conflict ? resolve(false) : reject(tx.error ?? new Error('aborted')),
+        );
+        try {
+          const meta = tx.objectStore('meta');
+          const check = meta.get(VERSION_KEY);
+          check.addEventListener('success', () => {
+            const durable: unknown = check.result;
+            if ((isVersionMeta(durable) ? durable.version : 0) !== batch.expectedVersion) {
+              conflict = true;
+              tx.abort();
+            }
+          });
+          const entry: LogEntry = {
+            nextInboxId: batch.nextInboxId,
+            puts: batch.puts,
+            deletes: batch.deletes,
+            history: batch.history,
+          };
+          // `add`: two writers at one version cannot both succeed, even past the check.
+          tx.objectStore('log').add(entry, key);
+          const next: VersionMeta = { version: key, nextInboxId: batch.nextInboxId };
+          meta.put(next, VERSION_KEY);
+        } catch (error) {
+          abortQuietly(tx);
+          reject(error);
+        }
+      });
     },
-    inbox: {
-      add: (record) =>
-        track(() => {
-          const value: Record<string, unknown> = { ...record };
-          // IndexedDB would take a stray `id` as the key; the key generator must assign it.
-          delete value.id;
-          // The stored object gains its `id` from the key generator (keyPath + autoIncrement).
-          return inbox.add(value as InboxRecord);
-        }),
-      list: (runId) => inbox.index('runId').getAll(runId),
-      delete: (id) => track(() => inbox.delete(id)),
-    },
-    workflowTasks: {
-      get: (runId) => workflowTasks.get(runId),
-      put: (record) => track(() => workflowTasks.put(record)),
-      delete: (runId) => track(() => workflowTasks.delete(runId)),
-      async list(taskQueue) {
-        const tasks = await (taskQueue === undefined
-          ? workflowTasks.getAll()
-          : workflowTasks.index('taskQueue').getAll(taskQueue));
-        // Stable sort: equal times stay in runId (key) order.
-        return tasks.sort((a, b) => a.scheduledTime - b.scheduledTime);
-      },
-    },
-    activityTasks: {
-      get: (runId, seq) => activityTasks.get([runId, seq]),
-      put: (record) => track(() => activityTasks.put(record)),
-      delete: (runId, seq) => track(() => activityTasks.delete([runId, seq])),
-      list: (taskQueue) =>
-        taskQueue === undefined ? activityTasks.getAll() : activityTasks.index('taskQueue').getAll(taskQueue),
-      listByRun: (runId) => activityTasks.index('runId').getAll(runId),
-    },
-    timers: {
-      put: (record) => track(() => timers.put(record)),
-      delete: (runId, key) => track(() => timers.delete([runId, key])),
-      list: () => timers.index('fireAt').getAll(),
-      listByRun: (runId) => timers.index('runId').getAll(runId),
-    },
-    hosts: {
-      get: (hostId) => hosts.get(hostId),
-      put: (record) => track(() => hosts.put(record)),
-      delete: (hostId) => track(() => hosts.delete(hostId)),
-      list: () => hosts.getAll(),
+    close() {
+      closed = true;
+      clearTimeout(idleTimer);
+      db.close();
     },
   };
 }
 
-/** Narrows by the index most likely to match few records; the rest is filtered in memory. */
-function executionsByMostSelectiveIndex(
-  executions: IDBPObjectStore<WeftDB, StoreName[], 'executions', 'readwrite'>,
-  filter: ExecutionFilter,
-): Promise<ExecutionRecord[]> {
-  if (filter.parentRunId !== undefined) return executions.index('parentRunId').getAll(filter.parentRunId);
-  if (filter.parentWorkflowId !== undefined) {
-    return executions.index('parentWorkflowId').getAll(filter.parentWorkflowId);
+/** The last value of every record the log touched, and each run's new events as one chunk. */
+function foldLog(entries: LogEntry[]): {
+  records: { table: TableName; key: DurableKey; value: object | undefined }[];
+  history: HistoryChunk[];
+} {
+  const records = new Map<string, { table: TableName; key: DurableKey; value: object | undefined }>();
+  const history = new Map<string, HistoryEvent[]>();
+  for (const entry of entries) {
+    for (const { table, key } of entry.deletes) {
+      records.set(`${table}\u0000${durableKeyText(key)}`, { table, key, value: undefined });
+    }
+    for (const { table, value } of entry.puts) {
+      const key = durableKeyOf(table, value);
+      records.set(`${table}\u0000${durableKeyText(key)}`, { table, key, value });
+    }
+    for (const chunk of entry.history) {
+      const events = history.get(chunk.runId) ?? [];
+      events.push(...chunk.events);
+      history.set(chunk.runId, events);
+    }
   }
-  if (filter.workflowId !== undefined) return executions.index('workflowId').getAll(filter.workflowId);
-  if (filter.workflowType !== undefined) return executions.index('workflowType').getAll(filter.workflowType);
-  if (filter.status !== undefined) return executions.index('status').getAll(filter.status);
-  return executions.getAll();
+  return {
+    records: [...records.values()],
+    history: [...history].map(([runId, events]) => ({ runId, firstEventId: events[0]!.eventId, events })),
+  };
+}
+
+/** A record's key in its store (the stores' key paths, in code). */
+function durableKeyOf(table: TableName, value: object): DurableKey {
+  const v = value as Record<string, unknown>;
+  switch (table) {
+    case 'executions':
+    case 'workflowTasks':
+      return v.runId as string;
+    case 'workflowIds':
+      return v.workflowId as string;
+    case 'inbox':
+      return v.id as number;
+    case 'activityTasks':
+      return [v.runId as string, v.seq as number];
+    case 'timers':
+      return [v.runId as string, v.key as string];
+    case 'hosts':
+      return v.hostId as string;
+  }
+}
+
+function durableKeyText(key: DurableKey): string {
+  return typeof key === 'object' ? JSON.stringify(key) : `${typeof key}:${key}`;
+}
+
+function keyText(table: TableName, value: object): string {
+  return durableKeyText(durableKeyOf(table, value));
+}
+
+function isVersionMeta(value: unknown): value is VersionMeta {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    'version' in value &&
+    typeof value.version === 'number' &&
+    'nextInboxId' in value &&
+    typeof value.nextInboxId === 'number'
+  );
 }
 
 /**
@@ -382,34 +503,39 @@ function upgrade(
       }, ignore);
   }
 
+  // Steps work on the raw database: each one sees the schema as its version left it, not
+  // the typed schema of the last version.
+  const rawDb = unwrap(db);
   if (oldVersion < 1) {
-    db.createObjectStore('meta');
+    rawDb.createObjectStore('meta');
 
-    const executions = db.createObjectStore('executions', { keyPath: 'runId' });
-    executions.createIndex('workflowId', 'workflowId');
-    executions.createIndex('parentRunId', 'parentRunId');
-    executions.createIndex('parentWorkflowId', 'parentWorkflowId');
-    executions.createIndex('workflowType', 'workflowType');
-    executions.createIndex('status', 'status');
-
-    db.createObjectStore('workflowIds', { keyPath: 'workflowId' });
-    db.createObjectStore('history', { keyPath: ['runId', 'firstEventId'] });
-
-    const inbox = db.createObjectStore('inbox', { keyPath: 'id', autoIncrement: true });
-    inbox.createIndex('runId', 'runId');
-
-    const workflowTasks = db.createObjectStore('workflowTasks', { keyPath: 'runId' });
-    workflowTasks.createIndex('taskQueue', 'taskQueue');
-
-    const activityTasks = db.createObjectStore('activityTasks', { keyPath: ['runId', 'seq'] });
+    const executions = rawDb.createObjectStore('executions', { keyPath: 'runId' });
+    for (const field of ['workflowId', 'parentRunId', 'parentWorkflowId', 'workflowType', 'status']) {
+      executions.createIndex(field, field);
+    }
+    rawDb.createObjectStore('workflowIds', { keyPath: 'workflowId' });
+    rawDb.createObjectStore('history', { keyPath: ['runId', 'firstEventId'] });
+    rawDb.createObjectStore('inbox', { keyPath: 'id', autoIncrement: true }).createIndex('runId', 'runId');
+    rawDb.createObjectStore('workflowTasks', { keyPath: 'runId' }).createIndex('taskQueue', 'taskQueue');
+    const activityTasks = rawDb.createObjectStore('activityTasks', { keyPath: ['runId', 'seq'] });
     activityTasks.createIndex('taskQueue', 'taskQueue');
     activityTasks.createIndex('runId', 'runId');
-
-    const timers = db.createObjectStore('timers', { keyPath: ['runId', 'key'] });
+    const timers = rawDb.createObjectStore('timers', { keyPath: ['runId', 'key'] });
     timers.createIndex('fireAt', 'fireAt');
     timers.createIndex('runId', 'runId');
+    rawDb.createObjectStore('hosts', { keyPath: 'hostId' });
+  }
 
-    db.createObjectStore('hosts', { keyPath: 'hostId' });
+  if (oldVersion < 2) {
+    // Version 2 queries in memory and writes a log: indexes would only slow compaction.
+    const rawTx = unwrap(transaction);
+    for (const table of TABLES) {
+      // A foreign database lacks them; it is refused once its meta record has been read.
+      if (!rawDb.objectStoreNames.contains(table)) continue;
+      const store = rawTx.objectStore(table);
+      for (const index of [...store.indexNames]) store.deleteIndex(index);
+    }
+    rawDb.createObjectStore('log');
   }
 
   const meta: SchemaMeta = { app: 'weft', version: SCHEMA_VERSION };

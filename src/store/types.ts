@@ -197,6 +197,13 @@ export interface StoreTx {
 /**
  * Persistence behind one interface: `memoryStore()` and `indexedDbStore()` implement it and
  * pass the same contract suite (`test/unit/store-contract.ts`).
+ *
+ * A store may answer from memory and write behind: `write` then resolves once the change is
+ * visible to every later transaction of this store, and {@link Store.flushed} once it is
+ * durable. Whatever is acknowledged outside the engine (a reply to a client, a note to
+ * another host) waits for `flushed()`; work inside the engine goes on at once. A crash loses
+ * at most writes nobody was told about, and always a suffix of them: writes become durable in
+ * the order they were made.
  */
 export interface Store {
   /** A human-readable name, e.g. `memory` or `indexeddb:weft`. */
@@ -206,8 +213,25 @@ export interface Store {
   /**
    * Runs `fn` in one read-write transaction over every store. If `fn` throws, or a write
    * fails, nothing is written and the promise rejects. Transactions are serialised.
+   * With `durable`, resolves only once the writes are durable, and rejects with
+   * `StoreConflictError` if they were lost instead (see {@link Store.flushed}).
    */
-  write<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+  write<T>(fn: (tx: StoreTx) => Promise<T>, options?: { durable?: boolean }): Promise<T>;
+  /**
+   * Resolves once every write that resolved before this call is durable. Rejects with
+   * `StoreConflictError` when such writes were lost instead (another connection wrote to the
+   * database first, or the database refused them): the store has then reloaded what is durable,
+   * and its {@link Store.onReload} listeners have been called.
+   */
+  flushed(): Promise<void>;
+  /** Catches up with what other connections to the same database wrote, if anything. */
+  refresh(): Promise<void>;
+  /**
+   * Calls `listener` after the store dropped its unflushed writes and reloaded (see
+   * {@link Store.flushed}); whoever acted on those writes must look at the store again.
+   * @returns a function that removes the listener.
+   */
+  onReload(listener: () => void): () => void;
   /** Releases the connection. */
   close(): void;
 }

@@ -13,6 +13,7 @@ import {
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
 } from '../engine/index.ts';
+import { StoreConflictError } from '../store/mirror.ts';
 import type { ActivityTaskRecord, ExecutionRecord, Store, StoreTx, TimerRecord } from '../store/types.ts';
 import { Context, runWithContext } from './activity.ts';
 import type {
@@ -81,6 +82,8 @@ export interface HostOptions {
 const MAX_TIMEOUT = 2 ** 31 - 1;
 type WriteOp<T> = (tx: StoreTx, fx: Effects, ctx: ServiceContext) => Promise<T>;
 const TASK_BATCH = 128;
+/** Attempts of a client call whose writes another connection's commit made void. */
+const CONFLICT_ATTEMPTS = 5;
 
 /**
  * Runs workflows and activities from a store: the task loop, the sticky cache of live
@@ -100,6 +103,7 @@ export class Host {
   private readonly bus: WakeBus;
   private readonly payloadLimit: number;
   private unsubscribe: (() => void) | undefined;
+  private unsubscribeReload: (() => void) | undefined;
   private readonly cache = new Map<string, WorkflowMachine>();
   private readonly ready = new Set<string>();
   /** Runs whose task failed; retried when a new message arrives or the host restarts. */
@@ -121,6 +125,8 @@ export class Host {
   private stopped = false;
   private writeQueue: {
     op: WriteOp<unknown>;
+    /** A client waits for it: resolve only once durable, and redo it if it was lost. */
+    durable: boolean;
     resolve(value: unknown): void;
     reject(error: unknown): void;
   }[] = [];
@@ -161,6 +167,26 @@ export class Host {
 
   /** Loads pending work from the store: workflow tasks, activities, timers. */
   async start(): Promise<void> {
+    await this.scan();
+    this.unsubscribe = this.bus.subscribe((note) => {
+      if (note.from === this.hostId) return;
+      // Another host wrote: catch up with the database before acting on what it says.
+      this.store.refresh().then(
+        () => this.applyNote(note),
+        (error: unknown) => console.error('weft: catching up with another host failed', error),
+      );
+    });
+    this.unsubscribeReload = this.store.onReload(() => {
+      // Writes this host acted on were lost: nothing cached can be trusted; look again.
+      this.cache.clear();
+      this.blocked.clear();
+      this.scan().catch((error: unknown) => console.error('weft: rescanning the store failed', error));
+    });
+    this.kick();
+  }
+
+  /** Picks up the work waiting in the store: workflow tasks, activities, timers. */
+  private async scan(): Promise<void> {
     const { tasks, activities, timers } = await this.store.read(async (tx) => ({
       tasks: await tx.workflowTasks.list(),
       activities: await tx.activityTasks.list(),
@@ -169,9 +195,6 @@ export class Host {
     for (const task of tasks) if (this.serves(task.taskQueue)) this.ready.add(task.runId);
     for (const activity of activities) if (this.serves(activity.taskQueue)) this.enqueueActivity(activity);
     for (const timer of timers) if (this.serves(timer.taskQueue)) this.timers.add(timer, timer.fireAt);
-    this.unsubscribe = this.bus.subscribe((note) => {
-      if (note.from !== this.hostId) this.applyNote(note);
-    });
     this.kick();
   }
 
@@ -179,11 +202,14 @@ export class Host {
   async shutdown(): Promise<void> {
     this.stopped = true;
     this.unsubscribe?.();
+    this.unsubscribeReload?.();
     this.timers.clear();
     for (const { controller } of this.runningActivities.values())
       controller.abort(new Error('Host shut down'));
     await this.draining;
     await this.writeFlush;
+    // What this host wrote reaches the database before it says it has stopped.
+    await this.store.flushed().catch((error: unknown) => console.error('weft: final flush failed', error));
   }
 
   // ---- writes -----------------------------------------------------------------------------
@@ -192,10 +218,11 @@ export class Host {
   private async write<T>(
     op: (tx: StoreTx, fx: Effects, ctx: ServiceContext) => Promise<T>,
     updates?: UpdateOutcome[],
+    durable = false,
   ): Promise<T> {
     const fx = newEffects();
     const ctx = this.context();
-    const value = await this.store.write((tx) => op(tx, fx, ctx));
+    const value = await this.store.write((tx) => op(tx, fx, ctx), { durable });
     this.applyEffects(fx, updates);
     return value;
   }
@@ -206,30 +233,46 @@ export class Host {
    * operation is retried alone so one bad operation cannot sink the others.
    * @returns the operation's value, once its transaction has committed.
    */
-  private enqueueWrite<T>(op: WriteOp<T>): Promise<T> {
+  private enqueueWrite<T>(op: WriteOp<T>, durable = false): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.writeQueue.push({ op, resolve: resolve as (v: unknown) => void, reject });
+      this.writeQueue.push({ op, durable, resolve: resolve as (v: unknown) => void, reject });
       this.writeFlush ??= Promise.resolve().then(() => this.flushWrites());
     });
+  }
+
+  /** A write a client waits for: it resolves once durable, redone if another connection voided it. */
+  private clientWrite<T>(op: WriteOp<T>): Promise<T> {
+    return this.enqueueWrite(op, true);
   }
 
   private async flushWrites(): Promise<void> {
     while (this.writeQueue.length > 0) {
       const batch = this.writeQueue;
       this.writeQueue = [];
+      const durable = batch.some((item) => item.durable);
       try {
-        const values = await this.write(async (tx, fx, ctx) => {
-          const out: unknown[] = [];
-          for (const item of batch) out.push(await item.op(tx, fx, ctx));
-          return out;
-        });
+        const values = await this.write(
+          async (tx, fx, ctx) => {
+            const out: unknown[] = [];
+            for (const item of batch) out.push(await item.op(tx, fx, ctx));
+            return out;
+          },
+          undefined,
+          durable,
+        );
         for (const [i, item] of batch.entries()) item.resolve(values[i]);
       } catch {
         for (const item of batch) {
-          try {
-            item.resolve(await this.write(item.op));
-          } catch (error) {
-            item.reject(error);
+          for (let attempt = 1; ; attempt++) {
+            try {
+              item.resolve(await this.write(item.op, undefined, item.durable));
+              break;
+            } catch (error) {
+              // Lost to another connection's commit, not refused: the store reloaded; redo it.
+              if (error instanceof StoreConflictError && attempt < CONFLICT_ATTEMPTS) continue;
+              item.reject(error);
+              break;
+            }
           }
         }
       }
@@ -260,7 +303,7 @@ export class Host {
       changes: [...fx.changed.values()].map(changeOf),
       updates,
     };
-    this.applyNote(note);
+    this.applyNote(note, false);
     const { workflowTasks, activities, timers, cancelledTimers, abortActivities, changes } = note;
     if (
       workflowTasks.length +
@@ -269,15 +312,25 @@ export class Host {
         cancelledTimers.length +
         abortActivities.length +
         changes.length +
-        updates.length >
+        updates.length ===
       0
     ) {
-      this.bus.publish(note);
+      return;
     }
+    // Other hosts read the database, and watchers may tell a user: both wait for durability.
+    this.store.flushed().then(
+      () => {
+        if (changes.length > 0 && !this.stopped) {
+          for (const listener of this.watchers.values()) safeCall(() => listener(changes));
+        }
+        this.bus.publish(note);
+      },
+      () => undefined,
+    );
   }
 
   /** Acts on a wake note, from this host's own commit or another host's. */
-  private applyNote(note: WakeNote): void {
+  private applyNote(note: WakeNote, notifyWatchers = true): void {
     if (this.stopped) return;
     for (const [runId, taskQueue] of note.workflowTasks) {
       if (!this.serves(taskQueue)) continue;
@@ -343,7 +396,7 @@ export class Host {
       this.resultWaiters.delete(change.runId);
       for (const wake of waiters ?? []) wake();
     }
-    if (note.changes.length > 0) {
+    if (notifyWatchers && note.changes.length > 0) {
       for (const listener of this.watchers.values()) safeCall(() => listener(note.changes));
     }
     this.kick();
@@ -681,7 +734,7 @@ export class Host {
     const workflowExecutionTimeout = msOptional(options.workflowExecutionTimeout);
     const workflowRunTimeout = msOptional(options.workflowRunTimeout);
     const workflowTaskTimeout = msOptional(options.workflowTaskTimeout);
-    const { runId } = await this.enqueueWrite((tx, fx, ctx) =>
+    const { runId } = await this.clientWrite((tx, fx, ctx) =>
       startWorkflow(
         tx,
         {
@@ -717,7 +770,7 @@ export class Host {
   ): Promise<void> {
     assertCloneable(args, 'Signal arguments');
     assertPayloadSize(args, this.payloadLimit, 'Signal arguments');
-    await this.enqueueWrite((tx, fx, ctx) =>
+    await this.clientWrite((tx, fx, ctx) =>
       signalWorkflow(
         tx,
         { workflowId, ...(runId !== undefined && { runId }) },
@@ -731,13 +784,13 @@ export class Host {
   }
 
   async cancel(workflowId: string, runId: string | undefined, reason?: string): Promise<void> {
-    await this.enqueueWrite((tx, fx, ctx) =>
+    await this.clientWrite((tx, fx, ctx) =>
       requestCancelWorkflow(tx, { workflowId, ...(runId !== undefined && { runId }) }, ctx, fx, reason),
     );
   }
 
   async terminate(workflowId: string, runId: string | undefined, reason?: string): Promise<void> {
-    await this.enqueueWrite((tx, fx, ctx) =>
+    await this.clientWrite((tx, fx, ctx) =>
       terminateWorkflow(
         tx,
         { workflowId, ...(runId !== undefined && { runId }) },
@@ -761,7 +814,7 @@ export class Host {
     const done = new Promise<unknown>((resolve, reject) => {
       settle = { resolve, reject };
     });
-    const targetRun = await this.enqueueWrite((tx, fx, ctx) =>
+    const targetRun = await this.clientWrite((tx, fx, ctx) =>
       requestUpdate(
         tx,
         { workflowId, ...(runId !== undefined && { runId }) },
@@ -889,17 +942,31 @@ export class Host {
         return { error: toErrorRecord(error) };
       }
     };
+    // A read may see writes not yet durable: it answers once they are, so a client is never
+    // told of a state a crash could take back. If they were lost instead, it reads again.
+    const read = <T>(fn: () => Promise<T>): Promise<Reply<T>> =>
+      reply(async () => {
+        for (let attempt = 1; ; attempt++) {
+          const value = await fn();
+          try {
+            await this.store.flushed();
+            return value;
+          } catch (error) {
+            if (!(error instanceof StoreConflictError) || attempt >= CONFLICT_ATTEMPTS) throw error;
+          }
+        }
+      });
     return {
       start: (type, options) => reply(() => this.startWorkflow(type, options)),
       signal: (w, r, name, args) => reply(() => this.signal(w, r, name, args)),
-      query: (w, r, name, args) => reply(() => this.query(w, r, name, args)),
+      query: (w, r, name, args) => read(() => this.query(w, r, name, args)),
       update: (w, r, name, args) => reply(() => this.update(w, r, name, args)),
       cancel: (w, r, reason) => reply(() => this.cancel(w, r, reason)),
       terminate: (w, r, reason) => reply(() => this.terminate(w, r, reason)),
-      describe: (w, r) => reply(() => this.describe(w, r)),
-      history: (w, r) => reply(() => this.history(w, r)),
-      result: (w, r) => reply(() => this.result(w, r)),
-      list: (filter) => reply(() => this.list(filter)),
+      describe: (w, r) => read(() => this.describe(w, r)),
+      history: (w, r) => read(() => this.history(w, r)),
+      result: (w, r) => read(() => this.result(w, r)),
+      list: (filter) => read(() => this.list(filter)),
       watch: async (listener) => this.watch(listener),
       unwatch: async (id) => this.unwatch(id),
     };

@@ -75,6 +75,7 @@ describe('indexedDbStore', () => {
         'history',
         'hosts',
         'inbox',
+        'log',
         'meta',
         'timers',
         'workflowIds',
@@ -93,6 +94,7 @@ describe('indexedDbStore', () => {
       tx.history.append('r1', makeEvents(1, 3));
       tx.inbox.add({ runId: 'r1', time: 1, kind: 'timerFired', seq: 1 });
     });
+    await first.flushed();
     first.close();
 
     const second = await indexedDbStore({ name: 'weft', indexedDB: factory });
@@ -106,23 +108,65 @@ describe('indexedDbStore', () => {
     other.close();
   });
 
-  it('stores one record per history chunk and lets the key generator assign inbox ids', async () => {
+  it('writes a flush as one log record, and compacts the log into the stores when idle', async () => {
     const factory = new IDBFactory();
     const store = await indexedDbStore({ name: 'weft', indexedDB: factory });
     await store.write(async (tx) => {
       tx.history.append('r1', makeEvents(1, 2));
       tx.history.append('r1', makeEvents(3, 3));
+      tx.executions.put(makeExecution({ runId: 'r1' }));
       tx.inbox.add({ runId: 'r1', time: 1, kind: 'timerFired', seq: 1 });
     });
-    store.close();
-
+    await store.flushed();
+    await store.write(async (tx) => tx.history.append('r1', makeEvents(4, 4)), { durable: true });
     const db = await rawOpen(factory, 'weft');
-    expect(await rawGetAll(db, 'history')).toEqual([
-      { runId: 'r1', firstEventId: 1, events: makeEvents(1, 2) },
-      { runId: 'r1', firstEventId: 3, events: makeEvents(3, 3) },
+    const log = (await rawGetAll(db, 'log')) as { history: unknown[]; puts: unknown[] }[];
+    expect(log.map((entry) => [entry.history.length, entry.puts.length])).toEqual([
+      [1, 2],
+      [1, 0],
     ]);
+    await vi.waitFor(async () => expect(await rawGetAll(db, 'log')).toEqual([]), { timeout: 5_000 });
+    // One chunk per run per compaction, whatever the number of flushes.
+    expect(await rawGetAll(db, 'history')).toEqual([
+      { runId: 'r1', firstEventId: 1, events: makeEvents(1, 4) },
+    ]);
+    expect(await rawGetAll(db, 'executions')).toEqual([makeExecution({ runId: 'r1' })]);
     const [message] = await rawGetAll(db, 'inbox');
     expect(message).toEqual({ id: expect.any(Number), runId: 'r1', time: 1, kind: 'timerFired', seq: 1 });
+    db.close();
+    // The store reads history from both, before and after compaction alike.
+    expect(await store.read((tx) => tx.history.read('r1', 2))).toEqual(makeEvents(2, 4));
+    store.close();
+  });
+
+  it('upgrades a version 1 database in place: its records stay, its indexes go', async () => {
+    const factory = new IDBFactory();
+    const v1 = await rawOpen(factory, 'weft', 1, (db, tx) => {
+      db.createObjectStore('meta').put({ app: 'weft', version: 1 }, 'schema');
+      const executions = db.createObjectStore('executions', { keyPath: 'runId' });
+      executions.createIndex('status', 'status');
+      executions.put(makeExecution({ runId: 'r1' }));
+      db.createObjectStore('workflowIds', { keyPath: 'workflowId' });
+      db.createObjectStore('history', { keyPath: ['runId', 'firstEventId'] }).put({
+        runId: 'r1',
+        firstEventId: 1,
+        events: makeEvents(1, 2),
+      });
+      db.createObjectStore('inbox', { keyPath: 'id', autoIncrement: true }).createIndex('runId', 'runId');
+      db.createObjectStore('workflowTasks', { keyPath: 'runId' });
+      db.createObjectStore('activityTasks', { keyPath: ['runId', 'seq'] });
+      db.createObjectStore('timers', { keyPath: ['runId', 'key'] });
+      db.createObjectStore('hosts', { keyPath: 'hostId' });
+      void tx;
+    });
+    v1.close();
+    const store = await indexedDbStore({ name: 'weft', indexedDB: factory });
+    expect(await store.read((tx) => tx.executions.get('r1'))).toEqual(makeExecution({ runId: 'r1' }));
+    expect(await store.read((tx) => tx.history.read('r1'))).toEqual(makeEvents(1, 2));
+    store.close();
+    const db = await rawOpen(factory, 'weft');
+    expect(db.version).toBe(SCHEMA_VERSION);
+    expect([...db.transaction('executions').objectStore('executions').indexNames]).toEqual([]);
     db.close();
   });
 
@@ -189,5 +233,115 @@ describe('indexedDbStore', () => {
     expect(onVersionChange).toHaveBeenCalledTimes(1);
     await expect(store.read(async () => 1)).rejects.toThrow();
     newer.close();
+  });
+});
+
+describe('indexedDbStore writes behind from memory', () => {
+  const host = (hostId: string, heartbeat = 0) => ({ hostId, heartbeat, taskQueues: [] });
+
+  it('a durable write is in the database when it resolves', async () => {
+    const factory = new IDBFactory();
+    const store = await indexedDbStore({ name: 'weft', indexedDB: factory });
+    await store.write(async (tx) => tx.executions.put(makeExecution({ runId: 'r1' })), { durable: true });
+    // Another connection loads it, from the log or the stores.
+    const other = await indexedDbStore({ name: 'weft', indexedDB: factory });
+    expect(await other.read((tx) => tx.executions.get('r1'))).toEqual(makeExecution({ runId: 'r1' }));
+    other.close();
+    store.close();
+  });
+
+  it('writes the last value of a record once, and nothing for one created and deleted between flushes', async () => {
+    const factory = new IDBFactory();
+    const store = await indexedDbStore({ name: 'weft', indexedDB: factory });
+    // Held in one flush: the first write starts a flush, the rest wait for the next one.
+    await store.write(async (tx) => tx.hosts.put(host('first')));
+    const writes = [
+      store.write(async (tx) => tx.hosts.put(host('a', 1))),
+      store.write(async (tx) => tx.hosts.put(host('a', 2))),
+      store.write(async (tx) => tx.hosts.put(host('gone'))),
+      store.write(async (tx) => tx.hosts.delete('gone')),
+      store.write(async (tx) => tx.inbox.add({ runId: 'r1', time: 1, kind: 'timerFired', seq: 1 })),
+    ];
+    await Promise.all(writes);
+    const [message] = await store.read((tx) => tx.inbox.list('r1'));
+    await store.write(async (tx) => tx.inbox.delete(message!.id), { durable: true });
+    const db = await rawOpen(factory, 'weft');
+    const log = (await rawGetAll(db, 'log')) as { puts: unknown[]; deletes: unknown[] }[];
+    expect(log.flatMap((entry) => entry.puts)).toEqual([
+      { table: 'hosts', value: host('first') },
+      { table: 'hosts', value: host('a', 2) },
+    ]);
+    expect(log.flatMap((entry) => entry.deletes)).toEqual([]);
+    db.close();
+    store.close();
+  });
+
+  it('reads a history from the database and from memory, each event once', async () => {
+    const factory = new IDBFactory();
+    const store = await indexedDbStore({ name: 'weft', indexedDB: factory });
+    await store.write(async (tx) => tx.history.append('r1', makeEvents(1, 3)), { durable: true });
+    await store.write(async (tx) => tx.history.append('r1', makeEvents(4, 5)));
+    expect(await store.read((tx) => tx.history.read('r1'))).toEqual(makeEvents(1, 5));
+    expect(await store.read((tx) => tx.history.read('r1', 2))).toEqual(makeEvents(2, 5));
+    expect(await store.read((tx) => tx.history.read('r1', 5))).toEqual(makeEvents(5, 5));
+    await store.flushed();
+    expect(await store.read((tx) => tx.history.read('r1', 3))).toEqual(makeEvents(3, 5));
+    store.close();
+  });
+
+  it('sees what another connection wrote once it refreshes', async () => {
+    const factory = new IDBFactory();
+    const a = await indexedDbStore({ name: 'weft', indexedDB: factory });
+    const b = await indexedDbStore({ name: 'weft', indexedDB: factory });
+    await a.write(async (tx) => tx.executions.put(makeExecution({ runId: 'r1' })), { durable: true });
+    expect(await b.read((tx) => tx.executions.get('r1'))).toBeUndefined();
+    await b.refresh();
+    expect(await b.read((tx) => tx.executions.get('r1'))).toEqual(makeExecution({ runId: 'r1' }));
+    a.close();
+    b.close();
+  });
+
+  it('drops its writes, reloads and tells its listeners when another connection committed first', async () => {
+    const factory = new IDBFactory();
+    const a = await indexedDbStore({ name: 'weft', indexedDB: factory });
+    const b = await indexedDbStore({ name: 'weft', indexedDB: factory });
+    const reloaded = vi.fn();
+    b.onReload(reloaded);
+    await a.write(async (tx) => tx.hosts.put(host('counter', 1)), { durable: true });
+    // b has not seen a's commit: its write is built on a stale version, and is refused whole.
+    const lost = b.write(
+      async (tx) => {
+        tx.hosts.put(host('counter', 100));
+        tx.hosts.put(host('b'));
+      },
+      { durable: true },
+    );
+    await expect(lost).rejects.toMatchObject({ name: 'StoreConflictError' });
+    expect(reloaded).toHaveBeenCalledTimes(1);
+    expect(await b.read((tx) => tx.hosts.list())).toEqual([host('counter', 1)]);
+    // Caught up, b commits normally; a sees it after a refresh.
+    await b.write(async (tx) => tx.hosts.put(host('counter', 2)), { durable: true });
+    await a.refresh();
+    expect(await a.read((tx) => tx.hosts.get('counter'))).toEqual(host('counter', 2));
+    a.close();
+    b.close();
+  });
+
+  it('never hands out an inbox id twice, across connections', async () => {
+    const factory = new IDBFactory();
+    const a = await indexedDbStore({ name: 'weft', indexedDB: factory });
+    await a.write(async (tx) => tx.inbox.add({ runId: 'r1', time: 1, kind: 'timerFired', seq: 1 }), {
+      durable: true,
+    });
+    const [first] = await a.read((tx) => tx.inbox.list('r1'));
+    await a.write(async (tx) => tx.inbox.delete(first!.id), { durable: true });
+    const b = await indexedDbStore({ name: 'weft', indexedDB: factory });
+    await b.write(async (tx) => tx.inbox.add({ runId: 'r1', time: 2, kind: 'timerFired', seq: 2 }), {
+      durable: true,
+    });
+    const [second] = await b.read((tx) => tx.inbox.list('r1'));
+    expect(second!.id).toBeGreaterThan(first!.id);
+    a.close();
+    b.close();
   });
 });

@@ -1,0 +1,56 @@
+/**
+ * A deep copy with the semantics of `structuredClone` for what the engine stores, several
+ * times faster for the common case: plain objects, arrays and primitives are copied here;
+ * anything else (Date, Map, typed arrays, class instances...) goes to `structuredClone`, which
+ * also throws its `DataCloneError` for functions and symbols found there. Cycles fall back to
+ * `structuredClone` too (through the depth limit); an object reached twice is copied twice,
+ * which the engine's records, built fresh for each write, never notice.
+ */
+export function copy<T>(value: T): T {
+  if (typeof value !== 'object' || value === null) {
+    if (typeof value === 'function' || typeof value === 'symbol') throw uncloneable(value);
+    return value;
+  }
+  try {
+    return copyObject(value, 0) as T;
+  } catch (error) {
+    if (error !== SLOW_PATH) throw error;
+    return structuredClone(value);
+  }
+}
+
+/** Thrown inside the fast path to hand the whole value to `structuredClone`. */
+const SLOW_PATH = Symbol('slow path');
+
+/** Deep enough for any record the engine writes; deeper values take the slow path. */
+const MAX_DEPTH = 64;
+
+function copyObject(value: object, depth: number): unknown {
+  if (depth > MAX_DEPTH) throw SLOW_PATH;
+  if (Array.isArray(value)) {
+    const out = new Array<unknown>(value.length);
+    for (let i = 0; i < value.length; i++) out[i] = copyValue(value[i], depth);
+    return out;
+  }
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) throw SLOW_PATH;
+  const out: Record<string, unknown> = {};
+  for (const key in value) out[key] = copyValue((value as Record<string, unknown>)[key], depth);
+  return out;
+}
+
+function copyValue(v: unknown, depth: number): unknown {
+  switch (typeof v) {
+    case 'object':
+      return v === null ? null : copyObject(v, depth + 1);
+    case 'function':
+    case 'symbol':
+      throw uncloneable(v);
+    default:
+      return v;
+  }
+}
+
+function uncloneable(v: unknown): DOMException {
+  return new DOMException(`${String(v)} could not be cloned.`, 'DataCloneError');
+}

@@ -1,0 +1,373 @@
+import type { HistoryEvent } from '../engine/events.ts';
+import { WeftError } from '../engine/failure.ts';
+import { copy } from './copy.ts';
+import { createTables, type TableName, type Tables, type Touch, type TxState, tablesTx } from './tables.ts';
+import type {
+  ActivityTaskRecord,
+  ExecutionRecord,
+  HistoryChunk,
+  HostRecord,
+  InboxRecord,
+  Store,
+  StoreTx,
+  TimerRecord,
+  WorkflowIdRecord,
+  WorkflowTaskRecord,
+} from './types.ts';
+
+/**
+ * Writes made in memory were lost before they became durable: another connection wrote to the
+ * database first, or the database refused them. The store has reloaded what is durable.
+ */
+export class StoreConflictError extends WeftError {}
+Object.defineProperty(StoreConflictError.prototype, 'name', { value: 'StoreConflictError' });
+
+/** Everything but history, as a durable database holds it, and the version it is at. */
+export interface MirrorSnapshot {
+  /** Bumped by every commit of every connection: a commit checks it first (optimistic lock). */
+  version: number;
+  /** Inbox IDs below this were handed out already, by any connection. */
+  nextInboxId: number;
+  executions: ExecutionRecord[];
+  workflowIds: WorkflowIdRecord[];
+  inbox: InboxRecord[];
+  workflowTasks: WorkflowTaskRecord[];
+  activityTasks: ActivityTaskRecord[];
+  timers: TimerRecord[];
+  hosts: HostRecord[];
+}
+
+/** The key a table's record has in the durable database. */
+export type DurableKey = string | number | [string, number] | [string, string];
+
+/** What one flush makes durable, in one transaction. */
+export interface FlushBatch {
+  /** The version the mirror was built on; the commit is refused unless it is still current. */
+  expectedVersion: number;
+  nextInboxId: number;
+  puts: { table: TableName; value: object }[];
+  deletes: { table: TableName; key: DurableKey }[];
+  /** At most one chunk per run: what the run appended since the last flush. */
+  history: HistoryChunk[];
+}
+
+/** The durable side of a mirrored store (IndexedDB in the browser). */
+export interface Backing {
+  readonly name: string;
+  load(): Promise<MirrorSnapshot>;
+  /** The durable version, without loading anything else. */
+  version(): Promise<number>;
+  /** Durable events of `runId` with eventId >= fromEventId, in order. */
+  readHistory(runId: string, fromEventId: number): Promise<HistoryEvent[]>;
+  /**
+   * Writes `batch` in one transaction, at version `expectedVersion + 1`.
+   * @returns false, writing nothing, when the durable version is no longer `expectedVersion`.
+   */
+  commit(batch: FlushBatch): Promise<boolean>;
+  close(): void;
+}
+
+interface Waiter {
+  promise: Promise<void>;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+function waiter(): Waiter {
+  let resolve!: () => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // Nobody may be waiting; a lost flush must not become an unhandled rejection.
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
+}
+
+/**
+ * A {@link Store} that keeps every record but history in memory and writes behind to a
+ * durable {@link Backing}. Transactions run against memory, so they cost no I/O and never wait
+ * for a disk; what they changed is flushed in the background, all of it in one durable
+ * transaction per flush, one flush at a time, so the durable state always lies on a boundary
+ * between transactions. Several writes to a record between two flushes cost one durable write,
+ * and a record created and deleted between them costs none.
+ *
+ * Other connections to the same database (other tabs, workers) are detected by the version
+ * each flush checks: a flush built on a stale version writes nothing, and the mirror reloads.
+ */
+export function mirrorStore(backing: Backing, initial: MirrorSnapshot): Store {
+  let tables = fill(initial);
+  let version = initial.version;
+  const nextInboxId = { value: initial.nextInboxId };
+  /** Records changed since the last flush began, with whether they were durable before. */
+  let dirty = new Map<string, Touch>();
+  /** Chunks taken by the flush in flight; they are durable once it commits. */
+  let historyInFlight = new Map<string, HistoryEvent[]>();
+  /**
+   * Flushes are numbered: writes made now go into flush `window`; the one in flight, if any,
+   * is `window - 1`. A waiter per flush someone waits for.
+   */
+  let window = 1;
+  const waiters = new Map<number, Waiter>();
+  let flushing = false;
+  let closed = false;
+  let broken: { error: unknown } | undefined;
+  const listeners = new Set<() => void>();
+  let tail: Promise<unknown> = Promise.resolve();
+
+  /** Runs `step` alone: after every earlier transaction, before every later one. */
+  function exclusive<T>(step: () => Promise<T> | T): Promise<T> {
+    const result = tail.then(step);
+    tail = result.catch(() => undefined);
+    return result;
+  }
+
+  function waitFor(flush: number): Promise<void> {
+    let w = waiters.get(flush);
+    if (w === undefined) {
+      w = waiter();
+      waiters.set(flush, w);
+    }
+    return w.promise;
+  }
+
+  function run<T>(writable: boolean, fn: (tx: StoreTx) => Promise<T>, durable = false): Promise<T> {
+    let flush: number | undefined;
+    const result = exclusive(async () => {
+      if (broken) throw broken.error;
+      if (closed) throw new DOMException('The store is closed.', 'InvalidStateError');
+      const touched: Touch[] = [];
+      const state: TxState = { writable, active: true, undo: [], failure: undefined, touched };
+      try {
+        const value = await fn(withHistoryReads(tablesTx(tables, nextInboxId, state)));
+        if (state.failure) throw state.failure.error;
+        for (const touch of touched) {
+          const key = `${touch.table}\u0000${touch.key}`;
+          if (!dirty.has(key)) dirty.set(key, touch);
+        }
+        if (state.undo.length > 0) {
+          scheduleFlush();
+          flush = window;
+        }
+        return value;
+      } catch (error) {
+        for (let i = state.undo.length - 1; i >= 0; i--) state.undo[i]?.();
+        throw error;
+      } finally {
+        state.active = false;
+      }
+    });
+    if (!durable) return result;
+    return result.then(async (value) => {
+      if (flush !== undefined) await waitFor(flush);
+      return value;
+    });
+  }
+
+  /** History lives in memory only until flushed: older events are read from the backing. */
+  function withHistoryReads(tx: StoreTx): StoreTx {
+    return {
+      ...tx,
+      history: {
+        append: tx.history.append,
+        async read(runId, fromEventId = 1) {
+          const local = [
+            ...(historyInFlight.get(runId) ?? []),
+            ...[...(tables.history.get(runId)?.entries() ?? [])]
+              .sort(([a], [b]) => a - b)
+              .flatMap(([, events]) => events),
+          ].filter((event) => event.eventId >= fromEventId);
+          const firstLocal = local[0]?.eventId;
+          if (firstLocal === fromEventId) return copy(local);
+          // Read after taking `local`: a chunk flushed meanwhile is in both, and kept once.
+          const durable = await backing.readHistory(runId, fromEventId);
+          if (firstLocal === undefined) return durable;
+          return [...durable.filter((event) => event.eventId < firstLocal), ...copy(local)];
+        },
+      },
+    };
+  }
+
+  function scheduleFlush(): void {
+    if (flushing || closed) return;
+    flushing = true;
+    void flushLoop();
+  }
+
+  function pendingWrites(): boolean {
+    return dirty.size > 0 || tables.history.size > 0;
+  }
+
+  async function flushLoop(): Promise<void> {
+    try {
+      while (pendingWrites() && !broken) {
+        const batch = await exclusive(takeBatch);
+        const flush = window - 1;
+        if (batch.puts.length + batch.deletes.length + batch.history.length === 0) {
+          settle(flush);
+          continue;
+        }
+        let committed = false;
+        let failure: unknown;
+        try {
+          committed = await backing.commit(batch);
+        } catch (error) {
+          failure = error;
+        }
+        if (committed) {
+          version = batch.expectedVersion + 1;
+          historyInFlight = new Map();
+          settle(flush);
+          continue;
+        }
+        await exclusive(() =>
+          reload(
+            new StoreConflictError(
+              failure === undefined
+                ? `${backing.name}: another connection wrote first; unflushed writes were dropped and the store reloaded`
+                : `${backing.name}: a flush failed (${(failure as Error).message ?? failure}); unflushed writes were dropped and the store reloaded`,
+              failure === undefined ? undefined : { cause: failure },
+            ),
+          ),
+        );
+      }
+    } finally {
+      flushing = false;
+      // A write may have landed while the last commit was in flight.
+      if (pendingWrites() && !broken) scheduleFlush();
+    }
+  }
+
+  /** Takes what changed since the last flush; runs between transactions. */
+  function takeBatch(): FlushBatch {
+    const batch: FlushBatch = {
+      expectedVersion: version,
+      nextInboxId: nextInboxId.value,
+      puts: [],
+      deletes: [],
+      history: [],
+    };
+    for (const touch of dirty.values()) {
+      const value = tableOf(tables, touch.table).get(touch.key);
+      if (value !== undefined) batch.puts.push({ table: touch.table, value });
+      // Created and deleted since the last flush: the database never saw it.
+      else if (touch.existed) batch.deletes.push({ table: touch.table, key: durableKey(touch) });
+    }
+    dirty = new Map();
+    for (const [runId, chunks] of tables.history) {
+      const events = [...chunks.entries()].sort(([a], [b]) => a - b).flatMap(([, e]) => e);
+      historyInFlight.set(runId, events);
+      batch.history.push({ runId, firstEventId: events[0]!.eventId, events });
+    }
+    tables.history.clear();
+    window++;
+    return batch;
+  }
+
+  /** Flush `flush` committed: its writes, and every earlier one, are durable. */
+  function settle(flush: number): void {
+    for (const [n, w] of waiters) {
+      if (n > flush) continue;
+      waiters.delete(n);
+      w.resolve();
+    }
+  }
+
+  /** Every write not yet durable is gone. */
+  function failAll(error: unknown): void {
+    for (const w of waiters.values()) w.reject(error);
+    waiters.clear();
+  }
+
+  /** Drops unflushed writes and loads what is durable; runs between transactions. */
+  async function reload(lost: StoreConflictError | undefined): Promise<void> {
+    let snapshot: MirrorSnapshot;
+    try {
+      snapshot = await backing.load();
+    } catch (error) {
+      broken = { error };
+      failAll(error);
+      return;
+    }
+    tables = fill(snapshot);
+    version = snapshot.version;
+    // IDs are never reused within this store, even ones whose writes were lost.
+    nextInboxId.value = Math.max(nextInboxId.value, snapshot.nextInboxId);
+    dirty = new Map();
+    historyInFlight = new Map();
+    if (lost) {
+      failAll(lost);
+      for (const listener of listeners) {
+        try {
+          listener();
+        } catch (error) {
+          console.error('weft: a store reload listener threw', error);
+        }
+      }
+    }
+  }
+
+  return {
+    name: backing.name,
+    read: (fn) => run(false, fn),
+    write: (fn, options) => run(true, fn, options?.durable),
+    flushed() {
+      if (broken) return Promise.reject(broken.error);
+      if (pendingWrites()) return waitFor(window);
+      return flushing ? waitFor(window - 1) : Promise.resolve();
+    },
+    async refresh() {
+      if (broken || closed) return;
+      const durable = await backing.version();
+      if (durable === version) return;
+      await exclusive(async () => {
+        // Unflushed writes are built on the old version: their flush fails and reloads.
+        if (flushing || pendingWrites() || version === durable) return;
+        await reload(undefined);
+      });
+    },
+    onReload(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      // What was written is flushed first; the connection closes once nothing is in flight.
+      const drain = async (): Promise<void> => {
+        while (flushing || (pendingWrites() && !broken)) {
+          if (!flushing) {
+            flushing = true;
+            await flushLoop();
+          } else await waitFor(window - 1).catch(() => undefined);
+        }
+      };
+      void drain().finally(() => backing.close());
+    },
+  };
+}
+
+function fill(snapshot: MirrorSnapshot): Tables {
+  const tables = createTables();
+  for (const r of snapshot.executions) tables.executions.set(r.runId, r);
+  for (const r of snapshot.workflowIds) tables.workflowIds.set(r.workflowId, r);
+  for (const r of snapshot.inbox) tables.inbox.set(r.id, r);
+  for (const r of snapshot.workflowTasks) tables.workflowTasks.set(r.runId, r);
+  for (const r of snapshot.activityTasks) tables.activityTasks.set(JSON.stringify([r.runId, r.seq]), r);
+  for (const r of snapshot.timers) tables.timers.set(JSON.stringify([r.runId, r.key]), r);
+  for (const r of snapshot.hosts) tables.hosts.set(r.hostId, r);
+  return tables;
+}
+
+function tableOf(tables: Tables, table: TableName): Map<string | number, object> {
+  return tables[table] as Map<string | number, object>;
+}
+
+/** Compound keys are kept in memory as JSON (see `pairKey`); the database has them as arrays. */
+function durableKey(touch: Touch): DurableKey {
+  if (touch.table === 'activityTasks' || touch.table === 'timers') {
+    return JSON.parse(touch.key as string) as [string, number] | [string, string];
+  }
+  return touch.key;
+}

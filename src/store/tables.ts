@@ -1,0 +1,293 @@
+import type { HistoryEvent } from '../engine/events.ts';
+import { copy } from './copy.ts';
+import { compareExecutions, matchesFilter } from './filter.ts';
+import type {
+  ActivityTaskRecord,
+  ExecutionRecord,
+  HostRecord,
+  InboxRecord,
+  NewInboxRecord,
+  StoreTx,
+  TimerRecord,
+  WorkflowIdRecord,
+  WorkflowTaskRecord,
+} from './types.ts';
+
+/**
+ * A Map with one secondary index, kept in `set` and `delete`, so the undo log (which calls
+ * them) keeps the index right on rollback too. Like an IndexedDB index: lookups by a field
+ * touch only the matching records, not the whole table.
+ */
+export class IndexedMap<K, V> extends Map<K, V> {
+  private readonly index = new Map<string, Set<K>>();
+  constructor(private readonly indexKey: (value: V) => string | undefined) {
+    super();
+  }
+  override set(key: K, value: V): this {
+    this.unindex(key);
+    super.set(key, value);
+    const ik = this.indexKey(value);
+    if (ik !== undefined) {
+      const keys = this.index.get(ik) ?? new Set<K>();
+      keys.add(key);
+      this.index.set(ik, keys);
+    }
+    return this;
+  }
+  override delete(key: K): boolean {
+    this.unindex(key);
+    return super.delete(key);
+  }
+  private unindex(key: K): void {
+    const old = super.get(key);
+    if (old === undefined) return;
+    const ik = this.indexKey(old);
+    if (ik === undefined) return;
+    const keys = this.index.get(ik);
+    keys?.delete(key);
+    if (keys?.size === 0) this.index.delete(ik);
+  }
+  /** The values whose index key is `ik`. */
+  byIndex(ik: string): V[] {
+    return [...(this.index.get(ik) ?? [])].map((key) => super.get(key)!);
+  }
+}
+
+/** Everything the store holds. History is nested by run so a read touches one run only. */
+export interface Tables {
+  /** Indexed by parent run, for close policies. */
+  executions: IndexedMap<string, ExecutionRecord>;
+  workflowIds: Map<string, WorkflowIdRecord>;
+  history: Map<string, Map<number, HistoryEvent[]>>;
+  /** Indexed by run. */
+  inbox: IndexedMap<number, InboxRecord>;
+  workflowTasks: Map<string, WorkflowTaskRecord>;
+  /** Keyed by `pairKey(runId, seq)`, indexed by run. */
+  activityTasks: IndexedMap<string, ActivityTaskRecord>;
+  /** Keyed by `pairKey(runId, key)`, indexed by run. */
+  timers: IndexedMap<string, TimerRecord>;
+  hosts: Map<string, HostRecord>;
+}
+
+/** The tables whose records a write can touch one by one (history is appended in chunks). */
+export type TableName =
+  | 'executions'
+  | 'workflowIds'
+  | 'inbox'
+  | 'workflowTasks'
+  | 'activityTasks'
+  | 'timers'
+  | 'hosts';
+
+/** One record a transaction wrote or deleted, and whether it was there before. */
+export interface Touch {
+  table: TableName;
+  key: string | number;
+  existed: boolean;
+}
+
+export function createTables(): Tables {
+  return {
+    executions: new IndexedMap((e) => e.parentRunId),
+    workflowIds: new Map(),
+    history: new Map(),
+    inbox: new IndexedMap((m) => m.runId),
+    workflowTasks: new Map(),
+    activityTasks: new IndexedMap((a) => a.runId),
+    timers: new IndexedMap((t) => t.runId),
+    hosts: new Map(),
+  };
+}
+
+/** What one transaction needs besides the tables: its undo log and its state. */
+export interface TxState {
+  readonly writable: boolean;
+  active: boolean;
+  /** Undoes each write, newest last; replayed backwards when the transaction fails. */
+  readonly undo: (() => void)[];
+  /** The first write that failed. Like IndexedDB, the transaction fails even if `fn` catches it. */
+  failure: { error: unknown } | undefined;
+  /** When set, every record written or deleted is reported here (a mirror flushes them). */
+  readonly touched?: Touch[];
+}
+
+/**
+ * A transaction over in-memory tables. Values are copied in and out, so neither the caller nor
+ * the tables see each other's later changes; writes are undone when the transaction fails.
+ */
+export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: TxState): StoreTx {
+  /** Guards every operation: no use after the transaction ended, as in IndexedDB. */
+  function checkActive(): void {
+    if (!state.active) {
+      throw new DOMException('The transaction has finished.', 'TransactionInactiveError');
+    }
+  }
+
+  /** Runs one write; a write that throws fails the whole transaction, even if `fn` catches it. */
+  function write(apply: () => void): void {
+    try {
+      checkActive();
+      if (!state.writable) {
+        throw new DOMException('The transaction is read-only.', 'ReadOnlyError');
+      }
+      apply();
+    } catch (error) {
+      state.failure ??= { error };
+      throw error;
+    }
+  }
+
+  function set<K extends string | number, V>(
+    table: TableName | undefined,
+    map: Map<K, V>,
+    key: K,
+    value: V,
+  ): void {
+    const previous = map.get(key);
+    state.undo.push(previous === undefined ? () => map.delete(key) : () => map.set(key, previous));
+    map.set(key, value);
+    if (table !== undefined) state.touched?.push({ table, key, existed: previous !== undefined });
+  }
+
+  function remove<K extends string | number, V>(table: TableName, map: Map<K, V>, key: K): void {
+    const previous = map.get(key);
+    if (previous === undefined) return;
+    state.undo.push(() => map.set(key, previous));
+    map.delete(key);
+    state.touched?.push({ table, key, existed: true });
+  }
+
+  /** Reads answer at call time, like an IndexedDB request queued in order. */
+  function read<T>(compute: () => T): Promise<T> {
+    try {
+      checkActive();
+      return Promise.resolve(copy(compute()));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  return {
+    executions: {
+      get: (runId) => read(() => tables.executions.get(runId)),
+      put: (record) => write(() => set('executions', tables.executions, record.runId, copy(record))),
+      list: (filter = {}) =>
+        read(() =>
+          (filter.parentRunId !== undefined
+            ? tables.executions.byIndex(filter.parentRunId)
+            : [...tables.executions.values()]
+          )
+            .filter((record) => matchesFilter(record, filter))
+            .sort(compareExecutions),
+        ),
+    },
+    workflowIds: {
+      get: (workflowId) => read(() => tables.workflowIds.get(workflowId)),
+      put: (record) => write(() => set('workflowIds', tables.workflowIds, record.workflowId, copy(record))),
+    },
+    history: {
+      append: (runId, chunk) =>
+        write(() => {
+          const first = chunk[0];
+          if (first === undefined) throw new RangeError('history.append needs at least one event');
+          const events = copy(chunk);
+          let chunks = tables.history.get(runId);
+          if (chunks === undefined) {
+            chunks = new Map();
+            set(undefined, tables.history, runId, chunks);
+          }
+          if (chunks.has(first.eventId)) {
+            // IndexedDB's `add` reports a duplicate key later, through the transaction, not
+            // by throwing: fail the transaction the same way.
+            state.failure ??= {
+              error: new DOMException(
+                `History of run ${runId} already has a chunk starting at event ${first.eventId}.`,
+                'ConstraintError',
+              ),
+            };
+            return;
+          }
+          set(undefined, chunks, first.eventId, events);
+        }),
+      read: (runId, fromEventId = 1) =>
+        read(() => {
+          const chunks = tables.history.get(runId);
+          if (chunks === undefined) return [];
+          return [...chunks.entries()]
+            .sort(([a], [b]) => a - b)
+            .flatMap(([, events]) => events)
+            .filter((event) => event.eventId >= fromEventId);
+        }),
+    },
+    inbox: {
+      add: (record) =>
+        write(() => {
+          const message: NewInboxRecord = copy(record);
+          // Ids are never reused: a rolled-back add just leaves a gap.
+          const id = nextInboxId.value++;
+          set('inbox', tables.inbox, id, { ...message, id });
+        }),
+      list: (runId) => read(() => tables.inbox.byIndex(runId).sort((a, b) => a.id - b.id)),
+      delete: (id) => write(() => remove('inbox', tables.inbox, id)),
+    },
+    workflowTasks: {
+      get: (runId) => read(() => tables.workflowTasks.get(runId)),
+      put: (record) => write(() => set('workflowTasks', tables.workflowTasks, record.runId, copy(record))),
+      delete: (runId) => write(() => remove('workflowTasks', tables.workflowTasks, runId)),
+      list: (taskQueue) =>
+        read(() =>
+          [...tables.workflowTasks.values()]
+            .filter((task) => taskQueue === undefined || task.taskQueue === taskQueue)
+            .sort((a, b) => a.scheduledTime - b.scheduledTime || compareKeys(a.runId, b.runId)),
+        ),
+    },
+    activityTasks: {
+      get: (runId, seq) => read(() => tables.activityTasks.get(pairKey(runId, seq))),
+      put: (record) =>
+        write(() =>
+          set('activityTasks', tables.activityTasks, pairKey(record.runId, record.seq), copy(record)),
+        ),
+      delete: (runId, seq) => write(() => remove('activityTasks', tables.activityTasks, pairKey(runId, seq))),
+      list: (taskQueue) =>
+        read(() =>
+          [...tables.activityTasks.values()]
+            .filter((task) => taskQueue === undefined || task.taskQueue === taskQueue)
+            .sort(compareActivityTasks),
+        ),
+      listByRun: (runId) => read(() => tables.activityTasks.byIndex(runId).sort(compareActivityTasks)),
+    },
+    timers: {
+      put: (record) =>
+        write(() => set('timers', tables.timers, pairKey(record.runId, record.key), copy(record))),
+      delete: (runId, key) => write(() => remove('timers', tables.timers, pairKey(runId, key))),
+      list: () =>
+        read(() => [...tables.timers.values()].sort((a, b) => a.fireAt - b.fireAt || compareTimerKeys(a, b))),
+      listByRun: (runId) => read(() => tables.timers.byIndex(runId).sort(compareTimerKeys)),
+    },
+    hosts: {
+      get: (hostId) => read(() => tables.hosts.get(hostId)),
+      put: (record) => write(() => set('hosts', tables.hosts, record.hostId, copy(record))),
+      delete: (hostId) => write(() => remove('hosts', tables.hosts, hostId)),
+      list: () => read(() => [...tables.hosts.values()].sort((a, b) => compareKeys(a.hostId, b.hostId))),
+    },
+  };
+}
+
+/** A Map key for a compound key; JSON keeps `('a', 1)` and `('a1', '')` apart. */
+export function pairKey(first: string, second: string | number): string {
+  return JSON.stringify([first, second]);
+}
+
+/** Orders strings by code unit, as IndexedDB orders string keys (not `localeCompare`). */
+export function compareKeys(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+// The orders below match the IndexedDB store, whose lists come back in key order.
+function compareActivityTasks(a: ActivityTaskRecord, b: ActivityTaskRecord): number {
+  return compareKeys(a.runId, b.runId) || a.seq - b.seq;
+}
+
+function compareTimerKeys(a: TimerRecord, b: TimerRecord): number {
+  return compareKeys(a.runId, b.runId) || compareKeys(a.key, b.key);
+}
