@@ -141,16 +141,31 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
     }
   }
 
+  /** When the last flush began or ended, and how many are in flight. */
+  let lastFlush = 0;
+  let flushesInFlight = 0;
+
   function scheduleCompaction(): void {
     if (closed || logEntries === 0) return;
-    clearTimeout(idleTimer);
     if (logEntries >= COMPACT_MAX_ENTRIES) {
+      clearTimeout(idleTimer);
+      idleTimer = undefined;
       void compact();
       return;
     }
-    idleTimer = setTimeout(() => void compact(), COMPACT_IDLE_MS);
-    // Node: a pending compaction must not keep the process alive.
-    (idleTimer as { unref?: () => void }).unref?.();
+    if (idleTimer !== undefined) return;
+    const wait = (): void => {
+      const idleFor = performance.now() - lastFlush;
+      if (flushesInFlight > 0 || idleFor < COMPACT_IDLE_MS) {
+        idleTimer = setTimeout(wait, COMPACT_IDLE_MS - Math.min(idleFor, COMPACT_IDLE_MS / 2));
+        // Node: a pending compaction must not keep the process alive.
+        (idleTimer as { unref?: () => void }).unref?.();
+        return;
+      }
+      idleTimer = undefined;
+      void compact();
+    };
+    wait();
   }
 
   function compact(): Promise<void> {
@@ -277,15 +292,24 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
         }
         const key = batch.expectedVersion + 1;
         let conflict = false;
+        flushesInFlight++;
+        lastFlush = performance.now();
+        const ended = (): void => {
+          flushesInFlight--;
+          lastFlush = performance.now();
+        };
         tx.addEventListener('complete', () => {
+          ended();
           logEntries++;
           indexLogged(key, batch.history);
           scheduleCompaction();
           resolve(true);
         });
-        tx.addEventListener('abort', () =>
-          conflict ? resolve(false) : reject(tx.error ?? new Error('aborted')),
-        );
+        tx.addEventListener('abort', () => {
+          ended();
+          if (conflict) resolve(false);
+          else reject(tx.error ?? new Error('aborted'));
+        });
         try {
           const meta = tx.objectStore('meta');
           const check = meta.get(VERSION_KEY);
@@ -315,6 +339,7 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
     close() {
       closed = true;
       clearTimeout(idleTimer);
+      idleTimer = undefined;
       db.close();
     },
   };
