@@ -821,12 +821,12 @@ export class WorkflowMachine {
         };
         switch (message.kind) {
           case 'childCompleted':
-            return [add('ChildWorkflowExecutionCompleted', { ...base, result: message.result }, at)];
+            return [add('ChildWorkflowExecutionCompleted', withBase(base, { result: message.result }), at)];
           case 'childFailed':
             return [
               add(
                 'ChildWorkflowExecutionFailed',
-                { ...base, failure: message.failure, retryState: message.retryState },
+                withBase(base, { failure: message.failure, retryState: message.retryState }),
                 at,
               ),
             ];
@@ -834,12 +834,14 @@ export class WorkflowMachine {
             return [
               add(
                 'ChildWorkflowExecutionCanceled',
-                { ...base, ...(message.details !== undefined && { details: message.details }) },
+                withBase(base, message.details !== undefined ? { details: message.details } : {}),
                 at,
               ),
             ];
           case 'childTimedOut':
-            return [add('ChildWorkflowExecutionTimedOut', { ...base, retryState: message.retryState }, at)];
+            return [
+              add('ChildWorkflowExecutionTimedOut', withBase(base, { retryState: message.retryState }), at),
+            ];
           default:
             return [add('ChildWorkflowExecutionTerminated', base, at)];
         }
@@ -1037,6 +1039,14 @@ const commandEventType: Record<Command['type'], EventType | undefined> = {
   CancelWorkflowExecution: 'WorkflowExecutionCanceled',
   ContinueAsNewWorkflowExecution: 'WorkflowExecutionContinuedAsNew',
 };
+
+/**
+ * `{ ...base, ...rest }` with `base`'s keys first. Not written as a literal: V8 builds a literal
+ * that starts with a spread on a slow path, and every child result goes through here.
+ */
+function withBase<B extends object, R extends object>(base: B, rest: R): B & R {
+  return Object.assign({}, base, rest);
+}
 
 function seqOf(command: Command | undefined): number {
   if (command && 'seq' in command) return command.seq;

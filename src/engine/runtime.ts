@@ -57,6 +57,8 @@ Object.defineProperty(ContinueAsNew.prototype, 'name', { value: 'ContinueAsNew' 
 
 type Handler = (...args: unknown[]) => unknown;
 
+const noPatches: ReadonlySet<string> = new Set();
+
 /** A reaction on it runs one microtask later: the quiescence wait's unit of time. */
 const fulfilled = Promise.resolve();
 
@@ -147,7 +149,6 @@ interface ChildState {
 }
 
 export class WorkflowRuntime implements ScopeTimerHost {
-  readonly info: WorkflowInfo;
   readonly rootScope: CancellationScope;
   private readonly workflowFn: Handler;
   private readonly random: () => number;
@@ -174,7 +175,12 @@ export class WorkflowRuntime implements ScopeTimerHost {
   private readonly queryHandlers = new Map<string, Handler>();
   private readonly updateHandlers = new Map<string, { handler: Handler; validator?: Handler }>();
   private readonly patchMemo = new Map<string, boolean>();
-  private patchesInTask = new Set<string>();
+  private patchesInTask: ReadonlySet<string> = noPatches;
+  private readonly facts: RuntimeInit['info'];
+  /** What `workflowInfo()` returns, built on first use: most runs never ask for it. */
+  private infoObject: WorkflowInfo | undefined;
+  private historyLength = 0;
+  private continueAsNewSuggested = false;
   private now = 0;
   private replaying = false;
   private tick = 0;
@@ -188,28 +194,47 @@ export class WorkflowRuntime implements ScopeTimerHost {
     this.budget = init.quiescenceBudget ?? 200;
     this.typeOf = init.workflowTypeOf;
     this.maxPendingChildren = init.maxPendingChildren ?? 2_000;
-    const runtime = this;
-    this.info = {
-      ...init.info,
-      historyLength: 0,
-      continueAsNewSuggested: false,
-      unsafe: {
-        get isReplaying() {
-          return runtime.replaying;
-        },
-        now: () => runtime.now,
-      },
-    };
+    this.facts = init.info;
     this.rootScope = new CancellationScope({ cancellable: true, parent: 'root' });
+  }
+
+  /** The run's facts for `workflowInfo()`: one object per run, updated at each activation. */
+  get info(): WorkflowInfo {
+    if (this.infoObject === undefined) {
+      const runtime = this;
+      // Object.assign rather than `{ ...this.facts, more }`: V8 builds a literal that starts
+      // with a spread on a slow path.
+      this.infoObject = Object.assign({}, this.facts, {
+        historyLength: this.historyLength,
+        continueAsNewSuggested: this.continueAsNewSuggested,
+        unsafe: {
+          get isReplaying() {
+            return runtime.replaying;
+          },
+          now: () => runtime.now,
+        },
+      });
+    }
+    return this.infoObject;
+  }
+
+  /** The run's task queue, as `workflowInfo()` shows it, without building that object. */
+  get taskQueue(): string {
+    return (this.infoObject ?? this.facts).taskQueue;
   }
 
   /** Applies an activation's jobs and returns the commands the workflow produced. */
   async activate(activation: Activation): Promise<Command[]> {
     this.now = activation.timestamp;
     this.replaying = activation.isReplaying;
-    this.info.historyLength = activation.historyLength;
-    this.info.continueAsNewSuggested = activation.continueAsNewSuggested;
-    this.patchesInTask = new Set(activation.patches ?? []);
+    this.historyLength = activation.historyLength;
+    this.continueAsNewSuggested = activation.continueAsNewSuggested;
+    if (this.infoObject !== undefined) {
+      this.infoObject.historyLength = activation.historyLength;
+      this.infoObject.continueAsNewSuggested = activation.continueAsNewSuggested;
+    }
+    const patches = activation.patches;
+    this.patchesInTask = patches === undefined || patches.length === 0 ? noPatches : new Set(patches);
     active = this;
     this.inActivation = true;
     setScopeContext(this.rootScope, this);
@@ -235,7 +260,9 @@ export class WorkflowRuntime implements ScopeTimerHost {
       this.taskFailure = undefined;
       throw error;
     }
-    return this.commands.splice(0);
+    const commands = this.commands;
+    this.commands = [];
+    return commands;
   }
 
   /** Deterministic time for `Date` inside the workflow. */
@@ -703,14 +730,14 @@ export class WorkflowRuntime implements ScopeTimerHost {
     }
     const seq = this.seq.child++;
     // Deterministic on replay: derived from this run and the child's sequence number.
-    const workflowId =
-      options.workflowId ?? `${this.info.workflowId}/${this.info.runId.slice(0, 8)}/child-${seq}`;
+    const facts = this.infoObject ?? this.facts;
+    const workflowId = options.workflowId ?? `${facts.workflowId}/${facts.runId.slice(0, 8)}/child-${seq}`;
     const command: Command = {
       type: 'StartChildWorkflowExecution',
       seq,
       workflowId,
       workflowType,
-      taskQueue: options.taskQueue ?? this.info.taskQueue,
+      taskQueue: options.taskQueue ?? this.taskQueue,
       input: options.args ?? [],
       parentClosePolicy: options.parentClosePolicy ?? 'TERMINATE',
       cancellationType: options.cancellationType ?? 'WAIT_CANCELLATION_COMPLETED',

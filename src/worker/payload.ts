@@ -43,9 +43,11 @@ export function payloadSize(value: unknown, limit = Number.POSITIVE_INFINITY): n
         else if (v instanceof Set) for (const x of v) stack.push(x);
         else if (v instanceof Date) size += 8;
         else {
-          for (const [k, x] of Object.entries(v)) {
+          // Keys then reads, in Object.entries' order, without its array of pairs per object.
+          const o = v as Record<string, unknown>;
+          for (const k of Object.keys(o)) {
             size += 2 * k.length;
-            stack.push(x);
+            stack.push(o[k]);
           }
         }
         break;

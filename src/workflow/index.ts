@@ -91,7 +91,7 @@ export function proxyActivities<A = Record<string, ActivityFunction>>(
       return (...args: unknown[]) => {
         const rt = runtime(`Activity ${activityType}`);
         return rt.scheduleActivity(activityType, args, {
-          taskQueue: options.taskQueue ?? rt.info.taskQueue,
+          taskQueue: options.taskQueue ?? rt.taskQueue,
           ...(startToCloseTimeout !== undefined && { startToCloseTimeout }),
           ...(scheduleToCloseTimeout !== undefined && { scheduleToCloseTimeout }),
           ...(heartbeatTimeout !== undefined && { heartbeatTimeout }),
