@@ -11,6 +11,13 @@ export function payloadSize(value: unknown, limit = Number.POSITIVE_INFINITY): n
   let size = 0;
   const seen = new Set<object>();
   const stack: unknown[] = [value];
+  // Keys then reads, in Object.entries' order, without its array of pairs per object.
+  const addProperties = (o: Record<string, unknown>): void => {
+    for (const k of Object.keys(o)) {
+      size += 2 * k.length;
+      stack.push(o[k]);
+    }
+  };
   while (stack.length > 0 && size <= limit) {
     const v = stack.pop();
     switch (typeof v) {
@@ -31,6 +38,12 @@ export function payloadSize(value: unknown, limit = Number.POSITIVE_INFINITY): n
           break;
         }
         seen.add(v);
+        // Plain objects and arrays, nearly every value here, skip the class checks below.
+        const proto: unknown = Object.getPrototypeOf(v);
+        if (proto === Object.prototype || proto === Array.prototype) {
+          addProperties(v as Record<string, unknown>);
+          break;
+        }
         if (v instanceof Promise || v instanceof WeakMap || v instanceof WeakSet) {
           throw new InvalidArgumentError(
             `a ${v.constructor.name} cannot be stored (not structured-cloneable)`,
@@ -42,14 +55,7 @@ export function payloadSize(value: unknown, limit = Number.POSITIVE_INFINITY): n
         else if (v instanceof Map) for (const [k, x] of v) stack.push(k, x);
         else if (v instanceof Set) for (const x of v) stack.push(x);
         else if (v instanceof Date) size += 8;
-        else {
-          // Keys then reads, in Object.entries' order, without its array of pairs per object.
-          const o = v as Record<string, unknown>;
-          for (const k of Object.keys(o)) {
-            size += 2 * k.length;
-            stack.push(o[k]);
-          }
-        }
+        else addProperties(v as Record<string, unknown>);
         break;
       }
       case 'function':
