@@ -2,7 +2,7 @@ import { type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames
 import type { HistoryEvent } from '../engine/events.ts';
 import { SchemaMismatchError } from '../engine/failure.ts';
 import { copy } from './copy.ts';
-import { type Backing, type DurableKey, type MirrorSnapshot, mirrorStore } from './mirror.ts';
+import { type Backing, type DurableKey, durableKeyOf, type MirrorSnapshot, mirrorStore } from './mirror.ts';
 import type { TableName } from './tables.ts';
 import type {
   ActivityTaskRecord,
@@ -252,6 +252,24 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
         hosts: values('hosts'),
       };
     },
+    async changesSince(version) {
+      const tx = db.transaction(['meta', 'log'], 'readonly');
+      const range = IDBKeyRange.lowerBound(version, true);
+      const [meta, keys, entries] = await Promise.all([
+        tx.objectStore('meta').get(VERSION_KEY),
+        tx.objectStore('log').getAllKeys(range),
+        tx.objectStore('log').getAll(range),
+      ]);
+      const durable = isVersionMeta(meta) ? meta.version : 0;
+      // Every version since ours must still be in the log, or some changes are only in the stores.
+      if (keys.length !== durable - version || (keys.length > 0 && keys[0] !== version + 1)) return undefined;
+      entries.forEach((entry, i) => {
+        indexLogged(keys[i]!, entry.history);
+      });
+      logEntries += entries.length;
+      scheduleCompaction();
+      return { version: durable, changes: entries };
+    },
     async version() {
       const meta: unknown = await db.get('meta', VERSION_KEY);
       return isVersionMeta(meta) ? meta.version : 0;
@@ -370,26 +388,6 @@ function foldLog(entries: LogEntry[]): {
     records: [...records.values()],
     history: [...history].map(([runId, events]) => ({ runId, firstEventId: events[0]!.eventId, events })),
   };
-}
-
-/** A record's key in its store (the stores' key paths, in code). */
-function durableKeyOf(table: TableName, value: object): DurableKey {
-  const v = value as Record<string, unknown>;
-  switch (table) {
-    case 'executions':
-    case 'workflowTasks':
-      return v.runId as string;
-    case 'workflowIds':
-      return v.workflowId as string;
-    case 'inbox':
-      return v.id as number;
-    case 'activityTasks':
-      return [v.runId as string, v.seq as number];
-    case 'timers':
-      return [v.runId as string, v.key as string];
-    case 'hosts':
-      return v.hostId as string;
-  }
 }
 
 function durableKeyText(key: DurableKey): string {

@@ -51,6 +51,13 @@ export interface FlushBatch {
   history: HistoryChunk[];
 }
 
+/** One commit's record changes, as another connection made them. */
+export interface Change {
+  nextInboxId: number;
+  puts: { table: TableName; value: object }[];
+  deletes: { table: TableName; key: DurableKey }[];
+}
+
 /** The durable side of a mirrored store (IndexedDB in the browser). */
 export interface Backing {
   readonly name: string;
@@ -59,6 +66,11 @@ export interface Backing {
   version(): Promise<number>;
   /** Durable events of `runId` with eventId >= fromEventId, in order. */
   readHistory(runId: string, fromEventId: number): Promise<HistoryEvent[]>;
+  /**
+   * What other connections committed after `version`, oldest first, or undefined when that is
+   * no longer known piece by piece (compacted): then the mirror loads everything again.
+   */
+  changesSince?(version: number): Promise<{ version: number; changes: Change[] } | undefined>;
   /**
    * Writes `batch` in one transaction, at version `expectedVersion + 1`.
    * @returns false, writing nothing, when the durable version is no longer `expectedVersion`.
@@ -324,7 +336,19 @@ export function mirrorStore(backing: Backing, initial: MirrorSnapshot): Store {
       await exclusive(async () => {
         // Unflushed writes are built on the old version: their flush fails and reloads.
         if (flushing || pendingWrites() || version === durable) return;
-        await reload(undefined);
+        const caughtUp = await backing.changesSince?.(version);
+        if (caughtUp === undefined) {
+          await reload(undefined);
+          return;
+        }
+        for (const change of caughtUp.changes) {
+          for (const { table, key } of change.deletes) tableOf(tables, table).delete(memoryKey(key));
+          for (const { table, value } of change.puts) {
+            tableOf(tables, table).set(memoryKey(durableKeyOf(table, value)), value);
+          }
+          nextInboxId.value = Math.max(nextInboxId.value, change.nextInboxId);
+        }
+        version = caughtUp.version;
       });
     },
     onReload(listener) {
@@ -370,4 +394,28 @@ function durableKey(touch: Touch): DurableKey {
     return JSON.parse(touch.key as string) as [string, number] | [string, string];
   }
   return touch.key;
+}
+
+function memoryKey(key: DurableKey): string | number {
+  return typeof key === 'object' ? JSON.stringify(key) : key;
+}
+
+/** A record's key in its store (the stores' key paths, in code). */
+export function durableKeyOf(table: TableName, value: object): DurableKey {
+  const v = value as Record<string, unknown>;
+  switch (table) {
+    case 'executions':
+    case 'workflowTasks':
+      return v.runId as string;
+    case 'workflowIds':
+      return v.workflowId as string;
+    case 'inbox':
+      return v.id as number;
+    case 'activityTasks':
+      return [v.runId as string, v.seq as number];
+    case 'timers':
+      return [v.runId as string, v.key as string];
+    case 'hosts':
+      return v.hostId as string;
+  }
 }

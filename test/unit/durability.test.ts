@@ -273,3 +273,103 @@ it('createEngine takes indexedDbStore(...) as it is, without awaiting it first',
   expect(await engine.client.workflow.execute('hi', { workflowId: 'h' })).toBe('hi');
   await engine.shutdown();
 });
+
+/**
+ * A factory whose connections can be cut at once, as when a worker is killed: from then on
+ * every transaction they try fails, so whatever was only in memory never reaches the database.
+ */
+function crashableFactory(): { factory: IDBFactory; crash(): void } {
+  const factory = new IDBFactory();
+  const connections: IDBDatabase[] = [];
+  let crashed = false;
+  const open = factory.open.bind(factory);
+  factory.open = (name: string, version?: number) => {
+    const request = open(name, version);
+    request.addEventListener('success', () => {
+      const db = request.result;
+      const transaction = db.transaction.bind(db);
+      db.transaction = ((...args: Parameters<IDBDatabase['transaction']>) => {
+        if (crashed && connections.includes(db)) throw new DOMException('killed', 'InvalidStateError');
+        return transaction(...args);
+      }) as IDBDatabase['transaction'];
+      connections.push(db);
+    });
+    return request;
+  };
+  return {
+    factory,
+    crash() {
+      crashed = true;
+      // Later connections (the next host's) work normally.
+      const cut = [...connections];
+      factory.open = ((name: string, version?: number) => {
+        const request = open(name, version);
+        return request;
+      }) as IDBFactory['open'];
+      connections.splice(0, connections.length, ...cut);
+    },
+  };
+}
+
+describe('a host killed with writes still in memory', () => {
+  const steps = 12;
+  for (const killAfter of [1, 3, 5, 8, 11]) {
+    it(`killed as activity ${killAfter} of ${steps} runs: the run resumes elsewhere, linear, each step at least once`, async () => {
+      const { factory, crash } = crashableFactory();
+      const runs = new Map<number, number>();
+      let killed: (() => void) | undefined;
+      const isKilled = new Promise<void>((resolve) => {
+        killed = resolve;
+      });
+      const activities = {
+        async step(i: number): Promise<number> {
+          runs.set(i, (runs.get(i) ?? 0) + 1);
+          if (i === killAfter && killed) {
+            crash();
+            killed();
+            killed = undefined;
+          }
+          return i;
+        },
+      };
+      const workflows = {
+        async stepper(n: number): Promise<number> {
+          const { step } = proxyActivities<typeof activities>({ startToCloseTimeout: '5s' });
+          let sum = 0;
+          for (let i = 1; i <= n; i++) sum += await step(i);
+          return sum;
+        },
+      };
+      const first = await createEngine({
+        workflows,
+        activities,
+        store: indexedDbStore({ name: 'killed', indexedDB: factory }),
+      });
+      await first.client.workflow.start('stepper', { workflowId: 'k', args: [steps] });
+      await isKilled;
+      await first.shutdown();
+
+      const second = await createEngine({
+        workflows,
+        activities,
+        store: indexedDbStore({ name: 'killed', indexedDB: factory }),
+        // The first host is gone (in a browser, its Web Lock says so): take its attempts over now.
+        isHostAlive: async () => false,
+      });
+      const handle = second.client.workflow.getHandle('k');
+      expect(await handle.result()).toBe((steps * (steps + 1)) / 2);
+      const { events } = await handle.fetchHistory();
+      expect(events.map((e) => e.eventId)).toEqual(events.map((_, i) => i + 1));
+      const completed = events.filter((e) => e.eventType === 'ActivityTaskCompleted');
+      expect(completed).toHaveLength(steps);
+      // The database kept a prefix of what the host did: the steps run again are the ones
+      // after the last durable completion, up to the one it was killed in; none twice more.
+      const again = [...runs].filter(([, n]) => n > 1).map(([i]) => i);
+      expect([...runs.values()].every((n) => n === 1 || n === 2)).toBe(true);
+      expect(runs.size).toBe(steps);
+      expect(again.at(-1)).toBe(killAfter);
+      expect(again).toEqual(again.map((_, j) => killAfter - again.length + 1 + j));
+      await second.shutdown();
+    });
+  }
+});

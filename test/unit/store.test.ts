@@ -297,6 +297,17 @@ describe('indexedDbStore writes behind from memory', () => {
     expect(await b.read((tx) => tx.executions.get('r1'))).toBeUndefined();
     await b.refresh();
     expect(await b.read((tx) => tx.executions.get('r1'))).toEqual(makeExecution({ runId: 'r1' }));
+    await a.write(async (tx) => tx.history.append('r1', makeEvents(1, 2)), { durable: true });
+    await b.refresh();
+    expect(await b.read((tx) => tx.history.read('r1'))).toEqual(makeEvents(1, 2));
+    // Once compacted, the log no longer says what changed: b loads everything again.
+    await a.write(async (tx) => tx.executions.put(makeExecution({ runId: 'r2' })), { durable: true });
+    const db = await rawOpen(factory, 'weft');
+    await vi.waitFor(async () => expect(await rawGetAll(db, 'log')).toEqual([]), { timeout: 5_000 });
+    db.close();
+    await b.refresh();
+    expect((await b.read((tx) => tx.executions.list())).map((e) => e.runId)).toEqual(['r1', 'r2']);
+    expect(await b.read((tx) => tx.history.read('r1'))).toEqual(makeEvents(1, 2));
     a.close();
     b.close();
   });
