@@ -23,6 +23,7 @@ export {
 export { seededRandom, uuid4From } from './random.ts';
 export { nextRetry, normaliseRetryPolicy } from './retry.ts';
 export {
+  type ActivityCallOptions,
   activeRuntime,
   type ChildOptions,
   type ChildWorkflowHandle,

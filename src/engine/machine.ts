@@ -74,6 +74,13 @@ function isPatchMarker(event: HistoryEvent): event is Extract<HistoryEvent, { ev
   return event.eventType === 'MarkerRecorded' && event.attributes.markerName === 'core_patch';
 }
 
+/** The patch IDs of a task's recorded markers, in order. */
+function patchIds(recorded: HistoryEvent[]): string[] {
+  const ids: string[] = [];
+  for (const e of recorded) if (isPatchMarker(e)) ids.push(String(e.attributes.details.patchId));
+  return ids;
+}
+
 /** The events of a workflow task that failed: recorded once, inputs stay in the inbox. */
 export function failedTaskEvents(
   nextEventId: number,
@@ -132,6 +139,8 @@ export class WorkflowMachine {
   workflowType = '';
   private readonly init: MachineInit;
   private readonly openActivities = new Map<number, OpenActivity>();
+  /** The reverse of `openActivities`: a completion names its scheduled event, not its seq. */
+  private readonly activityByScheduledEventId = new Map<number, number>();
   private readonly openTimers = new Map<number, number>();
   private readonly openUpdates = new Map<string, number>();
   /** Children by their initiated event ID. Sequence numbers follow the order of initiation. */
@@ -186,8 +195,8 @@ export class WorkflowMachine {
           isReplaying: true,
           historyLength: started?.eventId ?? event.eventId,
           continueAsNewSuggested: (started?.eventId ?? 0) >= (this.init.suggestContinueAsNewAt ?? 10_000),
-          jobs: [...jobs, ...this.updateJobs(recorded)],
-          patches: recorded.flatMap((e) => (isPatchMarker(e) ? [String(e.attributes.details.patchId)] : [])),
+          jobs: this.withUpdateJobs(jobs, recorded),
+          patches: patchIds(recorded),
         };
         const commands = await this.requireRuntime().activate(activation);
         this.matchCommands(commands, recorded);
@@ -205,7 +214,10 @@ export class WorkflowMachine {
         throw new DeterminismViolationError(
           `Event ${event.eventId} ${event.eventType} is not preceded by a completed workflow task`,
         );
-      } else jobs.push(...this.jobsFor(event));
+      } else {
+        const job = this.jobFor(event);
+        if (job) jobs.push(job);
+      }
       this.nextEventId++;
       i++;
     }
@@ -218,20 +230,21 @@ export class WorkflowMachine {
     return this.runtime;
   }
 
-  private updateJobs(recorded: HistoryEvent[]): Job[] {
-    return recorded.flatMap((e): Job[] =>
-      e.eventType === 'WorkflowExecutionUpdateAccepted'
-        ? [
-            {
-              type: 'DoUpdate',
-              updateId: e.attributes.protocolInstanceId,
-              name: e.attributes.name,
-              input: e.attributes.input,
-              accepted: true,
-            },
-          ]
-        : [],
-    );
+  /** `jobs` followed by the recorded updates' jobs; replay runs this once per workflow task. */
+  private withUpdateJobs(jobs: Job[], recorded: HistoryEvent[]): Job[] {
+    const all = [...jobs];
+    for (const e of recorded) {
+      if (e.eventType === 'WorkflowExecutionUpdateAccepted') {
+        all.push({
+          type: 'DoUpdate',
+          updateId: e.attributes.protocolInstanceId,
+          name: e.attributes.name,
+          input: e.attributes.input,
+          accepted: true,
+        });
+      }
+    }
+    return all;
   }
 
   /** Compares a replayed task's commands with its recorded events, in order. */
@@ -333,20 +346,21 @@ export class WorkflowMachine {
     }
   }
 
-  /** Jobs for an input event; also closes what the event closes. */
-  private jobsFor(event: HistoryEvent): Job[] {
+  /** The job for an input event, if any; also closes what the event closes. */
+  private jobFor(event: HistoryEvent): Job | undefined {
     switch (event.eventType) {
       case 'WorkflowExecutionStarted':
         this.start(event.attributes, event.eventTime);
-        return [{ type: 'StartWorkflow', input: event.attributes.input }];
+        return { type: 'StartWorkflow', input: event.attributes.input };
       case 'ActivityTaskCompleted':
       case 'ActivityTaskFailed':
       case 'ActivityTaskTimedOut':
       case 'ActivityTaskCanceled': {
         const seq = this.activitySeq(event.attributes.scheduledEventId);
-        if (seq === undefined) return [];
+        if (seq === undefined) return undefined;
         const open = this.openActivities.get(seq)!;
         this.openActivities.delete(seq);
+        this.activityByScheduledEventId.delete(event.attributes.scheduledEventId);
         const activityFailure = (
           message: string,
           retryState: RetryState,
@@ -360,69 +374,63 @@ export class WorkflowMachine {
           cause,
         });
         if (event.eventType === 'ActivityTaskCompleted') {
-          return [{ type: 'ResolveActivity', seq, result: { completed: event.attributes.result } }];
+          return { type: 'ResolveActivity', seq, result: { completed: event.attributes.result } };
         }
         if (event.eventType === 'ActivityTaskCanceled') {
-          return [
-            {
-              type: 'ResolveActivity',
-              seq,
-              result: {
-                cancelled: activityFailure('Activity cancelled', 'RETRY_STATE_CANCEL_REQUESTED', {
-                  name: 'CancelledFailure',
-                  message: 'Activity cancelled',
-                }),
-              },
-            },
-          ];
-        }
-        const message =
-          event.eventType === 'ActivityTaskFailed' ? 'Activity task failed' : 'Activity task timed out';
-        return [
-          {
+          return {
             type: 'ResolveActivity',
             seq,
             result: {
-              failed: activityFailure(message, event.attributes.retryState, event.attributes.failure),
+              cancelled: activityFailure('Activity cancelled', 'RETRY_STATE_CANCEL_REQUESTED', {
+                name: 'CancelledFailure',
+                message: 'Activity cancelled',
+              }),
             },
+          };
+        }
+        const message =
+          event.eventType === 'ActivityTaskFailed' ? 'Activity task failed' : 'Activity task timed out';
+        return {
+          type: 'ResolveActivity',
+          seq,
+          result: {
+            failed: activityFailure(message, event.attributes.retryState, event.attributes.failure),
           },
-        ];
+        };
       }
       case 'TimerFired': {
         const seq = Number(event.attributes.timerId);
         this.openTimers.delete(seq);
-        return [{ type: 'FireTimer', seq }];
+        return { type: 'FireTimer', seq };
       }
       case 'WorkflowExecutionSignaled':
-        return [
-          { type: 'SignalWorkflow', signalName: event.attributes.signalName, input: event.attributes.input },
-        ];
+        return {
+          type: 'SignalWorkflow',
+          signalName: event.attributes.signalName,
+          input: event.attributes.input,
+        };
       case 'WorkflowExecutionCancelRequested':
-        return [{ type: 'CancelWorkflow' }];
+        return { type: 'CancelWorkflow' };
       case 'ChildWorkflowExecutionStarted': {
         const child = this.openChildren.get(event.attributes.initiatedEventId);
-        if (!child) return [];
+        if (!child) return undefined;
         child.startedEventId = event.eventId;
-        return [
-          {
-            type: 'ResolveChildWorkflowExecutionStart',
-            seq: child.seq,
-            result: { succeeded: { runId: event.attributes.workflowExecution.runId } },
-          },
-        ];
+        return {
+          type: 'ResolveChildWorkflowExecutionStart',
+          seq: child.seq,
+          result: { succeeded: { runId: event.attributes.workflowExecution.runId } },
+        };
       }
       case 'StartChildWorkflowExecutionFailed': {
         const child = this.openChildren.get(event.attributes.initiatedEventId);
-        if (!child) return [];
+        if (!child) return undefined;
         this.openChildren.delete(event.attributes.initiatedEventId);
         const { workflowId, workflowType, cause } = event.attributes;
-        return [
-          {
-            type: 'ResolveChildWorkflowExecutionStart',
-            seq: child.seq,
-            result: { failed: { workflowId, workflowType, cause } },
-          },
-        ];
+        return {
+          type: 'ResolveChildWorkflowExecutionStart',
+          seq: child.seq,
+          result: { failed: { workflowId, workflowType, cause } },
+        };
       }
       case 'ChildWorkflowExecutionCompleted':
       case 'ChildWorkflowExecutionFailed':
@@ -430,59 +438,53 @@ export class WorkflowMachine {
       case 'ChildWorkflowExecutionTimedOut':
       case 'ChildWorkflowExecutionTerminated': {
         const child = this.openChildren.get(event.attributes.initiatedEventId);
-        if (!child) return [];
+        if (!child) return undefined;
         this.openChildren.delete(event.attributes.initiatedEventId);
         const seq = child.seq;
         switch (event.eventType) {
           case 'ChildWorkflowExecutionCompleted':
-            return [
-              { type: 'ResolveChildWorkflowExecution', seq, result: { completed: event.attributes.result } },
-            ];
+            return {
+              type: 'ResolveChildWorkflowExecution',
+              seq,
+              result: { completed: event.attributes.result },
+            };
           case 'ChildWorkflowExecutionFailed':
-            return [
-              {
-                type: 'ResolveChildWorkflowExecution',
-                seq,
-                result: { failed: event.attributes.failure, retryState: event.attributes.retryState },
-              },
-            ];
+            return {
+              type: 'ResolveChildWorkflowExecution',
+              seq,
+              result: { failed: event.attributes.failure, retryState: event.attributes.retryState },
+            };
           case 'ChildWorkflowExecutionCanceled':
-            return [
-              {
-                type: 'ResolveChildWorkflowExecution',
-                seq,
-                result: {
-                  cancelled: {
-                    name: 'CancelledFailure',
-                    message: 'Child workflow canceled',
-                    ...(event.attributes.details !== undefined && { details: event.attributes.details }),
-                  },
+            return {
+              type: 'ResolveChildWorkflowExecution',
+              seq,
+              result: {
+                cancelled: {
+                  name: 'CancelledFailure',
+                  message: 'Child workflow canceled',
+                  ...(event.attributes.details !== undefined && { details: event.attributes.details }),
                 },
               },
-            ];
+            };
           case 'ChildWorkflowExecutionTimedOut':
-            return [
-              {
-                type: 'ResolveChildWorkflowExecution',
-                seq,
-                result: {
-                  failed: {
-                    name: 'TimeoutFailure',
-                    message: 'Child workflow timed out',
-                    timeoutType: 'START_TO_CLOSE',
-                  },
-                  retryState: event.attributes.retryState,
+            return {
+              type: 'ResolveChildWorkflowExecution',
+              seq,
+              result: {
+                failed: {
+                  name: 'TimeoutFailure',
+                  message: 'Child workflow timed out',
+                  timeoutType: 'START_TO_CLOSE',
                 },
+                retryState: event.attributes.retryState,
               },
-            ];
+            };
           default:
-            return [
-              {
-                type: 'ResolveChildWorkflowExecution',
-                seq,
-                result: { failed: { name: 'TerminatedFailure', message: 'Child workflow terminated' } },
-              },
-            ];
+            return {
+              type: 'ResolveChildWorkflowExecution',
+              seq,
+              result: { failed: { name: 'TerminatedFailure', message: 'Child workflow terminated' } },
+            };
         }
       }
       case 'ExternalWorkflowExecutionSignaled':
@@ -490,7 +492,7 @@ export class WorkflowMachine {
       case 'ExternalWorkflowExecutionCancelRequested':
       case 'RequestCancelExternalWorkflowExecutionFailed': {
         const open = this.openExternal.get(event.attributes.initiatedEventId);
-        if (!open) return [];
+        if (!open) return undefined;
         this.openExternal.delete(event.attributes.initiatedEventId);
         const failed =
           event.eventType === 'SignalExternalWorkflowExecutionFailed' ||
@@ -503,20 +505,20 @@ export class WorkflowMachine {
               nonRetryable: true,
             }
           : undefined;
-        return [
-          open.kind === 'signal'
-            ? { type: 'ResolveSignalExternalWorkflow', seq: open.seq, ...(failure && { failure }) }
-            : { type: 'ResolveRequestCancelExternalWorkflow', seq: open.seq, ...(failure && { failure }) },
-        ];
+        return open.kind === 'signal'
+          ? { type: 'ResolveSignalExternalWorkflow', seq: open.seq, ...(failure && { failure }) }
+          : { type: 'ResolveRequestCancelExternalWorkflow', seq: open.seq, ...(failure && { failure }) };
       }
       default:
-        return [];
+        return undefined;
     }
   }
 
   private activitySeq(scheduledEventId: number): number | undefined {
-    for (const [seq, open] of this.openActivities) if (open.scheduledEventId === scheduledEventId) return seq;
-    return undefined;
+    const seq = this.activityByScheduledEventId.get(scheduledEventId);
+    return seq !== undefined && this.openActivities.get(seq)?.scheduledEventId === scheduledEventId
+      ? seq
+      : undefined;
   }
 
   private start(attributes: EventAttributes['WorkflowExecutionStarted'], startedAt: number): void {
@@ -568,6 +570,7 @@ export class WorkflowMachine {
           scheduledEventId: event.eventId,
           activityType: event.attributes.activityType,
         });
+        this.activityByScheduledEventId.set(event.eventId, Number(event.attributes.activityId));
         break;
       case 'TimerStarted':
         this.openTimers.set(Number(event.attributes.timerId), event.eventId);
@@ -665,7 +668,10 @@ export class WorkflowMachine {
         });
         continue;
       }
-      for (const event of this.messageEvents(message, at, add)) jobs.push(...this.jobsFor(event));
+      for (const event of this.messageEvents(message, at, add)) {
+        const job = this.jobFor(event);
+        if (job) jobs.push(job);
+      }
     }
     const scheduled = add('WorkflowTaskScheduled', { taskQueue: this.taskQueue, attempt: 1 });
     const started = add('WorkflowTaskStarted', {

@@ -4,6 +4,7 @@
  * during an activation; the runtime it talks to is found through the engine.
  */
 import {
+  type ActivityCallOptions,
   ApplicationFailure,
   activeRuntime,
   CancellationScope,
@@ -85,18 +86,27 @@ export function proxyActivities<A = Record<string, ActivityFunction>>(
   const startToCloseTimeout = msOptional(options.startToCloseTimeout);
   const scheduleToCloseTimeout = msOptional(options.scheduleToCloseTimeout);
   const heartbeatTimeout = msOptional(options.heartbeatTimeout);
+  // Built again only when the task queue or `options.retry` changes, not per call: the runtime
+  // only reads it.
+  let callOptions: ActivityCallOptions | undefined;
+  const optionsFor = (taskQueue: string): ActivityCallOptions => {
+    if (callOptions?.taskQueue !== taskQueue || callOptions.retry !== options.retry) {
+      callOptions = {
+        taskQueue,
+        ...(startToCloseTimeout !== undefined && { startToCloseTimeout }),
+        ...(scheduleToCloseTimeout !== undefined && { scheduleToCloseTimeout }),
+        ...(heartbeatTimeout !== undefined && { heartbeatTimeout }),
+        ...(options.retry !== undefined && { retry: options.retry }),
+      };
+    }
+    return callOptions;
+  };
   return new Proxy({} as ActivityInterfaceFor<A>, {
     get(_, activityType) {
       if (typeof activityType !== 'string') return undefined;
       return (...args: unknown[]) => {
         const rt = runtime(`Activity ${activityType}`);
-        return rt.scheduleActivity(activityType, args, {
-          taskQueue: options.taskQueue ?? rt.taskQueue,
-          ...(startToCloseTimeout !== undefined && { startToCloseTimeout }),
-          ...(scheduleToCloseTimeout !== undefined && { scheduleToCloseTimeout }),
-          ...(heartbeatTimeout !== undefined && { heartbeatTimeout }),
-          ...(options.retry !== undefined && { retry: options.retry }),
-        });
+        return rt.scheduleActivity(activityType, args, optionsFor(options.taskQueue ?? rt.taskQueue));
       };
     },
   });
