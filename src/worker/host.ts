@@ -131,6 +131,8 @@ export class Host {
     reject(error: unknown): void;
   }[] = [];
   private writeFlush: Promise<void> | undefined;
+  /** What this host's commits made ready, to publish once the flush holding them is durable. */
+  private outgoing: { note: WakeNote; durable: Promise<void> } | undefined;
 
   constructor(options: HostOptions) {
     installDeterminism();
@@ -318,14 +320,28 @@ export class Host {
       return;
     }
     // Other hosts read the database, and watchers may tell a user: both wait for durability.
-    this.store.flushed().then(
+    // Notes made while a flush is pending travel together, once it is durable.
+    // (The store hands out one promise per flush: equal promises, same flush.)
+    const durable = this.store.flushed();
+    if (this.outgoing?.durable === durable) {
+      mergeNote(this.outgoing.note, note);
+      return;
+    }
+    const outgoing = { note, durable };
+    this.outgoing = outgoing;
+    const done = (): void => {
+      if (this.outgoing === outgoing) this.outgoing = undefined;
+    };
+    durable.then(
       () => {
-        if (changes.length > 0 && !this.stopped) {
-          for (const listener of this.watchers.values()) safeCall(() => listener(changes));
+        done();
+        if (note.changes.length > 0 && !this.stopped) {
+          for (const listener of this.watchers.values()) safeCall(() => listener(note.changes));
         }
         this.bus.publish(note);
       },
-      () => undefined,
+      // Lost: the store reloaded, and the rescan finds whatever is still to do.
+      done,
     );
   }
 
@@ -1102,4 +1118,15 @@ function outcomeOf(exec: ExecutionRecord, closing: HistoryEvent | undefined): Wo
     default:
       throw new Error(`Run ${runId} is ${exec.status} but its history does not end with a closing event`);
   }
+}
+
+/** Appends `more` to `note`: a host reads a note's parts in order, so order is kept. */
+function mergeNote(note: WakeNote, more: WakeNote): void {
+  note.workflowTasks.push(...more.workflowTasks);
+  note.activities.push(...more.activities);
+  note.timers.push(...more.timers);
+  note.cancelledTimers.push(...more.cancelledTimers);
+  note.abortActivities.push(...more.abortActivities);
+  note.changes.push(...more.changes);
+  note.updates.push(...more.updates);
 }
