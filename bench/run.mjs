@@ -19,6 +19,7 @@ import { gzipSync } from 'node:zlib';
  *        --no-node (skip the Node variant), --out=path.json.
  */
 import { chromiumLaunchOptions } from '../browser.mjs';
+import { minify, terserOptions } from '../minify.mjs';
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(benchDir, '..');
@@ -163,8 +164,10 @@ async function buildAll() {
       outDir: distDir,
       emptyOutDir: true,
       target: 'es2022',
+      minify,
+      terserOptions,
       reportCompressedSize: false,
-      rollupOptions: { input: path.join(benchDir, 'index.html') },
+      rollupOptions: { input: path.join(benchDir, 'index.html'), checks: { bundlerTimings: false } },
     },
   });
 
@@ -176,10 +179,11 @@ async function buildAll() {
       build: {
         write: false,
         target: 'es2022',
-        minify: true,
+        minify,
+        terserOptions,
         reportCompressedSize: false,
         lib: { entry: path.join(root, entry), formats: ['es'], fileName: 'bundle' },
-        rollupOptions: { external: [] },
+        rollupOptions: { external: [], checks: { bundlerTimings: false } },
       },
     });
     const outputs = (Array.isArray(output) ? output : [output]).flatMap((o) => o.output);

@@ -530,22 +530,15 @@ function upgrade(
   // the typed schema of the last version.
   const rawDb = unwrap(db);
   if (oldVersion < 1) {
+    // Version 1 had indexes too; the next step drops them, so a new database never gets them.
     rawDb.createObjectStore('meta');
-
-    const executions = rawDb.createObjectStore('executions', { keyPath: 'runId' });
-    for (const field of ['workflowId', 'parentRunId', 'parentWorkflowId', 'workflowType', 'status']) {
-      executions.createIndex(field, field);
-    }
+    rawDb.createObjectStore('executions', { keyPath: 'runId' });
     rawDb.createObjectStore('workflowIds', { keyPath: 'workflowId' });
     rawDb.createObjectStore('history', { keyPath: ['runId', 'firstEventId'] });
-    rawDb.createObjectStore('inbox', { keyPath: 'id', autoIncrement: true }).createIndex('runId', 'runId');
-    rawDb.createObjectStore('workflowTasks', { keyPath: 'runId' }).createIndex('taskQueue', 'taskQueue');
-    const activityTasks = rawDb.createObjectStore('activityTasks', { keyPath: ['runId', 'seq'] });
-    activityTasks.createIndex('taskQueue', 'taskQueue');
-    activityTasks.createIndex('runId', 'runId');
-    const timers = rawDb.createObjectStore('timers', { keyPath: ['runId', 'key'] });
-    timers.createIndex('fireAt', 'fireAt');
-    timers.createIndex('runId', 'runId');
+    rawDb.createObjectStore('inbox', { keyPath: 'id', autoIncrement: true });
+    rawDb.createObjectStore('workflowTasks', { keyPath: 'runId' });
+    rawDb.createObjectStore('activityTasks', { keyPath: ['runId', 'seq'] });
+    rawDb.createObjectStore('timers', { keyPath: ['runId', 'key'] });
     rawDb.createObjectStore('hosts', { keyPath: 'hostId' });
   }
 

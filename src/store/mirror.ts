@@ -236,10 +236,8 @@ export function mirrorStore(backing: Backing, initial: MirrorSnapshot): Store {
         await exclusive(() =>
           reload(
             new StoreConflictError(
-              failure === undefined
-                ? `${backing.name}: another connection wrote first; unflushed writes were dropped and the store reloaded`
-                : `${backing.name}: a flush failed (${(failure as Error).message ?? failure}); unflushed writes were dropped and the store reloaded`,
-              failure === undefined ? undefined : { cause: failure },
+              `${backing.name}: ${failure === undefined ? 'another connection wrote first' : 'a flush failed'}; unflushed writes were dropped`,
+              { cause: failure },
             ),
           ),
         );

@@ -1,0 +1,3 @@
+import type { BuildEnvironmentOptions } from 'vite';
+export declare const minify: 'terser';
+export declare const terserOptions: NonNullable<BuildEnvironmentOptions['terserOptions']>;
