@@ -63,7 +63,7 @@ function countingTx(tx: StoreTx, counters: Counters): StoreTx {
 function countingStore(inner: Store, counters: () => Counters): Store {
   return {
     name: inner.name,
-    flushed: () => inner.flushed(),
+    flushed: (options) => inner.flushed(options),
     refresh: () => inner.refresh(),
     onReload: (listener) => inner.onReload(listener),
     read(fn) {

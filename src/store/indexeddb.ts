@@ -111,7 +111,10 @@ export async function indexedDbStore(options: {
   return store;
 }
 
-/** Stored under `meta['version']`: see {@link MirrorSnapshot}. */
+/**
+ * Stored under `meta['version']` by compaction: the version the stores are at. The newest log
+ * entry always stays in the log (see `compactLog`), so its key is the database's version.
+ */
 interface VersionMeta {
   version: number;
   nextInboxId: number;
@@ -183,7 +186,10 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
   async function compactLog(): Promise<void> {
     const tx = db.transaction(STORE_NAMES, 'readwrite');
     const log = tx.objectStore('log');
-    const [keys, entries] = await Promise.all([log.getAllKeys(), log.getAll()]);
+    const [allKeys, allEntries] = await Promise.all([log.getAllKeys(), log.getAll()]);
+    // The newest entry stays: its key is how a commit sees that someone wrote after it.
+    const keys = allKeys.slice(0, -1);
+    const entries = allEntries.slice(0, -1);
     const last = keys[keys.length - 1];
     if (last === undefined) {
       await tx.done;
@@ -200,6 +206,8 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
     const history = rawTx.objectStore('history');
     for (const chunk of folded.history) history.add(chunk);
     rawTx.objectStore('log').delete(IDBKeyRange.upperBound(last));
+    const compacted: VersionMeta = { version: last, nextInboxId: entries[entries.length - 1]!.nextInboxId };
+    rawTx.objectStore('meta').put(compacted, VERSION_KEY);
     await tx.done;
     logEntries = Math.max(0, logEntries - keys.length);
     const kept = new Map<string, { key: number; chunk: HistoryChunk }[]>();
@@ -241,8 +249,12 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
       const inbox = values<InboxRecord>('inbox');
       const lastInboxId = inbox.reduce((max, m) => Math.max(max, m.id), 0);
       return {
-        version: versionMeta?.version ?? 0,
-        nextInboxId: Math.max(versionMeta?.nextInboxId ?? 1, lastInboxId + 1),
+        version: Math.max(versionMeta?.version ?? 0, keys[keys.length - 1] ?? 0),
+        nextInboxId: Math.max(
+          versionMeta?.nextInboxId ?? 1,
+          entries[entries.length - 1]?.nextInboxId ?? 1,
+          lastInboxId + 1,
+        ),
         executions: values('executions'),
         workflowIds: values('workflowIds'),
         inbox,
@@ -260,7 +272,7 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
         tx.objectStore('log').getAllKeys(range),
         tx.objectStore('log').getAll(range),
       ]);
-      const durable = isVersionMeta(meta) ? meta.version : 0;
+      const durable = Math.max(isVersionMeta(meta) ? meta.version : 0, keys[keys.length - 1] ?? 0);
       // Every version since ours must still be in the log, or some changes are only in the stores.
       if (keys.length !== durable - version || (keys.length > 0 && keys[0] !== version + 1)) return undefined;
       entries.forEach((entry, i) => {
@@ -271,8 +283,12 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
       return { version: durable, changes: entries };
     },
     async version() {
-      const meta: unknown = await db.get('meta', VERSION_KEY);
-      return isVersionMeta(meta) ? meta.version : 0;
+      const tx = db.transaction(['meta', 'log'], 'readonly');
+      const [meta, newest] = await Promise.all([
+        tx.objectStore('meta').get(VERSION_KEY),
+        tx.objectStore('log').openKeyCursor(null, 'prev'),
+      ]);
+      return Math.max(isVersionMeta(meta) ? meta.version : 0, newest?.key ?? 0);
     },
     async readHistory(runId, fromEventId) {
       const inLog = (logged.get(runId) ?? []).flatMap(({ chunk }) => chunk.events);
@@ -303,7 +319,7 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
       return new Promise<boolean>((resolve, reject) => {
         let tx: IDBTransaction;
         try {
-          tx = raw.transaction(['meta', 'log'], 'readwrite');
+          tx = raw.transaction('log', 'readwrite');
         } catch (error) {
           reject(error);
           return;
@@ -329,11 +345,11 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
           else reject(tx.error ?? new Error('aborted'));
         });
         try {
-          const meta = tx.objectStore('meta');
-          const check = meta.get(VERSION_KEY);
+          const log = tx.objectStore('log');
+          // Anyone's commit after ours left an entry above it (compaction keeps the newest).
+          const check = log.getKey(IDBKeyRange.lowerBound(batch.expectedVersion, true));
           check.addEventListener('success', () => {
-            const durable: unknown = check.result;
-            if ((isVersionMeta(durable) ? durable.version : 0) !== batch.expectedVersion) {
+            if (check.result !== undefined) {
               conflict = true;
               tx.abort();
             }
@@ -345,9 +361,7 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
             history: batch.history,
           };
           // `add`: two writers at one version cannot both succeed, even past the check.
-          tx.objectStore('log').add(entry, key);
-          const next: VersionMeta = { version: key, nextInboxId: batch.nextInboxId };
-          meta.put(next, VERSION_KEY);
+          log.add(entry, key);
         } catch (error) {
           abortQuietly(tx);
           reject(error);

@@ -79,7 +79,12 @@ export interface Backing {
   close(): void;
 }
 
+/** Writes nobody waits for are flushed within this delay. */
+export const DEFAULT_FLUSH_DELAY_MS = 8;
+
 interface Waiter {
+  /** Someone waits for the writes themselves, not just for a later flush. */
+  urgent?: boolean;
   promise: Promise<void>;
   resolve(): void;
   reject(error: unknown): void;
@@ -108,7 +113,13 @@ function waiter(): Waiter {
  * Other connections to the same database (other tabs, workers) are detected by the version
  * each flush checks: a flush built on a stale version writes nothing, and the mirror reloads.
  */
-export function mirrorStore(backing: Backing, initial: MirrorSnapshot): Store {
+export function mirrorStore(
+  backing: Backing,
+  initial: MirrorSnapshot,
+  options: { flushDelay?: number } = {},
+): Store {
+  const flushDelay = options.flushDelay ?? DEFAULT_FLUSH_DELAY_MS;
+  let delayTimer: ReturnType<typeof setTimeout> | undefined;
   let tables = fill(initial);
   let version = initial.version;
   const nextInboxId = { value: initial.nextInboxId };
@@ -135,13 +146,28 @@ export function mirrorStore(backing: Backing, initial: MirrorSnapshot): Store {
     return result;
   }
 
-  function waitFor(flush: number): Promise<void> {
+  function waitFor(flush: number, urgent = true): Promise<void> {
     let w = waiters.get(flush);
     if (w === undefined) {
       w = waiter();
       waiters.set(flush, w);
     }
+    if (urgent && !w.urgent) {
+      w.urgent = true;
+      // Someone waits: the flush that holds their writes starts now, not after the delay.
+      if (delayTimer !== undefined) {
+        clearTimeout(delayTimer);
+        delayTimer = undefined;
+        startFlushing();
+      }
+    }
     return w.promise;
+  }
+
+  /** Whether anyone waits for what is not yet flushed (rather than for a flush to happen). */
+  function urgentWaiting(): boolean {
+    for (const w of waiters.values()) if (w.urgent) return true;
+    return false;
   }
 
   function run<T>(writable: boolean, fn: (tx: StoreTx) => Promise<T>, durable = false): Promise<T> {
@@ -201,7 +227,24 @@ export function mirrorStore(backing: Backing, initial: MirrorSnapshot): Store {
     };
   }
 
+  /**
+   * Flushes at once when someone waits for durability; otherwise within `flushDelay`, so that
+   * internal progress (nobody told of it yet) is written in fewer, larger flushes.
+   */
   function scheduleFlush(): void {
+    if (flushing || closed || delayTimer !== undefined) return;
+    if (urgentWaiting() || flushDelay <= 0) {
+      startFlushing();
+      return;
+    }
+    delayTimer = setTimeout(() => {
+      delayTimer = undefined;
+      startFlushing();
+    }, flushDelay);
+    (delayTimer as { unref?: () => void }).unref?.();
+  }
+
+  function startFlushing(): void {
     if (flushing || closed) return;
     flushing = true;
     void flushLoop();
@@ -213,7 +256,8 @@ export function mirrorStore(backing: Backing, initial: MirrorSnapshot): Store {
 
   async function flushLoop(): Promise<void> {
     try {
-      while (pendingWrites() && !broken) {
+      // The next flush follows at once only for someone waiting; otherwise after the delay.
+      for (let first = true; pendingWrites() && !broken && (first || urgentWaiting()); first = false) {
         const batch = await exclusive(takeBatch);
         const flush = window - 1;
         if (batch.puts.length + batch.deletes.length + batch.history.length === 0) {
@@ -322,10 +366,11 @@ export function mirrorStore(backing: Backing, initial: MirrorSnapshot): Store {
     name: backing.name,
     read: (fn) => run(false, fn),
     write: (fn, options) => run(true, fn, options?.durable),
-    flushed() {
+    flushed(options) {
       if (broken) return Promise.reject(broken.error);
-      if (pendingWrites()) return waitFor(window);
-      return flushing ? waitFor(window - 1) : Promise.resolve();
+      const urgent = !options?.lazy;
+      if (pendingWrites()) return waitFor(window, urgent);
+      return flushing ? waitFor(window - 1, urgent) : Promise.resolve();
     },
     async refresh() {
       if (broken || closed) return;
@@ -358,6 +403,8 @@ export function mirrorStore(backing: Backing, initial: MirrorSnapshot): Store {
       closed = true;
       // What was written is flushed first; the connection closes once nothing is in flight.
       const drain = async (): Promise<void> => {
+        clearTimeout(delayTimer);
+        delayTimer = undefined;
         while (flushing || (pendingWrites() && !broken)) {
           if (!flushing) {
             flushing = true;

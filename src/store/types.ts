@@ -223,7 +223,10 @@ export interface Store {
    * database first, or the database refused them): the store has then reloaded what is durable,
    * and its {@link Store.onReload} listeners have been called.
    */
-  flushed(): Promise<void>;
+  flushed(options?: {
+    /** Do not hurry: the writes may wait for the store's next regular flush. */
+    lazy?: boolean;
+  }): Promise<void>;
   /** Catches up with what other connections to the same database wrote, if anything. */
   refresh(): Promise<void>;
   /**

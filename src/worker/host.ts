@@ -322,7 +322,7 @@ export class Host {
     // Other hosts read the database, and watchers may tell a user: both wait for durability.
     // Notes made while a flush is pending travel together, once it is durable.
     // (The store hands out one promise per flush: equal promises, same flush.)
-    const durable = this.store.flushed();
+    const durable = this.store.flushed({ lazy: true });
     if (this.outgoing?.durable === durable) {
       mergeNote(this.outgoing.note, note);
       return;
