@@ -14,16 +14,22 @@ import type {
   WorkflowListFilter,
   WorkflowStartOptions,
 } from '../worker/api.ts';
+import { batchingEndpoint, type MessageEndpoint } from '../worker/endpoint.ts';
 
 type Named = string | { name: string };
 const nameOf = (def: Named): string => (typeof def === 'string' ? def : def.name);
 
-async function unwrap<T>(call: () => Promise<Reply<T>>): Promise<T> {
+/**
+ * Calls the engine. `payload`, the caller's data, is checked first: calls travel batched
+ * (see `batchingEndpoint`), so postMessage can no longer refuse one alone, synchronously.
+ */
+async function unwrap<T>(call: () => Promise<Reply<T>>, payload?: unknown): Promise<T> {
   let reply: Reply<T>;
   try {
+    if (payload !== undefined) structuredClone(payload);
     reply = await call();
   } catch (error) {
-    // postMessage refuses what it cannot clone before anything reaches the worker.
+    // Refused before anything reaches the worker.
     if (error instanceof Error && error.name === 'DataCloneError') {
       throw new InvalidArgumentError(
         `Arguments cannot be sent to the engine: not structured-cloneable (${error.message})`,
@@ -63,18 +69,17 @@ export class WorkflowHandle<R = unknown> {
   }
 
   signal(def: Named, ...args: unknown[]): Promise<void> {
-    return unwrap(() => this.api.signal(this.workflowId, this.runId, nameOf(def), args));
+    return unwrap(() => this.api.signal(this.workflowId, this.runId, nameOf(def), args), args);
   }
 
   query<T = unknown>(def: Named, ...args: unknown[]): Promise<T> {
-    return unwrap(() => this.api.query(this.workflowId, this.runId, nameOf(def), args)) as Promise<T>;
+    return unwrap(() => this.api.query(this.workflowId, this.runId, nameOf(def), args), args) as Promise<T>;
   }
 
   /** Runs an update and waits for its result. @example await handle.executeUpdate(setLimit, { args: [10] }) */
   executeUpdate<T = unknown>(def: Named, options?: { args?: unknown[] }): Promise<T> {
-    return unwrap(() =>
-      this.api.update(this.workflowId, this.runId, nameOf(def), options?.args ?? []),
-    ) as Promise<T>;
+    const args = options?.args ?? [];
+    return unwrap(() => this.api.update(this.workflowId, this.runId, nameOf(def), args), args) as Promise<T>;
   }
 
   cancel(reason?: string): Promise<void> {
@@ -110,7 +115,7 @@ export class WorkflowClient {
     options: WorkflowStartOptions,
   ): Promise<WorkflowHandle<R>> {
     const type = typeof workflowType === 'string' ? workflowType : workflowType.name;
-    const started = await unwrap(() => this.api.start(type, options));
+    const started = await unwrap(() => this.api.start(type, options), options);
     return new WorkflowHandle<R>(this.api, started.workflowId, undefined, started.runId);
   }
 
@@ -182,7 +187,7 @@ export async function connect(endpoint: Endpoint): Promise<Client> {
     endpoint.postMessage({ weftConnect: true }, [channel.port2]);
     port = channel.port1;
   }
-  const remote = wrap<EngineApi>(port as Worker) as unknown as Remote<EngineApi>;
+  const remote = wrap<EngineApi>(batchingEndpoint(port as MessageEndpoint)) as unknown as Remote<EngineApi>;
   const api = remote as unknown as EngineApi;
   return {
     workflow: new WorkflowClient(api, (fn) => proxy(fn)),

@@ -876,7 +876,16 @@ export class Host {
     const machine = current ?? (await WorkflowMachine.replay(this.machineInit(exec), history ?? []));
     if (!machine.runtime)
       throw new InvalidArgumentError(`Workflow '${workflowId}' has not started running yet`);
-    return machine.runtime.query(name, args);
+    const answer = await machine.runtime.query(name, args);
+    // The answer travels back by postMessage: refuse what it cannot carry, clearly, here.
+    try {
+      structuredClone(answer);
+    } catch (error) {
+      throw new InvalidArgumentError(
+        `The answer of query '${name}' cannot be sent: it is not structured-cloneable (${(error as Error).message})`,
+      );
+    }
+    return answer;
   }
 
   /** Resolves at the next change of a run this host learns of (its own commit or a note). */

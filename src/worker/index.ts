@@ -6,6 +6,7 @@ import { expose } from 'comlink';
 import { indexedDbStore } from '../store/indexeddb.ts';
 import type { Store } from '../store/types.ts';
 import { broadcastBus } from './bus.ts';
+import { batchingEndpoint, type MessageEndpoint } from './endpoint.ts';
 import { Host, type HostOptions } from './host.ts';
 
 export { type ActivityInfo, Context } from './activity.ts';
@@ -93,10 +94,10 @@ export function startWorker(options: StartWorkerOptions): Promise<Host> {
     scope.addEventListener('message', (event: MessageEvent) => {
       const data = event.data as { weftConnect?: boolean } | undefined;
       const port = event.ports[0];
-      if (data?.weftConnect && port) expose(api, port);
+      if (data?.weftConnect && port) expose(api, batchingEndpoint(port));
     });
   } else {
-    expose(api);
+    expose(api, batchingEndpoint(globalThis as unknown as MessageEndpoint));
   }
   return ready;
 }
