@@ -373,26 +373,35 @@ export function mirrorStore(
       return flushing ? waitFor(window - 1, urgent) : Promise.resolve();
     },
     async refresh() {
-      if (broken || closed) return;
-      const durable = await backing.version();
-      if (durable === version) return;
-      await exclusive(async () => {
-        // Unflushed writes are built on the old version: their flush fails and reloads.
-        if (flushing || pendingWrites() || version === durable) return;
-        const caughtUp = await backing.changesSince?.(version);
-        if (caughtUp === undefined) {
-          await reload(undefined);
-          return;
+      // A few rounds at most: under a stream of own writes, catching up can wait for a quieter turn.
+      for (let round = 0; round < 3 && !broken && !closed; round++) {
+        const durable = await backing.version();
+        if (durable === version) return;
+        // Writes of ours not yet flushed are built on the old version: their flush fails and
+        // the store reloads, which catches up too. Wait for that.
+        if (flushing || pendingWrites()) {
+          await waitFor(pendingWrites() ? window : window - 1).catch(() => undefined);
+          continue;
         }
-        for (const change of caughtUp.changes) {
-          for (const { table, key } of change.deletes) tableOf(tables, table).delete(memoryKey(key));
-          for (const { table, value } of change.puts) {
-            tableOf(tables, table).set(memoryKey(durableKeyOf(table, value)), value);
+        const done = await exclusive(async () => {
+          if (flushing || pendingWrites()) return false;
+          const caughtUp = await backing.changesSince?.(version);
+          if (caughtUp === undefined) {
+            await reload(undefined);
+            return true;
           }
-          nextInboxId.value = Math.max(nextInboxId.value, change.nextInboxId);
-        }
-        version = caughtUp.version;
-      });
+          for (const change of caughtUp.changes) {
+            for (const { table, key } of change.deletes) tableOf(tables, table).delete(memoryKey(key));
+            for (const { table, value } of change.puts) {
+              tableOf(tables, table).set(memoryKey(durableKeyOf(table, value)), value);
+            }
+            nextInboxId.value = Math.max(nextInboxId.value, change.nextInboxId);
+          }
+          version = caughtUp.version;
+          return true;
+        });
+        if (done) return;
+      }
     },
     onReload(listener) {
       listeners.add(listener);

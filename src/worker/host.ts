@@ -179,9 +179,15 @@ export class Host {
       );
     });
     this.unsubscribeReload = this.store.onReload(() => {
-      // Writes this host acted on were lost: nothing cached can be trusted; look again.
+      // Writes this host acted on were lost: nothing cached can be trusted; look again. Whoever
+      // waits for a run to change looks again too (what woke them may be gone, or be news).
       this.cache.clear();
       this.blocked.clear();
+      for (const waiters of [this.resultWaiters, this.changeWaiters]) {
+        const woken = [...waiters.values()].flat();
+        waiters.clear();
+        for (const wake of woken) wake();
+      }
       this.scan().catch((error: unknown) => console.error('weft: rescanning the store failed', error));
     });
     this.kick();
@@ -923,11 +929,14 @@ export class Host {
     for (;;) {
       if (exec.status === 'RUNNING') {
         const runIdToWait = exec.runId;
-        await new Promise<void>((resolve) => {
+        // Registered before reading again, so a close in between is not missed.
+        const closed = new Promise<void>((resolve) => {
           const list = this.resultWaiters.get(runIdToWait) ?? [];
           list.push(resolve);
           this.resultWaiters.set(runIdToWait, list);
         });
+        const now = await this.store.read((tx) => tx.executions.get(runIdToWait));
+        if (now?.status === 'RUNNING') await closed;
       } else if (exec.nextRunId !== undefined) {
         const next: string = exec.nextRunId;
         exec = await this.store.read((tx): Promise<ExecutionRecord | undefined> => tx.executions.get(next));
