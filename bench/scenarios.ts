@@ -91,13 +91,24 @@ export interface TreeResult {
 }
 
 /**
+ * Children or workflows run, untimed, on the same engine before a scenario is timed: a fresh
+ * worker runs its first few hundred of anything in the interpreter, before V8 has compiled the
+ * engine's hot paths, and a real app's worker is long-lived. The cold figure is `coldStart`'s.
+ */
+const WARM_UP = 100;
+
+/**
  * fanOut1000: a parent starts `n` children at once (`Promise.all` of `executeChild`), each runs
  * one activity, the parent sums. Timed from `start` to `result()` on the client side, after a
- * 10-child warm-up on the same engine (not counted).
+ * warm-up fan-out of {@link WARM_UP} children on the same engine (not counted).
  */
 export function fanOut(h: Harness, n: number): Promise<TreeResult> {
   return withEngine(h, freshDb('fanOut'), async (e) => {
-    check((await e.workflow.execute('fanOut', { workflowId: 'warmup', args: [10] })) === 100, 'warm-up sum');
+    const warm = Math.min(WARM_UP, n);
+    check(
+      (await e.workflow.execute('fanOut', { workflowId: 'warmup', args: [warm] })) === warm * warm,
+      'warm-up',
+    );
     await e.resetStats();
     const t0 = h.now();
     const handle = await e.workflow.start<number>('fanOut', { workflowId: 'fan', args: [n] });
@@ -125,10 +136,11 @@ function treeResult(ms: number, events: number, stats: Counters, children: numbe
   };
 }
 
-/** chain1000: a parent runs `n` children one after another (each one activity). After a 10-child warm-up. */
+/** chain1000: a parent runs `n` children one after another (each one activity). After a warm-up chain. */
 export function chain(h: Harness, n: number): Promise<TreeResult> {
   return withEngine(h, freshDb('chain'), async (e) => {
-    check((await e.workflow.execute('chain', { workflowId: 'warmup', args: [10] })) === 10, 'warm-up chain');
+    const warm = Math.min(WARM_UP, n);
+    check((await e.workflow.execute('chain', { workflowId: 'warmup', args: [warm] })) === warm, 'warm-up');
     await e.resetStats();
     const t0 = h.now();
     const handle = await e.workflow.start<number>('chain', { workflowId: 'chain', args: [n] });
@@ -139,6 +151,22 @@ export function chain(h: Harness, n: number): Promise<TreeResult> {
     const events = await treeEvents(e, 'chain', n);
     return treeResult(ms, events, stats, n);
   });
+}
+
+/** Starts `n` echo workflows, `inFlight` start calls at a time, and checks every result. */
+async function startMany(e: BenchEngine, prefix: string, n: number, inFlight: number): Promise<void> {
+  const results: Promise<void>[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(inFlight, n) }, async () => {
+      while (next < n) {
+        const i = next++;
+        const handle = await e.workflow.start('echo', { workflowId: `${prefix}-${i}`, args: [i] });
+        results.push(handle.result().then((r) => check(r === i, `${prefix}-${i} returned ${String(r)}`)));
+      }
+    }),
+  );
+  await Promise.all(results);
 }
 
 export interface StartsResult {
@@ -157,13 +185,11 @@ export interface StartsResult {
 /**
  * starts1000: `n` top-level `echo` workflows started from the client, at most `inFlight` start
  * calls pending at once; each result is awaited (and checked) as soon as its start resolves.
- * After 10 warm-up starts.
+ * After a warm-up of the same shape ({@link WARM_UP} workflows).
  */
 export function starts(h: Harness, n: number, inFlight: number): Promise<StartsResult> {
   return withEngine(h, freshDb('starts'), async (e) => {
-    for (let i = 0; i < 10; i++) {
-      check((await e.workflow.execute('echo', { workflowId: `warmup-${i}`, args: [i] })) === i, 'warm-up');
-    }
+    await startMany(e, 'warmup', Math.min(WARM_UP, n), inFlight);
     await e.resetStats();
     const results: Promise<void>[] = [];
     let next = 0;
