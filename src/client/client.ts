@@ -167,6 +167,25 @@ export interface Client {
   close(): void;
 }
 
+const API_METHODS = [
+  'start',
+  'signal',
+  'query',
+  'update',
+  'cancel',
+  'terminate',
+  'describe',
+  'history',
+  'result',
+  'list',
+  'watch',
+  'unwatch',
+] as const satisfies readonly (keyof EngineApi)[];
+// A method added to EngineApi and not listed above fails to compile here.
+const everyMethod: [Exclude<keyof EngineApi, (typeof API_METHODS)[number]>] extends [never] ? true : never =
+  true;
+void everyMethod;
+
 /** An engine's flat API, already at hand (in process) or a Comlink endpoint. */
 type Endpoint =
   | Worker
@@ -188,7 +207,11 @@ export async function connect(endpoint: Endpoint): Promise<Client> {
     port = channel.port1;
   }
   const remote = wrap<EngineApi>(batchingEndpoint(port as MessageEndpoint)) as unknown as Remote<EngineApi>;
-  const api = remote as unknown as EngineApi;
+  // Each property read on a Comlink proxy makes (and registers) a new proxy: read each method
+  // once, here, rather than on every call.
+  const api = Object.fromEntries(
+    API_METHODS.map((method) => [method, (remote as unknown as EngineApi)[method]]),
+  ) as unknown as EngineApi;
   return {
     workflow: new WorkflowClient(api, (fn) => proxy(fn)),
     close: () => {

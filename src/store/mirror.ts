@@ -1,7 +1,16 @@
 import type { HistoryEvent } from '../engine/events.ts';
 import { WeftError } from '../engine/failure.ts';
 import { copy } from './copy.ts';
-import { createTables, type TableName, type Tables, type Touch, type TxState, tablesTx } from './tables.ts';
+import {
+  createTables,
+  pairKey,
+  splitPairKey,
+  type TableName,
+  type Tables,
+  type Touch,
+  type TxState,
+  tablesTx,
+} from './tables.ts';
 import type {
   ActivityTaskRecord,
   ExecutionRecord,
@@ -102,6 +111,21 @@ function waiter(): Waiter {
   return { promise, resolve, reject };
 }
 
+/** Per table, the records changed since the last flush began, with whether they were durable. */
+type Dirty = Record<TableName, Map<string | number, Touch>>;
+
+function newDirty(): Dirty {
+  return {
+    executions: new Map(),
+    workflowIds: new Map(),
+    inbox: new Map(),
+    workflowTasks: new Map(),
+    activityTasks: new Map(),
+    timers: new Map(),
+    hosts: new Map(),
+  };
+}
+
 /**
  * A {@link Store} that keeps every record but history in memory and writes behind to a
  * durable {@link Backing}. Transactions run against memory, so they cost no I/O and never wait
@@ -124,7 +148,9 @@ export function mirrorStore(
   let version = initial.version;
   const nextInboxId = { value: initial.nextInboxId };
   /** Records changed since the last flush began, with whether they were durable before. */
-  let dirty = new Map<string, Touch>();
+  let dirty = newDirty();
+  /** Touches since the last flush began (an upper bound on the records in `dirty`). */
+  let dirtyCount = 0;
   /** Chunks taken by the flush in flight; they are durable once it commits. */
   let historyInFlight = new Map<string, HistoryEvent[]>();
   /**
@@ -181,8 +207,9 @@ export function mirrorStore(
         const value = await fn(withHistoryReads(tablesTx(tables, nextInboxId, state)));
         if (state.failure) throw state.failure.error;
         for (const touch of touched) {
-          const key = `${touch.table}\u0000${touch.key}`;
-          if (!dirty.has(key)) dirty.set(key, touch);
+          const changed = dirty[touch.table];
+          if (!changed.has(touch.key)) changed.set(touch.key, touch);
+          dirtyCount++;
         }
         if (state.undo.length > 0) {
           scheduleFlush();
@@ -251,7 +278,7 @@ export function mirrorStore(
   }
 
   function pendingWrites(): boolean {
-    return dirty.size > 0 || tables.history.size > 0;
+    return dirtyCount > 0 || tables.history.size > 0;
   }
 
   async function flushLoop(): Promise<void> {
@@ -302,13 +329,14 @@ export function mirrorStore(
       deletes: [],
       history: [],
     };
-    for (const touch of dirty.values()) {
+    for (const touch of Object.values(dirty).flatMap((changed) => [...changed.values()])) {
       const value = tableOf(tables, touch.table).get(touch.key);
       if (value !== undefined) batch.puts.push({ table: touch.table, value });
       // Created and deleted since the last flush: the database never saw it.
       else if (touch.existed) batch.deletes.push({ table: touch.table, key: durableKey(touch) });
     }
-    dirty = new Map();
+    dirty = newDirty();
+    dirtyCount = 0;
     for (const [runId, chunks] of tables.history) {
       const events = [...chunks.entries()].sort(([a], [b]) => a - b).flatMap(([, e]) => e);
       historyInFlight.set(runId, events);
@@ -348,7 +376,8 @@ export function mirrorStore(
     version = snapshot.version;
     // IDs are never reused within this store, even ones whose writes were lost.
     nextInboxId.value = Math.max(nextInboxId.value, snapshot.nextInboxId);
-    dirty = new Map();
+    dirty = newDirty();
+    dirtyCount = 0;
     historyInFlight = new Map();
     if (lost) {
       failAll(lost);
@@ -432,8 +461,8 @@ function fill(snapshot: MirrorSnapshot): Tables {
   for (const r of snapshot.workflowIds) tables.workflowIds.set(r.workflowId, r);
   for (const r of snapshot.inbox) tables.inbox.set(r.id, r);
   for (const r of snapshot.workflowTasks) tables.workflowTasks.set(r.runId, r);
-  for (const r of snapshot.activityTasks) tables.activityTasks.set(JSON.stringify([r.runId, r.seq]), r);
-  for (const r of snapshot.timers) tables.timers.set(JSON.stringify([r.runId, r.key]), r);
+  for (const r of snapshot.activityTasks) tables.activityTasks.set(pairKey(r.runId, r.seq), r);
+  for (const r of snapshot.timers) tables.timers.set(pairKey(r.runId, r.key), r);
   for (const r of snapshot.hosts) tables.hosts.set(r.hostId, r);
   return tables;
 }
@@ -442,16 +471,18 @@ function tableOf(tables: Tables, table: TableName): Map<string | number, object>
   return tables[table] as Map<string | number, object>;
 }
 
-/** Compound keys are kept in memory as JSON (see `pairKey`); the database has them as arrays. */
+/** Compound keys are kept in memory as one string (see `pairKey`); the database has them as arrays. */
 function durableKey(touch: Touch): DurableKey {
-  if (touch.table === 'activityTasks' || touch.table === 'timers') {
-    return JSON.parse(touch.key as string) as [string, number] | [string, string];
+  if (touch.table === 'activityTasks') {
+    const [runId, seq] = splitPairKey(touch.key as string);
+    return [runId, Number(seq)];
   }
+  if (touch.table === 'timers') return splitPairKey(touch.key as string);
   return touch.key;
 }
 
 function memoryKey(key: DurableKey): string | number {
-  return typeof key === 'object' ? JSON.stringify(key) : key;
+  return typeof key === 'object' ? pairKey(key[0], key[1]) : key;
 }
 
 /** A record's key in its store (the stores' key paths, in code). */

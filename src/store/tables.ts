@@ -273,9 +273,19 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
   };
 }
 
-/** A Map key for a compound key; JSON keeps `('a', 1)` and `('a1', '')` apart. */
+/**
+ * A Map key for a compound key: the parts joined by a NUL, which neither part holds (run IDs
+ * are UUIDs, the second part a sequence number or an engine-made timer key). Split it with
+ * {@link splitPairKey}.
+ */
 export function pairKey(first: string, second: string | number): string {
-  return JSON.stringify([first, second]);
+  return `${first}\u0000${second}`;
+}
+
+/** The two parts of a {@link pairKey}, the second as a string. */
+export function splitPairKey(key: string): [string, string] {
+  const at = key.lastIndexOf('\u0000');
+  return [key.slice(0, at), key.slice(at + 1)];
 }
 
 /** Orders strings by code unit, as IndexedDB orders string keys (not `localeCompare`). */

@@ -26,7 +26,7 @@ import type {
   WorkflowStartOptions,
 } from './api.ts';
 import { localBus, type UpdateOutcome, type WakeBus, type WakeNote } from './bus.ts';
-import { installDeterminism, realNow } from './determinism.ts';
+import { installDeterminism, randomUint32, randomUuid, realNow } from './determinism.ts';
 import { assertPayloadSize, DEFAULT_PAYLOAD_LIMIT } from './payload.ts';
 import {
   type ActivityOutcome,
@@ -160,8 +160,8 @@ export class Host {
     return {
       now: realNow(),
       hostId: this.hostId,
-      newRunId: () => crypto.randomUUID(),
-      newSeed: () => crypto.getRandomValues(new Uint32Array(1))[0]!,
+      newRunId: randomUuid,
+      newSeed: randomUint32,
       historyLimit: this.options.historyLimit ?? 50_000,
       claimQueues: this.taskQueues,
     };
@@ -471,7 +471,7 @@ export class Host {
       const time = realNow();
       try {
         const machine = cached ?? (await WorkflowMachine.replay(this.machineInit(exec), history ?? []));
-        const result = await machine.runTask(inbox, time, { newRunId: () => crypto.randomUUID() });
+        const result = await machine.runTask(inbox, time, { newRunId: randomUuid });
         for (const { command } of result.commands)
           assertPayloadSize(command, this.payloadLimit, `${command.type} payload`);
         commits.push({

@@ -797,7 +797,10 @@ export async function completeWorkflowTask(
   appendEvents(tx, exec, events, fx);
   let closing: HistoryEvent | undefined;
   for (const { command, eventId } of commit.result.commands) {
-    const event = eventId === undefined ? undefined : events.find((e) => e.eventId === eventId);
+    // Events are numbered in order from the first: found by position, not by a search.
+    const at = eventId === undefined ? undefined : events[eventId - (events[0]?.eventId ?? 0)];
+    const event =
+      eventId === undefined || at?.eventId === eventId ? at : events.find((e) => e.eventId === eventId);
     switch (command.type) {
       case 'ScheduleActivityTask': {
         const record: ActivityTaskRecord = {
