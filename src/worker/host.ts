@@ -750,8 +750,9 @@ export class Host {
     }
     const args = options.args ?? [];
     if (!Array.isArray(args)) throw new InvalidArgumentError('options.args must be an array');
-    assertCloneable(args, 'Workflow arguments');
-    assertPayloadSize(args, this.payloadLimit, 'Workflow arguments');
+    // Plain data always clones: only values with more in them are cloned to check.
+    if (assertPayloadSize(args, this.payloadLimit, 'Workflow arguments'))
+      assertCloneable(args, 'Workflow arguments');
     if (options.memo !== undefined) assertCloneable(options.memo, 'Memo');
     const workflowExecutionTimeout = msOptional(options.workflowExecutionTimeout);
     const workflowRunTimeout = msOptional(options.workflowRunTimeout);
@@ -790,8 +791,8 @@ export class Host {
     signalName: string,
     args: unknown[],
   ): Promise<void> {
-    assertCloneable(args, 'Signal arguments');
-    assertPayloadSize(args, this.payloadLimit, 'Signal arguments');
+    if (assertPayloadSize(args, this.payloadLimit, 'Signal arguments'))
+      assertCloneable(args, 'Signal arguments');
     await this.clientWrite((tx, fx, ctx) =>
       signalWorkflow(
         tx,
@@ -829,8 +830,8 @@ export class Host {
     name: string,
     args: unknown[],
   ): Promise<unknown> {
-    assertCloneable(args, 'Update arguments');
-    assertPayloadSize(args, this.payloadLimit, 'Update arguments');
+    if (assertPayloadSize(args, this.payloadLimit, 'Update arguments'))
+      assertCloneable(args, 'Update arguments');
     const updateId = crypto.randomUUID();
     let settle!: { resolve(v: unknown): void; reject(e: unknown): void };
     const done = new Promise<unknown>((resolve, reject) => {

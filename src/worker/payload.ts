@@ -5,11 +5,16 @@ export const DEFAULT_PAYLOAD_LIMIT = 2 * 1024 * 1024;
 
 /**
  * Roughly the bytes a value takes once stored (UTF-16 strings, 8-byte numbers, binary data at
- * its length), counting shared references once. Stops counting past `limit`.
+ * its length), counting shared references once. Stops counting past `limit`. Sets
+ * `seen.exotic` when the value holds anything but plain objects, arrays and primitives.
  */
-export function payloadSize(value: unknown, limit = Number.POSITIVE_INFINITY): number {
+export function payloadSize(
+  value: unknown,
+  limit = Number.POSITIVE_INFINITY,
+  seen: { exotic: boolean } = { exotic: false },
+): number {
   let size = 0;
-  const seen = new Set<object>();
+  const visited = new Set<object>();
   const stack: unknown[] = [value];
   // Keys then reads, in Object.entries' order, without its array of pairs per object.
   const addProperties = (o: Record<string, unknown>): void => {
@@ -33,17 +38,18 @@ export function payloadSize(value: unknown, limit = Number.POSITIVE_INFINITY): n
         size += 1;
         break;
       case 'object': {
-        if (v === null || seen.has(v)) {
+        if (v === null || visited.has(v)) {
           size += 1;
           break;
         }
-        seen.add(v);
+        visited.add(v);
         // Plain objects and arrays, nearly every value here, skip the class checks below.
         const proto: unknown = Object.getPrototypeOf(v);
         if (proto === Object.prototype || proto === Array.prototype) {
           addProperties(v as Record<string, unknown>);
           break;
         }
+        seen.exotic = true;
         if (v instanceof Promise || v instanceof WeakMap || v instanceof WeakSet) {
           throw new InvalidArgumentError(
             `a ${v.constructor.name} cannot be stored (not structured-cloneable)`,
@@ -69,13 +75,16 @@ export function payloadSize(value: unknown, limit = Number.POSITIVE_INFINITY): n
 }
 
 /**
+ * @returns whether `value` holds more than plain objects, arrays and primitives (whose
+ *   cloneability only structuredClone can tell); plain data always clones.
  * @throws InvalidArgumentError when `value` is larger than `limit` bytes, or holds what cannot
  *   be stored (a function, a symbol, a promise). The store remains the final judge.
  */
-export function assertPayloadSize(value: unknown, limit: number, what: string): void {
+export function assertPayloadSize(value: unknown, limit: number, what: string): boolean {
   let size: number;
+  const seen = { exotic: false };
   try {
-    size = payloadSize(value, limit);
+    size = payloadSize(value, limit, seen);
   } catch (error) {
     throw new InvalidArgumentError(`${what} cannot be stored: ${(error as Error).message}`);
   }
@@ -84,4 +93,5 @@ export function assertPayloadSize(value: unknown, limit: number, what: string): 
       `${what} is too large: more than ${limit} bytes (about ${size} counted so far); keep payloads small and store large data elsewhere (e.g. IndexedDB or the Cache API) and pass a key`,
     );
   }
+  return seen.exotic;
 }
