@@ -111,6 +111,13 @@ export async function indexedDbStore(options: {
   return store;
 }
 
+/** Where a run's events in the log are (see `logged`). */
+interface LoggedChunk {
+  key: number;
+  chunk?: HistoryChunk;
+  own: boolean;
+}
+
 /**
  * Stored under `meta['version']` by compaction: the version the stores are at. The newest log
  * entry always stays in the log (see `compactLog`), so its key is the database's version.
@@ -130,18 +137,32 @@ const VERSION_KEY = 'version';
 function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
   const raw = unwrap(db);
   /** History chunks still in the log, by run, with the log key of their entry. */
-  let logged = new Map<string, { key: number; chunk: HistoryChunk }[]>();
+  /**
+   * Which log entries hold events of which run, in key order, with the chunks at hand. Chunks of
+   * this connection's own flushes are copied for each reader. Chunks read from the database (at
+   * load, or catching up) are fresh objects: the first reader takes them as they are, and the
+   * next reads them from the log again.
+   */
+  let logged = new Map<string, LoggedChunk[]>();
   let logEntries = 0;
   let compacting: Promise<void> | undefined;
   let idleTimer: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
 
-  function indexLogged(key: number, chunks: HistoryChunk[]): void {
+  function indexLogged(key: number, chunks: HistoryChunk[], own: boolean): void {
     for (const chunk of chunks) {
       const list = logged.get(chunk.runId) ?? [];
-      list.push({ key, chunk });
+      list.push({ key, chunk, own });
       logged.set(chunk.runId, list);
     }
+  }
+
+  /** A chunk's events for a reader: copies of ours; fresh ones handed over once. */
+  function take(item: LoggedChunk): HistoryEvent[] {
+    const events = item.chunk?.events ?? [];
+    if (item.own) return copy(events);
+    delete item.chunk;
+    return events;
   }
 
   /** When the last flush began or ended, and how many are in flight. */
@@ -210,7 +231,7 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
     rawTx.objectStore('meta').put(compacted, VERSION_KEY);
     await tx.done;
     logEntries = Math.max(0, logEntries - keys.length);
-    const kept = new Map<string, { key: number; chunk: HistoryChunk }[]>();
+    const kept = new Map<string, LoggedChunk[]>();
     for (const [runId, list] of logged) {
       const rest = list.filter((item) => item.key > last);
       if (rest.length > 0) kept.set(runId, rest);
@@ -240,7 +261,7 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
       entries.forEach((entry, i) => {
         for (const { table, key } of entry.deletes) byTable.get(table)?.delete(durableKeyText(key));
         for (const { table, value } of entry.puts) byTable.get(table)?.set(keyText(table, value), value);
-        indexLogged(keys[i]!, entry.history);
+        indexLogged(keys[i]!, entry.history, false);
       });
       logEntries = entries.length;
       scheduleCompaction();
@@ -276,7 +297,7 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
       // Every version since ours must still be in the log, or some changes are only in the stores.
       if (keys.length !== durable - version || (keys.length > 0 && keys[0] !== version + 1)) return undefined;
       entries.forEach((entry, i) => {
-        indexLogged(keys[i]!, entry.history);
+        indexLogged(keys[i]!, entry.history, false);
       });
       logEntries += entries.length;
       scheduleCompaction();
@@ -291,28 +312,40 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
       return Math.max(isVersionMeta(meta) ? meta.version : 0, newest?.key ?? 0);
     },
     async readHistory(runId, fromEventId) {
-      const inLog = (logged.get(runId) ?? []).flatMap(({ chunk }) => chunk.events);
-      const logged0 = inLog[0]?.eventId;
-      // Nothing of the run from `fromEventId` on was compacted yet: the log has all of it.
-      if (logged0 !== undefined && logged0 <= fromEventId) {
-        return copy(inLog.filter((event) => event.eventId >= fromEventId));
+      const items = logged.get(runId) ?? [];
+      const first = items[0]?.chunk?.events[0]?.eventId;
+      // All of the run from `fromEventId` on is at hand.
+      if (first !== undefined && first <= fromEventId && items.every((item) => item.chunk)) {
+        return items.flatMap(take).filter((e) => e.eventId >= fromEventId);
       }
-      const history = db.transaction('history', 'readonly').store;
+      // One snapshot of the stores and the log: compaction moves events from one to the other
+      // atomically, so each event is in exactly one of them here.
+      const tx = db.transaction(['history', 'log'], 'readonly');
+      const history = tx.objectStore('history');
+      const log = tx.objectStore('log');
       // The chunk holding `fromEventId` may start before it: fetch the last chunk that starts
       // below it (a reverse cursor, one step) alongside every chunk that starts at or after it.
-      const [before, rest] = await Promise.all([
+      const [before, rest, ...entries] = await Promise.all([
         history.openCursor(IDBKeyRange.bound([runId, -Infinity], [runId, fromEventId], false, true), 'prev'),
         history.getAll(IDBKeyRange.bound([runId, fromEventId], [runId, Infinity])),
+        ...items.map((item) => (item.chunk ? undefined : log.get(item.key))),
       ]);
       const events: HistoryEvent[] = [];
       if (before) {
         for (const event of before.value.events) if (event.eventId >= fromEventId) events.push(event);
       }
       for (const chunk of rest) events.push(...chunk.events);
-      if (logged0 === undefined) return events;
-      // Compaction may have moved some of the log into the store meanwhile: keep each event once.
-      const stored = events.filter((event) => event.eventId < logged0);
-      return [...stored, ...copy(inLog)];
+      // Then the log's, in order; what compaction already moved is in the stores above.
+      let last = events[events.length - 1]?.eventId ?? fromEventId - 1;
+      items.forEach((item, i) => {
+        const chunk = item.chunk ? take(item) : entries[i]?.history.find((c) => c.runId === runId)?.events;
+        for (const event of chunk ?? []) {
+          if (event.eventId <= last) continue;
+          events.push(event);
+          last = event.eventId;
+        }
+      });
+      return events;
     },
     commit(batch) {
       // The raw API, not idb's wrappers: a flush is on the engine's critical path.
@@ -335,7 +368,7 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
         tx.addEventListener('complete', () => {
           ended();
           logEntries++;
-          indexLogged(key, batch.history);
+          indexLogged(key, batch.history, true);
           scheduleCompaction();
           resolve(true);
         });

@@ -301,6 +301,7 @@ describe('indexedDbStore writes behind from memory', () => {
     await a.write(async (tx) => tx.history.append('r1', makeEvents(1, 2)), { durable: true });
     await b.refresh();
     expect(await b.read((tx) => tx.history.read('r1'))).toEqual(makeEvents(1, 2));
+    expect(await b.read((tx) => tx.history.read('r1', 2))).toEqual(makeEvents(2, 2));
     // Once compacted, the log no longer says all that changed: b loads everything again.
     await a.write(async (tx) => tx.history.append('r1', makeEvents(3, 3)), { durable: true });
     await a.write(async (tx) => tx.executions.put(makeExecution({ runId: 'r2' })), { durable: true });
