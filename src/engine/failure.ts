@@ -56,7 +56,7 @@ export class TemporalFailure extends Error {
     return hasErrorName(value, (this.prototype as Error).name);
   }
 }
-Object.defineProperty(TemporalFailure.prototype, 'name', { value: 'TemporalFailure' });
+named(TemporalFailure, 'TemporalFailure');
 
 /**
  * A failure raised by user code. `nonRetryable` stops activity retries; `type` is matched
@@ -101,7 +101,7 @@ export class ApplicationFailure extends TemporalFailure {
     return new ApplicationFailure(e.message, e.name, false, undefined, undefined);
   }
 }
-Object.defineProperty(ApplicationFailure.prototype, 'name', { value: 'ApplicationFailure' });
+named(ApplicationFailure, 'ApplicationFailure');
 
 /** An activity failed; `cause` is why (an `ApplicationFailure`, `TimeoutFailure`, ...). */
 export class ActivityFailure extends TemporalFailure {
@@ -115,7 +115,7 @@ export class ActivityFailure extends TemporalFailure {
     super(message, cause);
   }
 }
-Object.defineProperty(ActivityFailure.prototype, 'name', { value: 'ActivityFailure' });
+named(ActivityFailure, 'ActivityFailure');
 
 /** A child workflow did not complete; `cause` is the child's own failure. */
 export class ChildWorkflowFailure extends TemporalFailure {
@@ -129,7 +129,7 @@ export class ChildWorkflowFailure extends TemporalFailure {
     super('Child Workflow execution failed', cause);
   }
 }
-Object.defineProperty(ChildWorkflowFailure.prototype, 'name', { value: 'ChildWorkflowFailure' });
+named(ChildWorkflowFailure, 'ChildWorkflowFailure');
 
 /** A scope, activity, timer, child or workflow was cancelled. */
 export class CancelledFailure extends TemporalFailure {
@@ -141,11 +141,11 @@ export class CancelledFailure extends TemporalFailure {
     super(message, cause);
   }
 }
-Object.defineProperty(CancelledFailure.prototype, 'name', { value: 'CancelledFailure' });
+named(CancelledFailure, 'CancelledFailure');
 
 /** The execution was terminated. */
 export class TerminatedFailure extends TemporalFailure {}
-Object.defineProperty(TerminatedFailure.prototype, 'name', { value: 'TerminatedFailure' });
+named(TerminatedFailure, 'TerminatedFailure');
 
 /** A timeout expired; `timeoutType` says which. */
 export class TimeoutFailure extends TemporalFailure {
@@ -157,7 +157,7 @@ export class TimeoutFailure extends TemporalFailure {
     super(message);
   }
 }
-Object.defineProperty(TimeoutFailure.prototype, 'name', { value: 'TimeoutFailure' });
+named(TimeoutFailure, 'TimeoutFailure');
 
 /** A failure that does not come from user code (e.g. a worker crash). */
 export class ServerFailure extends TemporalFailure {
@@ -169,7 +169,7 @@ export class ServerFailure extends TemporalFailure {
     super(message, cause);
   }
 }
-Object.defineProperty(ServerFailure.prototype, 'name', { value: 'ServerFailure' });
+named(ServerFailure, 'ServerFailure');
 
 /** Base of errors that are not failures of an execution but misuse of the API. */
 export class WeftError extends Error {
@@ -180,7 +180,7 @@ export class WeftError extends Error {
     );
   }
 }
-Object.defineProperty(WeftError.prototype, 'name', { value: 'WeftError' });
+named(WeftError, 'WeftError');
 
 /**
  * Compares the `name` each class defines on its prototype, walking the chain: class names
@@ -198,7 +198,7 @@ function hasErrorName(value: unknown, name: string): boolean {
 
 /** Replay produced a command that does not match the recorded history. */
 export class DeterminismViolationError extends WeftError {}
-Object.defineProperty(DeterminismViolationError.prototype, 'name', { value: 'DeterminismViolationError' });
+named(DeterminismViolationError, 'DeterminismViolationError');
 /** Temporal's name for the same error. */
 export const NonDeterminismError = DeterminismViolationError;
 
@@ -215,9 +215,7 @@ export class WorkflowExecutionAlreadyStartedError extends TemporalFailure {
     super(message);
   }
 }
-Object.defineProperty(WorkflowExecutionAlreadyStartedError.prototype, 'name', {
-  value: 'WorkflowExecutionAlreadyStartedError',
-});
+named(WorkflowExecutionAlreadyStartedError, 'WorkflowExecutionAlreadyStartedError');
 
 /** No execution matches the given ID (or the run is closed, for operations that need an open one). */
 export class WorkflowNotFoundError extends WeftError {
@@ -229,11 +227,11 @@ export class WorkflowNotFoundError extends WeftError {
     super(message);
   }
 }
-Object.defineProperty(WorkflowNotFoundError.prototype, 'name', { value: 'WorkflowNotFoundError' });
+named(WorkflowNotFoundError, 'WorkflowNotFoundError');
 
 /** Input that weft refuses: unknown type, a payload that cannot be cloned, a bad option. */
 export class InvalidArgumentError extends WeftError {}
-Object.defineProperty(InvalidArgumentError.prototype, 'name', { value: 'InvalidArgumentError' });
+named(InvalidArgumentError, 'InvalidArgumentError');
 
 /** The client-side outcome of a workflow that did not complete; `cause` is its failure. */
 export class WorkflowFailedError extends WeftError {
@@ -245,7 +243,7 @@ export class WorkflowFailedError extends WeftError {
     super(message);
   }
 }
-Object.defineProperty(WorkflowFailedError.prototype, 'name', { value: 'WorkflowFailedError' });
+named(WorkflowFailedError, 'WorkflowFailedError');
 
 /** An update was rejected by its validator, or failed in its handler. */
 export class WorkflowUpdateFailedError extends WeftError {
@@ -256,15 +254,15 @@ export class WorkflowUpdateFailedError extends WeftError {
     super(message);
   }
 }
-Object.defineProperty(WorkflowUpdateFailedError.prototype, 'name', { value: 'WorkflowUpdateFailedError' });
+named(WorkflowUpdateFailedError, 'WorkflowUpdateFailedError');
 
 /** A query failed (unknown query, handler threw). */
 export class QueryNotRegisteredError extends WeftError {}
-Object.defineProperty(QueryNotRegisteredError.prototype, 'name', { value: 'QueryNotRegisteredError' });
+named(QueryNotRegisteredError, 'QueryNotRegisteredError');
 
 /** The database belongs to a newer weft or to another application. */
 export class SchemaMismatchError extends WeftError {}
-Object.defineProperty(SchemaMismatchError.prototype, 'name', { value: 'SchemaMismatchError' });
+named(SchemaMismatchError, 'SchemaMismatchError');
 
 /** True for any cancellation, also one wrapped in an ActivityFailure or ChildWorkflowFailure. */
 export function isCancellation(error: unknown): boolean {
@@ -444,4 +442,13 @@ export function fromErrorRecord(record: ErrorRecord): Error {
   const e = new Error(record.message);
   e.name = record.name;
   return e;
+}
+
+/**
+ * Gives a class's instances their `name` on the prototype: class names are minified in
+ * production bundles, prototype `name` strings are not, and `instanceof` across bundles
+ * compares them.
+ */
+export function named(cls: Function, name: string): void {
+  Object.defineProperty(cls.prototype, 'name', { value: name });
 }

@@ -1,5 +1,6 @@
 import type { Activation, Job, WorkflowInfo } from './activation.ts';
 import type { Command } from './commands.ts';
+import { defined } from './defined.ts';
 import type { EventAttributes, EventType, HistoryEvent } from './events.ts';
 import {
   DeterminismViolationError,
@@ -137,21 +138,21 @@ export class WorkflowMachine {
   closed = false;
   taskQueue = '';
   workflowType = '';
-  private readonly init: MachineInit;
-  private readonly openActivities = new Map<number, OpenActivity>();
+  readonly #init: MachineInit;
+  readonly #openActivities = new Map<number, OpenActivity>();
   /** The reverse of `openActivities`: a completion names its scheduled event, not its seq. */
-  private readonly activityByScheduledEventId = new Map<number, number>();
-  private readonly openTimers = new Map<number, number>();
-  private readonly openUpdates = new Map<string, number>();
+  readonly #activityByScheduledEventId = new Map<number, number>();
+  readonly #openTimers = new Map<number, number>();
+  readonly #openUpdates = new Map<string, number>();
   /** Children by their initiated event ID. Sequence numbers follow the order of initiation. */
-  private readonly openChildren = new Map<number, OpenChild>();
-  private readonly openExternal = new Map<number, { seq: number; kind: 'signal' | 'cancel' }>();
-  private lastCompletedEventId = 0;
+  readonly #openChildren = new Map<number, OpenChild>();
+  readonly #openExternal = new Map<number, { seq: number; kind: 'signal' | 'cancel' }>();
+  #lastCompletedEventId = 0;
   /** Inputs recorded but not yet seen by workflow code (the start event, or after a failed task). */
-  private pendingJobs: Job[] = [];
+  #pendingJobs: Job[] = [];
 
   constructor(init: MachineInit) {
-    this.init = init;
+    this.#init = init;
   }
 
   /**
@@ -160,11 +161,11 @@ export class WorkflowMachine {
    */
   static async replay(init: MachineInit, history: HistoryEvent[]): Promise<WorkflowMachine> {
     const machine = new WorkflowMachine(init);
-    await machine.replayEvents(history);
+    await machine.#replayEvents(history);
     return machine;
   }
 
-  private async replayEvents(history: HistoryEvent[]): Promise<void> {
+  async #replayEvents(history: HistoryEvent[]): Promise<void> {
     let jobs: Job[] = [];
     let started: HistoryEvent | undefined;
     let i = 0;
@@ -177,7 +178,7 @@ export class WorkflowMachine {
       }
       if (event.eventType === 'WorkflowTaskCompleted') {
         this.nextEventId++;
-        this.lastCompletedEventId = event.eventId;
+        this.#lastCompletedEventId = event.eventId;
         let j = i + 1;
         const recorded: HistoryEvent[] = [];
         while (j < history.length && isCommandEvent(history[j]!)) {
@@ -194,12 +195,12 @@ export class WorkflowMachine {
           timestamp: started?.eventTime ?? event.eventTime,
           isReplaying: true,
           historyLength: started?.eventId ?? event.eventId,
-          continueAsNewSuggested: (started?.eventId ?? 0) >= (this.init.suggestContinueAsNewAt ?? 10_000),
-          jobs: this.withUpdateJobs(jobs, recorded),
+          continueAsNewSuggested: (started?.eventId ?? 0) >= (this.#init.suggestContinueAsNewAt ?? 10_000),
+          jobs: this.#withUpdateJobs(jobs, recorded),
           patches: patchIds(recorded),
         };
-        const commands = await this.requireRuntime().activate(activation);
-        this.matchCommands(commands, recorded);
+        const commands = await this.#requireRuntime().activate(activation);
+        this.#matchCommands(commands, recorded);
         jobs = [];
         i = j;
         continue;
@@ -215,23 +216,23 @@ export class WorkflowMachine {
           `Event ${event.eventId} ${event.eventType} is not preceded by a completed workflow task`,
         );
       } else {
-        const job = this.jobFor(event);
+        const job = this.#jobFor(event);
         if (job) jobs.push(job);
       }
       this.nextEventId++;
       i++;
     }
-    this.pendingJobs = jobs;
+    this.#pendingJobs = jobs;
   }
 
-  private requireRuntime(): WorkflowRuntime {
+  #requireRuntime(): WorkflowRuntime {
     if (!this.runtime)
       throw new DeterminismViolationError('History does not start with WorkflowExecutionStarted');
     return this.runtime;
   }
 
   /** `jobs` followed by the recorded updates' jobs; replay runs this once per workflow task. */
-  private withUpdateJobs(jobs: Job[], recorded: HistoryEvent[]): Job[] {
+  #withUpdateJobs(jobs: Job[], recorded: HistoryEvent[]): Job[] {
     const all = [...jobs];
     for (const e of recorded) {
       if (e.eventType === 'WorkflowExecutionUpdateAccepted') {
@@ -248,27 +249,27 @@ export class WorkflowMachine {
   }
 
   /** Compares a replayed task's commands with its recorded events, in order. */
-  private matchCommands(commands: Command[], recorded: HistoryEvent[]): void {
+  #matchCommands(commands: Command[], recorded: HistoryEvent[]): void {
     let j = 0;
     for (const command of commands) {
       if (command.type === 'RejectUpdate') continue;
       // A patch marker whose `patched()` call was removed from the code is allowed to stay.
-      while (j < recorded.length && isPatchMarker(recorded[j]!) && !this.sameMarker(command, recorded[j]!)) {
-        this.applyCommandEvent(recorded[j++]!);
+      while (j < recorded.length && isPatchMarker(recorded[j]!) && !this.#sameMarker(command, recorded[j]!)) {
+        this.#applyCommandEvent(recorded[j++]!);
       }
       const event = recorded[j];
       if (!event) {
         throw new DeterminismViolationError(
-          `Nondeterminism: the workflow produced ${describeCommand(command)} but the history has no matching event after event ${this.lastCompletedEventId}`,
+          `Nondeterminism: the workflow produced ${describeCommand(command)} but the history has no matching event after event ${this.#lastCompletedEventId}`,
         );
       }
-      const mismatch = this.mismatch(command, event);
+      const mismatch = this.#mismatch(command, event);
       if (mismatch !== undefined) {
         throw new DeterminismViolationError(
           `Nondeterminism at event ${event.eventId}: the workflow produced ${describeCommand(command)} but the history has ${event.eventType}${mismatch}`,
         );
       }
-      this.applyCommandEvent(event, command);
+      this.#applyCommandEvent(event, command);
       j++;
     }
     for (; j < recorded.length; j++) {
@@ -278,11 +279,11 @@ export class WorkflowMachine {
           `Nondeterminism at event ${event.eventId}: the history has ${event.eventType} but the workflow no longer produces it`,
         );
       }
-      this.applyCommandEvent(event);
+      this.#applyCommandEvent(event);
     }
   }
 
-  private sameMarker(command: Command, event: HistoryEvent): boolean {
+  #sameMarker(command: Command, event: HistoryEvent): boolean {
     return (
       command.type === 'RecordMarker' &&
       event.eventType === 'MarkerRecorded' &&
@@ -292,7 +293,7 @@ export class WorkflowMachine {
   }
 
   /** Undefined when the command matches the event; otherwise what differs. */
-  private mismatch(command: Command, event: HistoryEvent): string | undefined {
+  #mismatch(command: Command, event: HistoryEvent): string | undefined {
     const expected = commandEventType[command.type];
     if (event.eventType !== expected) return '';
     const differ = (what: string, ours: unknown, theirs: unknown) =>
@@ -311,11 +312,11 @@ export class WorkflowMachine {
       case 'RequestCancelActivityTask':
         return differ(
           'scheduledEventId',
-          this.openActivities.get(command.seq)?.scheduledEventId,
+          this.#openActivities.get(command.seq)?.scheduledEventId,
           (event.attributes as EventAttributes['ActivityTaskCancelRequested']).scheduledEventId,
         );
       case 'RecordMarker':
-        return this.sameMarker(command, event) ? undefined : ' (a different marker)';
+        return this.#sameMarker(command, event) ? undefined : ' (a different marker)';
       case 'StartChildWorkflowExecution': {
         const a = event.attributes as EventAttributes['StartChildWorkflowExecutionInitiated'];
         return (
@@ -347,20 +348,20 @@ export class WorkflowMachine {
   }
 
   /** The job for an input event, if any; also closes what the event closes. */
-  private jobFor(event: HistoryEvent): Job | undefined {
+  #jobFor(event: HistoryEvent): Job | undefined {
     switch (event.eventType) {
       case 'WorkflowExecutionStarted':
-        this.start(event.attributes, event.eventTime);
+        this.#start(event.attributes, event.eventTime);
         return { type: 'StartWorkflow', input: event.attributes.input };
       case 'ActivityTaskCompleted':
       case 'ActivityTaskFailed':
       case 'ActivityTaskTimedOut':
       case 'ActivityTaskCanceled': {
-        const seq = this.activitySeq(event.attributes.scheduledEventId);
+        const seq = this.#activitySeq(event.attributes.scheduledEventId);
         if (seq === undefined) return undefined;
-        const open = this.openActivities.get(seq)!;
-        this.openActivities.delete(seq);
-        this.activityByScheduledEventId.delete(event.attributes.scheduledEventId);
+        const open = this.#openActivities.get(seq)!;
+        this.#openActivities.delete(seq);
+        this.#activityByScheduledEventId.delete(event.attributes.scheduledEventId);
         const activityFailure = (
           message: string,
           retryState: RetryState,
@@ -400,7 +401,7 @@ export class WorkflowMachine {
       }
       case 'TimerFired': {
         const seq = Number(event.attributes.timerId);
-        this.openTimers.delete(seq);
+        this.#openTimers.delete(seq);
         return { type: 'FireTimer', seq };
       }
       case 'WorkflowExecutionSignaled':
@@ -412,7 +413,7 @@ export class WorkflowMachine {
       case 'WorkflowExecutionCancelRequested':
         return { type: 'CancelWorkflow' };
       case 'ChildWorkflowExecutionStarted': {
-        const child = this.openChildren.get(event.attributes.initiatedEventId);
+        const child = this.#openChildren.get(event.attributes.initiatedEventId);
         if (!child) return undefined;
         child.startedEventId = event.eventId;
         return {
@@ -422,9 +423,9 @@ export class WorkflowMachine {
         };
       }
       case 'StartChildWorkflowExecutionFailed': {
-        const child = this.openChildren.get(event.attributes.initiatedEventId);
+        const child = this.#openChildren.get(event.attributes.initiatedEventId);
         if (!child) return undefined;
-        this.openChildren.delete(event.attributes.initiatedEventId);
+        this.#openChildren.delete(event.attributes.initiatedEventId);
         const { workflowId, workflowType, cause } = event.attributes;
         return {
           type: 'ResolveChildWorkflowExecutionStart',
@@ -437,9 +438,9 @@ export class WorkflowMachine {
       case 'ChildWorkflowExecutionCanceled':
       case 'ChildWorkflowExecutionTimedOut':
       case 'ChildWorkflowExecutionTerminated': {
-        const child = this.openChildren.get(event.attributes.initiatedEventId);
+        const child = this.#openChildren.get(event.attributes.initiatedEventId);
         if (!child) return undefined;
-        this.openChildren.delete(event.attributes.initiatedEventId);
+        this.#openChildren.delete(event.attributes.initiatedEventId);
         const seq = child.seq;
         switch (event.eventType) {
           case 'ChildWorkflowExecutionCompleted':
@@ -491,9 +492,9 @@ export class WorkflowMachine {
       case 'SignalExternalWorkflowExecutionFailed':
       case 'ExternalWorkflowExecutionCancelRequested':
       case 'RequestCancelExternalWorkflowExecutionFailed': {
-        const open = this.openExternal.get(event.attributes.initiatedEventId);
+        const open = this.#openExternal.get(event.attributes.initiatedEventId);
         if (!open) return undefined;
-        this.openExternal.delete(event.attributes.initiatedEventId);
+        this.#openExternal.delete(event.attributes.initiatedEventId);
         const failed =
           event.eventType === 'SignalExternalWorkflowExecutionFailed' ||
           event.eventType === 'RequestCancelExternalWorkflowExecutionFailed';
@@ -514,15 +515,15 @@ export class WorkflowMachine {
     }
   }
 
-  private activitySeq(scheduledEventId: number): number | undefined {
-    const seq = this.activityByScheduledEventId.get(scheduledEventId);
-    return seq !== undefined && this.openActivities.get(seq)?.scheduledEventId === scheduledEventId
+  #activitySeq(scheduledEventId: number): number | undefined {
+    const seq = this.#activityByScheduledEventId.get(scheduledEventId);
+    return seq !== undefined && this.#openActivities.get(seq)?.scheduledEventId === scheduledEventId
       ? seq
       : undefined;
   }
 
-  private start(attributes: EventAttributes['WorkflowExecutionStarted'], startedAt: number): void {
-    const fn = this.init.resolveWorkflow(attributes.workflowType);
+  #start(attributes: EventAttributes['WorkflowExecutionStarted'], startedAt: number): void {
+    const fn = this.#init.resolveWorkflow(attributes.workflowType);
     if (!fn) {
       throw new InvalidArgumentError(
         `Workflow type '${attributes.workflowType}' is not registered in this worker`,
@@ -531,8 +532,8 @@ export class WorkflowMachine {
     this.taskQueue = attributes.taskQueue;
     this.workflowType = attributes.workflowType;
     const info: Omit<WorkflowInfo, 'unsafe' | 'historyLength' | 'continueAsNewSuggested'> = {
-      workflowId: this.init.workflowId,
-      runId: this.init.runId,
+      workflowId: this.#init.workflowId,
+      runId: this.#init.runId,
       workflowType: attributes.workflowType,
       taskQueue: attributes.taskQueue,
       namespace: 'default',
@@ -543,55 +544,63 @@ export class WorkflowMachine {
       ...(attributes.continuedExecutionRunId !== undefined && {
         continuedFromExecutionRunId: attributes.continuedExecutionRunId,
       }),
-      ...(attributes.parentWorkflowExecution !== undefined && { parent: attributes.parentWorkflowExecution }),
-      ...(attributes.rootWorkflowExecution !== undefined && { root: attributes.rootWorkflowExecution }),
+      ...defined({
+        parent: attributes.parentWorkflowExecution,
+        root: attributes.rootWorkflowExecution,
+      }),
       ...(attributes.workflowExecutionTimeout !== undefined && {
         executionTimeout: attributes.workflowExecutionTimeout,
       }),
-      ...(attributes.workflowRunTimeout !== undefined && { runTimeout: attributes.workflowRunTimeout }),
-      ...(attributes.workflowTaskTimeout !== undefined && { taskTimeout: attributes.workflowTaskTimeout }),
-      ...(attributes.memo !== undefined && { memo: attributes.memo }),
+      ...defined({
+        runTimeout: attributes.workflowRunTimeout,
+        taskTimeout: attributes.workflowTaskTimeout,
+        memo: attributes.memo,
+      }),
     };
     this.runtime = new WorkflowRuntime({
       info,
       workflowFn: fn,
       randomnessSeed: attributes.randomnessSeed,
-      ...(this.init.quiescenceBudget !== undefined && { quiescenceBudget: this.init.quiescenceBudget }),
-      ...(this.init.workflowTypeOf !== undefined && { workflowTypeOf: this.init.workflowTypeOf }),
-      ...(this.init.maxPendingChildren !== undefined && { maxPendingChildren: this.init.maxPendingChildren }),
+      ...defined({
+        quiescenceBudget: this.#init.quiescenceBudget,
+        workflowTypeOf: this.#init.workflowTypeOf,
+      }),
+      ...(this.#init.maxPendingChildren !== undefined && {
+        maxPendingChildren: this.#init.maxPendingChildren,
+      }),
     });
   }
 
   /** Bookkeeping for a command event, recorded or new, with the command that matched it. */
-  private applyCommandEvent(event: HistoryEvent, command?: Command): void {
+  #applyCommandEvent(event: HistoryEvent, command?: Command): void {
     switch (event.eventType) {
       case 'ActivityTaskScheduled':
-        this.openActivities.set(Number(event.attributes.activityId), {
+        this.#openActivities.set(Number(event.attributes.activityId), {
           scheduledEventId: event.eventId,
           activityType: event.attributes.activityType,
         });
-        this.activityByScheduledEventId.set(event.eventId, Number(event.attributes.activityId));
+        this.#activityByScheduledEventId.set(event.eventId, Number(event.attributes.activityId));
         break;
       case 'TimerStarted':
-        this.openTimers.set(Number(event.attributes.timerId), event.eventId);
+        this.#openTimers.set(Number(event.attributes.timerId), event.eventId);
         break;
       case 'TimerCanceled':
-        this.openTimers.delete(Number(event.attributes.timerId));
+        this.#openTimers.delete(Number(event.attributes.timerId));
         break;
       case 'WorkflowExecutionUpdateAccepted':
-        this.openUpdates.set(event.attributes.protocolInstanceId, event.eventId);
+        this.#openUpdates.set(event.attributes.protocolInstanceId, event.eventId);
         break;
       case 'StartChildWorkflowExecutionInitiated':
-        this.openChildren.set(event.eventId, { seq: seqOf(command) });
+        this.#openChildren.set(event.eventId, { seq: seqOf(command) });
         break;
       case 'SignalExternalWorkflowExecutionInitiated':
-        this.openExternal.set(event.eventId, { seq: seqOf(command), kind: 'signal' });
+        this.#openExternal.set(event.eventId, { seq: seqOf(command), kind: 'signal' });
         break;
       case 'RequestCancelExternalWorkflowExecutionInitiated':
-        this.openExternal.set(event.eventId, { seq: seqOf(command), kind: 'cancel' });
+        this.#openExternal.set(event.eventId, { seq: seqOf(command), kind: 'cancel' });
         break;
       case 'WorkflowExecutionUpdateCompleted':
-        this.openUpdates.delete(event.attributes.protocolInstanceId);
+        this.#openUpdates.delete(event.attributes.protocolInstanceId);
         break;
       case 'WorkflowExecutionCompleted':
       case 'WorkflowExecutionFailed':
@@ -605,15 +614,15 @@ export class WorkflowMachine {
   }
 
   /** True if an inbox message still concerns something open in this run. */
-  private live(message: InboxMessage): boolean {
+  #live(message: InboxMessage): boolean {
     switch (message.kind) {
       case 'timerFired':
-        return this.openTimers.has(message.seq);
+        return this.#openTimers.has(message.seq);
       case 'activityCompleted':
       case 'activityFailed':
       case 'activityTimedOut':
       case 'activityCanceled':
-        return this.openActivities.has(message.seq);
+        return this.#openActivities.has(message.seq);
       case 'childStarted':
       case 'childStartFailed':
       case 'childCompleted':
@@ -621,12 +630,12 @@ export class WorkflowMachine {
       case 'childCanceled':
       case 'childTimedOut':
       case 'childTerminated':
-        return this.openChildren.has(message.initiatedEventId);
+        return this.#openChildren.has(message.initiatedEventId);
       case 'externalSignaled':
       case 'externalSignalFailed':
       case 'externalCancelRequested':
       case 'externalCancelFailed':
-        return this.openExternal.has(message.initiatedEventId);
+        return this.#openExternal.has(message.initiatedEventId);
       default:
         return true;
     }
@@ -652,11 +661,11 @@ export class WorkflowMachine {
       events.push(event);
       return event;
     };
-    const jobs: Job[] = this.pendingJobs;
-    this.pendingJobs = [];
+    const jobs: Job[] = this.#pendingJobs;
+    this.#pendingJobs = [];
     const updates: Job[] = [];
     for (const message of messages) {
-      if (!this.live(message)) continue;
+      if (!this.#live(message)) continue;
       const at = message.time ?? time;
       if (message.kind === 'update') {
         updates.push({
@@ -668,39 +677,39 @@ export class WorkflowMachine {
         });
         continue;
       }
-      for (const event of this.messageEvents(message, at, add)) {
-        const job = this.jobFor(event);
+      for (const event of this.#messageEvents(message, at, add)) {
+        const job = this.#jobFor(event);
         if (job) jobs.push(job);
       }
     }
     const scheduled = add('WorkflowTaskScheduled', { taskQueue: this.taskQueue, attempt: 1 });
     const started = add('WorkflowTaskStarted', {
       scheduledEventId: scheduled.eventId,
-      identity: this.init.identity,
+      identity: this.#init.identity,
     });
-    const commands = await this.requireRuntime().activate({
+    const commands = await this.#requireRuntime().activate({
       timestamp: time,
       isReplaying: false,
       historyLength: started.eventId,
-      continueAsNewSuggested: started.eventId >= (this.init.suggestContinueAsNewAt ?? 10_000),
+      continueAsNewSuggested: started.eventId >= (this.#init.suggestContinueAsNewAt ?? 10_000),
       jobs: [...jobs, ...updates],
     });
     const completed = add('WorkflowTaskCompleted', {
       scheduledEventId: scheduled.eventId,
       startedEventId: started.eventId,
-      identity: this.init.identity,
+      identity: this.#init.identity,
     });
-    this.lastCompletedEventId = completed.eventId;
+    this.#lastCompletedEventId = completed.eventId;
     const out: TaskResult['commands'] = [];
     for (const command of commands) {
-      const event = this.commandEvent(command, completed.eventId, ids, add);
-      if (event) this.applyCommandEvent(event, command);
+      const event = this.#commandEvent(command, completed.eventId, ids, add);
+      if (event) this.#applyCommandEvent(event, command);
       out.push(event ? { command, eventId: event.eventId } : { command });
     }
     return { events, commands: out, closed: this.closed };
   }
 
-  private messageEvents(
+  #messageEvents(
     message: InboxMessage,
     at: number,
     add: <K extends EventType>(t: K, a: EventAttributes[K], eventTime?: number) => HistoryEvent,
@@ -723,8 +732,10 @@ export class WorkflowMachine {
           add(
             'WorkflowExecutionCancelRequested',
             {
-              ...(message.reason !== undefined && { cause: message.reason }),
-              ...(message.identity !== undefined && { identity: message.identity }),
+              ...defined({
+                cause: message.reason,
+                identity: message.identity,
+              }),
               ...(message.externalInitiatedEventId !== undefined && {
                 externalInitiatedEventId: message.externalInitiatedEventId,
               }),
@@ -736,7 +747,7 @@ export class WorkflowMachine {
         return [
           add(
             'TimerFired',
-            { timerId: String(message.seq), startedEventId: this.openTimers.get(message.seq) ?? 0 },
+            { timerId: String(message.seq), startedEventId: this.#openTimers.get(message.seq) ?? 0 },
             at,
           ),
         ];
@@ -744,7 +755,7 @@ export class WorkflowMachine {
       case 'activityFailed':
       case 'activityTimedOut':
       case 'activityCanceled': {
-        const scheduledEventId = this.openActivities.get(message.seq)!.scheduledEventId;
+        const scheduledEventId = this.#openActivities.get(message.seq)!.scheduledEventId;
         const startedEvent =
           message.kind === 'activityCanceled' && !message.started
             ? undefined
@@ -787,7 +798,7 @@ export class WorkflowMachine {
         return startedEvent ? [startedEvent, closing] : [closing];
       }
       case 'childStarted': {
-        const child = this.childByInitiated(message.initiatedEventId)!;
+        const child = this.#childByInitiated(message.initiatedEventId)!;
         const event = add(
           'ChildWorkflowExecutionStarted',
           {
@@ -818,7 +829,7 @@ export class WorkflowMachine {
       case 'childCanceled':
       case 'childTimedOut':
       case 'childTerminated': {
-        const child = this.childByInitiated(message.initiatedEventId)!;
+        const child = this.#childByInitiated(message.initiatedEventId)!;
         const base = {
           workflowExecution: message.execution,
           workflowType: message.workflowType,
@@ -897,11 +908,11 @@ export class WorkflowMachine {
     }
   }
 
-  private childByInitiated(initiatedEventId: number): OpenChild | undefined {
-    return this.openChildren.get(initiatedEventId);
+  #childByInitiated(initiatedEventId: number): OpenChild | undefined {
+    return this.#openChildren.get(initiatedEventId);
   }
 
-  private commandEvent(
+  #commandEvent(
     command: Command,
     workflowTaskCompletedEventId: number,
     ids: IdSource,
@@ -921,13 +932,15 @@ export class WorkflowMachine {
           ...(command.startToCloseTimeout !== undefined && {
             startToCloseTimeout: command.startToCloseTimeout,
           }),
-          ...(command.heartbeatTimeout !== undefined && { heartbeatTimeout: command.heartbeatTimeout }),
-          ...(command.retryPolicy !== undefined && { retryPolicy: command.retryPolicy }),
+          ...defined({
+            heartbeatTimeout: command.heartbeatTimeout,
+            retryPolicy: command.retryPolicy,
+          }),
           ...w,
         });
       case 'RequestCancelActivityTask':
         return add('ActivityTaskCancelRequested', {
-          scheduledEventId: this.openActivities.get(command.seq)?.scheduledEventId ?? 0,
+          scheduledEventId: this.#openActivities.get(command.seq)?.scheduledEventId ?? 0,
           ...w,
         });
       case 'StartTimer':
@@ -939,7 +952,7 @@ export class WorkflowMachine {
       case 'CancelTimer':
         return add('TimerCanceled', {
           timerId: String(command.seq),
-          startedEventId: this.openTimers.get(command.seq) ?? 0,
+          startedEventId: this.#openTimers.get(command.seq) ?? 0,
           ...w,
         });
       case 'RecordMarker':
@@ -953,7 +966,7 @@ export class WorkflowMachine {
       case 'CompleteUpdate':
         return add('WorkflowExecutionUpdateCompleted', {
           protocolInstanceId: command.updateId,
-          acceptedEventId: this.openUpdates.get(command.updateId) ?? 0,
+          acceptedEventId: this.#openUpdates.get(command.updateId) ?? 0,
           outcome: command.outcome,
         });
       case 'RejectUpdate':
@@ -1000,8 +1013,10 @@ export class WorkflowMachine {
           ...(command.workflowTaskTimeout !== undefined && {
             workflowTaskTimeout: command.workflowTaskTimeout,
           }),
-          ...(command.retryPolicy !== undefined && { retryPolicy: command.retryPolicy }),
-          ...(command.memo !== undefined && { memo: command.memo }),
+          ...defined({
+            retryPolicy: command.retryPolicy,
+            memo: command.memo,
+          }),
           ...w,
         });
       case 'SignalExternalWorkflowExecution':

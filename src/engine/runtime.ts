@@ -7,6 +7,7 @@ import type {
   WorkflowInfo,
 } from './activation.ts';
 import { type Command, type CommandOf, isClosingCommand } from './commands.ts';
+import { defined } from './defined.ts';
 import type {
   ChildWorkflowCancellationType,
   ParentClosePolicy,
@@ -150,144 +151,144 @@ interface ChildState {
 
 export class WorkflowRuntime implements ScopeTimerHost {
   readonly rootScope: CancellationScope;
-  private readonly workflowFn: Handler;
-  private readonly random: () => number;
-  private readonly budget: number;
-  private commands: Command[] = [];
-  private closed = false;
-  private readonly seq = { timer: 1, activity: 1, condition: 1, child: 1, signal: 1, cancel: 1 };
-  private readonly children = new Map<number, ChildState>();
+  readonly #workflowFn: Handler;
+  readonly #random: () => number;
+  readonly #budget: number;
+  #commands: Command[] = [];
+  #closed = false;
+  readonly #seq = { timer: 1, activity: 1, condition: 1, child: 1, signal: 1, cancel: 1 };
+  readonly #children = new Map<number, ChildState>();
   /** Children whose result has not settled: counted, as a fan-out of thousands checks it per start. */
-  private openChildren = 0;
-  private readonly childClosed = (): void => {
-    this.openChildren--;
+  #openChildren = 0;
+  readonly #childClosed = (): void => {
+    this.#openChildren--;
   };
-  private readonly externalSignals = new Map<number, Pending>();
-  private readonly externalCancels = new Map<number, Pending>();
-  private readonly typeOf: ((fn: Function) => string | undefined) | undefined;
-  private readonly maxPendingChildren: number;
-  private readonly timers = new Map<number, Pending>();
-  private readonly activities = new Map<number, Pending & { activityType: string }>();
-  private readonly conditions = new Map<number, { fn: () => boolean; resolve(): void }>();
-  private readonly signalHandlers = new Map<string, Handler>();
-  private defaultSignalHandler: ((signalName: string, ...args: unknown[]) => unknown) | undefined;
-  private readonly bufferedSignals: { signalName: string; input: unknown[] }[] = [];
-  private readonly queryHandlers = new Map<string, Handler>();
-  private readonly updateHandlers = new Map<string, { handler: Handler; validator?: Handler }>();
-  private readonly patchMemo = new Map<string, boolean>();
-  private patchesInTask: ReadonlySet<string> = noPatches;
-  private readonly facts: RuntimeInit['info'];
+  readonly #externalSignals = new Map<number, Pending>();
+  readonly #externalCancels = new Map<number, Pending>();
+  readonly #typeOf: ((fn: Function) => string | undefined) | undefined;
+  readonly #maxPendingChildren: number;
+  readonly #timers = new Map<number, Pending>();
+  readonly #activities = new Map<number, Pending & { activityType: string }>();
+  readonly #conditions = new Map<number, { fn: () => boolean; resolve(): void }>();
+  readonly #signalHandlers = new Map<string, Handler>();
+  #defaultSignalHandler: ((signalName: string, ...args: unknown[]) => unknown) | undefined;
+  readonly #bufferedSignals: { signalName: string; input: unknown[] }[] = [];
+  readonly #queryHandlers = new Map<string, Handler>();
+  readonly #updateHandlers = new Map<string, { handler: Handler; validator?: Handler }>();
+  readonly #patchMemo = new Map<string, boolean>();
+  #patchesInTask: ReadonlySet<string> = noPatches;
+  readonly #facts: RuntimeInit['info'];
   /** What `workflowInfo()` returns, built on first use: most runs never ask for it. */
-  private infoObject: WorkflowInfo | undefined;
-  private historyLength = 0;
-  private continueAsNewSuggested = false;
-  private now = 0;
-  private replaying = false;
-  private tick = 0;
-  private inActivation = false;
+  #infoObject: WorkflowInfo | undefined;
+  #historyLength = 0;
+  #continueAsNewSuggested = false;
+  #now = 0;
+  #replaying = false;
+  #tick = 0;
+  #inActivation = false;
   /** An error that fails the current workflow task (not the workflow). */
-  private taskFailure: { error: unknown } | undefined;
+  #taskFailure: { error: unknown } | undefined;
 
   constructor(init: RuntimeInit) {
-    this.workflowFn = init.workflowFn;
-    this.random = seededRandom(init.randomnessSeed);
-    this.budget = init.quiescenceBudget ?? 200;
-    this.typeOf = init.workflowTypeOf;
-    this.maxPendingChildren = init.maxPendingChildren ?? 2_000;
-    this.facts = init.info;
+    this.#workflowFn = init.workflowFn;
+    this.#random = seededRandom(init.randomnessSeed);
+    this.#budget = init.quiescenceBudget ?? 200;
+    this.#typeOf = init.workflowTypeOf;
+    this.#maxPendingChildren = init.maxPendingChildren ?? 2_000;
+    this.#facts = init.info;
     this.rootScope = new CancellationScope({ cancellable: true, parent: 'root' });
   }
 
   /** The run's facts for `workflowInfo()`: one object per run, updated at each activation. */
   get info(): WorkflowInfo {
-    if (this.infoObject === undefined) {
+    if (this.#infoObject === undefined) {
       const runtime = this;
-      // Object.assign rather than `{ ...this.facts, more }`: V8 builds a literal that starts
+      // Object.assign rather than `{ ...this.#facts, more }`: V8 builds a literal that starts
       // with a spread on a slow path.
-      this.infoObject = Object.assign({}, this.facts, {
-        historyLength: this.historyLength,
-        continueAsNewSuggested: this.continueAsNewSuggested,
+      this.#infoObject = Object.assign({}, this.#facts, {
+        historyLength: this.#historyLength,
+        continueAsNewSuggested: this.#continueAsNewSuggested,
         unsafe: {
           get isReplaying() {
-            return runtime.replaying;
+            return runtime.#replaying;
           },
-          now: () => runtime.now,
+          now: () => runtime.#now,
         },
       });
     }
-    return this.infoObject;
+    return this.#infoObject;
   }
 
   /** The run's task queue, as `workflowInfo()` shows it, without building that object. */
   get taskQueue(): string {
-    return (this.infoObject ?? this.facts).taskQueue;
+    return (this.#infoObject ?? this.#facts).taskQueue;
   }
 
   /** Applies an activation's jobs and returns the commands the workflow produced. */
   async activate(activation: Activation): Promise<Command[]> {
-    this.now = activation.timestamp;
-    this.replaying = activation.isReplaying;
-    this.historyLength = activation.historyLength;
-    this.continueAsNewSuggested = activation.continueAsNewSuggested;
-    if (this.infoObject !== undefined) {
-      this.infoObject.historyLength = activation.historyLength;
-      this.infoObject.continueAsNewSuggested = activation.continueAsNewSuggested;
+    this.#now = activation.timestamp;
+    this.#replaying = activation.isReplaying;
+    this.#historyLength = activation.historyLength;
+    this.#continueAsNewSuggested = activation.continueAsNewSuggested;
+    if (this.#infoObject !== undefined) {
+      this.#infoObject.historyLength = activation.historyLength;
+      this.#infoObject.continueAsNewSuggested = activation.continueAsNewSuggested;
     }
     const patches = activation.patches;
-    this.patchesInTask = patches === undefined || patches.length === 0 ? noPatches : new Set(patches);
+    this.#patchesInTask = patches === undefined || patches.length === 0 ? noPatches : new Set(patches);
     active = this;
-    this.inActivation = true;
+    this.#inActivation = true;
     setScopeContext(this.rootScope, this);
     try {
       // Consecutive jobs that resume code in the same scope are applied together (as Temporal
       // applies a whole activation), then the workflow's microtasks drain once: a fan-in of
       // a thousand results costs one quiescence wait, not a thousand.
       const jobs = activation.jobs;
-      for (let i = 0; i < jobs.length && !this.taskFailure; ) {
-        const scope = this.scopeOfJob(jobs[i]!);
-        do this.applyJob(jobs[i++]!);
-        while (i < jobs.length && this.scopeOfJob(jobs[i]!) === scope);
-        await this.quiesce();
+      for (let i = 0; i < jobs.length && !this.#taskFailure; ) {
+        const scope = this.#scopeOfJob(jobs[i]!);
+        do this.#applyJob(jobs[i++]!);
+        while (i < jobs.length && this.#scopeOfJob(jobs[i]!) === scope);
+        await this.#quiesce();
       }
-      while (!this.taskFailure && this.unblockConditions()) await this.quiesce();
+      while (!this.#taskFailure && this.#unblockConditions()) await this.#quiesce();
     } finally {
-      this.inActivation = false;
+      this.#inActivation = false;
       active = undefined;
       setScopeContext(undefined);
     }
-    if (this.taskFailure) {
-      const { error } = this.taskFailure;
-      this.taskFailure = undefined;
+    if (this.#taskFailure) {
+      const { error } = this.#taskFailure;
+      this.#taskFailure = undefined;
       throw error;
     }
-    const commands = this.commands;
-    this.commands = [];
+    const commands = this.#commands;
+    this.#commands = [];
     return commands;
   }
 
   /** Deterministic time for `Date` inside the workflow. */
   currentTime(): number {
-    this.touch();
-    return this.now;
+    this.#touch();
+    return this.#now;
   }
 
   /** The run's seeded random number, which workflow code sees as its random source. */
   nextRandom(): number {
-    this.touch();
-    return this.random();
+    this.#touch();
+    return this.#random();
   }
 
   uuid4(): string {
-    this.touch();
-    return uuid4From(this.random);
+    this.#touch();
+    return uuid4From(this.#random);
   }
 
   get isReplaying(): boolean {
-    return this.replaying;
+    return this.#replaying;
   }
 
-  private touch(): void {
-    this.tick++;
+  #touch(): void {
+    this.#tick++;
   }
 
   /**
@@ -296,14 +297,14 @@ export class WorkflowRuntime implements ScopeTimerHost {
    * but a reaction on an already fulfilled promise costs about half an async function's resume,
    * and this runs hundreds of times per activation.
    */
-  private quiesce(): Promise<void> {
+  #quiesce(): Promise<void> {
     return new Promise<void>((resolve) => {
-      const budget = this.budget;
+      const budget = this.#budget;
       let idle = 0;
-      let seen = this.tick;
+      let seen = this.#tick;
       const hop = (): void => {
-        if (this.tick !== seen) {
-          seen = this.tick;
+        if (this.#tick !== seen) {
+          seen = this.#tick;
           idle = 0;
         } else if (++idle >= budget) {
           resolve();
@@ -318,100 +319,100 @@ export class WorkflowRuntime implements ScopeTimerHost {
 
   /** Called by every authoring function: refuses use outside an activation. */
   assertActive(what: string): void {
-    if (!this.inActivation) {
+    if (!this.#inActivation) {
       const error = new Error(
         `${what} was called outside a workflow activation: workflow code awaited something other than a workflow API (a real timer, fetch, or a long promise chain)`,
       );
-      this.taskFailure ??= { error };
+      this.#taskFailure ??= { error };
       throw error;
     }
-    this.touch();
+    this.#touch();
   }
 
-  private push(command: Command): void {
+  #push(command: Command): void {
     // Temporal drops commands after the one that closes the run.
-    if (this.closed) return;
-    this.commands.push(command);
-    if (isClosingCommand(command)) this.closed = true;
+    if (this.#closed) return;
+    this.#commands.push(command);
+    if (isClosingCommand(command)) this.#closed = true;
   }
 
   /** Removes a command not yet handed out (cancelled in the same activation). */
-  private unsend(command: Command): boolean {
-    const index = this.commands.indexOf(command);
+  #unsend(command: Command): boolean {
+    const index = this.#commands.indexOf(command);
     if (index < 0) return false;
-    this.commands.splice(index, 1);
+    this.#commands.splice(index, 1);
     return true;
   }
 
   /** The scope whose code a job resumes (root for inputs such as signals). */
-  private scopeOfJob(job: Job): CancellationScope {
+  #scopeOfJob(job: Job): CancellationScope {
     switch (job.type) {
       case 'FireTimer':
-        return this.timers.get(job.seq)?.scope ?? this.rootScope;
+        return this.#timers.get(job.seq)?.scope ?? this.rootScope;
       case 'ResolveActivity':
-        return this.activities.get(job.seq)?.scope ?? this.rootScope;
+        return this.#activities.get(job.seq)?.scope ?? this.rootScope;
       case 'ResolveChildWorkflowExecutionStart':
       case 'ResolveChildWorkflowExecution':
-        return this.children.get(job.seq)?.scope ?? this.rootScope;
+        return this.#children.get(job.seq)?.scope ?? this.rootScope;
       case 'ResolveSignalExternalWorkflow':
-        return this.externalSignals.get(job.seq)?.scope ?? this.rootScope;
+        return this.#externalSignals.get(job.seq)?.scope ?? this.rootScope;
       case 'ResolveRequestCancelExternalWorkflow':
-        return this.externalCancels.get(job.seq)?.scope ?? this.rootScope;
+        return this.#externalCancels.get(job.seq)?.scope ?? this.rootScope;
       default:
         return this.rootScope;
     }
   }
 
-  private settle(pending: Pending, settle: () => void): void {
+  #settle(pending: Pending, settle: () => void): void {
     setScopeContext(pending.scope);
-    this.touch();
+    this.#touch();
     settle();
   }
 
-  private applyJob(job: Job): void {
-    this.touch();
+  #applyJob(job: Job): void {
+    this.#touch();
     switch (job.type) {
       case 'StartWorkflow':
-        this.startMain(job.input);
+        this.#startMain(job.input);
         return;
       case 'FireTimer': {
-        const pending = this.timers.get(job.seq);
+        const pending = this.#timers.get(job.seq);
         if (!pending) return;
-        this.timers.delete(job.seq);
-        this.settle(pending, () => pending.resolve(undefined));
+        this.#timers.delete(job.seq);
+        this.#settle(pending, () => pending.resolve(undefined));
         return;
       }
       case 'ResolveActivity': {
-        const pending = this.activities.get(job.seq);
+        const pending = this.#activities.get(job.seq);
         if (!pending) return;
-        this.activities.delete(job.seq);
-        this.settle(pending, () => this.resolveActivity(pending, job.result));
+        this.#activities.delete(job.seq);
+        this.#settle(pending, () => this.#resolveActivity(pending, job.result));
         return;
       }
       case 'SignalWorkflow':
-        this.deliverSignal(job.signalName, job.input);
+        this.#deliverSignal(job.signalName, job.input);
         return;
       case 'CancelWorkflow':
         setScopeContext(this.rootScope);
         this.rootScope.cancel(new CancelledFailure('Workflow cancelled'));
         return;
       case 'DoUpdate':
-        this.doUpdate(job.updateId, job.name, job.input, job.accepted);
+        this.#doUpdate(job.updateId, job.name, job.input, job.accepted);
         return;
       case 'ResolveChildWorkflowExecutionStart':
-        this.resolveChildStart(job.seq, job.result);
+        this.#resolveChildStart(job.seq, job.result);
         return;
       case 'ResolveChildWorkflowExecution':
-        this.resolveChild(job.seq, job.result);
+        this.#resolveChild(job.seq, job.result);
         return;
       case 'ResolveSignalExternalWorkflow':
       case 'ResolveRequestCancelExternalWorkflow': {
         const map =
-          job.type === 'ResolveSignalExternalWorkflow' ? this.externalSignals : this.externalCancels;
+          job.type === 'ResolveSignalExternalWorkflow' ? this.#externalSignals : this.#externalCancels;
         const pending = map.get(job.seq);
         if (!pending) return;
         map.delete(job.seq);
-        this.settle(pending, () =>
+        this.#settle(pending, () =>
           job.failure ? pending.reject(fromFailureRecord(job.failure)) : pending.resolve(undefined),
         );
         return;
@@ -419,39 +420,39 @@ export class WorkflowRuntime implements ScopeTimerHost {
     }
   }
 
-  private resolveActivity(pending: Pending, result: ActivityResolution): void {
+  #resolveActivity(pending: Pending, result: ActivityResolution): void {
     if ('completed' in result) pending.resolve(result.completed);
     else if ('failed' in result) pending.reject(fromFailureRecord(result.failed));
     else pending.reject(fromFailureRecord(result.cancelled));
   }
 
-  private startMain(input: unknown[]): void {
+  #startMain(input: unknown[]): void {
     setScopeContext(this.rootScope);
     let result: Promise<unknown>;
     try {
-      result = Promise.resolve(this.workflowFn(...input));
+      result = Promise.resolve(this.#workflowFn(...input));
     } catch (error) {
       result = Promise.reject(error);
     }
     result.then(
-      (value) => this.push({ type: 'CompleteWorkflowExecution', result: value }),
-      (error: unknown) => this.failWorkflow(error),
+      (value) => this.#push({ type: 'CompleteWorkflowExecution', result: value }),
+      (error: unknown) => this.#failWorkflow(error),
     );
   }
 
   /** What an error thrown out of workflow code (main function or a handler) means. */
-  private failWorkflow(error: unknown): void {
-    this.touch();
+  #failWorkflow(error: unknown): void {
+    this.#touch();
     if (error instanceof ContinueAsNew) {
-      this.push(error.command);
+      this.#push(error.command);
     } else if (isCancellation(error) && this.rootScope.consideredCancelled) {
-      this.push({ type: 'CancelWorkflowExecution' });
+      this.#push({ type: 'CancelWorkflowExecution' });
     } else if (error instanceof TemporalFailure) {
-      this.push({ type: 'FailWorkflowExecution', failure: toFailureRecord(error) });
+      this.#push({ type: 'FailWorkflowExecution', failure: toFailureRecord(error) });
     } else {
       // Temporal's rule: an error that is not a failure fails the workflow task, not the
       // workflow, so a bug can be fixed and the run resumed.
-      this.taskFailure ??= { error };
+      this.#taskFailure ??= { error };
     }
   }
 
@@ -464,22 +465,22 @@ export class WorkflowRuntime implements ScopeTimerHost {
   }
 
   startScopeTimer(ms: number, scope: CancellationScope): { promise: Promise<void>; cancel(): void } {
-    this.touch();
+    this.#touch();
     if (scope.consideredCancelled) {
       return { promise: Promise.reject(new CancelledFailure('Timer cancelled')), cancel: () => undefined };
     }
-    const seq = this.seq.timer++;
+    const seq = this.#seq.timer++;
     const command: Command = { type: 'StartTimer', seq, startToFireTimeout: Math.max(1, Math.round(ms)) };
-    this.push(command);
+    this.#push(command);
     let cancel: () => void = () => {};
     const promise = new Promise<void>((resolve, reject) => {
       const unlisten = scope.onCancel((failure) => {
-        if (!this.timers.delete(seq)) return;
-        if (!this.unsend(command)) this.push({ type: 'CancelTimer', seq });
-        this.touch();
+        if (!this.#timers.delete(seq)) return;
+        if (!this.#unsend(command)) this.#push({ type: 'CancelTimer', seq });
+        this.#touch();
         reject(failure);
       });
-      this.timers.set(seq, {
+      this.#timers.set(seq, {
         resolve: (v) => {
           unlisten();
           resolve(v as undefined);
@@ -489,8 +490,8 @@ export class WorkflowRuntime implements ScopeTimerHost {
       });
       cancel = () => {
         unlisten();
-        if (!this.timers.delete(seq)) return;
-        if (!this.unsend(command)) this.push({ type: 'CancelTimer', seq });
+        if (!this.#timers.delete(seq)) return;
+        if (!this.#unsend(command)) this.#push({ type: 'CancelTimer', seq });
       };
     });
     return { promise, cancel: () => cancel() };
@@ -501,7 +502,7 @@ export class WorkflowRuntime implements ScopeTimerHost {
   scheduleActivity(activityType: string, input: unknown[], options: ActivityCallOptions): Promise<unknown> {
     this.assertActive('An activity call');
     const scope = CancellationScope.current();
-    const seq = this.seq.activity++;
+    const seq = this.#seq.activity++;
     const cancelledFailure = (cause: CancelledFailure) =>
       new ActivityFailure(
         'Activity cancelled',
@@ -523,19 +524,21 @@ export class WorkflowRuntime implements ScopeTimerHost {
       ...(options.scheduleToCloseTimeout !== undefined && {
         scheduleToCloseTimeout: options.scheduleToCloseTimeout,
       }),
-      ...(options.heartbeatTimeout !== undefined && { heartbeatTimeout: options.heartbeatTimeout }),
-      ...(options.retry !== undefined && { retryPolicy: options.retry }),
+      ...defined({
+        heartbeatTimeout: options.heartbeatTimeout,
+        retryPolicy: options.retry,
+      }),
     };
-    this.push(command);
+    this.#push(command);
     return new Promise((resolve, reject) => {
       const unlisten = scope.onCancel(() => {
-        if (!this.activities.delete(seq)) return;
+        if (!this.#activities.delete(seq)) return;
         // TRY_CANCEL, the SDK's default: ask the activity to stop and resolve at once.
-        if (!this.unsend(command)) this.push({ type: 'RequestCancelActivityTask', seq });
-        this.touch();
+        if (!this.#unsend(command)) this.#push({ type: 'RequestCancelActivityTask', seq });
+        this.#touch();
         reject(cancelledFailure(new CancelledFailure('Activity cancelled')));
       });
-      this.activities.set(seq, {
+      this.#activities.set(seq, {
         activityType,
         scope,
         resolve: (v) => {
@@ -556,12 +559,12 @@ export class WorkflowRuntime implements ScopeTimerHost {
     this.assertActive('condition');
     const scope = CancellationScope.current();
     if (scope.consideredCancelled) return Promise.reject(new CancelledFailure('Condition cancelled'));
-    const seq = this.seq.condition++;
+    const seq = this.#seq.condition++;
     return new Promise<void>((resolve, reject) => {
       const unlisten = scope.onCancel((failure) => {
-        if (this.conditions.delete(seq)) reject(failure);
+        if (this.#conditions.delete(seq)) reject(failure);
       });
-      this.conditions.set(seq, {
+      this.#conditions.set(seq, {
         fn,
         resolve: () => {
           unlisten();
@@ -572,12 +575,12 @@ export class WorkflowRuntime implements ScopeTimerHost {
     });
   }
 
-  private unblockConditions(): boolean {
+  #unblockConditions(): boolean {
     let unblocked = false;
-    for (const [seq, condition] of this.conditions) {
+    for (const [seq, condition] of this.#conditions) {
       if (condition.fn()) {
-        this.conditions.delete(seq);
-        this.touch();
+        this.#conditions.delete(seq);
+        this.#touch();
         condition.resolve();
         unblocked = true;
       }
@@ -589,15 +592,15 @@ export class WorkflowRuntime implements ScopeTimerHost {
 
   setSignalHandler(name: string, handler: Handler | undefined): void {
     if (handler === undefined) {
-      this.signalHandlers.delete(name);
+      this.#signalHandlers.delete(name);
       return;
     }
-    this.signalHandlers.set(name, handler);
-    for (let i = 0; i < this.bufferedSignals.length; ) {
-      const buffered = this.bufferedSignals[i]!;
+    this.#signalHandlers.set(name, handler);
+    for (let i = 0; i < this.#bufferedSignals.length; ) {
+      const buffered = this.#bufferedSignals[i]!;
       if (buffered.signalName === name) {
-        this.bufferedSignals.splice(i, 1);
-        this.callHandler(() => handler(...buffered.input));
+        this.#bufferedSignals.splice(i, 1);
+        this.#callHandler(() => handler(...buffered.input));
       } else {
         i++;
       }
@@ -605,48 +608,48 @@ export class WorkflowRuntime implements ScopeTimerHost {
   }
 
   setDefaultSignalHandler(handler: ((signalName: string, ...args: unknown[]) => unknown) | undefined): void {
-    this.defaultSignalHandler = handler;
+    this.#defaultSignalHandler = handler;
     if (handler === undefined) return;
-    for (const buffered of this.bufferedSignals.splice(0)) {
-      this.callHandler(() => handler(buffered.signalName, ...buffered.input));
+    for (const buffered of this.#bufferedSignals.splice(0)) {
+      this.#callHandler(() => handler(buffered.signalName, ...buffered.input));
     }
   }
 
   setQueryHandler(name: string, handler: Handler | undefined): void {
-    if (handler === undefined) this.queryHandlers.delete(name);
-    else this.queryHandlers.set(name, handler);
+    if (handler === undefined) this.#queryHandlers.delete(name);
+    else this.#queryHandlers.set(name, handler);
   }
 
   setUpdateHandler(name: string, handler: Handler | undefined, validator?: Handler): void {
-    if (handler === undefined) this.updateHandlers.delete(name);
-    else this.updateHandlers.set(name, validator ? { handler, validator } : { handler });
+    if (handler === undefined) this.#updateHandlers.delete(name);
+    else this.#updateHandlers.set(name, validator ? { handler, validator } : { handler });
   }
 
-  private deliverSignal(signalName: string, input: unknown[]): void {
+  #deliverSignal(signalName: string, input: unknown[]): void {
     setScopeContext(this.rootScope);
-    const handler = this.signalHandlers.get(signalName);
-    if (handler) this.callHandler(() => handler(...input));
-    else if (this.defaultSignalHandler) {
-      const fallback = this.defaultSignalHandler;
-      this.callHandler(() => fallback(signalName, ...input));
-    } else this.bufferedSignals.push({ signalName, input });
+    const handler = this.#signalHandlers.get(signalName);
+    if (handler) this.#callHandler(() => handler(...input));
+    else if (this.#defaultSignalHandler) {
+      const fallback = this.#defaultSignalHandler;
+      this.#callHandler(() => fallback(signalName, ...input));
+    } else this.#bufferedSignals.push({ signalName, input });
   }
 
-  private callHandler(fn: () => unknown): void {
+  #callHandler(fn: () => unknown): void {
     try {
       const result = fn();
-      if (result instanceof Promise) result.catch((error: unknown) => this.failWorkflow(error));
+      if (result instanceof Promise) result.catch((error: unknown) => this.#failWorkflow(error));
     } catch (error) {
-      this.failWorkflow(error);
+      this.#failWorkflow(error);
     }
   }
 
   /** Runs a query handler against the current state. Never changes the state. */
   query(name: string, args: unknown[]): unknown {
-    const handler = this.queryHandlers.get(name);
+    const handler = this.#queryHandlers.get(name);
     if (!handler) {
       throw new QueryNotRegisteredError(
-        `Workflow ${this.info.workflowType} has no query handler for '${name}' (known: ${[...this.queryHandlers.keys()].join(', ') || 'none'})`,
+        `Workflow ${this.info.workflowType} has no query handler for '${name}' (known: ${[...this.#queryHandlers.keys()].join(', ') || 'none'})`,
       );
     }
     const previous = active;
@@ -658,12 +661,12 @@ export class WorkflowRuntime implements ScopeTimerHost {
     }
   }
 
-  private doUpdate(updateId: string, name: string, input: unknown[], accepted: boolean): void {
+  #doUpdate(updateId: string, name: string, input: unknown[], accepted: boolean): void {
     setScopeContext(this.rootScope);
-    const entry = this.updateHandlers.get(name);
+    const entry = this.#updateHandlers.get(name);
     if (!entry) {
       if (!accepted) {
-        this.push({
+        this.#push({
           type: 'RejectUpdate',
           updateId,
           failure: toFailureRecord(
@@ -677,11 +680,11 @@ export class WorkflowRuntime implements ScopeTimerHost {
       try {
         entry.validator(...input);
       } catch (error) {
-        this.push({ type: 'RejectUpdate', updateId, failure: toFailureRecord(error) });
+        this.#push({ type: 'RejectUpdate', updateId, failure: toFailureRecord(error) });
         return;
       }
     }
-    this.push({ type: 'AcceptUpdate', updateId, name, input });
+    this.#push({ type: 'AcceptUpdate', updateId, name, input });
     let result: Promise<unknown>;
     try {
       result = Promise.resolve(entry.handler(...input));
@@ -690,12 +693,12 @@ export class WorkflowRuntime implements ScopeTimerHost {
     }
     result.then(
       (value) => {
-        this.touch();
-        this.push({ type: 'CompleteUpdate', updateId, outcome: { success: value } });
+        this.#touch();
+        this.#push({ type: 'CompleteUpdate', updateId, outcome: { success: value } });
       },
       (error: unknown) => {
-        this.touch();
-        this.push({ type: 'CompleteUpdate', updateId, outcome: { failure: toFailureRecord(error) } });
+        this.#touch();
+        this.#push({ type: 'CompleteUpdate', updateId, outcome: { failure: toFailureRecord(error) } });
       },
     );
   }
@@ -705,7 +708,7 @@ export class WorkflowRuntime implements ScopeTimerHost {
   /** Resolves a workflow function or type name to the registered type name. */
   workflowTypeName(workflow: string | Function): string {
     if (typeof workflow === 'string') return workflow;
-    const name = this.typeOf?.(workflow);
+    const name = this.#typeOf?.(workflow);
     if (name === undefined) {
       throw new InvalidArgumentError(
         `The workflow function passed to startChild/executeChild (${workflow.name || 'anonymous'}) is not registered in this worker's workflows; register it, or pass its type name`,
@@ -720,17 +723,17 @@ export class WorkflowRuntime implements ScopeTimerHost {
     const scope = CancellationScope.current();
     if (scope.consideredCancelled)
       return Promise.reject(new CancelledFailure('Child workflow cancelled before start'));
-    if (this.openChildren >= this.maxPendingChildren) {
+    if (this.#openChildren >= this.#maxPendingChildren) {
       return Promise.reject(
         ApplicationFailure.nonRetryable(
-          `Too many pending child workflows: a run may have at most ${this.maxPendingChildren} children open at once`,
+          `Too many pending child workflows: a run may have at most ${this.#maxPendingChildren} children open at once`,
           'PendingChildWorkflowsLimitExceeded',
         ),
       );
     }
-    const seq = this.seq.child++;
+    const seq = this.#seq.child++;
     // Deterministic on replay: derived from this run and the child's sequence number.
-    const facts = this.infoObject ?? this.facts;
+    const facts = this.#infoObject ?? this.#facts;
     const workflowId = options.workflowId ?? `${facts.workflowId}/${facts.runId.slice(0, 8)}/child-${seq}`;
     const command: Command = {
       type: 'StartChildWorkflowExecution',
@@ -746,15 +749,17 @@ export class WorkflowRuntime implements ScopeTimerHost {
       ...(options.workflowExecutionTimeout !== undefined && {
         workflowExecutionTimeout: options.workflowExecutionTimeout,
       }),
-      ...(options.workflowRunTimeout !== undefined && { workflowRunTimeout: options.workflowRunTimeout }),
-      ...(options.workflowTaskTimeout !== undefined && { workflowTaskTimeout: options.workflowTaskTimeout }),
-      ...(options.retry !== undefined && { retryPolicy: options.retry }),
-      ...(options.memo !== undefined && { memo: options.memo }),
+      ...defined({
+        workflowRunTimeout: options.workflowRunTimeout,
+        workflowTaskTimeout: options.workflowTaskTimeout,
+        retryPolicy: options.retry,
+        memo: options.memo,
+      }),
     };
-    this.push(command);
+    this.#push(command);
     const start = deferred<ChildWorkflowHandle>(scope);
-    this.openChildren++;
-    const result = deferred<unknown>(scope, this.childClosed);
+    this.#openChildren++;
+    const result = deferred<unknown>(scope, this.#childClosed);
     // An unawaited result must not be reported as unhandled.
     result.promise.catch(() => undefined);
     const child: ChildState = {
@@ -768,19 +773,19 @@ export class WorkflowRuntime implements ScopeTimerHost {
       start,
       result,
     };
-    this.children.set(seq, child);
-    scope.onCancel((failure) => this.cancelChild(seq, failure));
+    this.#children.set(seq, child);
+    scope.onCancel((failure) => this.#cancelChild(seq, failure));
     return start.promise;
   }
 
-  private cancelChild(seq: number, failure: CancelledFailure): void {
-    const child = this.children.get(seq);
+  #cancelChild(seq: number, failure: CancelledFailure): void {
+    const child = this.#children.get(seq);
     if (!child || child.result.settled) return;
-    this.touch();
+    this.#touch();
     if (!child.started) {
-      if (this.unsend(child.command)) {
+      if (this.#unsend(child.command)) {
         // Never left this activation: as if it had not been called.
-        this.children.delete(seq);
+        this.#children.delete(seq);
         child.start.reject(failure);
         child.result.reject(failure);
         return;
@@ -789,22 +794,22 @@ export class WorkflowRuntime implements ScopeTimerHost {
       // sent once the child has started (see resolveChildStart).
       child.start.reject(failure);
       if (child.cancellationType === 'ABANDON' || child.cancellationType === 'TRY_CANCEL') {
-        child.result.reject(this.childFailure(child, failure));
+        child.result.reject(this.#childFailure(child, failure));
       }
       return;
     }
-    this.requestChildCancel(child, failure);
+    this.#requestChildCancel(child, failure);
   }
 
-  private requestChildCancel(child: ChildState, failure: CancelledFailure): void {
+  #requestChildCancel(child: ChildState, failure: CancelledFailure): void {
     if (child.cancellationType === 'ABANDON') {
-      child.result.reject(this.childFailure(child, failure));
+      child.result.reject(this.#childFailure(child, failure));
       return;
     }
     if (!child.cancelSent) {
       child.cancelSent = true;
-      const cancelSeq = this.seq.cancel++;
-      this.push({
+      const cancelSeq = this.#seq.cancel++;
+      this.#push({
         type: 'RequestCancelExternalWorkflowExecution',
         seq: cancelSeq,
         workflowId: child.workflowId,
@@ -813,19 +818,19 @@ export class WorkflowRuntime implements ScopeTimerHost {
       });
       const requested = deferred<void>(child.scope);
       requested.promise.catch(() => undefined);
-      this.externalCancels.set(cancelSeq, requested);
+      this.#externalCancels.set(cancelSeq, requested);
       if (child.cancellationType === 'WAIT_CANCELLATION_REQUESTED') {
         requested.promise.then(
-          () => child.result.reject(this.childFailure(child, failure)),
+          () => child.result.reject(this.#childFailure(child, failure)),
           () => undefined,
         );
       }
     }
-    if (child.cancellationType === 'TRY_CANCEL') child.result.reject(this.childFailure(child, failure));
+    if (child.cancellationType === 'TRY_CANCEL') child.result.reject(this.#childFailure(child, failure));
     // WAIT_CANCELLATION_COMPLETED: the result follows the child's own outcome.
   }
 
-  private childFailure(
+  #childFailure(
     child: ChildState,
     cause: Error,
     retryState: RetryState = 'RETRY_STATE_NON_RETRYABLE_FAILURE',
@@ -839,8 +844,8 @@ export class WorkflowRuntime implements ScopeTimerHost {
     );
   }
 
-  private resolveChildStart(seq: number, resolution: ChildStartResolution): void {
-    const child = this.children.get(seq);
+  #resolveChildStart(seq: number, resolution: ChildStartResolution): void {
+    const child = this.#children.get(seq);
     if (!child) return;
     this.enterScope(child.scope);
     if ('succeeded' in resolution) {
@@ -862,7 +867,7 @@ export class WorkflowRuntime implements ScopeTimerHost {
       if (child.start.settled) {
         // Cancelled while only initiated: now that it runs, ask it to stop.
         if (child.cancellationType !== 'ABANDON')
-          this.requestChildCancel(child, new CancelledFailure('Child workflow cancelled'));
+          this.#requestChildCancel(child, new CancelledFailure('Child workflow cancelled'));
       } else {
         child.start.resolve(handle);
       }
@@ -872,32 +877,32 @@ export class WorkflowRuntime implements ScopeTimerHost {
         resolution.failed.workflowId,
         resolution.failed.workflowType,
       );
-      this.children.delete(seq);
+      this.#children.delete(seq);
       child.start.reject(error);
       child.result.reject(error);
     } else {
-      this.children.delete(seq);
+      this.#children.delete(seq);
       const failure = fromFailureRecord(resolution.cancelled);
       child.start.reject(failure);
       child.result.reject(failure);
     }
   }
 
-  private resolveChild(seq: number, resolution: ChildResolution): void {
-    const child = this.children.get(seq);
+  #resolveChild(seq: number, resolution: ChildResolution): void {
+    const child = this.#children.get(seq);
     if (!child) return;
-    this.children.delete(seq);
+    this.#children.delete(seq);
     this.enterScope(child.scope);
     if ('completed' in resolution) child.result.resolve(resolution.completed);
     else if ('failed' in resolution) {
       child.result.reject(
-        this.childFailure(
+        this.#childFailure(
           child,
           fromFailureRecord(resolution.failed),
           resolution.retryState ?? 'RETRY_STATE_NON_RETRYABLE_FAILURE',
         ),
       );
-    } else child.result.reject(this.childFailure(child, fromFailureRecord(resolution.cancelled)));
+    } else child.result.reject(this.#childFailure(child, fromFailureRecord(resolution.cancelled)));
   }
 
   /** Signals another execution; resolves once the signal is delivered. */
@@ -911,8 +916,8 @@ export class WorkflowRuntime implements ScopeTimerHost {
     this.assertActive('signal');
     const scope = CancellationScope.current();
     if (scope.consideredCancelled) return Promise.reject(new CancelledFailure('Signal cancelled'));
-    const seq = this.seq.signal++;
-    this.push({
+    const seq = this.#seq.signal++;
+    this.#push({
       type: 'SignalExternalWorkflowExecution',
       seq,
       workflowId,
@@ -922,15 +927,15 @@ export class WorkflowRuntime implements ScopeTimerHost {
       childWorkflowOnly,
     });
     const pending = deferred<void>(scope);
-    this.externalSignals.set(seq, pending);
+    this.#externalSignals.set(seq, pending);
     return pending.promise;
   }
 
   /** Requests cancellation of another execution; resolves once the request is delivered. */
   cancelExternal(workflowId: string, runId: string | undefined): Promise<void> {
     this.assertActive('cancel');
-    const seq = this.seq.cancel++;
-    this.push({
+    const seq = this.#seq.cancel++;
+    this.#push({
       type: 'RequestCancelExternalWorkflowExecution',
       seq,
       workflowId,
@@ -938,7 +943,7 @@ export class WorkflowRuntime implements ScopeTimerHost {
       childWorkflowOnly: false,
     });
     const pending = deferred<void>(CancellationScope.current());
-    this.externalCancels.set(seq, pending);
+    this.#externalCancels.set(seq, pending);
     return pending.promise;
   }
 
@@ -946,35 +951,35 @@ export class WorkflowRuntime implements ScopeTimerHost {
 
   patched(patchId: string, deprecated: boolean): boolean {
     this.assertActive('patched');
-    const memo = this.patchMemo.get(patchId);
+    const memo = this.#patchMemo.get(patchId);
     if (memo !== undefined) return memo;
-    const present = !this.replaying || this.patchesInTask.has(patchId);
+    const present = !this.#replaying || this.#patchesInTask.has(patchId);
     if (present)
-      this.push({ type: 'RecordMarker', markerName: 'core_patch', details: { patchId, deprecated } });
+      this.#push({ type: 'RecordMarker', markerName: 'core_patch', details: { patchId, deprecated } });
     // A deprecated patch always takes the new code path.
     const result = deprecated ? true : present;
-    this.patchMemo.set(patchId, result);
+    this.#patchMemo.set(patchId, result);
     return result;
   }
 
   /** Adds a command from an extension (child workflows, external handles). */
   pushCommand(command: Command): void {
-    this.touch();
-    this.push(command);
+    this.#touch();
+    this.#push(command);
   }
 
   unsendCommand(command: Command): boolean {
-    return this.unsend(command);
+    return this.#unsend(command);
   }
 
   /** Marks activity on behalf of an extension, for quiescence. */
   noteActivity(): void {
-    this.touch();
+    this.#touch();
   }
 
   /** Sets the current scope before an extension settles an operation of that scope. */
   enterScope(scope: CancellationScope): void {
     setScopeContext(scope);
-    this.touch();
+    this.#touch();
   }
 }

@@ -2,7 +2,14 @@ import { type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames
 import type { HistoryEvent } from '../engine/events.ts';
 import { SchemaMismatchError } from '../engine/failure.ts';
 import { copy } from './copy.ts';
-import { type Backing, type DurableKey, durableKeyOf, type MirrorSnapshot, mirrorStore } from './mirror.ts';
+import {
+  type Backing,
+  type DurableKey,
+  durableKeyOf,
+  type MirrorSnapshot,
+  memoryKey,
+  mirrorStore,
+} from './mirror.ts';
 import type { TableName } from './tables.ts';
 import type {
   ActivityTaskRecord,
@@ -249,41 +256,28 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
         tx.objectStore('meta').get(VERSION_KEY),
         log.getAllKeys(),
         log.getAll(),
-        ...TABLES.map((table) => tx.objectStore(table).getAll() as Promise<object[]>),
+        ...TABLES.map((table) => tx.objectStore(table).getAll()),
       ]);
-      const byTable = new Map<TableName, Map<string, object>>();
-      TABLES.forEach((table, i) => {
-        const records = new Map<string, object>();
-        for (const value of tables[i] ?? []) records.set(keyText(table, value), value);
-        byTable.set(table, records);
-      });
       logged = new Map();
       entries.forEach((entry, i) => {
-        for (const { table, key } of entry.deletes) byTable.get(table)?.delete(durableKeyText(key));
-        for (const { table, value } of entry.puts) byTable.get(table)?.set(keyText(table, value), value);
         indexLogged(keys[i]!, entry.history, false);
       });
       logEntries = entries.length;
       scheduleCompaction();
-      const versionMeta = isVersionMeta(meta) ? meta : undefined;
-      const values = <T>(table: TableName): T[] => [...(byTable.get(table)?.values() ?? [])] as T[];
-      const inbox = values<InboxRecord>('inbox');
-      const lastInboxId = inbox.reduce((max, m) => Math.max(max, m.id), 0);
+      const compacted = isVersionMeta(meta) ? meta : { version: 0, nextInboxId: 1 };
+      const [executions, workflowIds, inbox, workflowTasks, activityTasks, timers, hosts] = tables;
       return {
-        version: Math.max(versionMeta?.version ?? 0, keys[keys.length - 1] ?? 0),
-        nextInboxId: Math.max(
-          versionMeta?.nextInboxId ?? 1,
-          entries[entries.length - 1]?.nextInboxId ?? 1,
-          lastInboxId + 1,
-        ),
-        executions: values('executions'),
-        workflowIds: values('workflowIds'),
+        version: Math.max(compacted.version, keys[keys.length - 1] ?? 0),
+        nextInboxId: compacted.nextInboxId,
+        executions,
+        workflowIds,
         inbox,
-        workflowTasks: values('workflowTasks'),
-        activityTasks: values('activityTasks'),
-        timers: values('timers'),
-        hosts: values('hosts'),
-      };
+        workflowTasks,
+        activityTasks,
+        timers,
+        hosts,
+        changes: entries,
+      } as MirrorSnapshot;
     },
     async changesSince(version) {
       const tx = db.transaction(['meta', 'log'], 'readonly');
@@ -302,14 +296,6 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
       logEntries += entries.length;
       scheduleCompaction();
       return { version: durable, changes: entries };
-    },
-    async version() {
-      const tx = db.transaction(['meta', 'log'], 'readonly');
-      const [meta, newest] = await Promise.all([
-        tx.objectStore('meta').get(VERSION_KEY),
-        tx.objectStore('log').openKeyCursor(null, 'prev'),
-      ]);
-      return Math.max(isVersionMeta(meta) ? meta.version : 0, newest?.key ?? 0);
     },
     async readHistory(runId, fromEventId) {
       const items = logged.get(runId) ?? [];
@@ -419,11 +405,11 @@ function foldLog(entries: LogEntry[]): {
   const history = new Map<string, HistoryEvent[]>();
   for (const entry of entries) {
     for (const { table, key } of entry.deletes) {
-      records.set(`${table}\u0000${durableKeyText(key)}`, { table, key, value: undefined });
+      records.set(`${table}\u0000${memoryKey(key)}`, { table, key, value: undefined });
     }
     for (const { table, value } of entry.puts) {
       const key = durableKeyOf(table, value);
-      records.set(`${table}\u0000${durableKeyText(key)}`, { table, key, value });
+      records.set(`${table}\u0000${memoryKey(key)}`, { table, key, value });
     }
     for (const chunk of entry.history) {
       const events = history.get(chunk.runId) ?? [];
@@ -435,14 +421,6 @@ function foldLog(entries: LogEntry[]): {
     records: [...records.values()],
     history: [...history].map(([runId, events]) => ({ runId, firstEventId: events[0]!.eventId, events })),
   };
-}
-
-function durableKeyText(key: DurableKey): string {
-  return typeof key === 'object' ? JSON.stringify(key) : `${typeof key}:${key}`;
-}
-
-function keyText(table: TableName, value: object): string {
-  return durableKeyText(durableKeyOf(table, value));
 }
 
 function isVersionMeta(value: unknown): value is VersionMeta {

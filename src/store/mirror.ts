@@ -1,5 +1,5 @@
 import type { HistoryEvent } from '../engine/events.ts';
-import { WeftError } from '../engine/failure.ts';
+import { named, WeftError } from '../engine/failure.ts';
 import { copy } from './copy.ts';
 import {
   createTables,
@@ -29,7 +29,7 @@ import type {
  * database first, or the database refused them. The store has reloaded what is durable.
  */
 export class StoreConflictError extends WeftError {}
-Object.defineProperty(StoreConflictError.prototype, 'name', { value: 'StoreConflictError' });
+named(StoreConflictError, 'StoreConflictError');
 
 /** Everything but history, as a durable database holds it, and the version it is at. */
 export interface MirrorSnapshot {
@@ -44,6 +44,8 @@ export interface MirrorSnapshot {
   activityTasks: ActivityTaskRecord[];
   timers: TimerRecord[];
   hosts: HostRecord[];
+  /** Commits not yet folded into the records above, oldest first. */
+  changes?: Change[];
 }
 
 /** The key a table's record has in the durable database. */
@@ -71,15 +73,13 @@ export interface Change {
 export interface Backing {
   readonly name: string;
   load(): Promise<MirrorSnapshot>;
-  /** The durable version, without loading anything else. */
-  version(): Promise<number>;
   /** Durable events of `runId` with eventId >= fromEventId, in order. */
   readHistory(runId: string, fromEventId: number): Promise<HistoryEvent[]>;
   /**
    * What other connections committed after `version`, oldest first, or undefined when that is
    * no longer known piece by piece (compacted): then the mirror loads everything again.
    */
-  changesSince?(version: number): Promise<{ version: number; changes: Change[] } | undefined>;
+  changesSince(version: number): Promise<{ version: number; changes: Change[] } | undefined>;
   /**
    * Writes `batch` in one transaction, at version `expectedVersion + 1`.
    * @returns false, writing nothing, when the durable version is no longer `expectedVersion`.
@@ -146,7 +146,7 @@ export function mirrorStore(
   let delayTimer: ReturnType<typeof setTimeout> | undefined;
   let tables = fill(initial);
   let version = initial.version;
-  const nextInboxId = { value: initial.nextInboxId };
+  const nextInboxId = { value: nextInboxIdOf(initial) };
   /** Records changed since the last flush began, with whether they were durable before. */
   let dirty = newDirty();
   /** Touches since the last flush began (an upper bound on the records in `dirty`). */
@@ -375,7 +375,7 @@ export function mirrorStore(
     tables = fill(snapshot);
     version = snapshot.version;
     // IDs are never reused within this store, even ones whose writes were lost.
-    nextInboxId.value = Math.max(nextInboxId.value, snapshot.nextInboxId);
+    nextInboxId.value = Math.max(nextInboxId.value, nextInboxIdOf(snapshot));
     dirty = newDirty();
     dirtyCount = 0;
     historyInFlight = new Map();
@@ -404,28 +404,21 @@ export function mirrorStore(
     async refresh() {
       // A few rounds at most: under a stream of own writes, catching up can wait for a quieter turn.
       for (let round = 0; round < 3 && !broken && !closed; round++) {
-        const durable = await backing.version();
-        if (durable === version) return;
-        // Writes of ours not yet flushed are built on the old version: their flush fails and
-        // the store reloads, which catches up too. Wait for that.
+        // Writes of ours not yet flushed are built on the version we know: if someone wrote
+        // since, their flush fails and the store reloads, which catches up too. Wait for that.
         if (flushing || pendingWrites()) {
           await waitFor(pendingWrites() ? window : window - 1).catch(() => undefined);
           continue;
         }
         const done = await exclusive(async () => {
           if (flushing || pendingWrites()) return false;
-          const caughtUp = await backing.changesSince?.(version);
+          const caughtUp = await backing.changesSince(version);
           if (caughtUp === undefined) {
             await reload(undefined);
             return true;
           }
-          for (const change of caughtUp.changes) {
-            for (const { table, key } of change.deletes) tableOf(tables, table).delete(memoryKey(key));
-            for (const { table, value } of change.puts) {
-              tableOf(tables, table).set(memoryKey(durableKeyOf(table, value)), value);
-            }
-            nextInboxId.value = Math.max(nextInboxId.value, change.nextInboxId);
-          }
+          applyChanges(tables, caughtUp.changes);
+          nextInboxId.value = Math.max(nextInboxId.value, nextInboxIdOf(caughtUp));
           version = caughtUp.version;
           return true;
         });
@@ -464,7 +457,26 @@ function fill(snapshot: MirrorSnapshot): Tables {
   for (const r of snapshot.activityTasks) tables.activityTasks.set(pairKey(r.runId, r.seq), r);
   for (const r of snapshot.timers) tables.timers.set(pairKey(r.runId, r.key), r);
   for (const r of snapshot.hosts) tables.hosts.set(r.hostId, r);
+  applyChanges(tables, snapshot.changes ?? []);
   return tables;
+}
+
+/** Applies commits, oldest first: each record's last value wins. */
+function applyChanges(tables: Tables, changes: Change[]): void {
+  for (const change of changes) {
+    for (const { table, key } of change.deletes) tableOf(tables, table).delete(memoryKey(key));
+    for (const { table, value } of change.puts) {
+      tableOf(tables, table).set(memoryKey(durableKeyOf(table, value)), value);
+    }
+  }
+}
+
+/** The first inbox ID nobody has handed out, given the records and commits known. */
+function nextInboxIdOf(known: { nextInboxId?: number; inbox?: InboxRecord[]; changes?: Change[] }): number {
+  let next = known.nextInboxId ?? 1;
+  for (const m of known.inbox ?? []) next = Math.max(next, m.id + 1);
+  for (const change of known.changes ?? []) next = Math.max(next, change.nextInboxId);
+  return next;
 }
 
 function tableOf(tables: Tables, table: TableName): Map<string | number, object> {
@@ -481,7 +493,7 @@ function durableKey(touch: Touch): DurableKey {
   return touch.key;
 }
 
-function memoryKey(key: DurableKey): string | number {
+export function memoryKey(key: DurableKey): string | number {
   return typeof key === 'object' ? pairKey(key[0], key[1]) : key;
 }
 

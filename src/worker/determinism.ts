@@ -43,7 +43,7 @@ export function installDeterminism(): void {
 
 /**
  * Real randomness drawn from the platform a few kilobytes at a time: one `getRandomValues`
- * call costs several microseconds whatever its size, and every run needs a seed and an ID.
+ * call costs several microseconds whatever its size, and every run needs a seed.
  */
 const pool = new Uint32Array(1024);
 let poolIndex = pool.length;
@@ -55,20 +55,4 @@ export function randomUint32(): number {
     poolIndex = 0;
   }
   return pool[poolIndex++]!;
-}
-
-const hex = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
-
-/** A random (version 4) UUID, as `crypto.randomUUID()` makes, from the same pool. */
-export function randomUuid(): string {
-  const a = randomUint32();
-  const b = randomUint32();
-  const c = randomUint32();
-  const d = randomUint32();
-  const byte = (word: number, shift: number): string => hex[(word >>> shift) & 0xff]!;
-  return (
-    `${byte(a, 24)}${byte(a, 16)}${byte(a, 8)}${byte(a, 0)}-${byte(b, 24)}${byte(b, 16)}-` +
-    `${hex[0x40 | ((b >>> 8) & 0x0f)]}${byte(b, 0)}-${hex[0x80 | ((c >>> 24) & 0x3f)]}${byte(c, 16)}-` +
-    `${byte(c, 8)}${byte(c, 0)}${byte(d, 24)}${byte(d, 16)}${byte(d, 8)}${byte(d, 0)}`
-  );
 }

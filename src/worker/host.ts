@@ -1,3 +1,4 @@
+import { defined } from '../engine/defined.ts';
 import {
   ApplicationFailure,
   failedTaskEvents,
@@ -26,8 +27,8 @@ import type {
   WorkflowStartOptions,
 } from './api.ts';
 import { localBus, type UpdateOutcome, type WakeBus, type WakeNote } from './bus.ts';
-import { installDeterminism, randomUint32, randomUuid, realNow } from './determinism.ts';
-import { assertPayloadSize, DEFAULT_PAYLOAD_LIMIT } from './payload.ts';
+import { installDeterminism, randomUint32, realNow } from './determinism.ts';
+import { assertPayloadSize, DEFAULT_PAYLOAD_LIMIT, payloadSize, tooLargeMessage } from './payload.ts';
 import {
   type ActivityOutcome,
   claimActivity,
@@ -94,144 +95,145 @@ const CONFLICT_ATTEMPTS = 5;
 export class Host {
   readonly hostId: string;
   readonly taskQueues: string[];
-  private readonly store: Store;
-  private readonly workflows: Map<string, WorkflowFunction>;
+  readonly #store: Store;
+  readonly #workflows: Map<string, WorkflowFunction>;
   /** Registered type of each workflow function, by identity (never by `fn.name`, which minifiers change). */
-  private readonly workflowTypes: Map<Function, string>;
-  private readonly activities: Map<string, AnyFunction>;
-  private readonly options: HostOptions;
-  private readonly bus: WakeBus;
-  private readonly payloadLimit: number;
-  private unsubscribe: (() => void) | undefined;
-  private unsubscribeReload: (() => void) | undefined;
-  private readonly cache = new Map<string, WorkflowMachine>();
-  private readonly ready = new Set<string>();
+  readonly #workflowTypes: Map<Function, string>;
+  readonly #activities: Map<string, AnyFunction>;
+  readonly #options: HostOptions;
+  readonly #bus: WakeBus;
+  readonly #payloadLimit: number;
+  #unsubscribe: (() => void) | undefined;
+  #unsubscribeReload: (() => void) | undefined;
+  readonly #cache = new Map<string, WorkflowMachine>();
+  readonly #ready = new Set<string>();
   /** Runs whose task failed; retried when a new message arrives or the host restarts. */
-  private readonly blocked = new Set<string>();
-  private draining: Promise<void> | undefined;
-  private readonly timers: TimerQueue<TimerRecord>;
+  readonly #blocked = new Set<string>();
+  #draining: Promise<void> | undefined;
+  readonly #timers: TimerQueue<TimerRecord>;
   /** Running attempts by `runId/seq`: a retry may start while its previous attempt winds down. */
-  private readonly runningActivities = new Map<string, { attempt: number; controller: AbortController }>();
-  private readonly pendingActivities: ActivityTaskRecord[] = [];
-  private activeActivityCount = 0;
-  private readonly resultWaiters = new Map<string, (() => void)[]>();
-  private readonly changeWaiters = new Map<string, (() => void)[]>();
-  private readonly updateWaiters = new Map<
+  readonly #runningActivities = new Map<string, { attempt: number; controller: AbortController }>();
+  /** Waiting for a slot, by `runId/seq`, in arrival order (a Map: no O(n) shift or search). */
+  readonly #pendingActivities = new Map<string, ActivityTaskRecord>();
+  #activeActivityCount = 0;
+  readonly #resultWaiters = new Map<string, (() => void)[]>();
+  readonly #changeWaiters = new Map<string, (() => void)[]>();
+  readonly #updateWaiters = new Map<
     string,
     { resolve(v: unknown): void; reject(e: unknown): void; runId: string }
   >();
-  private readonly watchers = new Map<number, (changes: WorkflowChange[]) => void>();
-  private nextWatcherId = 1;
-  private stopped = false;
-  private writeQueue: {
+  readonly #watchers = new Map<number, (changes: WorkflowChange[]) => void>();
+  #nextWatcherId = 1;
+  #stopped = false;
+  #writeQueue: {
     op: WriteOp<unknown>;
     /** A client waits for it: resolve only once durable, and redo it if it was lost. */
     durable: boolean;
     resolve(value: unknown): void;
     reject(error: unknown): void;
   }[] = [];
-  private writeFlush: Promise<void> | undefined;
+  #writeFlush: Promise<void> | undefined;
   /** What this host's commits made ready, to publish once the flush holding them is durable. */
-  private outgoing: { note: WakeNote; durable: Promise<void> } | undefined;
+  #outgoing: { note: WakeNote; durable: Promise<void> } | undefined;
 
   constructor(options: HostOptions) {
     installDeterminism();
-    this.options = options;
-    this.store = options.store;
+    this.#options = options;
+    this.#store = options.store;
     this.hostId = options.identity ?? `host-${crypto.randomUUID().slice(0, 8)}`;
     this.taskQueues = options.taskQueues ?? ['default'];
-    this.workflows = new Map(functionsOf(options.workflows) as [string, WorkflowFunction][]);
-    this.activities = new Map(functionsOf(options.activities ?? {}));
-    this.workflowTypes = new Map([...this.workflows].map(([name, fn]) => [fn as Function, name]));
-    this.bus = options.bus ?? localBus(options.store);
-    this.payloadLimit = options.payloadLimit ?? DEFAULT_PAYLOAD_LIMIT;
-    this.timers = new TimerQueue(
+    this.#workflows = new Map(functionsOf(options.workflows) as [string, WorkflowFunction][]);
+    this.#activities = new Map(functionsOf(options.activities ?? {}));
+    this.#workflowTypes = new Map([...this.#workflows].map(([name, fn]) => [fn as Function, name]));
+    this.#bus = options.bus ?? localBus(options.store);
+    this.#payloadLimit = options.payloadLimit ?? DEFAULT_PAYLOAD_LIMIT;
+    this.#timers = new TimerQueue(
       (t) => `${t.runId}/${t.key}`,
-      (due) => this.onTimersDue(due),
+      (due) => this.#onTimersDue(due),
       realNow,
     );
   }
 
-  private serves(taskQueue: string): boolean {
+  #serves(taskQueue: string): boolean {
     return this.taskQueues.includes(taskQueue);
   }
 
-  private context(): ServiceContext {
+  #context(): ServiceContext {
     return {
       now: realNow(),
       hostId: this.hostId,
-      newRunId: randomUuid,
+      newRunId: () => crypto.randomUUID(),
       newSeed: randomUint32,
-      historyLimit: this.options.historyLimit ?? 50_000,
+      historyLimit: this.#options.historyLimit ?? 50_000,
       claimQueues: this.taskQueues,
     };
   }
 
   /** Loads pending work from the store: workflow tasks, activities, timers. */
   async start(): Promise<void> {
-    await this.scan();
-    this.unsubscribe = this.bus.subscribe((note) => {
+    await this.#scan();
+    this.#unsubscribe = this.#bus.subscribe((note) => {
       if (note.from === this.hostId) return;
       // Another host wrote: catch up with the database before acting on what it says.
-      this.store.refresh().then(
-        () => this.applyNote(note),
+      this.#store.refresh().then(
+        () => this.#applyNote(note),
         (error: unknown) => console.error('weft: catching up with another host failed', error),
       );
     });
-    this.unsubscribeReload = this.store.onReload(() => {
+    this.#unsubscribeReload = this.#store.onReload(() => {
       // Writes this host acted on were lost: nothing cached can be trusted; look again. Whoever
       // waits for a run to change looks again too (what woke them may be gone, or be news).
-      this.cache.clear();
-      this.blocked.clear();
-      for (const waiters of [this.resultWaiters, this.changeWaiters]) {
+      this.#cache.clear();
+      this.#blocked.clear();
+      for (const waiters of [this.#resultWaiters, this.#changeWaiters]) {
         const woken = [...waiters.values()].flat();
         waiters.clear();
         for (const wake of woken) wake();
       }
-      this.scan().catch((error: unknown) => console.error('weft: rescanning the store failed', error));
+      this.#scan().catch((error: unknown) => console.error('weft: rescanning the store failed', error));
     });
-    this.kick();
+    this.#kick();
   }
 
   /** Picks up the work waiting in the store: workflow tasks, activities, timers. */
-  private async scan(): Promise<void> {
-    const { tasks, activities, timers } = await this.store.read(async (tx) => ({
+  async #scan(): Promise<void> {
+    const { tasks, activities, timers } = await this.#store.read(async (tx) => ({
       tasks: await tx.workflowTasks.list(),
       activities: await tx.activityTasks.list(),
       timers: await tx.timers.list(),
     }));
-    for (const task of tasks) if (this.serves(task.taskQueue)) this.ready.add(task.runId);
-    for (const activity of activities) if (this.serves(activity.taskQueue)) this.enqueueActivity(activity);
-    for (const timer of timers) if (this.serves(timer.taskQueue)) this.timers.add(timer, timer.fireAt);
-    this.kick();
+    for (const task of tasks) if (this.#serves(task.taskQueue)) this.#ready.add(task.runId);
+    for (const activity of activities) if (this.#serves(activity.taskQueue)) this.#enqueueActivity(activity);
+    for (const timer of timers) if (this.#serves(timer.taskQueue)) this.#timers.add(timer, timer.fireAt);
+    this.#kick();
   }
 
   /** Stops timers and activities; the store keeps everything for the next host. */
   async shutdown(): Promise<void> {
-    this.stopped = true;
-    this.unsubscribe?.();
-    this.unsubscribeReload?.();
-    this.timers.clear();
-    for (const { controller } of this.runningActivities.values())
+    this.#stopped = true;
+    this.#unsubscribe?.();
+    this.#unsubscribeReload?.();
+    this.#timers.clear();
+    for (const { controller } of this.#runningActivities.values())
       controller.abort(new Error('Host shut down'));
-    await this.draining;
-    await this.writeFlush;
+    await this.#draining;
+    await this.#writeFlush;
     // What this host wrote reaches the database before it says it has stopped.
-    await this.store.flushed().catch((error: unknown) => console.error('weft: final flush failed', error));
+    await this.#store.flushed().catch((error: unknown) => console.error('weft: final flush failed', error));
   }
 
   // ---- writes -----------------------------------------------------------------------------
 
   /** Runs one operation in its own transaction and applies its effects. */
-  private async write<T>(
+  async #write<T>(
     op: (tx: StoreTx, fx: Effects, ctx: ServiceContext) => Promise<T>,
     updates?: UpdateOutcome[],
     durable = false,
   ): Promise<T> {
     const fx = newEffects();
-    const ctx = this.context();
-    const value = await this.store.write((tx) => op(tx, fx, ctx), { durable });
-    this.applyEffects(fx, updates);
+    const ctx = this.#context();
+    const value = await this.#store.write((tx) => op(tx, fx, ctx), { durable });
+    this.#applyEffects(fx, updates);
     return value;
   }
 
@@ -241,25 +243,25 @@ export class Host {
    * operation is retried alone so one bad operation cannot sink the others.
    * @returns the operation's value, once its transaction has committed.
    */
-  private enqueueWrite<T>(op: WriteOp<T>, durable = false): Promise<T> {
+  #enqueueWrite<T>(op: WriteOp<T>, durable = false): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.writeQueue.push({ op, durable, resolve: resolve as (v: unknown) => void, reject });
-      this.writeFlush ??= Promise.resolve().then(() => this.flushWrites());
+      this.#writeQueue.push({ op, durable, resolve: resolve as (v: unknown) => void, reject });
+      this.#writeFlush ??= Promise.resolve().then(() => this.#flushWrites());
     });
   }
 
   /** A write a client waits for: it resolves once durable, redone if another connection voided it. */
-  private clientWrite<T>(op: WriteOp<T>): Promise<T> {
-    return this.enqueueWrite(op, true);
+  #clientWrite<T>(op: WriteOp<T>): Promise<T> {
+    return this.#enqueueWrite(op, true);
   }
 
-  private async flushWrites(): Promise<void> {
-    while (this.writeQueue.length > 0) {
-      const batch = this.writeQueue;
-      this.writeQueue = [];
+  async #flushWrites(): Promise<void> {
+    while (this.#writeQueue.length > 0) {
+      const batch = this.#writeQueue;
+      this.#writeQueue = [];
       const durable = batch.some((item) => item.durable);
       try {
-        const values = await this.write(
+        const values = await this.#write(
           async (tx, fx, ctx) => {
             const out: unknown[] = [];
             for (const item of batch) out.push(await item.op(tx, fx, ctx));
@@ -273,7 +275,7 @@ export class Host {
         for (const item of batch) {
           for (let attempt = 1; ; attempt++) {
             try {
-              item.resolve(await this.write(item.op, undefined, item.durable));
+              item.resolve(await this.#write(item.op, undefined, item.durable));
               break;
             } catch (error) {
               // Lost to another connection's commit, not refused: the store reloaded; redo it.
@@ -285,11 +287,11 @@ export class Host {
         }
       }
     }
-    this.writeFlush = undefined;
+    this.#writeFlush = undefined;
   }
 
   /** After a commit: act on what it made ready here, and tell the other hosts. */
-  private applyEffects(fx: Effects, updates: UpdateOutcome[] = []): void {
+  #applyEffects(fx: Effects, updates: UpdateOutcome[] = []): void {
     for (const [runId, events] of fx.appended) {
       for (const event of events) {
         if (event.eventType !== 'WorkflowExecutionUpdateCompleted') continue;
@@ -311,7 +313,7 @@ export class Host {
       changes: [...fx.changed.values()].map(changeOf),
       updates,
     };
-    this.applyNote(note, false);
+    this.#applyNote(note, false);
     const { workflowTasks, activities, timers, cancelledTimers, abortActivities, changes } = note;
     if (
       workflowTasks.length +
@@ -328,23 +330,23 @@ export class Host {
     // Other hosts read the database, and watchers may tell a user: both wait for durability.
     // Notes made while a flush is pending travel together, once it is durable.
     // (The store hands out one promise per flush: equal promises, same flush.)
-    const durable = this.store.flushed({ lazy: true });
-    if (this.outgoing?.durable === durable) {
-      mergeNote(this.outgoing.note, note);
+    const durable = this.#store.flushed({ lazy: true });
+    if (this.#outgoing?.durable === durable) {
+      mergeNote(this.#outgoing.note, note);
       return;
     }
     const outgoing = { note, durable };
-    this.outgoing = outgoing;
+    this.#outgoing = outgoing;
     const done = (): void => {
-      if (this.outgoing === outgoing) this.outgoing = undefined;
+      if (this.#outgoing === outgoing) this.#outgoing = undefined;
     };
     durable.then(
       () => {
         done();
-        if (note.changes.length > 0 && !this.stopped) {
-          for (const listener of this.watchers.values()) safeCall(() => listener(note.changes));
+        if (note.changes.length > 0 && !this.#stopped) {
+          for (const listener of this.#watchers.values()) safeCall(() => listener(note.changes));
         }
-        this.bus.publish(note);
+        this.#bus.publish(note);
       },
       // Lost: the store reloaded, and the rescan finds whatever is still to do.
       done,
@@ -352,32 +354,32 @@ export class Host {
   }
 
   /** Acts on a wake note, from this host's own commit or another host's. */
-  private applyNote(note: WakeNote, notifyWatchers = true): void {
-    if (this.stopped) return;
+  #applyNote(note: WakeNote, notifyWatchers = true): void {
+    if (this.#stopped) return;
     for (const [runId, taskQueue] of note.workflowTasks) {
-      if (!this.serves(taskQueue)) continue;
-      this.blocked.delete(runId);
-      this.ready.add(runId);
+      if (!this.#serves(taskQueue)) continue;
+      this.#blocked.delete(runId);
+      this.#ready.add(runId);
     }
-    for (const record of note.activities) if (this.serves(record.taskQueue)) this.enqueueActivity(record);
+    for (const record of note.activities) if (this.#serves(record.taskQueue)) this.#enqueueActivity(record);
     for (const [runId, seq] of note.abortActivities) {
-      this.runningActivities.get(`${runId}/${seq}`)?.controller.abort(new Error('Activity cancelled'));
+      this.#runningActivities.get(`${runId}/${seq}`)?.controller.abort(new Error('Activity cancelled'));
       // Claimed here but not started yet: it never runs, and is recorded as cancelled.
-      const index = this.pendingActivities.findIndex((t) => t.runId === runId && t.seq === seq);
-      const pending = index >= 0 ? this.pendingActivities.splice(index, 1)[0] : undefined;
+      const pending = this.#pendingActivities.get(`${runId}/${seq}`);
+      this.#pendingActivities.delete(`${runId}/${seq}`);
       if (pending) {
-        this.enqueueWrite((tx, fx, ctx) =>
+        this.#enqueueWrite((tx, fx, ctx) =>
           completeActivity(tx, runId, seq, pending.attempt, { cancelled: true }, ctx, fx),
         ).catch((error: unknown) => console.error('weft: recording a cancelled activity failed', error));
       }
     }
-    for (const [runId, key] of note.cancelledTimers) this.timers.remove(`${runId}/${key}`);
+    for (const [runId, key] of note.cancelledTimers) this.#timers.remove(`${runId}/${key}`);
     for (const record of note.timers)
-      if (this.serves(record.taskQueue)) this.timers.add(record, record.fireAt);
+      if (this.#serves(record.taskQueue)) this.#timers.add(record, record.fireAt);
     for (const update of note.updates) {
-      const waiter = this.updateWaiters.get(update.updateId);
+      const waiter = this.#updateWaiters.get(update.updateId);
       if (!waiter) continue;
-      this.updateWaiters.delete(update.updateId);
+      this.#updateWaiters.delete(update.updateId);
       if ('success' in update) waiter.resolve(update.success);
       else {
         waiter.reject(
@@ -389,23 +391,23 @@ export class Host {
       }
     }
     for (const change of note.changes) {
-      const changed = this.changeWaiters.get(change.runId);
-      this.changeWaiters.delete(change.runId);
+      const changed = this.#changeWaiters.get(change.runId);
+      this.#changeWaiters.delete(change.runId);
       for (const wake of changed ?? []) wake();
       if (
         note.from !== this.hostId &&
-        this.cache.get(change.runId)?.nextEventId !== change.historyLength + 1
+        this.#cache.get(change.runId)?.nextEventId !== change.historyLength + 1
       ) {
         // Another host advanced this run: the cached instance is behind.
-        this.cache.delete(change.runId);
+        this.#cache.delete(change.runId);
       }
       if (change.status === 'RUNNING') continue;
-      this.cache.delete(change.runId);
-      this.ready.delete(change.runId);
-      this.blocked.delete(change.runId);
-      for (const [id, waiter] of this.updateWaiters) {
+      this.#cache.delete(change.runId);
+      this.#ready.delete(change.runId);
+      this.#blocked.delete(change.runId);
+      for (const [id, waiter] of this.#updateWaiters) {
         if (waiter.runId === change.runId) {
-          this.updateWaiters.delete(id);
+          this.#updateWaiters.delete(id);
           waiter.reject(
             new WorkflowUpdateFailedError(
               `Workflow closed (${change.status}) before the update completed`,
@@ -414,48 +416,48 @@ export class Host {
           );
         }
       }
-      const waiters = this.resultWaiters.get(change.runId);
-      this.resultWaiters.delete(change.runId);
+      const waiters = this.#resultWaiters.get(change.runId);
+      this.#resultWaiters.delete(change.runId);
       for (const wake of waiters ?? []) wake();
     }
     if (notifyWatchers && note.changes.length > 0) {
-      for (const listener of this.watchers.values()) safeCall(() => listener(note.changes));
+      for (const listener of this.#watchers.values()) safeCall(() => listener(note.changes));
     }
-    this.kick();
+    this.#kick();
   }
 
   // ---- workflow tasks ---------------------------------------------------------------------
 
-  private kick(): void {
-    if (this.stopped || this.draining || this.ready.size === 0) return;
-    this.draining = this.drain().finally(() => {
-      this.draining = undefined;
-      this.kick();
+  #kick(): void {
+    if (this.#stopped || this.#draining || this.#ready.size === 0) return;
+    this.#draining = this.#drain().finally(() => {
+      this.#draining = undefined;
+      this.#kick();
     });
   }
 
-  private async drain(): Promise<void> {
-    while (!this.stopped && this.ready.size > 0) {
+  async #drain(): Promise<void> {
+    while (!this.#stopped && this.#ready.size > 0) {
       const batch: string[] = [];
-      for (const runId of this.ready) {
-        this.ready.delete(runId);
+      for (const runId of this.#ready) {
+        this.#ready.delete(runId);
         batch.push(runId);
         if (batch.length >= TASK_BATCH) break;
       }
-      await this.runBatch(batch);
+      await this.#runBatch(batch);
     }
   }
 
-  private async runBatch(batch: string[]): Promise<void> {
+  async #runBatch(batch: string[]): Promise<void> {
     // Every run of the batch is read at once: queued IndexedDB requests answer far faster
     // than requests awaited one by one.
-    const loaded = await this.store.read(async (tx) => {
+    const loaded = await this.#store.read(async (tx) => {
       const runs = await Promise.all(
         batch.map(async (runId) => {
           const [exec, inbox] = await Promise.all([tx.executions.get(runId), tx.inbox.list(runId)]);
           if (exec?.status !== 'RUNNING') return undefined;
           // Taken out of the cache now: running an earlier run of the batch may evict it.
-          const cached = this.takeCached(exec);
+          const cached = this.#takeCached(exec);
           const history = cached ? undefined : await tx.history.read(runId);
           return { exec, inbox, cached, history };
         }),
@@ -470,19 +472,19 @@ export class Host {
     for (const { exec, inbox, cached, history } of loaded) {
       const time = realNow();
       try {
-        const machine = cached ?? (await WorkflowMachine.replay(this.machineInit(exec), history ?? []));
-        const result = await machine.runTask(inbox, time, { newRunId: randomUuid });
+        const machine = cached ?? (await WorkflowMachine.replay(this.#machineInit(exec), history ?? []));
+        const result = await machine.runTask(inbox, time, { newRunId: () => crypto.randomUUID() });
         for (const { command } of result.commands)
-          assertPayloadSize(command, this.payloadLimit, `${command.type} payload`);
+          assertPayloadSize(command, this.#payloadLimit, `${command.type} payload`);
         commits.push({
           runId: exec.runId,
           expectedNextEventId: exec.nextEventId,
           consumedInbox: inbox.map((m) => m.id),
           result,
         });
-        this.remember(exec.runId, machine);
+        this.#remember(exec.runId, machine);
       } catch (error) {
-        this.cache.delete(exec.runId);
+        this.#cache.delete(exec.runId);
         failures.push({
           runId: exec.runId,
           expected: exec.nextEventId,
@@ -493,10 +495,10 @@ export class Host {
     if (commits.length === 0 && failures.length === 0) return;
     const rejections: UpdateOutcome[] = [];
     try {
-      await this.write(async (tx, fx, ctx) => {
+      await this.#write(async (tx, fx, ctx) => {
         for (const commit of commits) {
           const ok = await completeWorkflowTask(tx, commit, ctx, fx);
-          if (!ok) this.cache.delete(commit.runId);
+          if (!ok) this.#cache.delete(commit.runId);
           else {
             for (const { command } of commit.result.commands) {
               if (command.type === 'RejectUpdate') {
@@ -506,150 +508,150 @@ export class Host {
           }
         }
         for (const f of failures) {
-          if (await failWorkflowTask(tx, f.runId, f.expected, f.events, ctx, fx)) this.blocked.add(f.runId);
+          if (await failWorkflowTask(tx, f.runId, f.expected, f.events, ctx, fx)) this.#blocked.add(f.runId);
         }
       }, rejections);
     } catch (error) {
       // Nothing was written: the cached instances are ahead of the store.
       for (const commit of commits) {
-        this.cache.delete(commit.runId);
-        this.ready.add(commit.runId);
+        this.#cache.delete(commit.runId);
+        this.#ready.add(commit.runId);
       }
       console.error('weft: committing workflow tasks failed; they will be retried', error);
       return;
     }
-    for (const f of failures) this.ready.delete(f.runId);
+    for (const f of failures) this.#ready.delete(f.runId);
   }
 
   /** The cached instance of a run if it is at the run's current event, removed from the cache. */
-  private takeCached(exec: ExecutionRecord): WorkflowMachine | undefined {
-    const cached = this.cache.get(exec.runId);
-    this.cache.delete(exec.runId);
+  #takeCached(exec: ExecutionRecord): WorkflowMachine | undefined {
+    const cached = this.#cache.get(exec.runId);
+    this.#cache.delete(exec.runId);
     return cached && cached.nextEventId === exec.nextEventId ? cached : undefined;
   }
 
-  private remember(runId: string, machine: WorkflowMachine): void {
+  #remember(runId: string, machine: WorkflowMachine): void {
     if (machine.closed) return;
-    this.cache.set(runId, machine);
-    const max = this.options.maxCachedWorkflows ?? 1_000;
-    while (this.cache.size > max) {
-      const oldest = this.cache.keys().next().value;
+    this.#cache.set(runId, machine);
+    const max = this.#options.maxCachedWorkflows ?? 1_000;
+    while (this.#cache.size > max) {
+      const oldest = this.#cache.keys().next().value;
       if (oldest === undefined) break;
-      this.cache.delete(oldest);
+      this.#cache.delete(oldest);
     }
   }
 
-  private machineInit(exec: ExecutionRecord) {
+  #machineInit(exec: ExecutionRecord) {
     return {
-      workflowTypeOf: (fn: Function) => this.workflowTypes.get(fn),
-      ...(this.options.maxPendingChildren !== undefined && {
-        maxPendingChildren: this.options.maxPendingChildren,
+      workflowTypeOf: (fn: Function) => this.#workflowTypes.get(fn),
+      ...(this.#options.maxPendingChildren !== undefined && {
+        maxPendingChildren: this.#options.maxPendingChildren,
       }),
       workflowId: exec.workflowId,
       runId: exec.runId,
       identity: this.hostId,
-      resolveWorkflow: (type: string) => this.workflows.get(type),
-      ...(this.options.suggestContinueAsNewAt !== undefined && {
-        suggestContinueAsNewAt: this.options.suggestContinueAsNewAt,
+      resolveWorkflow: (type: string) => this.#workflows.get(type),
+      ...(this.#options.suggestContinueAsNewAt !== undefined && {
+        suggestContinueAsNewAt: this.#options.suggestContinueAsNewAt,
       }),
     };
   }
 
   // ---- timers -------------------------------------------------------------------------------
 
-  private onTimersDue(due: TimerRecord[]): void {
+  #onTimersDue(due: TimerRecord[]): void {
     for (const timer of due) {
-      this.enqueueWrite((tx, fx, ctx) => fireTimer(tx, timer, ctx, fx)).catch((error: unknown) => {
+      this.#enqueueWrite((tx, fx, ctx) => fireTimer(tx, timer, ctx, fx)).catch((error: unknown) => {
         // The timer is still in the store; try again shortly rather than lose it.
         console.error('weft: firing a timer failed; retrying', error);
-        this.timers.add(timer, realNow() + 1_000);
+        this.#timers.add(timer, realNow() + 1_000);
       });
     }
   }
 
   // ---- activities ----------------------------------------------------------------------------
 
-  private enqueueActivity(task: ActivityTaskRecord): void {
+  #enqueueActivity(task: ActivityTaskRecord): void {
     const delay = task.notBefore - realNow();
     if (delay > 0) {
-      setTimeout(() => this.enqueueActivity(task), Math.min(delay, MAX_TIMEOUT));
+      setTimeout(() => this.#enqueueActivity(task), Math.min(delay, MAX_TIMEOUT));
       return;
     }
-    this.pendingActivities.push(task);
-    this.pumpActivities();
+    const key = `${task.runId}/${task.seq}`;
+    // A later attempt supersedes an earlier one still waiting.
+    if ((this.#pendingActivities.get(key)?.attempt ?? 0) <= task.attempt)
+      this.#pendingActivities.set(key, task);
+    this.#pumpActivities();
   }
 
-  private pumpActivities(): void {
-    const max = this.options.maxConcurrentActivities ?? 100;
-    while (!this.stopped && this.activeActivityCount < max && this.pendingActivities.length > 0) {
-      const task = this.pendingActivities.shift()!;
-      const key = `${task.runId}/${task.seq}`;
-      if ((this.runningActivities.get(key)?.attempt ?? 0) >= task.attempt) continue;
-      this.activeActivityCount++;
+  #pumpActivities(): void {
+    const max = this.#options.maxConcurrentActivities ?? 100;
+    for (const [key, task] of this.#pendingActivities) {
+      if (this.#stopped || this.#activeActivityCount >= max) break;
+      this.#pendingActivities.delete(key);
+      if ((this.#runningActivities.get(key)?.attempt ?? 0) >= task.attempt) continue;
+      this.#activeActivityCount++;
       const controller = new AbortController();
       const running = { attempt: task.attempt, controller };
-      this.runningActivities.set(key, running);
-      void this.runActivity(task, controller)
+      this.#runningActivities.set(key, running);
+      void this.#runActivity(task, controller)
         .catch((error: unknown) => {
           // The task is still in the store: the next host start runs it again (at least once).
           console.error(`weft: recording activity ${task.activityType} failed`, error);
         })
         .finally(() => {
-          if (this.runningActivities.get(key) === running) this.runningActivities.delete(key);
-          this.activeActivityCount--;
-          this.pumpActivities();
+          if (this.#runningActivities.get(key) === running) this.#runningActivities.delete(key);
+          this.#activeActivityCount--;
+          this.#pumpActivities();
         });
     }
   }
 
-  private async runActivity(task: ActivityTaskRecord, controller: AbortController): Promise<void> {
+  async #runActivity(task: ActivityTaskRecord, controller: AbortController): Promise<void> {
     // Claimed already by the commit that scheduled it on this host: no claim of its own.
     const claim =
       task.owner === this.hostId
         ? { task }
-        : await this.enqueueWrite((tx, _fx, ctx) =>
+        : await this.#enqueueWrite((tx, _fx, ctx) =>
             claimActivity(tx, task.runId, task.seq, task.attempt, ctx),
           );
-    if (!claim || this.stopped) return;
+    if (!claim || this.#stopped) return;
     if ('retryAt' in claim) {
-      const alive = (await this.options.isHostAlive?.(claim.owner)) ?? true;
+      const alive = (await this.#options.isHostAlive?.(claim.owner)) ?? true;
       if (alive) {
-        this.enqueueActivity({ ...task, notBefore: claim.retryAt });
+        this.#enqueueActivity({ ...task, notBefore: claim.retryAt });
         return;
       }
       // Its host is gone (a closed tab, a killed worker): take the attempt over now.
-      const taken = await this.enqueueWrite((tx, _fx, ctx) =>
+      const taken = await this.#enqueueWrite((tx, _fx, ctx) =>
         claimActivity(tx, task.runId, task.seq, task.attempt, { ...ctx, deadHosts: new Set([claim.owner]) }),
       );
-      if (!taken || 'retryAt' in taken || this.stopped) return;
-      return this.finishActivity(task, taken.task, controller);
+      if (!taken || 'retryAt' in taken || this.#stopped) return;
+      return this.#finishActivity(task, taken.task, controller);
     }
-    return this.finishActivity(task, claim.task, controller);
+    return this.#finishActivity(task, claim.task, controller);
   }
 
-  private async finishActivity(
+  async #finishActivity(
     task: ActivityTaskRecord,
     claimed: ActivityTaskRecord,
     controller: AbortController,
   ): Promise<void> {
-    const outcome = await this.executeActivity(claimed, controller);
-    if (this.stopped) return;
-    const retry = await this.enqueueWrite((tx, fx, ctx) =>
+    const outcome = await this.#executeActivity(claimed, controller);
+    if (this.#stopped) return;
+    const retry = await this.#enqueueWrite((tx, fx, ctx) =>
       completeActivity(tx, task.runId, task.seq, task.attempt, outcome, ctx, fx),
     );
-    if (retry) this.enqueueActivity(retry);
+    if (retry) this.#enqueueActivity(retry);
   }
 
-  private async executeActivity(
-    task: ActivityTaskRecord,
-    controller: AbortController,
-  ): Promise<ActivityOutcome> {
-    const fn = this.activities.get(task.activityType);
+  async #executeActivity(task: ActivityTaskRecord, controller: AbortController): Promise<ActivityOutcome> {
+    const fn = this.#activities.get(task.activityType);
     if (!fn) {
       return {
         failed: toFailureRecord(
           ApplicationFailure.nonRetryable(
-            `Activity type '${task.activityType}' is not registered in this worker (known: ${[...this.activities.keys()].join(', ') || 'none'})`,
+            `Activity type '${task.activityType}' is not registered in this worker (known: ${[...this.#activities.keys()].join(', ') || 'none'})`,
             'NotFoundError',
           ),
         ),
@@ -704,25 +706,8 @@ export class Host {
     const run = (async (): Promise<ActivityOutcome> => {
       try {
         const result = await runWithContext(context, () => fn(...task.input));
-        try {
-          structuredClone(result);
-          assertPayloadSize(result, this.payloadLimit, `Activity ${task.activityType} result`);
-        } catch (error) {
-          if (error instanceof InvalidArgumentError) {
-            return {
-              failed: toFailureRecord(ApplicationFailure.nonRetryable(error.message, 'PayloadTooLarge')),
-            };
-          }
-          return {
-            failed: toFailureRecord(
-              ApplicationFailure.nonRetryable(
-                `Activity ${task.activityType} returned a value that cannot be stored (not structured-cloneable)`,
-                'DataCloneError',
-              ),
-            ),
-          };
-        }
-        return { completed: result };
+        const unstorable = unstorableResult(result, this.#payloadLimit, task.activityType);
+        return unstorable ? { failed: toFailureRecord(unstorable) } : { completed: result };
       } catch (error) {
         return { failed: toFailureRecord(error) };
       }
@@ -740,9 +725,9 @@ export class Host {
     workflowType: string,
     options: WorkflowStartOptions,
   ): Promise<{ workflowId: string; runId: string }> {
-    if (typeof workflowType !== 'string' || !this.workflows.has(workflowType)) {
+    if (typeof workflowType !== 'string' || !this.#workflows.has(workflowType)) {
       throw new InvalidArgumentError(
-        `Unknown workflow type '${String(workflowType)}' (registered: ${[...this.workflows.keys()].join(', ') || 'none'})`,
+        `Unknown workflow type '${String(workflowType)}' (registered: ${[...this.#workflows.keys()].join(', ') || 'none'})`,
       );
     }
     if (typeof options?.workflowId !== 'string' || options.workflowId === '') {
@@ -751,13 +736,13 @@ export class Host {
     const args = options.args ?? [];
     if (!Array.isArray(args)) throw new InvalidArgumentError('options.args must be an array');
     // Plain data always clones: only values with more in them are cloned to check.
-    if (assertPayloadSize(args, this.payloadLimit, 'Workflow arguments'))
+    if (assertPayloadSize(args, this.#payloadLimit, 'Workflow arguments'))
       assertCloneable(args, 'Workflow arguments');
     if (options.memo !== undefined) assertCloneable(options.memo, 'Memo');
     const workflowExecutionTimeout = msOptional(options.workflowExecutionTimeout);
     const workflowRunTimeout = msOptional(options.workflowRunTimeout);
     const workflowTaskTimeout = msOptional(options.workflowTaskTimeout);
-    const { runId } = await this.clientWrite((tx, fx, ctx) =>
+    const { runId } = await this.#clientWrite((tx, fx, ctx) =>
       startWorkflow(
         tx,
         {
@@ -772,11 +757,13 @@ export class Host {
           ...(options.workflowIdConflictPolicy !== undefined && {
             workflowIdConflictPolicy: options.workflowIdConflictPolicy,
           }),
-          ...(workflowExecutionTimeout !== undefined && { workflowExecutionTimeout }),
-          ...(workflowRunTimeout !== undefined && { workflowRunTimeout }),
-          ...(workflowTaskTimeout !== undefined && { workflowTaskTimeout }),
-          ...(options.retry !== undefined && { retry: options.retry }),
-          ...(options.memo !== undefined && { memo: options.memo }),
+          ...defined({
+            workflowExecutionTimeout,
+            workflowRunTimeout,
+            workflowTaskTimeout,
+            retry: options.retry,
+            memo: options.memo,
+          }),
         },
         ctx,
         fx,
@@ -791,9 +778,9 @@ export class Host {
     signalName: string,
     args: unknown[],
   ): Promise<void> {
-    if (assertPayloadSize(args, this.payloadLimit, 'Signal arguments'))
+    if (assertPayloadSize(args, this.#payloadLimit, 'Signal arguments'))
       assertCloneable(args, 'Signal arguments');
-    await this.clientWrite((tx, fx, ctx) =>
+    await this.#clientWrite((tx, fx, ctx) =>
       signalWorkflow(
         tx,
         { workflowId, ...(runId !== undefined && { runId }) },
@@ -807,13 +794,13 @@ export class Host {
   }
 
   async cancel(workflowId: string, runId: string | undefined, reason?: string): Promise<void> {
-    await this.clientWrite((tx, fx, ctx) =>
+    await this.#clientWrite((tx, fx, ctx) =>
       requestCancelWorkflow(tx, { workflowId, ...(runId !== undefined && { runId }) }, ctx, fx, reason),
     );
   }
 
   async terminate(workflowId: string, runId: string | undefined, reason?: string): Promise<void> {
-    await this.clientWrite((tx, fx, ctx) =>
+    await this.#clientWrite((tx, fx, ctx) =>
       terminateWorkflow(
         tx,
         { workflowId, ...(runId !== undefined && { runId }) },
@@ -830,14 +817,14 @@ export class Host {
     name: string,
     args: unknown[],
   ): Promise<unknown> {
-    if (assertPayloadSize(args, this.payloadLimit, 'Update arguments'))
+    if (assertPayloadSize(args, this.#payloadLimit, 'Update arguments'))
       assertCloneable(args, 'Update arguments');
     const updateId = crypto.randomUUID();
     let settle!: { resolve(v: unknown): void; reject(e: unknown): void };
     const done = new Promise<unknown>((resolve, reject) => {
       settle = { resolve, reject };
     });
-    const targetRun = await this.clientWrite((tx, fx, ctx) =>
+    const targetRun = await this.#clientWrite((tx, fx, ctx) =>
       requestUpdate(
         tx,
         { workflowId, ...(runId !== undefined && { runId }) },
@@ -846,7 +833,7 @@ export class Host {
         fx,
       ),
     );
-    this.updateWaiters.set(updateId, { ...settle, runId: targetRun });
+    this.#updateWaiters.set(updateId, { ...settle, runId: targetRun });
     return done;
   }
 
@@ -857,7 +844,7 @@ export class Host {
     args: unknown[],
   ): Promise<unknown> {
     const read = () =>
-      this.store.read(async (tx) => {
+      this.#store.read(async (tx) => {
         const exec = await findRun(tx, workflowId, runId);
         if (!exec)
           throw new WorkflowNotFoundError(
@@ -865,7 +852,7 @@ export class Host {
             workflowId,
             runId,
           );
-        const cached = this.cache.get(exec.runId);
+        const cached = this.#cache.get(exec.runId);
         const current = cached && cached.nextEventId === exec.nextEventId ? cached : undefined;
         return { exec, current, history: current ? undefined : await tx.history.read(exec.runId) };
       });
@@ -875,12 +862,12 @@ export class Host {
     const notReady = () => exec.status === 'RUNNING' && exec.nextEventId <= 2 && !exec.blocked;
     while (notReady()) {
       // Waiting is registered before reading again, so a change in between is not missed.
-      const changed = this.nextChange(exec.runId);
+      const changed = this.#nextChange(exec.runId);
       ({ exec, current, history } = await read());
       if (notReady()) await changed;
     }
     // A query never changes state: an instance rebuilt for it is not cached.
-    const machine = current ?? (await WorkflowMachine.replay(this.machineInit(exec), history ?? []));
+    const machine = current ?? (await WorkflowMachine.replay(this.#machineInit(exec), history ?? []));
     if (!machine.runtime)
       throw new InvalidArgumentError(`Workflow '${workflowId}' has not started running yet`);
     const answer = await machine.runtime.query(name, args);
@@ -896,22 +883,22 @@ export class Host {
   }
 
   /** Resolves at the next change of a run this host learns of (its own commit or a note). */
-  private nextChange(runId: string): Promise<void> {
+  #nextChange(runId: string): Promise<void> {
     return new Promise((resolve) => {
-      const list = this.changeWaiters.get(runId) ?? [];
+      const list = this.#changeWaiters.get(runId) ?? [];
       list.push(resolve);
-      this.changeWaiters.set(runId, list);
+      this.#changeWaiters.set(runId, list);
     });
   }
 
   async describe(workflowId: string, runId: string | undefined): Promise<WorkflowDescription> {
-    const exec = await this.store.read((tx) => findRun(tx, workflowId, runId));
+    const exec = await this.#store.read((tx) => findRun(tx, workflowId, runId));
     if (!exec) throw new WorkflowNotFoundError(`No workflow execution '${workflowId}'`, workflowId, runId);
     return describeExecution(exec);
   }
 
   async history(workflowId: string, runId: string | undefined): Promise<HistoryEvent[]> {
-    return this.store.read(async (tx) => {
+    return this.#store.read(async (tx) => {
       const exec = await findRun(tx, workflowId, runId);
       if (!exec) throw new WorkflowNotFoundError(`No workflow execution '${workflowId}'`, workflowId, runId);
       return tx.history.read(exec.runId);
@@ -919,53 +906,53 @@ export class Host {
   }
 
   async list(filter: WorkflowListFilter): Promise<WorkflowDescription[]> {
-    const records = await this.store.read((tx) => tx.executions.list(filter ?? {}));
+    const records = await this.#store.read((tx) => tx.executions.list(filter ?? {}));
     return records.map(describeExecution);
   }
 
   /** Waits for the run to close, following continue-as-new and retries to the last run. */
   async result(workflowId: string, runId: string | undefined): Promise<WorkflowOutcome> {
-    let exec = await this.store.read((tx) => findRun(tx, workflowId, runId));
+    let exec = await this.#store.read((tx) => findRun(tx, workflowId, runId));
     if (!exec) throw new WorkflowNotFoundError(`No workflow execution '${workflowId}'`, workflowId, runId);
     for (;;) {
       if (exec.status === 'RUNNING') {
         const runIdToWait = exec.runId;
         // Registered before reading again, so a close in between is not missed.
         const closed = new Promise<void>((resolve) => {
-          const list = this.resultWaiters.get(runIdToWait) ?? [];
+          const list = this.#resultWaiters.get(runIdToWait) ?? [];
           list.push(resolve);
-          this.resultWaiters.set(runIdToWait, list);
+          this.#resultWaiters.set(runIdToWait, list);
         });
-        const now = await this.store.read((tx) => tx.executions.get(runIdToWait));
+        const now = await this.#store.read((tx) => tx.executions.get(runIdToWait));
         if (now?.status === 'RUNNING') await closed;
       } else if (exec.nextRunId !== undefined) {
         const next: string = exec.nextRunId;
-        exec = await this.store.read((tx): Promise<ExecutionRecord | undefined> => tx.executions.get(next));
+        exec = await this.#store.read((tx): Promise<ExecutionRecord | undefined> => tx.executions.get(next));
         if (!exec)
           throw new WorkflowNotFoundError(`Run ${next} of '${workflowId}' is missing`, workflowId, next);
         continue;
       } else {
-        return outcomeOf(exec, await this.closingEvent(exec));
+        return outcomeOf(exec, await this.#closingEvent(exec));
       }
       const current: string = exec.runId;
-      exec = await this.store.read((tx) => tx.executions.get(current));
+      exec = await this.#store.read((tx) => tx.executions.get(current));
       if (!exec) throw new WorkflowNotFoundError(`Run ${current} disappeared`, workflowId, current);
     }
   }
 
-  private async closingEvent(exec: ExecutionRecord): Promise<HistoryEvent | undefined> {
-    const events = await this.store.read((tx) => tx.history.read(exec.runId, exec.nextEventId - 1));
+  async #closingEvent(exec: ExecutionRecord): Promise<HistoryEvent | undefined> {
+    const events = await this.#store.read((tx) => tx.history.read(exec.runId, exec.nextEventId - 1));
     return events[events.length - 1];
   }
 
   watch(listener: (changes: WorkflowChange[]) => void): number {
-    const id = this.nextWatcherId++;
-    this.watchers.set(id, listener);
+    const id = this.#nextWatcherId++;
+    this.#watchers.set(id, listener);
     return id;
   }
 
   unwatch(id: number): void {
-    this.watchers.delete(id);
+    this.#watchers.delete(id);
   }
 
   /** The flat API with errors as records, for Comlink or an in-process client. */
@@ -984,7 +971,7 @@ export class Host {
         for (let attempt = 1; ; attempt++) {
           const value = await fn();
           try {
-            await this.store.flushed();
+            await this.#store.flushed();
             return value;
           } catch (error) {
             if (!(error instanceof StoreConflictError) || attempt >= CONFLICT_ATTEMPTS) throw error;
@@ -1059,6 +1046,31 @@ function safeCall(fn: () => void): void {
   }
 }
 
+/** Why an activity's result cannot be recorded, as the failure to record instead; or nothing. */
+function unstorableResult(
+  result: unknown,
+  limit: number,
+  activityType: string,
+): ApplicationFailure | undefined {
+  const seen = { exotic: false };
+  let size: number;
+  try {
+    size = payloadSize(result, limit, seen);
+    // Plain data always clones: only values with more in them are cloned to check.
+    if (seen.exotic) structuredClone(result);
+  } catch {
+    return ApplicationFailure.nonRetryable(
+      `Activity ${activityType} returned a value that cannot be stored (not structured-cloneable)`,
+      'DataCloneError',
+    );
+  }
+  if (size <= limit) return undefined;
+  return ApplicationFailure.nonRetryable(
+    tooLargeMessage(`Activity ${activityType} result`, limit, size),
+    'PayloadTooLarge',
+  );
+}
+
 function assertCloneable(value: unknown, what = 'Workflow task output'): void {
   try {
     structuredClone(value);
@@ -1088,8 +1100,10 @@ export function describeExecution(exec: ExecutionRecord): WorkflowDescription {
     ...(exec.blocked !== undefined && {
       blocked: { reason: exec.blocked.reason, since: new Date(exec.blocked.since) },
     }),
-    ...(exec.parentClosePolicy !== undefined && { parentClosePolicy: exec.parentClosePolicy }),
-    ...(exec.memo !== undefined && { memo: exec.memo }),
+    ...defined({
+      parentClosePolicy: exec.parentClosePolicy,
+      memo: exec.memo,
+    }),
   };
 }
 

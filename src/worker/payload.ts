@@ -88,10 +88,10 @@ export function assertPayloadSize(value: unknown, limit: number, what: string): 
   } catch (error) {
     throw new InvalidArgumentError(`${what} cannot be stored: ${(error as Error).message}`);
   }
-  if (size > limit) {
-    throw new InvalidArgumentError(
-      `${what} is too large: more than ${limit} bytes (about ${size} counted so far); keep payloads small and store large data elsewhere (e.g. IndexedDB or the Cache API) and pass a key`,
-    );
-  }
+  if (size > limit) throw new InvalidArgumentError(tooLargeMessage(what, limit, size));
   return seen.exotic;
+}
+
+export function tooLargeMessage(what: string, limit: number, size: number): string {
+  return `${what} is too large: more than ${limit} bytes (about ${size} counted so far); keep payloads small and store large data elsewhere (e.g. IndexedDB or the Cache API) and pass a key`;
 }

@@ -1,3 +1,4 @@
+import { defined } from '../engine/defined.ts';
 import {
   type CommandOf,
   closingStatus,
@@ -244,14 +245,18 @@ export async function startWorkflow(
       parentInitiatedEventId: req.parent.initiatedEventId,
       parentClosePolicy: req.parent.parentClosePolicy,
     }),
-    ...(req.retry !== undefined && { retryPolicy: req.retry }),
-    ...(executionExpirationTime !== undefined && { executionExpirationTime }),
+    ...defined({
+      retryPolicy: req.retry,
+      executionExpirationTime,
+    }),
     ...(req.workflowRunTimeout !== undefined && {
       workflowRunTimeout: req.workflowRunTimeout,
       runExpirationTime: ctx.now + req.workflowRunTimeout,
     }),
-    ...(req.workflowTaskTimeout !== undefined && { workflowTaskTimeout: req.workflowTaskTimeout }),
-    ...(req.memo !== undefined && { memo: req.memo }),
+    ...defined({
+      workflowTaskTimeout: req.workflowTaskTimeout,
+      memo: req.memo,
+    }),
   };
   const started: HistoryEvent = {
     eventId: 1,
@@ -272,13 +277,17 @@ export async function startWorkflow(
       ...(req.workflowExecutionTimeout !== undefined && {
         workflowExecutionTimeout: req.workflowExecutionTimeout,
       }),
-      ...(req.workflowRunTimeout !== undefined && { workflowRunTimeout: req.workflowRunTimeout }),
-      ...(req.workflowTaskTimeout !== undefined && { workflowTaskTimeout: req.workflowTaskTimeout }),
+      ...defined({
+        workflowRunTimeout: req.workflowRunTimeout,
+        workflowTaskTimeout: req.workflowTaskTimeout,
+      }),
       ...(executionExpirationTime !== undefined && {
         workflowExecutionExpirationTime: executionExpirationTime,
       }),
-      ...(req.retry !== undefined && { retryPolicy: req.retry }),
-      ...(req.memo !== undefined && { memo: req.memo }),
+      ...defined({
+        retryPolicy: req.retry,
+        memo: req.memo,
+      }),
       ...(req.parent && {
         parentWorkflowExecution: { workflowId: req.parent.workflowId, runId: req.parent.runId },
         parentInitiatedEventId: req.parent.initiatedEventId,
@@ -486,10 +495,12 @@ export async function closeRun(
         workflowId: exec.workflowId,
         taskQueue: cont?.taskQueue ?? a.taskQueue,
         args: cont?.input ?? a.input,
-        ...(runTimeout !== undefined && { workflowRunTimeout: runTimeout }),
-        ...(taskTimeout !== undefined && { workflowTaskTimeout: taskTimeout }),
-        ...(a.retryPolicy !== undefined && { retry: a.retryPolicy }),
-        ...(a.memo !== undefined && { memo: a.memo }),
+        ...defined({
+          workflowRunTimeout: runTimeout,
+          workflowTaskTimeout: taskTimeout,
+          retry: a.retryPolicy,
+          memo: a.memo,
+        }),
         ...(exec.parentRunId !== undefined &&
           a.parentWorkflowExecution !== undefined && {
             parent: {
@@ -700,8 +711,10 @@ async function startChild(
         ...(command.workflowTaskTimeout !== undefined && {
           workflowTaskTimeout: command.workflowTaskTimeout,
         }),
-        ...(command.retryPolicy !== undefined && { retry: command.retryPolicy }),
-        ...(command.memo !== undefined && { memo: command.memo }),
+        ...defined({
+          retry: command.retryPolicy,
+          memo: command.memo,
+        }),
         parent: {
           workflowId: parent.workflowId,
           runId: parent.runId,
@@ -821,8 +834,10 @@ export async function completeWorkflowTask(
           ...(command.scheduleToCloseTimeout !== undefined && {
             scheduleToCloseTimeout: command.scheduleToCloseTimeout,
           }),
-          ...(command.heartbeatTimeout !== undefined && { heartbeatTimeout: command.heartbeatTimeout }),
-          ...(command.retryPolicy !== undefined && { retryPolicy: command.retryPolicy }),
+          ...defined({
+            heartbeatTimeout: command.heartbeatTimeout,
+            retryPolicy: command.retryPolicy,
+          }),
           // Saves the activity a transaction of its own to claim it.
           ...(ctx.claimQueues?.includes(command.taskQueue) && { owner: ctx.hostId, startedTime: ctx.now }),
         };

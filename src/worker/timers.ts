@@ -12,10 +12,10 @@ interface Entry<T> {
 }
 
 export class TimerQueue<T> {
-  private heap: Entry<T>[] = [];
-  private readonly live = new Map<string, Entry<T>>();
-  private handle: ReturnType<typeof setTimeout> | undefined;
-  private armedAt = Number.POSITIVE_INFINITY;
+  #heap: Entry<T>[] = [];
+  readonly #live = new Map<string, Entry<T>>();
+  #handle: ReturnType<typeof setTimeout> | undefined;
+  #armedAt = Number.POSITIVE_INFINITY;
 
   constructor(
     private readonly keyOf: (value: T) => string,
@@ -24,65 +24,65 @@ export class TimerQueue<T> {
   ) {}
 
   get size(): number {
-    return this.live.size;
+    return this.#live.size;
   }
 
   add(value: T, at: number): void {
     const entry = { key: this.keyOf(value), at, value };
-    this.live.set(entry.key, entry);
-    this.push(entry);
-    if (at < this.armedAt) this.arm();
+    this.#live.set(entry.key, entry);
+    this.#push(entry);
+    if (at < this.#armedAt) this.#arm();
   }
 
   remove(key: string): void {
     // Lazy deletion: the heap entry is skipped when it surfaces.
-    this.live.delete(key);
+    this.#live.delete(key);
   }
 
   clear(): void {
-    this.live.clear();
-    this.heap = [];
-    if (this.handle !== undefined) clearTimeout(this.handle);
-    this.handle = undefined;
-    this.armedAt = Number.POSITIVE_INFINITY;
+    this.#live.clear();
+    this.#heap = [];
+    if (this.#handle !== undefined) clearTimeout(this.#handle);
+    this.#handle = undefined;
+    this.#armedAt = Number.POSITIVE_INFINITY;
   }
 
-  private arm(): void {
-    if (this.handle !== undefined) clearTimeout(this.handle);
-    this.handle = undefined;
-    this.armedAt = Number.POSITIVE_INFINITY;
-    const next = this.peek();
+  #arm(): void {
+    if (this.#handle !== undefined) clearTimeout(this.#handle);
+    this.#handle = undefined;
+    this.#armedAt = Number.POSITIVE_INFINITY;
+    const next = this.#peek();
     if (!next) return;
-    this.armedAt = next.at;
-    this.handle = setTimeout(() => this.fire(), Math.min(Math.max(0, next.at - this.now()), MAX_DELAY));
+    this.#armedAt = next.at;
+    this.#handle = setTimeout(() => this.#fire(), Math.min(Math.max(0, next.at - this.now()), MAX_DELAY));
   }
 
-  private fire(): void {
-    this.handle = undefined;
-    this.armedAt = Number.POSITIVE_INFINITY;
+  #fire(): void {
+    this.#handle = undefined;
+    this.#armedAt = Number.POSITIVE_INFINITY;
     const now = this.now();
     const due: T[] = [];
-    for (let next = this.peek(); next && next.at <= now; next = this.peek()) {
-      this.pop();
-      this.live.delete(next.key);
+    for (let next = this.#peek(); next && next.at <= now; next = this.#peek()) {
+      this.#pop();
+      this.#live.delete(next.key);
       due.push(next.value);
     }
     if (due.length > 0) this.onDue(due);
-    this.arm();
+    this.#arm();
   }
 
   /** The earliest live entry, discarding removed ones. */
-  private peek(): Entry<T> | undefined {
-    while (this.heap.length > 0) {
-      const top = this.heap[0]!;
-      if (this.live.get(top.key) === top) return top;
-      this.pop();
+  #peek(): Entry<T> | undefined {
+    while (this.#heap.length > 0) {
+      const top = this.#heap[0]!;
+      if (this.#live.get(top.key) === top) return top;
+      this.#pop();
     }
     return undefined;
   }
 
-  private push(entry: Entry<T>): void {
-    const h = this.heap;
+  #push(entry: Entry<T>): void {
+    const h = this.#heap;
     h.push(entry);
     let i = h.length - 1;
     while (i > 0) {
@@ -94,8 +94,8 @@ export class TimerQueue<T> {
     h[i] = entry;
   }
 
-  private pop(): void {
-    const h = this.heap;
+  #pop(): void {
+    const h = this.#heap;
     const last = h.pop();
     if (!last || h.length === 0) return;
     let i = 0;
