@@ -287,7 +287,7 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
         tx.objectStore('log').getAllKeys(range),
         tx.objectStore('log').getAll(range),
       ]);
-      const durable = Math.max(isVersionMeta(meta) ? meta.version : 0, keys[keys.length - 1] ?? 0);
+      const durable = Math.max(isVersionMeta(meta) ? meta.version : 0, keys[keys.length - 1] ?? version);
       // Every version since ours must still be in the log, or some changes are only in the stores.
       if (keys.length !== durable - version || (keys.length > 0 && keys[0] !== version + 1)) return undefined;
       entries.forEach((entry, i) => {

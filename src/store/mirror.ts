@@ -159,6 +159,9 @@ export function mirrorStore(
    */
   let window = 1;
   const waiters = new Map<number, Waiter>();
+  /** Every flush up to this one is over: committed, or lost (the last ones lost are these). */
+  let finished = 0;
+  let lostFlushes: { from: number; to: number; error: unknown } | undefined;
   let flushing = false;
   let closed = false;
   let broken: { error: unknown } | undefined;
@@ -173,6 +176,11 @@ export function mirrorStore(
   }
 
   function waitFor(flush: number, urgent = true): Promise<void> {
+    // Already over: say how it went.
+    if (flush <= finished) {
+      const gone = lostFlushes && flush >= lostFlushes.from && flush <= lostFlushes.to;
+      return gone ? Promise.reject(lostFlushes!.error) : Promise.resolve();
+    }
     let w = waiters.get(flush);
     if (w === undefined) {
       w = waiter();
@@ -349,6 +357,7 @@ export function mirrorStore(
 
   /** Flush `flush` committed: its writes, and every earlier one, are durable. */
   function settle(flush: number): void {
+    finished = Math.max(finished, flush);
     for (const [n, w] of waiters) {
       if (n > flush) continue;
       waiters.delete(n);
@@ -356,8 +365,11 @@ export function mirrorStore(
     }
   }
 
-  /** Every write not yet durable is gone. */
+  /** Every write not yet durable is gone; later writes go into a flush of a new number. */
   function failAll(error: unknown): void {
+    lostFlushes = { from: finished + 1, to: window, error };
+    finished = window;
+    window++;
     for (const w of waiters.values()) w.reject(error);
     waiters.clear();
   }

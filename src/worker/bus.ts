@@ -18,6 +18,8 @@ export interface WakeNote {
   changes: WorkflowChange[];
   /** Updates that completed (or were rejected by their validator), for the host awaiting each. */
   updates: UpdateOutcome[];
+  /** From the bus itself: notes may have been missed; look at the store again. */
+  rescan?: boolean;
 }
 
 export type UpdateOutcome = { updateId: string } & (
@@ -55,18 +57,67 @@ export function localBus(store: Store): WakeBus {
   return bus;
 }
 
-/** Hosts in other workers, tabs and service workers of this origin, sharing a database. */
+/** What buses say to each other about who is listening. */
+type Presence = { weftPresence: 'hello' | 'here' | 'ready' };
+
+/**
+ * Hosts in other workers, tabs and service workers of this origin, sharing a database.
+ *
+ * A host alone on its database publishes nothing (a note costs a structured clone per flush).
+ * So buses first find each other: a new one says `hello`, those already there answer `here`,
+ * and the new one confirms `ready`. Each side then publishes, and rescans the store once, at a
+ * moment when every commit it could have missed is durable: the new one on `here`, the others
+ * on `ready`.
+ */
 export function broadcastBus(databaseName: string): WakeBus {
   const channel = new BroadcastChannel(`weft:${databaseName}`);
   const listeners = new Set<(note: WakeNote) => void>();
-  channel.onmessage = (event: MessageEvent<WakeNote>) => {
-    for (const listener of listeners) listener(event.data);
+  let peers = false;
+  let rescanWaiting = false;
+  const say = (weftPresence: Presence['weftPresence']): void => channel.postMessage({ weftPresence });
+  const rescan = (): void => {
+    if (listeners.size === 0) rescanWaiting = true;
+    for (const listener of listeners) listener(rescanNote());
   };
+  channel.onmessage = (event: MessageEvent<WakeNote | Presence>) => {
+    const data = event.data;
+    if (!('weftPresence' in data)) {
+      for (const listener of listeners) listener(data);
+      return;
+    }
+    peers = true;
+    if (data.weftPresence === 'hello') say('here');
+    else {
+      if (data.weftPresence === 'here') say('ready');
+      rescan();
+    }
+  };
+  say('hello');
   return {
-    publish: (note) => channel.postMessage(note),
+    publish: (note) => {
+      if (peers) channel.postMessage(note);
+    },
     subscribe: (listener) => {
       listeners.add(listener);
+      if (rescanWaiting) {
+        rescanWaiting = false;
+        queueMicrotask(() => listener(rescanNote()));
+      }
       return () => listeners.delete(listener);
     },
+  };
+}
+
+function rescanNote(): WakeNote {
+  return {
+    from: '',
+    workflowTasks: [],
+    activities: [],
+    timers: [],
+    cancelledTimers: [],
+    abortActivities: [],
+    changes: [],
+    updates: [],
+    rescan: true,
   };
 }

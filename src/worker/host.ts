@@ -175,24 +175,32 @@ export class Host {
     this.#unsubscribe = this.#bus.subscribe((note) => {
       if (note.from === this.hostId) return;
       // Another host wrote: catch up with the database before acting on what it says.
-      this.#store.refresh().then(
-        () => this.#applyNote(note),
-        (error: unknown) => console.error('weft: catching up with another host failed', error),
-      );
+      this.#store
+        .refresh()
+        .then(() => (note.rescan ? this.#lookAgain() : this.#applyNote(note)))
+        .catch((error: unknown) => console.error('weft: catching up with another host failed', error));
     });
     this.#unsubscribeReload = this.#store.onReload(() => {
       // Writes this host acted on were lost: nothing cached can be trusted; look again. Whoever
       // waits for a run to change looks again too (what woke them may be gone, or be news).
       this.#cache.clear();
       this.#blocked.clear();
-      for (const waiters of [this.#resultWaiters, this.#changeWaiters]) {
-        const woken = [...waiters.values()].flat();
-        waiters.clear();
-        for (const wake of woken) wake();
-      }
-      this.#scan().catch((error: unknown) => console.error('weft: rescanning the store failed', error));
+      this.#lookAgain().catch((error: unknown) => console.error('weft: rescanning the store failed', error));
     });
     this.#kick();
+  }
+
+  /**
+   * After news of unknown extent (a reload, a new host on the bus): whoever waits for a run to
+   * change looks again, and the work waiting in the store is picked up again.
+   */
+  #lookAgain(): Promise<void> {
+    for (const waiters of [this.#resultWaiters, this.#changeWaiters]) {
+      const woken = [...waiters.values()].flat();
+      waiters.clear();
+      for (const wake of woken) wake();
+    }
+    return this.#scan();
   }
 
   /** Picks up the work waiting in the store: workflow tasks, activities, timers. */

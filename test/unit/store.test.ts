@@ -341,6 +341,24 @@ describe('indexedDbStore writes behind from memory', () => {
     b.close();
   });
 
+  it('catches up even when its own unflushed writes are the ones lost', async () => {
+    const factory = new IDBFactory();
+    const a = await indexedDbStore({ name: 'weft', indexedDB: factory });
+    const b = await indexedDbStore({ name: 'weft', indexedDB: factory });
+    await a.write(async (tx) => tx.hosts.put(host('from-a')), { durable: true });
+    // b writes on a stale version, then is told to catch up: its flush is refused, it reloads,
+    // and refresh still resolves with a's write in view.
+    await b.write(async (tx) => tx.hosts.put(host('from-b')));
+    await b.refresh();
+    expect(await b.read((tx) => tx.hosts.list())).toEqual([host('from-a')]);
+    await expect(b.flushed()).resolves.toBeUndefined();
+    await b.write(async (tx) => tx.hosts.put(host('again')), { durable: true });
+    await a.refresh();
+    expect((await a.read((tx) => tx.hosts.list())).map((h) => h.hostId)).toEqual(['again', 'from-a']);
+    a.close();
+    b.close();
+  });
+
   it('never hands out an inbox id twice, across connections', async () => {
     const factory = new IDBFactory();
     const a = await indexedDbStore({ name: 'weft', indexedDB: factory });
