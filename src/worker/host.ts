@@ -549,19 +549,22 @@ export class Host {
     }
   }
 
+  /** What every run's machine gets from this host, built once. */
+  readonly #machineBase = {
+    workflowTypeOf: (fn: Function) => this.#workflowTypes.get(fn),
+    resolveWorkflow: (type: string) => this.#workflows.get(type),
+  };
+
   #machineInit(exec: ExecutionRecord) {
     return {
-      workflowTypeOf: (fn: Function) => this.#workflowTypes.get(fn),
-      ...(this.#options.maxPendingChildren !== undefined && {
+      ...this.#machineBase,
+      ...defined({
         maxPendingChildren: this.#options.maxPendingChildren,
+        suggestContinueAsNewAt: this.#options.suggestContinueAsNewAt,
       }),
       workflowId: exec.workflowId,
       runId: exec.runId,
       identity: this.hostId,
-      resolveWorkflow: (type: string) => this.#workflows.get(type),
-      ...(this.#options.suggestContinueAsNewAt !== undefined && {
-        suggestContinueAsNewAt: this.#options.suggestContinueAsNewAt,
-      }),
     };
   }
 
