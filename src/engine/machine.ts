@@ -155,6 +155,15 @@ export class WorkflowMachine {
     this.#init = init;
   }
 
+  /** Replay reads events in order, each the next of the run: anything else is a broken history. */
+  #expectNext(event: HistoryEvent): void {
+    if (event.eventId !== this.nextEventId) {
+      throw new DeterminismViolationError(
+        `History is not contiguous: expected event ${this.nextEventId}, found ${event.eventId}`,
+      );
+    }
+  }
+
   /**
    * Rebuilds a run from its history by replaying every recorded workflow task.
    * @throws DeterminismViolationError when the code no longer produces the recorded commands.
@@ -171,11 +180,7 @@ export class WorkflowMachine {
     let i = 0;
     while (i < history.length) {
       const event = history[i]!;
-      if (event.eventId !== this.nextEventId) {
-        throw new DeterminismViolationError(
-          `History is not contiguous: expected event ${this.nextEventId}, found ${event.eventId}`,
-        );
-      }
+      this.#expectNext(event);
       if (event.eventType === 'WorkflowTaskCompleted') {
         this.nextEventId++;
         this.#lastCompletedEventId = event.eventId;
@@ -183,11 +188,7 @@ export class WorkflowMachine {
         const recorded: HistoryEvent[] = [];
         while (j < history.length && isCommandEvent(history[j]!)) {
           const commandEvent = history[j++]!;
-          if (commandEvent.eventId !== this.nextEventId) {
-            throw new DeterminismViolationError(
-              `History is not contiguous: expected event ${this.nextEventId}, found ${commandEvent.eventId}`,
-            );
-          }
+          this.#expectNext(commandEvent);
           this.nextEventId++;
           recorded.push(commandEvent);
         }

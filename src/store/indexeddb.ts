@@ -51,7 +51,7 @@ interface LogEntry {
  * query runs in memory (see `mirror.ts`), so the stores need no indexes.
  */
 interface WeftDB extends DBSchema {
-  meta: { key: string; value: SchemaMeta | VersionMeta };
+  meta: { key: string; value: SchemaMeta };
   /** Keyed by the version each flush created. */
   log: { key: number; value: LogEntry };
   executions: { key: string; value: ExecutionRecord };
@@ -124,17 +124,6 @@ interface LoggedChunk {
   chunk?: HistoryChunk;
   own: boolean;
 }
-
-/**
- * Stored under `meta['version']` by compaction: the version the stores are at. The newest log
- * entry always stays in the log (see `compactLog`), so its key is the database's version.
- */
-interface VersionMeta {
-  version: number;
-  nextInboxId: number;
-}
-
-const VERSION_KEY = 'version';
 
 /**
  * The mirror's durable side in IndexedDB. A flush is one record appended to `log` (plus the
@@ -234,8 +223,6 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
     const history = rawTx.objectStore('history');
     for (const chunk of folded.history) history.add(chunk);
     rawTx.objectStore('log').delete(IDBKeyRange.upperBound(last));
-    const compacted: VersionMeta = { version: last, nextInboxId: entries[entries.length - 1]!.nextInboxId };
-    rawTx.objectStore('meta').put(compacted, VERSION_KEY);
     await tx.done;
     logEntries = Math.max(0, logEntries - keys.length);
     const kept = new Map<string, LoggedChunk[]>();
@@ -252,8 +239,7 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
       const tx = db.transaction(STORE_NAMES, 'readonly');
       const log = tx.objectStore('log');
       // Issued together: queued requests answer far faster than requests awaited one by one.
-      const [meta, keys, entries, ...tables] = await Promise.all([
-        tx.objectStore('meta').get(VERSION_KEY),
+      const [keys, entries, ...tables] = await Promise.all([
         log.getAllKeys(),
         log.getAll(),
         ...TABLES.map((table) => tx.objectStore(table).getAll()),
@@ -264,11 +250,11 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
       });
       logEntries = entries.length;
       scheduleCompaction();
-      const compacted = isVersionMeta(meta) ? meta : { version: 0, nextInboxId: 1 };
       const [executions, workflowIds, inbox, workflowTasks, activityTasks, timers, hosts] = tables;
       return {
-        version: Math.max(compacted.version, keys[keys.length - 1] ?? 0),
-        nextInboxId: compacted.nextInboxId,
+        // The newest entry always stays in the log (see compactLog): its key is the version.
+        version: keys[keys.length - 1] ?? 0,
+        nextInboxId: 1,
         executions,
         workflowIds,
         inbox,
@@ -280,14 +266,10 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
       } as MirrorSnapshot;
     },
     async changesSince(version) {
-      const tx = db.transaction(['meta', 'log'], 'readonly');
+      const log = db.transaction('log', 'readonly').store;
       const range = IDBKeyRange.lowerBound(version, true);
-      const [meta, keys, entries] = await Promise.all([
-        tx.objectStore('meta').get(VERSION_KEY),
-        tx.objectStore('log').getAllKeys(range),
-        tx.objectStore('log').getAll(range),
-      ]);
-      const durable = Math.max(isVersionMeta(meta) ? meta.version : 0, keys[keys.length - 1] ?? version);
+      const [keys, entries] = await Promise.all([log.getAllKeys(range), log.getAll(range)]);
+      const durable = keys[keys.length - 1] ?? version;
       // Every version since ours must still be in the log, or some changes are only in the stores.
       if (keys.length !== durable - version || (keys.length > 0 && keys[0] !== version + 1)) return undefined;
       entries.forEach((entry, i) => {
@@ -423,17 +405,6 @@ function foldLog(entries: LogEntry[]): {
   };
 }
 
-function isVersionMeta(value: unknown): value is VersionMeta {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    'version' in value &&
-    typeof value.version === 'number' &&
-    'nextInboxId' in value &&
-    typeof value.nextInboxId === 'number'
-  );
-}
-
 /**
  * Opens `name` at {@link SCHEMA_VERSION}, creating or upgrading weft's schema, and refuses
  * databases that are not weft's or are newer, without writing to them.
@@ -444,10 +415,9 @@ async function openWeftDatabase(factory: IDBFactory, name: string): Promise<IDBP
     db = await openAtSchemaVersion(factory, name);
   } catch (error) {
     // Opening below the database's version fails with a VersionError and changes nothing.
-    if (error instanceof DOMException && error.name === 'VersionError') {
-      throw await describeNewerDatabase(factory, name);
-    }
-    throw error;
+    if (!(error instanceof DOMException && error.name === 'VersionError')) throw error;
+    // Opened as it is (which changes nothing either), it says whose it is.
+    db = await openAsItIs(factory, name);
   }
   const problem = await schemaProblem(db);
   if (problem !== undefined) {
@@ -596,34 +566,19 @@ async function schemaProblem(db: IDBPDatabase<WeftDB>): Promise<string | undefin
   return undefined;
 }
 
-/**
- * Builds the error for a database whose version is above ours: opens it at its own version
- * (which changes nothing) to tell a newer weft from another application.
- */
-async function describeNewerDatabase(factory: IDBFactory, name: string): Promise<Error> {
-  const db = await new Promise<IDBDatabase>((resolve, reject) => {
+/** Opens `name` at whatever version it has; never creates it (it existed a moment ago). */
+function openAsItIs(factory: IDBFactory, name: string): Promise<IDBPDatabase<WeftDB>> {
+  return new Promise((resolve, reject) => {
     const request = factory.open(name);
-    // Only if the database vanished meanwhile: do not create an empty one.
     request.addEventListener('upgradeneeded', () => request.transaction?.abort());
-    request.addEventListener('success', () => resolve(request.result));
+    request.addEventListener('success', () =>
+      resolve(wrap(request.result) as unknown as IDBPDatabase<WeftDB>),
+    );
     request.addEventListener('error', (event) => {
       event.preventDefault();
       reject(request.error);
     });
   });
-  try {
-    const version = db.version;
-    let meta: unknown;
-    if (db.objectStoreNames.contains('meta')) {
-      meta = await wrap(db.transaction('meta').objectStore('meta').get('schema'));
-    }
-    const what = isWeftMeta(meta)
-      ? `newer weft schema ${version} vs supported ${SCHEMA_VERSION}`
-      : `not a weft database (version ${version})`;
-    return new SchemaMismatchError(`IndexedDB database "${name}": ${what}`);
-  } finally {
-    db.close();
-  }
 }
 
 function isWeftMeta(value: unknown): value is SchemaMeta {

@@ -210,9 +210,9 @@ export function mirrorStore(
       if (broken) throw broken.error;
       if (closed) throw new DOMException('The store is closed.', 'InvalidStateError');
       const touched: Touch[] = [];
-      const state: TxState = { writable, active: true, undo: [], failure: undefined, touched };
+      const state: TxState = { writable, active: true, undo: [], failure: undefined, touched, readHistory };
       try {
-        const value = await fn(withHistoryReads(tablesTx(tables, nextInboxId, state)));
+        const value = await fn(tablesTx(tables, nextInboxId, state));
         if (state.failure) throw state.failure.error;
         for (const touch of touched) {
           const changed = dirty[touch.table];
@@ -239,27 +239,19 @@ export function mirrorStore(
   }
 
   /** History lives in memory only until flushed: older events are read from the backing. */
-  function withHistoryReads(tx: StoreTx): StoreTx {
-    return {
-      ...tx,
-      history: {
-        append: tx.history.append,
-        async read(runId, fromEventId = 1) {
-          const local = [
-            ...(historyInFlight.get(runId) ?? []),
-            ...[...(tables.history.get(runId)?.entries() ?? [])]
-              .sort(([a], [b]) => a - b)
-              .flatMap(([, events]) => events),
-          ].filter((event) => event.eventId >= fromEventId);
-          const firstLocal = local[0]?.eventId;
-          if (firstLocal === fromEventId) return copy(local);
-          // Read after taking `local`: a chunk flushed meanwhile is in both, and kept once.
-          const durable = await backing.readHistory(runId, fromEventId);
-          if (firstLocal === undefined) return durable;
-          return [...durable.filter((event) => event.eventId < firstLocal), ...copy(local)];
-        },
-      },
-    };
+  async function readHistory(runId: string, fromEventId: number): Promise<HistoryEvent[]> {
+    const local = [
+      ...(historyInFlight.get(runId) ?? []),
+      ...[...(tables.history.get(runId)?.entries() ?? [])]
+        .sort(([a], [b]) => a - b)
+        .flatMap(([, events]) => events),
+    ].filter((event) => event.eventId >= fromEventId);
+    const firstLocal = local[0]?.eventId;
+    if (firstLocal === fromEventId) return copy(local);
+    // Read after taking `local`: a chunk flushed meanwhile is in both, and kept once.
+    const durable = await backing.readHistory(runId, fromEventId);
+    if (firstLocal === undefined) return durable;
+    return [...durable.filter((event) => event.eventId < firstLocal), ...copy(local)];
   }
 
   /**

@@ -109,6 +109,8 @@ export interface TxState {
   failure: { error: unknown } | undefined;
   /** When set, every record written or deleted is reported here (a mirror flushes them). */
   readonly touched?: Touch[];
+  /** When set, answers history reads (a mirror keeps only unflushed history in the tables). */
+  readonly readHistory?: (runId: string, fromEventId: number) => Promise<HistoryEvent[]>;
 }
 
 /**
@@ -210,6 +212,7 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
           set(undefined, chunks, first.eventId, events);
         }),
       read: (runId, fromEventId = 1) =>
+        state.readHistory?.(runId, fromEventId) ??
         read(() => {
           const chunks = tables.history.get(runId);
           if (chunks === undefined) return [];
