@@ -73,7 +73,7 @@ const sizes = options.quick
   : { fanOut: 1_000, chain: 1_000, starts: 1_000, replaySmall: 10_000, replayBig: 50_000, idle: 10_000 };
 const runs = {
   small: options.runs ?? (options.quick ? 1 : 5),
-  big: options.runs ?? (options.quick ? 1 : 3),
+  big: options.runs ?? (options.quick ? 1 : 5),
   idle: options.runs ?? 1,
   platform: options.runs ?? (options.quick ? 1 : 3),
 };
