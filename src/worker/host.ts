@@ -240,7 +240,8 @@ export class Host {
   ): Promise<T> {
     const fx = newEffects();
     const ctx = this.#context();
-    const value = await this.#store.write((tx) => op(tx, fx, ctx), { durable });
+    // The service changes only the top level of the records it reads.
+    const value = await this.#store.write((tx) => op(tx, fx, ctx), { durable, trusted: true });
     this.#applyEffects(fx, updates);
     return value;
   }
