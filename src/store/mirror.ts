@@ -204,26 +204,13 @@ export function mirrorStore(
     return false;
   }
 
-  function run<T>(
-    writable: boolean,
-    fn: (tx: StoreTx) => Promise<T>,
-    durable = false,
-    trusted = false,
-  ): Promise<T> {
+  function run<T>(writable: boolean, fn: (tx: StoreTx) => Promise<T>, durable = false): Promise<T> {
     let flush: number | undefined;
     const result = exclusive(async () => {
       if (broken) throw broken.error;
       if (closed) throw new DOMException('The store is closed.', 'InvalidStateError');
       const touched: Touch[] = [];
-      const state: TxState = {
-        writable,
-        active: true,
-        undo: [],
-        failure: undefined,
-        touched,
-        readHistory,
-        trusted,
-      };
+      const state: TxState = { writable, active: true, undo: [], failure: undefined, touched, readHistory };
       try {
         const value = await fn(tablesTx(tables, nextInboxId, state));
         if (state.failure) throw state.failure.error;
@@ -411,7 +398,7 @@ export function mirrorStore(
   return {
     name: backing.name,
     read: (fn) => run(false, fn),
-    write: (fn, options) => run(true, fn, options?.durable, options?.trusted),
+    write: (fn, options) => run(true, fn, options?.durable),
     flushed(options) {
       if (broken) return Promise.reject(broken.error);
       const urgent = !options?.lazy;

@@ -109,11 +109,6 @@ export interface TxState {
   failure: { error: unknown } | undefined;
   /** When set, every record written or deleted is reported here (a mirror flushes them). */
   readonly touched?: Touch[];
-  /**
-   * The caller never changes nested values of the execution records it reads (the engine's own
-   * service): those are copied at their top level only.
-   */
-  readonly trusted?: boolean;
   /** When set, answers history reads (a mirror keeps only unflushed history in the tables). */
   readonly readHistory?: (runId: string, fromEventId: number) => Promise<HistoryEvent[]>;
 }
@@ -165,34 +160,27 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
   }
 
   /** Reads answer at call time, like an IndexedDB request queued in order. */
-  function read<T>(compute: () => T, copyOut: (value: T) => T = copy): Promise<T> {
+  function read<T>(compute: () => T): Promise<T> {
     try {
       checkActive();
-      return Promise.resolve(copyOut(compute()));
+      return Promise.resolve(copy(compute()));
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  /** Execution records for a trusted caller: its own top level, nested values shared. */
-  const shallow = <T extends ExecutionRecord | ExecutionRecord[] | undefined>(value: T): T =>
-    (Array.isArray(value) ? value.map((r) => ({ ...r })) : value && { ...value }) as T;
-  const executionsOut = state.trusted ? shallow : copy;
-
   return {
     executions: {
-      get: (runId) => read(() => tables.executions.get(runId), executionsOut),
+      get: (runId) => read(() => tables.executions.get(runId)),
       put: (record) => write(() => set('executions', tables.executions, record.runId, copy(record))),
       list: (filter = {}) =>
-        read(
-          () =>
-            (filter.parentRunId !== undefined
-              ? tables.executions.byIndex(filter.parentRunId)
-              : [...tables.executions.values()]
-            )
-              .filter((record) => matchesFilter(record, filter))
-              .sort(compareExecutions),
-          executionsOut,
+        read(() =>
+          (filter.parentRunId !== undefined
+            ? tables.executions.byIndex(filter.parentRunId)
+            : [...tables.executions.values()]
+          )
+            .filter((record) => matchesFilter(record, filter))
+            .sort(compareExecutions),
         ),
     },
     workflowIds: {

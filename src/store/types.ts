@@ -216,14 +216,7 @@ export interface Store {
    * With `durable`, resolves only once the writes are durable, and rejects with
    * `StoreConflictError` if they were lost instead (see {@link Store.flushed}).
    */
-  write<T>(
-    fn: (tx: StoreTx) => Promise<T>,
-    options?: {
-      durable?: boolean;
-      /** `fn` never changes nested values of the executions it reads: a store may copy less. */
-      trusted?: boolean;
-    },
-  ): Promise<T>;
+  write<T>(fn: (tx: StoreTx) => Promise<T>, options?: { durable?: boolean }): Promise<T>;
   /**
    * Resolves once every write that resolved before this call is durable. Rejects with
    * `StoreConflictError` when such writes were lost instead (another connection wrote to the

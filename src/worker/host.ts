@@ -240,8 +240,7 @@ export class Host {
   ): Promise<T> {
     const fx = newEffects();
     const ctx = this.#context();
-    // The service changes only the top level of the records it reads.
-    const value = await this.#store.write((tx) => op(tx, fx, ctx), { durable, trusted: true });
+    const value = await this.#store.write((tx) => op(tx, fx, ctx), { durable });
     this.#applyEffects(fx, updates);
     return value;
   }
