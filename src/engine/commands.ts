@@ -1,10 +1,4 @@
-import type {
-  ChildWorkflowCancellationType,
-  ParentClosePolicy,
-  RetryPolicy,
-  WorkflowIdConflictPolicy,
-  WorkflowIdReusePolicy,
-} from './events.ts';
+import type { ChildWorkflowStart, RetryPolicy } from './events.ts';
 import type { FailureRecord, RetryState } from './failure.ts';
 
 /**
@@ -28,23 +22,7 @@ export type Command =
   | { type: 'StartTimer'; seq: number; startToFireTimeout: number }
   | { type: 'CancelTimer'; seq: number }
   | { type: 'RecordMarker'; markerName: string; details: Record<string, unknown> }
-  | {
-      type: 'StartChildWorkflowExecution';
-      seq: number;
-      workflowId: string;
-      workflowType: string;
-      taskQueue: string;
-      input: unknown[];
-      workflowExecutionTimeout?: number;
-      workflowRunTimeout?: number;
-      workflowTaskTimeout?: number;
-      retryPolicy?: RetryPolicy;
-      parentClosePolicy: ParentClosePolicy;
-      cancellationType: ChildWorkflowCancellationType;
-      workflowIdReusePolicy: WorkflowIdReusePolicy;
-      workflowIdConflictPolicy: WorkflowIdConflictPolicy;
-      memo?: Record<string, unknown>;
-    }
+  | ({ type: 'StartChildWorkflowExecution'; seq: number } & ChildWorkflowStart)
   | {
       type: 'SignalExternalWorkflowExecution';
       seq: number;

@@ -29,6 +29,23 @@ export type WorkflowIdReusePolicy =
 export type WorkflowIdConflictPolicy = 'FAIL' | 'USE_EXISTING';
 
 /** Attributes of each event type, keyed by Temporal's event type names. */
+/** What starting a child says: the command asks it, the Initiated event records it. */
+export interface ChildWorkflowStart {
+  workflowId: string;
+  workflowType: string;
+  taskQueue: string;
+  input: unknown[];
+  workflowExecutionTimeout?: number;
+  workflowRunTimeout?: number;
+  workflowTaskTimeout?: number;
+  retryPolicy?: RetryPolicy;
+  parentClosePolicy: ParentClosePolicy;
+  cancellationType: ChildWorkflowCancellationType;
+  workflowIdReusePolicy: WorkflowIdReusePolicy;
+  workflowIdConflictPolicy: WorkflowIdConflictPolicy;
+  memo?: Record<string, unknown>;
+}
+
 export interface EventAttributes {
   WorkflowExecutionStarted: {
     workflowType: string;
@@ -109,22 +126,7 @@ export interface EventAttributes {
     details: Record<string, unknown>;
     workflowTaskCompletedEventId: number;
   };
-  StartChildWorkflowExecutionInitiated: {
-    workflowId: string;
-    workflowType: string;
-    taskQueue: string;
-    input: unknown[];
-    workflowExecutionTimeout?: number;
-    workflowRunTimeout?: number;
-    workflowTaskTimeout?: number;
-    retryPolicy?: RetryPolicy;
-    parentClosePolicy: ParentClosePolicy;
-    cancellationType: ChildWorkflowCancellationType;
-    workflowIdReusePolicy: WorkflowIdReusePolicy;
-    workflowIdConflictPolicy: WorkflowIdConflictPolicy;
-    memo?: Record<string, unknown>;
-    workflowTaskCompletedEventId: number;
-  };
+  StartChildWorkflowExecutionInitiated: ChildWorkflowStart & { workflowTaskCompletedEventId: number };
   StartChildWorkflowExecutionFailed: {
     workflowId: string;
     workflowType: string;

@@ -542,17 +542,13 @@ export class WorkflowMachine {
       attempt: attributes.attempt,
       startTime: new Date(startedAt),
       runStartTime: new Date(startedAt),
-      ...(attributes.continuedExecutionRunId !== undefined && {
-        continuedFromExecutionRunId: attributes.continuedExecutionRunId,
-      }),
       ...defined({
+        continuedFromExecutionRunId: attributes.continuedExecutionRunId,
         parent: attributes.parentWorkflowExecution,
         root: attributes.rootWorkflowExecution,
       }),
-      ...(attributes.workflowExecutionTimeout !== undefined && {
-        executionTimeout: attributes.workflowExecutionTimeout,
-      }),
       ...defined({
+        executionTimeout: attributes.workflowExecutionTimeout,
         runTimeout: attributes.workflowRunTimeout,
         taskTimeout: attributes.workflowTaskTimeout,
         memo: attributes.memo,
@@ -927,13 +923,9 @@ export class WorkflowMachine {
           activityType: command.activityType,
           taskQueue: command.taskQueue,
           input: command.input,
-          ...(command.scheduleToCloseTimeout !== undefined && {
-            scheduleToCloseTimeout: command.scheduleToCloseTimeout,
-          }),
-          ...(command.startToCloseTimeout !== undefined && {
-            startToCloseTimeout: command.startToCloseTimeout,
-          }),
           ...defined({
+            scheduleToCloseTimeout: command.scheduleToCloseTimeout,
+            startToCloseTimeout: command.startToCloseTimeout,
             heartbeatTimeout: command.heartbeatTimeout,
             retryPolicy: command.retryPolicy,
           }),
@@ -1007,14 +999,10 @@ export class WorkflowMachine {
           cancellationType: command.cancellationType,
           workflowIdReusePolicy: command.workflowIdReusePolicy,
           workflowIdConflictPolicy: command.workflowIdConflictPolicy,
-          ...(command.workflowExecutionTimeout !== undefined && {
-            workflowExecutionTimeout: command.workflowExecutionTimeout,
-          }),
-          ...(command.workflowRunTimeout !== undefined && { workflowRunTimeout: command.workflowRunTimeout }),
-          ...(command.workflowTaskTimeout !== undefined && {
-            workflowTaskTimeout: command.workflowTaskTimeout,
-          }),
           ...defined({
+            workflowExecutionTimeout: command.workflowExecutionTimeout,
+            workflowRunTimeout: command.workflowRunTimeout,
+            workflowTaskTimeout: command.workflowTaskTimeout,
             retryPolicy: command.retryPolicy,
             memo: command.memo,
           }),

@@ -520,11 +520,9 @@ export class WorkflowRuntime implements ScopeTimerHost {
       activityType,
       taskQueue: options.taskQueue,
       input,
-      ...(options.startToCloseTimeout !== undefined && { startToCloseTimeout: options.startToCloseTimeout }),
-      ...(options.scheduleToCloseTimeout !== undefined && {
-        scheduleToCloseTimeout: options.scheduleToCloseTimeout,
-      }),
       ...defined({
+        startToCloseTimeout: options.startToCloseTimeout,
+        scheduleToCloseTimeout: options.scheduleToCloseTimeout,
         heartbeatTimeout: options.heartbeatTimeout,
         retryPolicy: options.retry,
       }),
@@ -746,10 +744,8 @@ export class WorkflowRuntime implements ScopeTimerHost {
       cancellationType: options.cancellationType ?? 'WAIT_CANCELLATION_COMPLETED',
       workflowIdReusePolicy: options.workflowIdReusePolicy ?? 'ALLOW_DUPLICATE',
       workflowIdConflictPolicy: options.workflowIdConflictPolicy ?? 'FAIL',
-      ...(options.workflowExecutionTimeout !== undefined && {
-        workflowExecutionTimeout: options.workflowExecutionTimeout,
-      }),
       ...defined({
+        workflowExecutionTimeout: options.workflowExecutionTimeout,
         workflowRunTimeout: options.workflowRunTimeout,
         workflowTaskTimeout: options.workflowTaskTimeout,
         retryPolicy: options.retry,

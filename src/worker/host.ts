@@ -762,13 +762,9 @@ export class Host {
           taskQueue: options.taskQueue ?? this.taskQueues[0] ?? 'default',
           args,
           identity: this.hostId,
-          ...(options.workflowIdReusePolicy !== undefined && {
-            workflowIdReusePolicy: options.workflowIdReusePolicy,
-          }),
-          ...(options.workflowIdConflictPolicy !== undefined && {
-            workflowIdConflictPolicy: options.workflowIdConflictPolicy,
-          }),
           ...defined({
+            workflowIdReusePolicy: options.workflowIdReusePolicy,
+            workflowIdConflictPolicy: options.workflowIdConflictPolicy,
             workflowExecutionTimeout,
             workflowRunTimeout,
             workflowTaskTimeout,

@@ -274,17 +274,13 @@ export async function startWorkflow(
       ...(req.continuation?.firstWorkflowTaskBackoff !== undefined && {
         firstWorkflowTaskBackoff: req.continuation.firstWorkflowTaskBackoff,
       }),
-      ...(req.workflowExecutionTimeout !== undefined && {
-        workflowExecutionTimeout: req.workflowExecutionTimeout,
-      }),
       ...defined({
+        workflowExecutionTimeout: req.workflowExecutionTimeout,
         workflowRunTimeout: req.workflowRunTimeout,
         workflowTaskTimeout: req.workflowTaskTimeout,
       }),
-      ...(executionExpirationTime !== undefined && {
-        workflowExecutionExpirationTime: executionExpirationTime,
-      }),
       ...defined({
+        workflowExecutionExpirationTime: executionExpirationTime,
         retryPolicy: req.retry,
         memo: req.memo,
       }),
@@ -704,14 +700,10 @@ async function startChild(
         workflowIdReusePolicy: command.workflowIdReusePolicy,
         workflowIdConflictPolicy: command.workflowIdConflictPolicy,
         identity: parent.workflowId,
-        ...(command.workflowExecutionTimeout !== undefined && {
-          workflowExecutionTimeout: command.workflowExecutionTimeout,
-        }),
-        ...(command.workflowRunTimeout !== undefined && { workflowRunTimeout: command.workflowRunTimeout }),
-        ...(command.workflowTaskTimeout !== undefined && {
-          workflowTaskTimeout: command.workflowTaskTimeout,
-        }),
         ...defined({
+          workflowExecutionTimeout: command.workflowExecutionTimeout,
+          workflowRunTimeout: command.workflowRunTimeout,
+          workflowTaskTimeout: command.workflowTaskTimeout,
           retry: command.retryPolicy,
           memo: command.memo,
         }),
@@ -828,13 +820,9 @@ export async function completeWorkflowTask(
           scheduledTime: ctx.now,
           attempt: 1,
           notBefore: ctx.now,
-          ...(command.startToCloseTimeout !== undefined && {
-            startToCloseTimeout: command.startToCloseTimeout,
-          }),
-          ...(command.scheduleToCloseTimeout !== undefined && {
-            scheduleToCloseTimeout: command.scheduleToCloseTimeout,
-          }),
           ...defined({
+            startToCloseTimeout: command.startToCloseTimeout,
+            scheduleToCloseTimeout: command.scheduleToCloseTimeout,
             heartbeatTimeout: command.heartbeatTimeout,
             retryPolicy: command.retryPolicy,
           }),
