@@ -15,8 +15,8 @@ import type {
   ActivityTaskRecord,
   ExecutionRecord,
   HistoryChunk,
-  HostRecord,
   InboxRecord,
+  LeaseRecord,
   Store,
   TimerRecord,
   WorkflowIdRecord,
@@ -24,7 +24,7 @@ import type {
 } from './types.ts';
 
 /** The schema this build writes. Bump it and add an `if (oldVersion < N)` step to migrate. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** How long to wait for other connections to let go of an old version before giving up. */
 const BLOCKED_TIMEOUT_MS = 5_000;
@@ -62,7 +62,7 @@ interface WeftDB extends DBSchema {
   workflowTasks: { key: string; value: WorkflowTaskRecord };
   activityTasks: { key: [string, number]; value: ActivityTaskRecord };
   timers: { key: [string, string]; value: TimerRecord };
-  hosts: { key: string; value: HostRecord };
+  leases: { key: string; value: LeaseRecord };
 }
 
 type StoreName = StoreNames<WeftDB>;
@@ -74,7 +74,7 @@ const TABLES: TableName[] = [
   'workflowTasks',
   'activityTasks',
   'timers',
-  'hosts',
+  'leases',
 ];
 
 const STORE_NAMES: StoreName[] = ['meta', 'log', 'history', ...TABLES];
@@ -250,7 +250,7 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
       });
       logEntries = entries.length;
       scheduleCompaction();
-      const [executions, workflowIds, inbox, workflowTasks, activityTasks, timers, hosts] = tables;
+      const [executions, workflowIds, inbox, workflowTasks, activityTasks, timers, leases] = tables;
       return {
         // The newest entry always stays in the log (see compactLog): its key is the version.
         version: keys[keys.length - 1] ?? 0,
@@ -261,7 +261,7 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
         workflowTasks,
         activityTasks,
         timers,
-        hosts,
+        leases,
         changes: entries,
       } as MirrorSnapshot;
     },
@@ -526,6 +526,7 @@ function upgrade(
   const rawDb = unwrap(db);
   if (oldVersion < 1) {
     // Version 1 had indexes too; the next step drops them, so a new database never gets them.
+    // Its hosts store goes in step 3, like an old database's.
     rawDb.createObjectStore('meta');
     rawDb.createObjectStore('executions', { keyPath: 'runId' });
     rawDb.createObjectStore('workflowIds', { keyPath: 'workflowId' });
@@ -537,10 +538,19 @@ function upgrade(
     rawDb.createObjectStore('hosts', { keyPath: 'hostId' });
   }
 
+  const rawTx = unwrap(transaction);
   if (oldVersion < 2) {
     // Version 2 queries in memory and writes a log: indexes would only slow compaction.
-    const rawTx = unwrap(transaction);
-    for (const table of TABLES) {
+    // Version 1's tables, not TABLES: this step must not change when later versions do.
+    for (const table of [
+      'executions',
+      'workflowIds',
+      'inbox',
+      'workflowTasks',
+      'activityTasks',
+      'timers',
+      'hosts',
+    ]) {
       // A foreign database lacks them; it is refused once its meta record has been read.
       if (!rawDb.objectStoreNames.contains(table)) continue;
       const store = rawTx.objectStore(table);
@@ -549,8 +559,38 @@ function upgrade(
     rawDb.createObjectStore('log');
   }
 
+  if (oldVersion < 3) {
+    // Version 3 elects one executor per database through a lease; hosts' heartbeat records
+    // had no other use.
+    if (rawDb.objectStoreNames.contains('hosts')) rawDb.deleteObjectStore('hosts');
+    // The guards only spare a foreign database a throw here; it is refused all the same.
+    if (!rawDb.objectStoreNames.contains('leases')) rawDb.createObjectStore('leases', { keyPath: 'name' });
+    if (rawDb.objectStoreNames.contains('log')) dropFromLog(rawTx.objectStore('log'), 'hosts');
+  }
+
   const meta: SchemaMeta = { app: 'weft', version: SCHEMA_VERSION };
   transaction.objectStore('meta').put(meta, 'schema').catch(ignore);
+}
+
+/**
+ * Removes a dropped table's writes from every log entry: loading and compaction would
+ * otherwise look for a table that is gone. Keys stay, so the database's version does too.
+ */
+function dropFromLog(log: IDBObjectStore, table: string): void {
+  const request = log.openCursor();
+  request.addEventListener('success', () => {
+    const cursor = request.result;
+    if (cursor === null) return;
+    const entry = cursor.value as LogEntry;
+    // Widened: the table is no longer one of TableName's.
+    const kept = (change: { table: string }): boolean => change.table !== table;
+    const puts = entry.puts.filter(kept);
+    const deletes = entry.deletes.filter(kept);
+    if (puts.length !== entry.puts.length || deletes.length !== entry.deletes.length) {
+      cursor.update({ ...entry, puts, deletes });
+    }
+    cursor.continue();
+  });
 }
 
 /** Why an open database is not usable as weft's, or undefined when it is. */

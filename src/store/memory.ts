@@ -1,5 +1,5 @@
-import { createTables, type TxState, tablesTx } from './tables.ts';
-import type { Store, StoreTx } from './types.ts';
+import { checkFence, createTables, type TxState, tablesTx } from './tables.ts';
+import type { Fence, Store, StoreTx } from './types.ts';
 
 /**
  * An in-memory {@link Store}: plain Maps, for tests, Node and edge runtimes. It behaves like
@@ -8,8 +8,10 @@ import type { Store, StoreTx } from './types.ts';
  *
  * @example
  * const store = memoryStore();
- * await store.write(async (tx) => tx.hosts.put({ hostId: 'tab-1', heartbeat: 0, taskQueues: [] }));
- * const hosts = await store.read((tx) => tx.hosts.list());
+ * await store.write(async (tx) => tx.leases.put({ name: ENGINE_LEASE, holder: 'tab-1', epoch: 1, expiresAt: 0 }));
+ * await store.write(async (tx) => tx.executions.put(record), {
+ *   fence: { name: ENGINE_LEASE, holder: 'tab-1', epoch: 1 },
+ * });
  */
 export function memoryStore(options: { name?: string } = {}): Store {
   const tables = createTables();
@@ -19,11 +21,12 @@ export function memoryStore(options: { name?: string } = {}): Store {
   // and a write's undo log is never interleaved with another transaction's reads.
   let tail: Promise<unknown> = Promise.resolve();
 
-  function run<T>(writable: boolean, fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+  function run<T>(writable: boolean, fn: (tx: StoreTx) => Promise<T>, fence?: Fence): Promise<T> {
     const result = tail.then(async () => {
       if (closed) throw new DOMException('The store is closed.', 'InvalidStateError');
       const state: TxState = { writable, active: true, undo: [], failure: undefined };
       try {
+        if (fence) checkFence(tables, fence);
         const value = await fn(tablesTx(tables, nextInboxId, state));
         if (state.failure) throw state.failure.error;
         return value;
@@ -41,7 +44,7 @@ export function memoryStore(options: { name?: string } = {}): Store {
   return {
     name: options.name === undefined ? 'memory' : `memory:${options.name}`,
     read: (fn) => run(false, fn),
-    write: (fn) => run(true, fn),
+    write: (fn, options) => run(true, fn, options?.fence),
     // Every write is as durable as this store gets once it returns.
     flushed: () => Promise.resolve(),
     refresh: () => Promise.resolve(),

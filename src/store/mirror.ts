@@ -1,7 +1,8 @@
 import type { HistoryEvent } from '../engine/events.ts';
-import { named, WeftError } from '../engine/failure.ts';
 import { copy } from './copy.ts';
+import { StoreConflictError } from './errors.ts';
 import {
+  checkFence,
   createTables,
   pairKey,
   splitPairKey,
@@ -14,9 +15,10 @@ import {
 import type {
   ActivityTaskRecord,
   ExecutionRecord,
+  Fence,
   HistoryChunk,
-  HostRecord,
   InboxRecord,
+  LeaseRecord,
   Store,
   StoreTx,
   TimerRecord,
@@ -24,12 +26,8 @@ import type {
   WorkflowTaskRecord,
 } from './types.ts';
 
-/**
- * Writes made in memory were lost before they became durable: another connection wrote to the
- * database first, or the database refused them. The store has reloaded what is durable.
- */
-export class StoreConflictError extends WeftError {}
-named(StoreConflictError, 'StoreConflictError');
+// Where it was defined before errors.ts existed; importers from here keep working.
+export { StoreConflictError } from './errors.ts';
 
 /** Everything but history, as a durable database holds it, and the version it is at. */
 export interface MirrorSnapshot {
@@ -43,7 +41,7 @@ export interface MirrorSnapshot {
   workflowTasks: WorkflowTaskRecord[];
   activityTasks: ActivityTaskRecord[];
   timers: TimerRecord[];
-  hosts: HostRecord[];
+  leases: LeaseRecord[];
   /** Commits not yet folded into the records above, oldest first. */
   changes?: Change[];
 }
@@ -122,7 +120,7 @@ function newDirty(): Dirty {
     workflowTasks: new Map(),
     activityTasks: new Map(),
     timers: new Map(),
-    hosts: new Map(),
+    leases: new Map(),
   };
 }
 
@@ -204,7 +202,11 @@ export function mirrorStore(
     return false;
   }
 
-  function run<T>(writable: boolean, fn: (tx: StoreTx) => Promise<T>, durable = false): Promise<T> {
+  function run<T>(
+    writable: boolean,
+    fn: (tx: StoreTx) => Promise<T>,
+    options: { durable?: boolean; fence?: Fence } = {},
+  ): Promise<T> {
     let flush: number | undefined;
     const result = exclusive(async () => {
       if (broken) throw broken.error;
@@ -212,6 +214,9 @@ export function mirrorStore(
       const touched: Touch[] = [];
       const state: TxState = { writable, active: true, undo: [], failure: undefined, touched, readHistory };
       try {
+        // Against memory, which may be behind the database: a lease taken by another
+        // connection since is caught when this write's flush finds the version moved on.
+        if (options.fence) checkFence(tables, options.fence);
         const value = await fn(tablesTx(tables, nextInboxId, state));
         if (state.failure) throw state.failure.error;
         for (const touch of touched) {
@@ -231,7 +236,7 @@ export function mirrorStore(
         state.active = false;
       }
     });
-    if (!durable) return result;
+    if (!options.durable) return result;
     return result.then(async (value) => {
       if (flush !== undefined) await waitFor(flush);
       return value;
@@ -398,7 +403,7 @@ export function mirrorStore(
   return {
     name: backing.name,
     read: (fn) => run(false, fn),
-    write: (fn, options) => run(true, fn, options?.durable),
+    write: (fn, options) => run(true, fn, options),
     flushed(options) {
       if (broken) return Promise.reject(broken.error);
       const urgent = !options?.lazy;
@@ -460,7 +465,7 @@ function fill(snapshot: MirrorSnapshot): Tables {
   for (const r of snapshot.workflowTasks) tables.workflowTasks.set(r.runId, r);
   for (const r of snapshot.activityTasks) tables.activityTasks.set(pairKey(r.runId, r.seq), r);
   for (const r of snapshot.timers) tables.timers.set(pairKey(r.runId, r.key), r);
-  for (const r of snapshot.hosts) tables.hosts.set(r.hostId, r);
+  for (const r of snapshot.leases) tables.leases.set(r.name, r);
   applyChanges(tables, snapshot.changes ?? []);
   return tables;
 }
@@ -516,7 +521,7 @@ export function durableKeyOf(table: TableName, value: object): DurableKey {
       return [v.runId as string, v.seq as number];
     case 'timers':
       return [v.runId as string, v.key as string];
-    case 'hosts':
-      return v.hostId as string;
+    case 'leases':
+      return v.name as string;
   }
 }

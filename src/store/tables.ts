@@ -1,11 +1,13 @@
 import type { HistoryEvent } from '../engine/events.ts';
 import { copy } from './copy.ts';
+import { LeaseLostError } from './errors.ts';
 import { compareExecutions, matchesFilter } from './filter.ts';
 import type {
   ActivityTaskRecord,
   ExecutionRecord,
-  HostRecord,
+  Fence,
   InboxRecord,
+  LeaseRecord,
   NewInboxRecord,
   StoreTx,
   TimerRecord,
@@ -66,7 +68,7 @@ export interface Tables {
   activityTasks: IndexedMap<string, ActivityTaskRecord>;
   /** Keyed by `pairKey(runId, key)`, indexed by run. */
   timers: IndexedMap<string, TimerRecord>;
-  hosts: Map<string, HostRecord>;
+  leases: Map<string, LeaseRecord>;
 }
 
 /** The tables whose records a write can touch one by one (history is appended in chunks). */
@@ -77,7 +79,7 @@ export type TableName =
   | 'workflowTasks'
   | 'activityTasks'
   | 'timers'
-  | 'hosts';
+  | 'leases';
 
 /** One record a transaction wrote or deleted, and whether it was there before. */
 export interface Touch {
@@ -95,8 +97,22 @@ export function createTables(): Tables {
     workflowTasks: new Map(),
     activityTasks: new IndexedMap((a) => a.runId),
     timers: new IndexedMap((t) => t.runId),
-    hosts: new Map(),
+    leases: new Map(),
   };
+}
+
+/**
+ * Throws {@link LeaseLostError} unless the lease `fence.name` is held by `fence.holder` at
+ * `fence.epoch`. Both stores call it at the start of a fenced write, before its `fn`, so a
+ * host that lost the lease runs none of the write's code.
+ */
+export function checkFence(tables: Tables, fence: Fence): void {
+  const lease = tables.leases.get(fence.name);
+  if (lease?.holder === fence.holder && lease.epoch === fence.epoch) return;
+  const now = lease === undefined ? 'no one holds it now' : `now ${lease.holder} at epoch ${lease.epoch}`;
+  throw new LeaseLostError(
+    `Lease "${fence.name}" is no longer held by ${fence.holder} at epoch ${fence.epoch} (${now})`,
+  );
 }
 
 /** What one transaction needs besides the tables: its undo log and its state. */
@@ -267,11 +283,9 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
         read(() => [...tables.timers.values()].sort((a, b) => a.fireAt - b.fireAt || compareTimerKeys(a, b))),
       listByRun: (runId) => read(() => tables.timers.byIndex(runId).sort(compareTimerKeys)),
     },
-    hosts: {
-      get: (hostId) => read(() => tables.hosts.get(hostId)),
-      put: (record) => write(() => set('hosts', tables.hosts, record.hostId, copy(record))),
-      delete: (hostId) => write(() => remove('hosts', tables.hosts, hostId)),
-      list: () => read(() => [...tables.hosts.values()].sort((a, b) => compareKeys(a.hostId, b.hostId))),
+    leases: {
+      get: (name) => read(() => tables.leases.get(name)),
+      put: (record) => write(() => set('leases', tables.leases, record.name, copy(record))),
     },
   };
 }

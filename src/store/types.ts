@@ -121,11 +121,29 @@ export interface TimerRecord {
   seq?: number;
 }
 
-/** A host (worker, tab, service worker) known to the database, for leases. */
-export interface HostRecord {
-  hostId: string;
-  heartbeat: number;
-  taskQueues: string[];
+/**
+ * A lease on the database (SPEC 5.9, one executor): the host that holds it is the only one
+ * that advances executions. Acquired and renewed in a write transaction, like any record.
+ */
+export interface LeaseRecord {
+  /** The lease's key. weft's hosts share one lease per database, {@link ENGINE_LEASE}. */
+  name: string;
+  /** The host holding it. */
+  holder: string;
+  /** The fencing token: one more at each acquisition, by whichever host. Fenced writes compare it. */
+  epoch: number;
+  /** Until when it holds without renewal, in milliseconds since the epoch. */
+  expiresAt: number;
+}
+
+/** The lease weft's hosts contend for. */
+export const ENGINE_LEASE = 'engine';
+
+/** What a fenced write requires of the lease `name`: held by `holder` at `epoch`. */
+export interface Fence {
+  name: string;
+  holder: string;
+  epoch: number;
 }
 
 export interface ExecutionFilter {
@@ -186,11 +204,9 @@ export interface StoreTx {
     list(): Promise<TimerRecord[]>;
     listByRun(runId: string): Promise<TimerRecord[]>;
   };
-  hosts: {
-    get(hostId: string): Promise<HostRecord | undefined>;
-    put(record: HostRecord): void;
-    delete(hostId: string): void;
-    list(): Promise<HostRecord[]>;
+  leases: {
+    get(name: string): Promise<LeaseRecord | undefined>;
+    put(record: LeaseRecord): void;
   };
 }
 
@@ -215,8 +231,14 @@ export interface Store {
    * fails, nothing is written and the promise rejects. Transactions are serialised.
    * With `durable`, resolves only once the writes are durable, and rejects with
    * `StoreConflictError` if they were lost instead (see {@link Store.flushed}).
+   *
+   * With `fence`, the transaction first checks that the lease `fence.name` is held by
+   * `fence.holder` at `fence.epoch`; if not, nothing is written and the promise rejects with
+   * `LeaseLostError`. A store that writes behind also refuses, when it flushes, writes made on
+   * a view of the database that another connection has changed since (`StoreConflictError`):
+   * so a host that lost its lease while frozen cannot commit what it did meanwhile.
    */
-  write<T>(fn: (tx: StoreTx) => Promise<T>, options?: { durable?: boolean }): Promise<T>;
+  write<T>(fn: (tx: StoreTx) => Promise<T>, options?: { durable?: boolean; fence?: Fence }): Promise<T>;
   /**
    * Resolves once every write that resolved before this call is durable. Rejects with
    * `StoreConflictError` when such writes were lost instead (another connection wrote to the

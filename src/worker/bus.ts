@@ -1,25 +1,16 @@
 import type { FailureRecord } from '../engine/failure.ts';
-import type { ActivityTaskRecord, Store, TimerRecord } from '../store/types.ts';
-import type { WorkflowChange } from './api.ts';
+import type { LeaseRecord, Store } from '../store/types.ts';
+import type { Reply, WorkflowChange } from './api.ts';
 
 /**
- * How hosts that share one database wake each other: after each commit a host publishes what
- * it made ready, and every other host picks up what concerns the task queues it serves. No
- * polling: an idle host does nothing until a note arrives. Notes only wake; the store stays
- * the truth, so a lost note delays work until the next start but loses nothing.
+ * What the leader made visible, once it is durable: watchers in every host hear of it, and
+ * hosts waiting on an update learn its outcome.
  */
 export interface WakeNote {
   from: string;
-  workflowTasks: [runId: string, taskQueue: string][];
-  activities: ActivityTaskRecord[];
-  timers: TimerRecord[];
-  cancelledTimers: [runId: string, key: string][];
-  abortActivities: [runId: string, seq: number][];
   changes: WorkflowChange[];
-  /** Updates that completed (or were rejected by their validator), for the host awaiting each. */
+  /** Updates that completed (or were rejected by their validator). */
   updates: UpdateOutcome[];
-  /** From the bus itself: notes may have been missed; look at the store again. */
-  rescan?: boolean;
 }
 
 export type UpdateOutcome = { updateId: string } & (
@@ -27,9 +18,29 @@ export type UpdateOutcome = { updateId: string } & (
   | { failure: FailureRecord; rejected?: boolean }
 );
 
+/** What hosts say to each other to share one database: who leads, who runs what, and calls. */
+export interface HostNote {
+  from: string;
+  /** The leader announces its lease: when it wins it, each time it renews it, and to newcomers. */
+  lease?: LeaseRecord;
+  /** A host offers to run the workflows and activities of these task queues. */
+  serves?: string[];
+  /** A host stops. */
+  gone?: true;
+  /** `to: ''` is whoever leads. */
+  call?: { id: number; to: string; method: string; args: unknown[] };
+  answer?: { id: number; to: string; reply: Reply<unknown> };
+}
+
+export type BusNote = WakeNote | HostNote;
+
+/**
+ * How hosts that share one database talk: the leader's wake notes, leases, offers and calls.
+ * No polling: an idle host does nothing until a note arrives. The store stays the truth.
+ */
 export interface WakeBus {
-  publish(note: WakeNote): void;
-  subscribe(listener: (note: WakeNote) => void): () => void;
+  publish(note: BusNote): void;
+  subscribe(listener: (note: BusNote) => void): () => void;
 }
 
 const localBuses = new WeakMap<Store, WakeBus>();
@@ -38,7 +49,7 @@ const localBuses = new WeakMap<Store, WakeBus>();
 export function localBus(store: Store): WakeBus {
   let bus = localBuses.get(store);
   if (!bus) {
-    const listeners = new Set<(note: WakeNote) => void>();
+    const listeners = new Set<(note: BusNote) => void>();
     bus = {
       publish: (note) => {
         // Delivered asynchronously, like a BroadcastChannel: never inside the publisher's commit.
@@ -57,67 +68,26 @@ export function localBus(store: Store): WakeBus {
   return bus;
 }
 
-/** What buses say to each other about who is listening. */
-type Presence = { weftPresence: 'hello' | 'here' | 'ready' };
-
 /**
  * Hosts in other workers, tabs and service workers of this origin, sharing a database.
- *
- * A host alone on its database publishes nothing (a note costs a structured clone per flush).
- * So buses first find each other: a new one says `hello`, those already there answer `here`,
- * and the new one confirms `ready`. Each side then publishes, and rescans the store once, at a
- * moment when every commit it could have missed is durable: the new one on `here`, the others
- * on `ready`.
+ * A host alone on its database posts no wake notes (each costs a structured clone): hosts
+ * announce themselves when they start, so any message means another host is there.
  */
 export function broadcastBus(databaseName: string): WakeBus {
   const channel = new BroadcastChannel(`weft:${databaseName}`);
-  const listeners = new Set<(note: WakeNote) => void>();
+  const listeners = new Set<(note: BusNote) => void>();
   let peers = false;
-  let rescanWaiting = false;
-  const say = (weftPresence: Presence['weftPresence']): void => channel.postMessage({ weftPresence });
-  const rescan = (): void => {
-    if (listeners.size === 0) rescanWaiting = true;
-    for (const listener of listeners) listener(rescanNote());
-  };
-  channel.onmessage = (event: MessageEvent<WakeNote | Presence>) => {
-    const data = event.data;
-    if (!('weftPresence' in data)) {
-      for (const listener of listeners) listener(data);
-      return;
-    }
+  channel.onmessage = (event: MessageEvent<BusNote>) => {
     peers = true;
-    if (data.weftPresence === 'hello') say('here');
-    else {
-      if (data.weftPresence === 'here') say('ready');
-      rescan();
-    }
+    for (const listener of listeners) listener(event.data);
   };
-  say('hello');
   return {
     publish: (note) => {
-      if (peers) channel.postMessage(note);
+      if (peers || !('changes' in note)) channel.postMessage(note);
     },
     subscribe: (listener) => {
       listeners.add(listener);
-      if (rescanWaiting) {
-        rescanWaiting = false;
-        queueMicrotask(() => listener(rescanNote()));
-      }
       return () => listeners.delete(listener);
     },
-  };
-}
-
-function rescanNote(): WakeNote {
-  return {
-    from: '',
-    workflowTasks: [],
-    activities: [],
-    timers: [],
-    cancelledTimers: [],
-    abortActivities: [],
-    changes: [],
-    updates: [],
-    rescan: true,
   };
 }

@@ -2,10 +2,12 @@ import { defined } from '../engine/defined.ts';
 import {
   ApplicationFailure,
   failedTaskEvents,
+  fromErrorRecord,
   fromFailureRecord,
   type HistoryEvent,
   InvalidArgumentError,
   msOptional,
+  type TaskResult,
   TimeoutFailure,
   toErrorRecord,
   toFailureRecord,
@@ -14,8 +16,17 @@ import {
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
 } from '../engine/index.ts';
-import { StoreConflictError } from '../store/mirror.ts';
-import type { ActivityTaskRecord, ExecutionRecord, Store, StoreTx, TimerRecord } from '../store/types.ts';
+import { LeaseLostError, StoreConflictError } from '../store/errors.ts';
+import {
+  type ActivityTaskRecord,
+  ENGINE_LEASE,
+  type ExecutionRecord,
+  type InboxRecord,
+  type LeaseRecord,
+  type Store,
+  type StoreTx,
+  type TimerRecord,
+} from '../store/types.ts';
 import { Context, runWithContext } from './activity.ts';
 import type {
   EngineApi,
@@ -26,7 +37,7 @@ import type {
   WorkflowOutcome,
   WorkflowStartOptions,
 } from './api.ts';
-import { localBus, type UpdateOutcome, type WakeBus, type WakeNote } from './bus.ts';
+import { type BusNote, localBus, type UpdateOutcome, type WakeBus, type WakeNote } from './bus.ts';
 import { installDeterminism, randomUint32, realNow } from './determinism.ts';
 import { assertPayloadSize, DEFAULT_PAYLOAD_LIMIT, payloadSize, tooLargeMessage } from './payload.ts';
 import {
@@ -76,6 +87,14 @@ export interface HostOptions {
    * claimed is taken over only once its timeout has passed.
    */
   isHostAlive?: (hostId: string) => Promise<boolean>;
+  /** Resolves when another host is gone (e.g. its Web Lock is released): its work is taken over at once. */
+  whenHostGone?: (hostId: string) => Promise<void>;
+  /**
+   * How long the database's lease holds without renewal, in ms (default 5,000). A leader that
+   * stops renewing it (a frozen tab) is replaced after this long; one that closes, at once
+   * where `whenHostGone` tells.
+   */
+  leaseTimeout?: number;
   /** Largest payload (arguments, results, signal data) in bytes (default 2 MiB). */
   payloadLimit?: number;
 }
@@ -85,12 +104,51 @@ type WriteOp<T> = (tx: StoreTx, fx: Effects, ctx: ServiceContext) => Promise<T>;
 const TASK_BATCH = 128;
 /** Attempts of a client call whose writes another connection's commit made void. */
 const CONFLICT_ATTEMPTS = 5;
+/** The client API methods a host that does not lead forwards to the leader. */
+const FORWARDED = [
+  'start',
+  'signal',
+  'query',
+  'update',
+  'cancel',
+  'terminate',
+  'describe',
+  'history',
+  'result',
+  'list',
+] as const;
+type Forwarded = (typeof FORWARDED)[number];
+/** What the leader asks of a host that runs a task queue for it. */
+type ExecutorMethod = 'task' | 'activity' | 'abort' | 'query';
+interface RemoteTask {
+  exec: ExecutionRecord;
+  inbox: InboxRecord[];
+  /** Left out when the executor last ran this run's task (it keeps the instance). */
+  history?: HistoryEvent[];
+  time: number;
+}
+interface PendingCall {
+  to: string;
+  method: string;
+  args: unknown[];
+  /** The host the call went to; for `to: ''`, the leader at the time. */
+  sentTo?: string;
+  resolve(reply: Reply<unknown>): void;
+  reject(error: unknown): void;
+}
 
 /**
  * Runs workflows and activities from a store: the task loop, the sticky cache of live
  * workflow instances, durable timers, activity execution, and the flat API of plain data
  * that clients call. Runtime-neutral: the same host runs in a Web Worker, a service worker,
  * Node or an edge runtime.
+ *
+ * Hosts that share a database (pool workers, tabs, a service worker) elect one leader through
+ * the store's lease, like a Temporal history shard: only the leader writes, and each of its
+ * writes is fenced by the lease's epoch, so no two hosts ever advance the same execution. The
+ * others forward their clients' calls to it, and run for it the workflow and activity tasks
+ * of queues it does not serve. When the leader goes (its lock is released, or it stops
+ * renewing the lease), another host takes the lease over and resumes everything from the store.
  */
 export class Host {
   readonly hostId: string;
@@ -135,6 +193,20 @@ export class Host {
   #writeFlush: Promise<void> | undefined;
   /** What this host's commits made ready, to publish once the flush holding them is durable. */
   #outgoing: { note: WakeNote; durable: Promise<void> } | undefined;
+  /** The lease while this host leads. */
+  #lease: LeaseRecord | undefined;
+  /** Settles once the lease this host won is durable: no side effect (activity) starts before. */
+  #leaseDurable: Promise<unknown> = Promise.resolve();
+  /** The host leading, as far as this host knows. */
+  #leader: string | undefined;
+  #leaseTimer: ReturnType<typeof setTimeout> | undefined;
+  #electing: Promise<void> | undefined;
+  readonly #calls = new Map<number, PendingCall>();
+  #nextCall = 1;
+  /** Other hosts that run task queues for the leader, with their queues. */
+  readonly #executors = new Map<string, string[]>();
+  /** Runs whose instance an executor keeps, by executor: their next task needs no history. */
+  readonly #sticky = new Map<string, string>();
 
   constructor(options: HostOptions) {
     installDeterminism();
@@ -158,6 +230,17 @@ export class Host {
     return this.taskQueues.includes(taskQueue);
   }
 
+  /** Another host that runs `taskQueue` for the leader. */
+  #executorFor(taskQueue: string): string | undefined {
+    for (const [hostId, queues] of this.#executors) if (queues.includes(taskQueue)) return hostId;
+    return undefined;
+  }
+
+  /** Whether the leader can have `taskQueue`'s tasks run: here, or by an executor. */
+  #canRun(taskQueue: string): boolean {
+    return this.#serves(taskQueue) || this.#executorFor(taskQueue) !== undefined;
+  }
+
   #context(): ServiceContext {
     return {
       now: realNow(),
@@ -169,30 +252,143 @@ export class Host {
     };
   }
 
-  /** Loads pending work from the store: workflow tasks, activities, timers. */
+  /** Joins the hosts of the store: wins the lease and loads pending work, or follows the leader. */
   async start(): Promise<void> {
-    await this.#scan();
-    this.#unsubscribe = this.#bus.subscribe((note) => {
-      if (note.from === this.hostId) return;
-      // Another host wrote: catch up with the database before acting on what it says.
-      this.#store
-        .refresh()
-        .then(() => (note.rescan ? this.#lookAgain() : this.#applyNote(note)))
-        .catch((error: unknown) => console.error('weft: catching up with another host failed', error));
-    });
+    this.#unsubscribe = this.#bus.subscribe((note) => this.#onNote(note));
     this.#unsubscribeReload = this.#store.onReload(() => {
-      // Writes this host acted on were lost: nothing cached can be trusted; look again. Whoever
-      // waits for a run to change looks again too (what woke them may be gone, or be news).
+      // Writes this host acted on were lost: nothing cached can be trusted. If the lease went
+      // with them, another host leads now; otherwise look at the store again.
       this.#cache.clear();
       this.#blocked.clear();
-      this.#lookAgain().catch((error: unknown) => console.error('weft: rescanning the store failed', error));
+      this.#store
+        .read((tx) => tx.leases.get(ENGINE_LEASE))
+        .then((lease) => {
+          if (!this.#lease) return;
+          if (lease?.holder !== this.hostId || lease.epoch !== this.#lease.epoch) this.#stepDown();
+          else return this.#lookAgain();
+        })
+        .catch((error: unknown) => console.error('weft: rescanning the store failed', error));
     });
-    this.#kick();
+    await this.#elect();
+  }
+
+  get #ttl(): number {
+    return this.#options.leaseTimeout ?? 5_000;
+  }
+
+  /** Takes the lease if nobody holds it (or its holder is gone), else follows its holder. */
+  #elect(): Promise<void> {
+    this.#electing ??= (async () => {
+      try {
+        while (!this.#stopped && !this.#lease) {
+          await this.#store.refresh();
+          const now = realNow();
+          const current = await this.#store.read((tx) => tx.leases.get(ENGINE_LEASE));
+          if (
+            current &&
+            current.holder !== this.hostId &&
+            current.expiresAt > now &&
+            ((await this.#options.isHostAlive?.(current.holder)) ?? true)
+          ) {
+            this.#follow(current);
+            return;
+          }
+          const lease: LeaseRecord = {
+            name: ENGINE_LEASE,
+            holder: this.hostId,
+            epoch: (current?.epoch ?? 0) + 1,
+            expiresAt: now + this.#ttl,
+          };
+          // Won only if nobody moved in between; the flush refuses it if another connection did.
+          const won = await this.#store.write(async (tx) => {
+            if ((await tx.leases.get(ENGINE_LEASE))?.epoch !== current?.epoch) return false;
+            tx.leases.put(lease);
+            return true;
+          });
+          if (won) this.#lead(lease);
+        }
+      } finally {
+        this.#electing = undefined;
+      }
+    })();
+    return this.#electing;
+  }
+
+  #lead(lease: LeaseRecord): void {
+    this.#lease = lease;
+    this.#leader = this.hostId;
+    // Workflow tasks may run at once (their commits share the lease's fate), activities not.
+    this.#leaseDurable = this.#store.flushed().catch(() => undefined);
+    this.#renewLater();
+    this.#bus.publish({ from: this.hostId, lease });
+    this.#resendCalls();
+    void this.#scan();
+  }
+
+  #renewLater(): void {
+    clearTimeout(this.#leaseTimer);
+    this.#leaseTimer = unref(setTimeout(() => void this.#renew(), this.#ttl / 3));
+  }
+
+  async #renew(): Promise<void> {
+    const lease = this.#lease;
+    if (!lease || this.#stopped) return;
+    const renewed = { ...lease, expiresAt: realNow() + this.#ttl };
+    try {
+      await this.#store.write(async (tx) => tx.leases.put(renewed), { durable: true, fence: lease });
+    } catch (error) {
+      if (this.#lease === lease) this.#stepDown();
+      if (!(error instanceof LeaseLostError || error instanceof StoreConflictError)) throw error;
+      return;
+    }
+    if (this.#lease !== lease) return;
+    this.#lease = renewed;
+    this.#bus.publish({ from: this.hostId, lease: renewed });
+    this.#renewLater();
+  }
+
+  /** Follows the lease's holder, and takes over when it goes or lets its lease expire. */
+  #follow(lease: LeaseRecord): void {
+    const newLeader = this.#leader !== lease.holder;
+    this.#leader = lease.holder;
+    clearTimeout(this.#leaseTimer);
+    this.#leaseTimer = unref(
+      setTimeout(() => void this.#elect(), Math.max(0, lease.expiresAt - realNow()) + this.#ttl / 10),
+    );
+    if (!newLeader) return;
+    this.#options.whenHostGone?.(lease.holder).then(() => {
+      if (this.#leader === lease.holder) void this.#elect();
+    });
+    this.#bus.publish({ from: this.hostId, serves: this.taskQueues });
+    this.#resendCalls();
+  }
+
+  /** This host lost its lease: it drops what it did as leader and follows. */
+  #stepDown(): void {
+    if (!this.#lease) return;
+    this.#lease = undefined;
+    this.#leader = undefined;
+    clearTimeout(this.#leaseTimer);
+    this.#cache.clear();
+    this.#ready.clear();
+    this.#blocked.clear();
+    this.#timers.clear();
+    this.#pendingActivities.clear();
+    this.#sticky.clear();
+    for (const { controller } of this.#runningActivities.values())
+      controller.abort(new LeaseLostError('This host lost the lease'));
+    // Local calls waiting here are woken: they find this host no longer leads and go to the leader.
+    for (const [id, waiter] of this.#updateWaiters) {
+      this.#updateWaiters.delete(id);
+      waiter.reject(new LeaseLostError('This host lost the lease'));
+    }
+    void this.#lookAgain();
+    void this.#elect();
   }
 
   /**
-   * After news of unknown extent (a reload, a new host on the bus): whoever waits for a run to
-   * change looks again, and the work waiting in the store is picked up again.
+   * After news of unknown extent (a reload): whoever waits for a run to change looks again,
+   * and the work waiting in the store is picked up again.
    */
   #lookAgain(): Promise<void> {
     for (const waiters of [this.#resultWaiters, this.#changeWaiters]) {
@@ -205,29 +401,129 @@ export class Host {
 
   /** Picks up the work waiting in the store: workflow tasks, activities, timers. */
   async #scan(): Promise<void> {
+    if (!this.#lease) return;
     const { tasks, activities, timers } = await this.#store.read(async (tx) => ({
       tasks: await tx.workflowTasks.list(),
       activities: await tx.activityTasks.list(),
       timers: await tx.timers.list(),
     }));
-    for (const task of tasks) if (this.#serves(task.taskQueue)) this.#ready.add(task.runId);
-    for (const activity of activities) if (this.#serves(activity.taskQueue)) this.#enqueueActivity(activity);
-    for (const timer of timers) if (this.#serves(timer.taskQueue)) this.#timers.add(timer, timer.fireAt);
+    if (!this.#lease) return;
+    for (const task of tasks) if (this.#canRun(task.taskQueue)) this.#ready.add(task.runId);
+    for (const activity of activities) if (this.#canRun(activity.taskQueue)) this.#enqueueActivity(activity);
+    // Firing a timer is a write: the leader fires every queue's timers.
+    for (const timer of timers) this.#timers.add(timer, timer.fireAt);
     this.#kick();
+  }
+
+  // ---- hosts talking -----------------------------------------------------------------------
+
+  #onNote(note: BusNote): void {
+    if (note.from === this.hostId || this.#stopped) return;
+    if ('changes' in note) {
+      this.#applyNote(note);
+      return;
+    }
+    const { lease, serves, gone, call, answer } = note;
+    if (lease) {
+      if (this.#lease && lease.epoch > this.#lease.epoch) this.#stepDown();
+      if (!this.#lease && lease.holder !== this.hostId) this.#follow(lease);
+    }
+    if (serves && this.#lease) {
+      const known = this.#executors.get(note.from);
+      this.#executors.set(note.from, serves);
+      // A newcomer learns who leads; work waiting for its queues can run now.
+      this.#bus.publish({ from: this.hostId, lease: this.#lease });
+      if (!known) {
+        this.#options.whenHostGone?.(note.from).then(() => this.#gone(note.from));
+        void this.#scan();
+      }
+    }
+    if (gone) this.#gone(note.from);
+    if (call && (call.to === this.hostId || (call.to === '' && this.#lease))) {
+      void this.#answer(call.method, call.args).then((reply) =>
+        this.#bus.publish({ from: this.hostId, answer: { id: call.id, to: note.from, reply } }),
+      );
+    }
+    if (answer && answer.to === this.hostId) {
+      const pending = this.#calls.get(answer.id);
+      // A call re-sent to a new leader takes only that leader's answer.
+      if (pending && (pending.sentTo === undefined || pending.sentTo === note.from)) {
+        this.#calls.delete(answer.id);
+        pending.resolve(answer.reply);
+      }
+    }
+  }
+
+  /** Another host stopped: calls to it fail (their work is done again), and a leader is elected. */
+  #gone(hostId: string): void {
+    this.#executors.delete(hostId);
+    for (const [id, call] of this.#calls) {
+      if (call.to === hostId) {
+        this.#calls.delete(id);
+        call.reject(new Error(`Host ${hostId} is gone`));
+      }
+    }
+    if (this.#leader === hostId && !this.#lease) void this.#elect();
+  }
+
+  /** Calls another host (`to: ''`: whoever leads) over the bus. */
+  #call(to: string, method: string, args: unknown[]): Promise<Reply<unknown>> {
+    return new Promise((resolve, reject) => {
+      const id = this.#nextCall++;
+      const call: PendingCall = { to, method, args, resolve, reject };
+      this.#calls.set(id, call);
+      this.#send(id, call);
+    });
+  }
+
+  #send(id: number, call: PendingCall): void {
+    const to = call.to || this.#leader;
+    if (to === undefined) return; // Sent when a leader is known.
+    if (to === this.hostId) {
+      this.#calls.delete(id);
+      void this.#answer(call.method, call.args).then(call.resolve);
+      return;
+    }
+    call.sentTo = to;
+    this.#bus.publish({ from: this.hostId, call: { id, to, method: call.method, args: call.args } });
+  }
+
+  /** A new leader: calls that were for the old one go to it. */
+  #resendCalls(): void {
+    for (const [id, call] of this.#calls)
+      if (call.to === '' && call.sentTo !== this.#leader) this.#send(id, call);
+  }
+
+  /** Answers a call from another host: a client call for the leader, or a task for an executor. */
+  #answer(method: string, args: unknown[]): Promise<Reply<unknown>> {
+    const api = this.#localApi as unknown as Record<string, (...a: unknown[]) => Promise<Reply<unknown>>>;
+    if ((FORWARDED as readonly string[]).includes(method)) return api[method]!(...args);
+    return reply(() => this.#execute(method as ExecutorMethod, args[0]));
   }
 
   /** Stops timers and activities; the store keeps everything for the next host. */
   async shutdown(): Promise<void> {
+    const lease = this.#lease;
     this.#stopped = true;
+    clearTimeout(this.#leaseTimer);
     this.#unsubscribe?.();
     this.#unsubscribeReload?.();
     this.#timers.clear();
     for (const { controller } of this.#runningActivities.values())
       controller.abort(new Error('Host shut down'));
+    for (const call of this.#calls.values()) call.reject(new Error('Host shut down'));
+    this.#calls.clear();
     await this.#draining;
     await this.#writeFlush;
+    // The lease is let go, so the next host need not wait for it to expire.
+    if (lease) {
+      await this.#store
+        .write(async (tx) => tx.leases.put({ ...lease, expiresAt: 0 }), { fence: lease })
+        .catch(() => undefined);
+    }
     // What this host wrote reaches the database before it says it has stopped.
     await this.#store.flushed().catch((error: unknown) => console.error('weft: final flush failed', error));
+    this.#bus.publish({ from: this.hostId, gone: true });
   }
 
   // ---- writes -----------------------------------------------------------------------------
@@ -238,9 +534,17 @@ export class Host {
     updates?: UpdateOutcome[],
     durable = false,
   ): Promise<T> {
+    const fence = this.#lease;
+    if (!fence) throw new LeaseLostError('This host does not hold the lease');
     const fx = newEffects();
     const ctx = this.#context();
-    const value = await this.#store.write((tx) => op(tx, fx, ctx), { durable });
+    let value: T;
+    try {
+      value = await this.#store.write((tx) => op(tx, fx, ctx), { durable, fence });
+    } catch (error) {
+      if (error instanceof LeaseLostError && this.#lease === fence) this.#stepDown();
+      throw error;
+    }
     this.#applyEffects(fx, updates);
     return value;
   }
@@ -298,9 +602,9 @@ export class Host {
     this.#writeFlush = undefined;
   }
 
-  /** After a commit: act on what it made ready here, and tell the other hosts. */
+  /** After a commit: act on what it made ready, and tell watchers and the other hosts. */
   #applyEffects(fx: Effects, updates: UpdateOutcome[] = []): void {
-    for (const [runId, events] of fx.appended) {
+    for (const events of fx.appended.values()) {
       for (const event of events) {
         if (event.eventType !== 'WorkflowExecutionUpdateCompleted') continue;
         const outcome = event.attributes.outcome;
@@ -309,38 +613,28 @@ export class Host {
           ...('success' in outcome ? { success: outcome.success } : { failure: outcome.failure }),
         });
       }
-      void runId;
     }
-    const note: WakeNote = {
-      from: this.hostId,
-      workflowTasks: [...fx.workflowTasks],
-      activities: fx.activities,
-      timers: fx.timers,
-      cancelledTimers: fx.cancelledTimers,
-      abortActivities: fx.abortActivities,
-      changes: [...fx.changed.values()].map(changeOf),
-      updates,
-    };
+    if (this.#lease) {
+      for (const [runId, taskQueue] of fx.workflowTasks) {
+        if (!this.#canRun(taskQueue)) continue;
+        this.#blocked.delete(runId);
+        this.#ready.add(runId);
+      }
+      for (const record of fx.activities) if (this.#canRun(record.taskQueue)) this.#enqueueActivity(record);
+      for (const [runId, seq] of fx.abortActivities) this.#abortActivity(runId, seq);
+      for (const [runId, key] of fx.cancelledTimers) this.#timers.remove(`${runId}/${key}`);
+      for (const record of fx.timers) this.#timers.add(record, record.fireAt);
+    }
+    const note: WakeNote = { from: this.hostId, changes: [...fx.changed.values()].map(changeOf), updates };
     this.#applyNote(note, false);
-    const { workflowTasks, activities, timers, cancelledTimers, abortActivities, changes } = note;
-    if (
-      workflowTasks.length +
-        activities.length +
-        timers.length +
-        cancelledTimers.length +
-        abortActivities.length +
-        changes.length +
-        updates.length ===
-      0
-    ) {
-      return;
-    }
-    // Other hosts read the database, and watchers may tell a user: both wait for durability.
+    if (note.changes.length + updates.length === 0) return;
+    // Other hosts and watchers may tell a user: both wait for durability.
     // Notes made while a flush is pending travel together, once it is durable.
     // (The store hands out one promise per flush: equal promises, same flush.)
     const durable = this.#store.flushed({ lazy: true });
     if (this.#outgoing?.durable === durable) {
-      mergeNote(this.#outgoing.note, note);
+      this.#outgoing.note.changes.push(...note.changes);
+      this.#outgoing.note.updates.push(...updates);
       return;
     }
     const outgoing = { note, durable };
@@ -361,29 +655,22 @@ export class Host {
     );
   }
 
-  /** Acts on a wake note, from this host's own commit or another host's. */
+  #abortActivity(runId: string, seq: number): void {
+    const key = `${runId}/${seq}`;
+    this.#runningActivities.get(key)?.controller.abort(new Error('Activity cancelled'));
+    // Claimed here but not started yet: it never runs, and is recorded as cancelled.
+    const pending = this.#pendingActivities.get(key);
+    this.#pendingActivities.delete(key);
+    if (pending) {
+      this.#enqueueWrite((tx, fx, ctx) =>
+        completeActivity(tx, runId, seq, pending.attempt, { cancelled: true }, ctx, fx),
+      ).catch((error: unknown) => console.error('weft: recording a cancelled activity failed', error));
+    }
+  }
+
+  /** Acts on what changed: this host's own commit, or the leader's note. */
   #applyNote(note: WakeNote, notifyWatchers = true): void {
     if (this.#stopped) return;
-    for (const [runId, taskQueue] of note.workflowTasks) {
-      if (!this.#serves(taskQueue)) continue;
-      this.#blocked.delete(runId);
-      this.#ready.add(runId);
-    }
-    for (const record of note.activities) if (this.#serves(record.taskQueue)) this.#enqueueActivity(record);
-    for (const [runId, seq] of note.abortActivities) {
-      this.#runningActivities.get(`${runId}/${seq}`)?.controller.abort(new Error('Activity cancelled'));
-      // Claimed here but not started yet: it never runs, and is recorded as cancelled.
-      const pending = this.#pendingActivities.get(`${runId}/${seq}`);
-      this.#pendingActivities.delete(`${runId}/${seq}`);
-      if (pending) {
-        this.#enqueueWrite((tx, fx, ctx) =>
-          completeActivity(tx, runId, seq, pending.attempt, { cancelled: true }, ctx, fx),
-        ).catch((error: unknown) => console.error('weft: recording a cancelled activity failed', error));
-      }
-    }
-    for (const [runId, key] of note.cancelledTimers) this.#timers.remove(`${runId}/${key}`);
-    for (const record of note.timers)
-      if (this.#serves(record.taskQueue)) this.#timers.add(record, record.fireAt);
     for (const update of note.updates) {
       const waiter = this.#updateWaiters.get(update.updateId);
       if (!waiter) continue;
@@ -402,13 +689,6 @@ export class Host {
       const changed = this.#changeWaiters.get(change.runId);
       this.#changeWaiters.delete(change.runId);
       for (const wake of changed ?? []) wake();
-      if (
-        note.from !== this.hostId &&
-        this.#cache.get(change.runId)?.nextEventId !== change.historyLength + 1
-      ) {
-        // Another host advanced this run: the cached instance is behind.
-        this.#cache.delete(change.runId);
-      }
       if (change.status === 'RUNNING') continue;
       this.#cache.delete(change.runId);
       this.#ready.delete(change.runId);
@@ -437,7 +717,7 @@ export class Host {
   // ---- workflow tasks ---------------------------------------------------------------------
 
   #kick(): void {
-    if (this.#stopped || this.#draining || this.#ready.size === 0) return;
+    if (this.#stopped || !this.#lease || this.#draining || this.#ready.size === 0) return;
     this.#draining = this.#drain().finally(() => {
       this.#draining = undefined;
       this.#kick();
@@ -445,7 +725,7 @@ export class Host {
   }
 
   async #drain(): Promise<void> {
-    while (!this.#stopped && this.#ready.size > 0) {
+    while (!this.#stopped && this.#lease && this.#ready.size > 0) {
       const batch: string[] = [];
       for (const runId of this.#ready) {
         this.#ready.delete(runId);
@@ -464,10 +744,14 @@ export class Host {
         batch.map(async (runId) => {
           const [exec, inbox] = await Promise.all([tx.executions.get(runId), tx.inbox.list(runId)]);
           if (exec?.status !== 'RUNNING') return undefined;
+          const executor = this.#serves(exec.taskQueue) ? undefined : this.#executorFor(exec.taskQueue);
           // Taken out of the cache now: running an earlier run of the batch may evict it.
-          const cached = this.#takeCached(exec);
-          const history = cached ? undefined : await tx.history.read(runId);
-          return { exec, inbox, cached, history };
+          const cached = executor ? undefined : this.#takeCached(exec);
+          const history =
+            cached || (executor && this.#sticky.get(runId) === executor)
+              ? undefined
+              : await tx.history.read(runId);
+          return { exec, inbox, cached, history, executor };
         }),
       );
       return runs.filter((run) => run !== undefined);
@@ -477,37 +761,65 @@ export class Host {
     await nextMacrotask();
     const commits: TaskCommit[] = [];
     const failures: { runId: string; expected: number; events: HistoryEvent[] }[] = [];
-    for (const { exec, inbox, cached, history } of loaded) {
+    const remote: Promise<void>[] = [];
+    const done = (exec: ExecutionRecord, inbox: InboxRecord[], result: TaskResult): void => {
+      commits.push({
+        runId: exec.runId,
+        expectedNextEventId: exec.nextEventId,
+        consumedInbox: inbox.map((m) => m.id),
+        result,
+      });
+    };
+    const failed = (exec: ExecutionRecord, time: number, by: string, error: unknown): void => {
+      failures.push({
+        runId: exec.runId,
+        expected: exec.nextEventId,
+        events: failedTaskEvents(exec.nextEventId, time, exec.taskQueue, by, error),
+      });
+    };
+    for (const { exec, inbox, cached, history, executor } of loaded) {
       const time = realNow();
+      if (executor) {
+        const task: RemoteTask = { exec, inbox, time, ...(history && { history }) };
+        remote.push(
+          this.#call(executor, 'task', [task]).then(
+            (reply) => {
+              if ('error' in reply) failed(exec, time, executor, fromErrorRecord(reply.error));
+              else if (reply.ok) {
+                done(exec, inbox, reply.ok as TaskResult);
+                this.#sticky.set(exec.runId, executor);
+              } else {
+                // The executor no longer keeps the instance: again, with the history.
+                this.#sticky.delete(exec.runId);
+                this.#ready.add(exec.runId);
+              }
+            },
+            // The executor is gone: the task runs again, elsewhere or when one offers.
+            () => {
+              this.#sticky.delete(exec.runId);
+              this.#ready.add(exec.runId);
+            },
+          ),
+        );
+        continue;
+      }
       try {
-        const machine = cached ?? (await WorkflowMachine.replay(this.#machineInit(exec), history ?? []));
-        const result = await machine.runTask(inbox, time, { newRunId: () => crypto.randomUUID() });
-        for (const { command } of result.commands)
-          assertPayloadSize(command, this.#payloadLimit, `${command.type} payload`);
-        commits.push({
-          runId: exec.runId,
-          expectedNextEventId: exec.nextEventId,
-          consumedInbox: inbox.map((m) => m.id),
-          result,
-        });
-        this.#remember(exec.runId, machine);
+        done(exec, inbox, await this.#runTask(exec, inbox, cached, history ?? [], time));
       } catch (error) {
-        this.#cache.delete(exec.runId);
-        failures.push({
-          runId: exec.runId,
-          expected: exec.nextEventId,
-          events: failedTaskEvents(exec.nextEventId, time, exec.taskQueue, this.hostId, error),
-        });
+        failed(exec, time, this.hostId, error);
       }
     }
+    await Promise.all(remote);
     if (commits.length === 0 && failures.length === 0) return;
     const rejections: UpdateOutcome[] = [];
     try {
       await this.#write(async (tx, fx, ctx) => {
         for (const commit of commits) {
           const ok = await completeWorkflowTask(tx, commit, ctx, fx);
-          if (!ok) this.#cache.delete(commit.runId);
-          else {
+          if (!ok) {
+            this.#cache.delete(commit.runId);
+            this.#sticky.delete(commit.runId);
+          } else {
             for (const { command } of commit.result.commands) {
               if (command.type === 'RejectUpdate') {
                 rejections.push({ updateId: command.updateId, failure: command.failure, rejected: true });
@@ -523,19 +835,77 @@ export class Host {
       // Nothing was written: the cached instances are ahead of the store.
       for (const commit of commits) {
         this.#cache.delete(commit.runId);
-        this.#ready.add(commit.runId);
+        this.#sticky.delete(commit.runId);
+        if (this.#lease) this.#ready.add(commit.runId);
       }
-      console.error('weft: committing workflow tasks failed; they will be retried', error);
+      if (!(error instanceof LeaseLostError))
+        console.error('weft: committing workflow tasks failed; they will be retried', error);
       return;
     }
     for (const f of failures) this.#ready.delete(f.runId);
   }
 
+  /** Runs a workflow task on the cached instance, or on one rebuilt from history; keeps it. */
+  async #runTask(
+    exec: ExecutionRecord,
+    inbox: InboxRecord[],
+    cached: WorkflowMachine | undefined,
+    history: HistoryEvent[],
+    time: number,
+  ): Promise<TaskResult> {
+    try {
+      const machine = cached ?? (await WorkflowMachine.replay(this.#machineInit(exec), history));
+      const result = await machine.runTask(inbox, time, { newRunId: () => crypto.randomUUID() });
+      for (const { command } of result.commands)
+        assertPayloadSize(command, this.#payloadLimit, `${command.type} payload`);
+      this.#remember(exec.runId, machine);
+      return result;
+    } catch (error) {
+      this.#cache.delete(exec.runId);
+      throw error;
+    }
+  }
+
+  /** What the leader asks of this host as an executor of its task queues. */
+  async #execute(method: ExecutorMethod, payload: unknown): Promise<unknown> {
+    if (method === 'task') {
+      const { exec, inbox, history, time } = payload as RemoteTask;
+      const cached = this.#takeCached(exec);
+      // Without the instance or the history, the leader sends the task again with the history.
+      if (!cached && !history) return null;
+      await nextMacrotask();
+      return this.#runTask(exec, inbox, cached, history ?? [], time);
+    }
+    if (method === 'activity') {
+      const task = payload as ActivityTaskRecord;
+      const key = `${task.runId}/${task.seq}`;
+      const running = { attempt: task.attempt, controller: new AbortController() };
+      this.#runningActivities.set(key, running);
+      try {
+        return await this.#executeActivity(task, running.controller);
+      } finally {
+        if (this.#runningActivities.get(key) === running) this.#runningActivities.delete(key);
+      }
+    }
+    if (method === 'abort') {
+      const [runId, seq] = payload as [string, number];
+      this.#runningActivities.get(`${runId}/${seq}`)?.controller.abort(new Error('Activity cancelled'));
+      return null;
+    }
+    const { exec, history, name, args } = payload as {
+      exec: ExecutionRecord;
+      history: HistoryEvent[];
+      name: string;
+      args: unknown[];
+    };
+    return this.#answerQuery(exec, this.#current(exec), history, name, args);
+  }
+
   /** The cached instance of a run if it is at the run's current event, removed from the cache. */
   #takeCached(exec: ExecutionRecord): WorkflowMachine | undefined {
-    const cached = this.#cache.get(exec.runId);
+    const cached = this.#current(exec);
     this.#cache.delete(exec.runId);
-    return cached && cached.nextEventId === exec.nextEventId ? cached : undefined;
+    return cached;
   }
 
   #remember(runId: string, machine: WorkflowMachine): void {
@@ -607,18 +977,29 @@ export class Host {
       this.#runningActivities.set(key, running);
       void this.#runActivity(task, controller)
         .catch((error: unknown) => {
-          // The task is still in the store: the next host start runs it again (at least once).
-          console.error(`weft: recording activity ${task.activityType} failed`, error);
+          // The task is still in the store: the next leader runs it again (at least once).
+          if (!(error instanceof LeaseLostError))
+            console.error(`weft: recording activity ${task.activityType} failed`, error);
+          return undefined;
         })
-        .finally(() => {
+        .then((again) => {
           if (this.#runningActivities.get(key) === running) this.#runningActivities.delete(key);
           this.#activeActivityCount--;
+          // Queued once its slot is free, so that it is not taken for the attempt still running.
+          if (again) this.#enqueueActivity(again);
           this.#pumpActivities();
         });
     }
   }
 
-  async #runActivity(task: ActivityTaskRecord, controller: AbortController): Promise<void> {
+  /** @returns the activity to queue again (a retry, or an attempt whose executor went away). */
+  async #runActivity(
+    task: ActivityTaskRecord,
+    controller: AbortController,
+  ): Promise<ActivityTaskRecord | undefined> {
+    // A side effect waits until the lease it runs under is durable.
+    await this.#leaseDurable;
+    if (!this.#lease) return;
     // Claimed already by the commit that scheduled it on this host: no claim of its own.
     const claim =
       task.owner === this.hostId
@@ -629,10 +1010,7 @@ export class Host {
     if (!claim || this.#stopped) return;
     if ('retryAt' in claim) {
       const alive = (await this.#options.isHostAlive?.(claim.owner)) ?? true;
-      if (alive) {
-        this.#enqueueActivity({ ...task, notBefore: claim.retryAt });
-        return;
-      }
+      if (alive) return { ...task, notBefore: claim.retryAt };
       // Its host is gone (a closed tab, a killed worker): take the attempt over now.
       const taken = await this.#enqueueWrite((tx, _fx, ctx) =>
         claimActivity(tx, task.runId, task.seq, task.attempt, { ...ctx, deadHosts: new Set([claim.owner]) }),
@@ -647,13 +1025,35 @@ export class Host {
     task: ActivityTaskRecord,
     claimed: ActivityTaskRecord,
     controller: AbortController,
-  ): Promise<void> {
-    const outcome = await this.#executeActivity(claimed, controller);
+  ): Promise<ActivityTaskRecord | undefined> {
+    let outcome: ActivityOutcome;
+    const executor = this.#serves(task.taskQueue) ? undefined : this.#executorFor(task.taskQueue);
+    if (executor) {
+      const abort = (): void =>
+        void this.#call(executor, 'abort', [[task.runId, task.seq]]).catch(() => undefined);
+      controller.signal.addEventListener('abort', abort);
+      try {
+        const reply = await this.#call(executor, 'activity', [claimed]);
+        outcome =
+          'error' in reply
+            ? { failed: toFailureRecord(fromErrorRecord(reply.error)) }
+            : (reply.ok as ActivityOutcome);
+      } catch {
+        // The executor went away: the attempt runs again (at least once).
+        return this.#lease && claimed;
+      } finally {
+        controller.signal.removeEventListener('abort', abort);
+      }
+    } else if (this.#serves(task.taskQueue)) {
+      outcome = await this.#executeActivity(claimed, controller);
+    } else {
+      // Its executor left before it started: it waits in the store for the next that offers.
+      return;
+    }
     if (this.#stopped) return;
-    const retry = await this.#enqueueWrite((tx, fx, ctx) =>
+    return this.#enqueueWrite((tx, fx, ctx) =>
       completeActivity(tx, task.runId, task.seq, task.attempt, outcome, ctx, fx),
     );
-    if (retry) this.#enqueueActivity(retry);
   }
 
   async #executeActivity(task: ActivityTaskRecord, controller: AbortController): Promise<ActivityOutcome> {
@@ -859,8 +1259,7 @@ export class Host {
             workflowId,
             runId,
           );
-        const cached = this.#cache.get(exec.runId);
-        const current = cached && cached.nextEventId === exec.nextEventId ? cached : undefined;
+        const current = this.#serves(exec.taskQueue) ? this.#current(exec) : undefined;
         return { exec, current, history: current ? undefined : await tx.history.read(exec.runId) };
       });
     let { exec, current, history } = await read();
@@ -872,11 +1271,37 @@ export class Host {
       const changed = this.#nextChange(exec.runId);
       ({ exec, current, history } = await read());
       if (notReady()) await changed;
+      if (!this.#lease) throw new LeaseLostError('This host lost the lease');
     }
+    if (this.#serves(exec.taskQueue)) return this.#answerQuery(exec, current, history ?? [], name, args);
+    const executor = this.#executorFor(exec.taskQueue);
+    if (!executor) {
+      throw new InvalidArgumentError(
+        `Cannot query '${workflowId}': no worker serves its task queue '${exec.taskQueue}'`,
+      );
+    }
+    const reply = await this.#call(executor, 'query', [{ exec, history, name, args }]);
+    if ('error' in reply) throw fromErrorRecord(reply.error);
+    return reply.ok;
+  }
+
+  /** The cached instance of a run, if it is at the run's current event. */
+  #current(exec: ExecutionRecord): WorkflowMachine | undefined {
+    const cached = this.#cache.get(exec.runId);
+    return cached && cached.nextEventId === exec.nextEventId ? cached : undefined;
+  }
+
+  async #answerQuery(
+    exec: ExecutionRecord,
+    current: WorkflowMachine | undefined,
+    history: HistoryEvent[],
+    name: string,
+    args: unknown[],
+  ): Promise<unknown> {
     // A query never changes state: an instance rebuilt for it is not cached.
-    const machine = current ?? (await WorkflowMachine.replay(this.#machineInit(exec), history ?? []));
+    const machine = current ?? (await WorkflowMachine.replay(this.#machineInit(exec), history));
     if (!machine.runtime)
-      throw new InvalidArgumentError(`Workflow '${workflowId}' has not started running yet`);
+      throw new InvalidArgumentError(`Workflow '${exec.workflowId}' has not started running yet`);
     const answer = await machine.runtime.query(name, args);
     // The answer travels back by postMessage: refuse what it cannot carry, clearly, here.
     try {
@@ -932,6 +1357,7 @@ export class Host {
         });
         const now = await this.#store.read((tx) => tx.executions.get(runIdToWait));
         if (now?.status === 'RUNNING') await closed;
+        if (!this.#lease) throw new LeaseLostError('This host lost the lease');
       } else if (exec.nextRunId !== undefined) {
         const next: string = exec.nextRunId;
         exec = await this.#store.read((tx): Promise<ExecutionRecord | undefined> => tx.executions.get(next));
@@ -962,15 +1388,35 @@ export class Host {
     this.#watchers.delete(id);
   }
 
-  /** The flat API with errors as records, for Comlink or an in-process client. */
+  /**
+   * The flat API with errors as records, for Comlink or an in-process client. A host that does
+   * not lead forwards calls to the leader; only `watch` stays here (the leader's notes feed it).
+   */
   api(): EngineApi {
-    const reply = async <T>(fn: () => Promise<T>): Promise<Reply<T>> => {
-      try {
-        return { ok: await fn() };
-      } catch (error) {
-        return { error: toErrorRecord(error) };
-      }
-    };
+    const local = this.#localApi as unknown as Record<
+      Forwarded,
+      (...args: unknown[]) => Promise<Reply<unknown>>
+    >;
+    const routed = { ...this.#localApi };
+    for (const method of FORWARDED) {
+      (routed as Record<Forwarded, unknown>)[method] = async (
+        ...args: unknown[]
+      ): Promise<Reply<unknown>> => {
+        for (;;) {
+          if (!this.#lease) return this.#call('', method, args);
+          const answer = await local[method](...args);
+          // Lost the lease meanwhile: the leader answers instead.
+          if (!('error' in answer) || answer.error.name !== 'LeaseLostError' || this.#lease) return answer;
+        }
+      };
+    }
+    return routed;
+  }
+
+  /** The API as this host answers it itself. */
+  readonly #localApi: EngineApi = this.#makeLocalApi();
+
+  #makeLocalApi(): EngineApi {
     // A read may see writes not yet durable: it answers once they are, so a client is never
     // told of a state a crash could take back. If they were lost instead, it reads again.
     const read = <T>(fn: () => Promise<T>): Promise<Reply<T>> =>
@@ -1000,6 +1446,20 @@ export class Host {
       unwatch: async (id) => this.unwatch(id),
     };
   }
+}
+
+async function reply<T>(fn: () => Promise<T>): Promise<Reply<T>> {
+  try {
+    return { ok: await fn() };
+  } catch (error) {
+    return { error: toErrorRecord(error) };
+  }
+}
+
+/** Lets Node exit while only this timer is left (a lease renewal, a takeover watch). */
+function unref(timer: ReturnType<typeof setTimeout>): ReturnType<typeof setTimeout> {
+  (timer as { unref?: () => void }).unref?.();
+  return timer;
 }
 
 const channel = typeof MessageChannel !== 'undefined' ? new MessageChannel() : undefined;
@@ -1158,15 +1618,4 @@ function outcomeOf(exec: ExecutionRecord, closing: HistoryEvent | undefined): Wo
     default:
       throw new Error(`Run ${runId} is ${exec.status} but its history does not end with a closing event`);
   }
-}
-
-/** Appends `more` to `note`: a host reads a note's parts in order, so order is kept. */
-function mergeNote(note: WakeNote, more: WakeNote): void {
-  note.workflowTasks.push(...more.workflowTasks);
-  note.activities.push(...more.activities);
-  note.timers.push(...more.timers);
-  note.cancelledTimers.push(...more.cancelledTimers);
-  note.abortActivities.push(...more.abortActivities);
-  note.changes.push(...more.changes);
-  note.updates.push(...more.updates);
 }

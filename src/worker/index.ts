@@ -63,6 +63,8 @@ export function startWorker(options: StartWorkerOptions): Promise<Host> {
       ...(locks && {
         isHostAlive: async (hostId: string) =>
           ((await locks.query()).held ?? []).some((lock) => lock.name === `weft-host:${hostId}`),
+        // Granted once the host's lock is released: it is gone.
+        whenHostGone: (hostId: string) => locks.request(`weft-host:${hostId}`, () => undefined),
       }),
       store,
       ...(taskQueues !== undefined && { taskQueues }),

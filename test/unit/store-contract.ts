@@ -1,9 +1,10 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { HistoryEvent } from '../../src/engine/events.ts';
 import type {
   ActivityTaskRecord,
   ExecutionRecord,
-  HostRecord,
+  Fence,
+  LeaseRecord,
   NewInboxRecord,
   Store,
   StoreTx,
@@ -74,8 +75,8 @@ function timer(runId: string, key: string, fireAt: number): TimerRecord {
   return { runId, key, kind: 'timer', fireAt, workflowId: `wf-${runId}`, taskQueue: 'default' };
 }
 
-function host(hostId: string, heartbeat = 0): HostRecord {
-  return { hostId, heartbeat, taskQueues: ['default'] };
+export function lease(name: string, holder = 'host-a', epoch = 1, expiresAt = 10_000): LeaseRecord {
+  return { name, holder, epoch, expiresAt };
 }
 
 /** Everything a run can own in the store, for "nothing was written" checks. */
@@ -88,7 +89,7 @@ async function snapshot(tx: StoreTx, runId: string) {
     workflowTask: await tx.workflowTasks.get(runId),
     activityTasks: await tx.activityTasks.listByRun(runId),
     timers: await tx.timers.listByRun(runId),
-    hosts: await tx.hosts.list(),
+    lease: await tx.leases.get(`lease-${runId}`),
   };
 }
 
@@ -100,7 +101,7 @@ const emptySnapshot = {
   workflowTask: undefined,
   activityTasks: [],
   timers: [],
-  hosts: [],
+  lease: undefined,
 };
 
 /** Writes one of every noun for `runId`. */
@@ -112,7 +113,7 @@ function writeEverything(tx: StoreTx, runId: string): void {
   tx.workflowTasks.put(workflowTask(runId, 1000));
   tx.activityTasks.put(activityTask(runId, 1));
   tx.timers.put(timer(runId, 't1', 2000));
-  tx.hosts.put(host(`host-${runId}`));
+  tx.leases.put(lease(`lease-${runId}`));
 }
 
 /**
@@ -268,29 +269,25 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
         expect(await store.read((tx) => tx.timers.list())).toEqual([{ ...withSeq, fireAt: 4000 }]);
       });
 
-      it('gets, puts, deletes and lists hosts', async () => {
+      it('puts and gets leases, replacing one on a second put', async () => {
         await store.write(async (tx) => {
-          tx.hosts.put(host('b', 1));
-          tx.hosts.put(host('a', 2));
+          tx.leases.put(lease('b', 'host-b'));
+          tx.leases.put(lease('a', 'host-a', 1));
         });
-        expect(await store.read((tx) => tx.hosts.get('a'))).toEqual(host('a', 2));
-        expect(await store.read((tx) => tx.hosts.list())).toEqual(
-          expect.arrayContaining([host('a', 2), host('b', 1)]),
-        );
-        await store.write(async (tx) => tx.hosts.delete('b'));
-        expect(await store.read((tx) => tx.hosts.list())).toEqual([host('a', 2)]);
-        expect(await store.read((tx) => tx.hosts.get('b'))).toBeUndefined();
+        await store.write(async (tx) => tx.leases.put(lease('a', 'host-c', 2)));
+        expect(await store.read((tx) => tx.leases.get('a'))).toEqual(lease('a', 'host-c', 2));
+        expect(await store.read((tx) => tx.leases.get('b'))).toEqual(lease('b', 'host-b'));
+        expect(await store.read((tx) => tx.leases.get('c'))).toBeUndefined();
       });
 
       it('deleting something absent is not an error', async () => {
         await store.write(async (tx) => {
-          tx.hosts.delete('nobody');
           tx.timers.delete('r9', 'x');
           tx.activityTasks.delete('r9', 1);
           tx.workflowTasks.delete('r9');
           tx.inbox.delete(12345);
         });
-        expect(await store.read((tx) => tx.hosts.list())).toEqual([]);
+        expect(await store.read((tx) => tx.timers.list())).toEqual([]);
       });
     });
 
@@ -315,10 +312,10 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
       it('refuses writes in a read transaction', async () => {
         await expect(
           store.read(async (tx) => {
-            tx.hosts.put(host('a'));
+            tx.leases.put(lease('a'));
           }),
         ).rejects.toThrow();
-        expect(await store.read((tx) => tx.hosts.list())).toEqual([]);
+        expect(await store.read((tx) => tx.leases.get('a'))).toBeUndefined();
       });
 
       it('rejects with the error fn threw', async () => {
@@ -587,7 +584,7 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
             tx.workflowTasks.delete('r1');
             tx.activityTasks.delete('r1', 1);
             tx.timers.delete('r1', 't1');
-            tx.hosts.delete('host-r1');
+            tx.leases.put(lease('lease-r1', 'host-z', 9));
             throw new Error('no');
           }),
         ).rejects.toThrow('no');
@@ -608,7 +605,7 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
       it('rejects the write even when fn catches the DataCloneError', async () => {
         await expect(
           store.write(async (tx) => {
-            tx.hosts.put(host('a'));
+            tx.leases.put(lease('a'));
             try {
               tx.inbox.add({ ...signal('r1', 'go'), input: [() => 1] });
             } catch {
@@ -617,7 +614,7 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
             return 'done';
           }),
         ).rejects.toMatchObject({ name: 'DataCloneError' });
-        expect(await store.read((tx) => tx.hosts.list())).toEqual([]);
+        expect(await store.read((tx) => tx.leases.get('a'))).toBeUndefined();
         expect(await store.read((tx) => tx.inbox.list('r1'))).toEqual([]);
       });
 
@@ -665,7 +662,7 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
         first.workflowTask!.scheduledTime = -1;
         first.activityTasks[0]!.input.push('x');
         first.timers[0]!.fireAt = -1;
-        first.hosts[0]!.taskQueues.push('x');
+        first.lease!.epoch = -1;
         const listed = await store.read((tx) => tx.executions.list());
         listed[0]!.status = 'FAILED';
         expect(await store.read((tx) => snapshot(tx, 'r1'))).toEqual(clean);
@@ -674,18 +671,18 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
 
     describe('serialisation', () => {
       const increment = (tx: StoreTx) =>
-        tx.hosts.get('counter').then((counter) => {
-          tx.hosts.put(host('counter', (counter?.heartbeat ?? 0) + 1));
+        tx.leases.get('counter').then((counter) => {
+          tx.leases.put(lease('counter', 'host-a', (counter?.epoch ?? 0) + 1));
         });
 
       it('runs concurrent read-modify-write transactions one after another', async () => {
         await Promise.all([store.write(increment), store.write(increment)]);
-        expect((await store.read((tx) => tx.hosts.get('counter')))?.heartbeat).toBe(2);
+        expect((await store.read((tx) => tx.leases.get('counter')))?.epoch).toBe(2);
       });
 
       it('counts every one of many concurrent writes', async () => {
         await Promise.all(Array.from({ length: 10 }, () => store.write(increment)));
-        expect((await store.read((tx) => tx.hosts.get('counter')))?.heartbeat).toBe(10);
+        expect((await store.read((tx) => tx.leases.get('counter')))?.epoch).toBe(10);
       });
 
       it('a failed write does not hold up the next', async () => {
@@ -697,14 +694,121 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
           store.write(increment),
         ]);
         expect(results.map((r) => r.status)).toEqual(['rejected', 'fulfilled']);
-        expect((await store.read((tx) => tx.hosts.get('counter')))?.heartbeat).toBe(1);
+        expect((await store.read((tx) => tx.leases.get('counter')))?.epoch).toBe(1);
       });
 
       it('a read started after a write sees it', async () => {
-        const write = store.write(async (tx) => tx.hosts.put(host('a')));
-        const read = store.read((tx) => tx.hosts.list());
+        const write = store.write(async (tx) => tx.leases.put(lease('a')));
+        const read = store.read((tx) => tx.leases.get('a'));
         await write;
-        expect(await read).toEqual([host('a')]);
+        expect(await read).toEqual(lease('a'));
+      });
+    });
+
+    describe('leases and fencing', () => {
+      const ENGINE = 'engine';
+      const fence = (holder: string, epoch: number, name = ENGINE): Fence => ({ name, holder, epoch });
+
+      /** Takes the lease over as a host does: read it, then put the next epoch, in one write. */
+      const acquire = (holder: string, expiresAt = 10_000) =>
+        store.write(async (tx) => {
+          const current = await tx.leases.get(ENGINE);
+          const next = lease(ENGINE, holder, (current?.epoch ?? 0) + 1, expiresAt);
+          tx.leases.put(next);
+          return next;
+        });
+
+      it('puts a lease and reads it back as a copy, both ways', async () => {
+        const record = lease(ENGINE, 'host-a', 1, 5000);
+        await store.write(async (tx) => {
+          tx.leases.put(record);
+          record.holder = 'changed after put';
+        });
+        const read = await store.read((tx) => tx.leases.get(ENGINE));
+        expect(read).toEqual(lease(ENGINE, 'host-a', 1, 5000));
+        read!.epoch = 99;
+        read!.holder = 'changed after get';
+        expect(await store.read((tx) => tx.leases.get(ENGINE))).toEqual(lease(ENGINE, 'host-a', 1, 5000));
+      });
+
+      it('runs a fenced write when holder and epoch match, and keeps its writes', async () => {
+        await acquire('host-a');
+        const result = await store.write(
+          async (tx) => {
+            tx.executions.put(makeExecution({ runId: 'r1' }));
+            // Renewing under the fence: same holder and epoch, a later expiry.
+            tx.leases.put(lease(ENGINE, 'host-a', 1, 20_000));
+            return 'written';
+          },
+          { fence: fence('host-a', 1) },
+        );
+        expect(result).toBe('written');
+        expect(await store.read((tx) => tx.executions.get('r1'))).toEqual(makeExecution({ runId: 'r1' }));
+        expect(await store.read((tx) => tx.leases.get(ENGINE))).toEqual(lease(ENGINE, 'host-a', 1, 20_000));
+      });
+
+      it.each([
+        ['a wrong epoch', fence('host-a', 2), '(now host-a at epoch 1)'],
+        ['a wrong holder', fence('host-b', 1), '(now host-a at epoch 1)'],
+        ['a lease nobody holds', fence('host-a', 1, 'other'), '(no one holds it now)'],
+      ])('refuses a fenced write with %s: LeaseLostError, fn not run, nothing written', async (_, f, now) => {
+        await acquire('host-a');
+        const fn = vi.fn(async (tx: StoreTx) => writeEverything(tx, 'r1'));
+        const writing = store.write(fn, { fence: f });
+        await expect(writing).rejects.toMatchObject({ name: 'LeaseLostError' });
+        await expect(writing).rejects.toThrow(
+          `Lease "${f.name}" is no longer held by ${f.holder} at epoch ${f.epoch} ${now}`,
+        );
+        expect(fn).not.toHaveBeenCalled();
+        expect(await store.read((tx) => snapshot(tx, 'r1'))).toEqual(emptySnapshot);
+        expect(await store.read((tx) => tx.leases.get(ENGINE))).toEqual(lease(ENGINE, 'host-a', 1));
+      });
+
+      it('refuses the old holder’s fenced write once another host took the lease over', async () => {
+        expect(await acquire('host-a')).toEqual(lease(ENGINE, 'host-a', 1));
+        await store.write(async (tx) => tx.executions.put(makeExecution({ runId: 'r1', owner: 'host-a' })), {
+          fence: fence('host-a', 1),
+        });
+        expect(await acquire('host-b', 30_000)).toEqual(lease(ENGINE, 'host-b', 2, 30_000));
+
+        const stale = store.write(
+          async (tx) => {
+            tx.executions.put(makeExecution({ runId: 'r1', owner: 'host-a', status: 'COMPLETED' }));
+            tx.leases.put(lease(ENGINE, 'host-a', 1, 99_000));
+          },
+          { fence: fence('host-a', 1) },
+        );
+        await expect(stale).rejects.toMatchObject({ name: 'LeaseLostError' });
+        await expect(stale).rejects.toThrow(
+          'Lease "engine" is no longer held by host-a at epoch 1 (now host-b at epoch 2)',
+        );
+        expect(await store.read((tx) => tx.executions.get('r1'))).toEqual(
+          makeExecution({ runId: 'r1', owner: 'host-a' }),
+        );
+        expect(await store.read((tx) => tx.leases.get(ENGINE))).toEqual(lease(ENGINE, 'host-b', 2, 30_000));
+        // The new holder's fence passes.
+        await store.write(async (tx) => tx.executions.put(makeExecution({ runId: 'r1', owner: 'host-b' })), {
+          fence: fence('host-b', 2),
+        });
+        expect((await store.read((tx) => tx.executions.get('r1')))?.owner).toBe('host-b');
+      });
+
+      it('an unfenced write ignores leases, held or not', async () => {
+        await store.write(async (tx) => tx.executions.put(makeExecution({ runId: 'r1' })));
+        await acquire('host-b');
+        await store.write(async (tx) => tx.executions.put(makeExecution({ runId: 'r2' })), {});
+        expect((await store.read((tx) => tx.executions.list())).map((e) => e.runId)).toEqual(['r1', 'r2']);
+      });
+
+      it('a refused fenced write does not hold up the next', async () => {
+        await acquire('host-a');
+        const results = await Promise.allSettled([
+          store.write(async (tx) => tx.inbox.add(signal('r1', 'lost')), { fence: fence('host-a', 7) }),
+          store.write(async (tx) => tx.inbox.add(signal('r1', 'kept')), { fence: fence('host-a', 1) }),
+        ]);
+        expect(results.map((r) => r.status)).toEqual(['rejected', 'fulfilled']);
+        const inbox = await store.read((tx) => tx.inbox.list('r1'));
+        expect(inbox.map((m) => (m.kind === 'signal' ? m.signalName : ''))).toEqual(['kept']);
       });
     });
 

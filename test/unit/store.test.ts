@@ -4,8 +4,16 @@ import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
 import { describe, expect, it, vi } from 'vitest';
 import { SchemaMismatchError } from '../../src/engine/failure.ts';
-import { indexedDbStore, memoryStore, SCHEMA_VERSION } from '../../src/store/index.ts';
-import { makeEvents, makeExecution, storeContract } from './store-contract.ts';
+import {
+  ENGINE_LEASE,
+  type Fence,
+  indexedDbStore,
+  LeaseLostError,
+  memoryStore,
+  SCHEMA_VERSION,
+  StoreConflictError,
+} from '../../src/store/index.ts';
+import { lease, makeEvents, makeExecution, storeContract } from './store-contract.ts';
 
 storeContract('memoryStore', async () => memoryStore());
 storeContract('indexedDbStore (fake-indexeddb)', () =>
@@ -73,8 +81,8 @@ describe('indexedDbStore', () => {
         'activityTasks',
         'executions',
         'history',
-        'hosts',
         'inbox',
+        'leases',
         'log',
         'meta',
         'timers',
@@ -140,7 +148,7 @@ describe('indexedDbStore', () => {
     store.close();
   });
 
-  it('upgrades a version 1 database in place: its records stay, its indexes go', async () => {
+  it('upgrades a version 1 database in place to the current schema: its records stay, its indexes and hosts go', async () => {
     const factory = new IDBFactory();
     const v1 = await rawOpen(factory, 'weft', 1, (db, tx) => {
       db.createObjectStore('meta').put({ app: 'weft', version: 1 }, 'schema');
@@ -157,18 +165,94 @@ describe('indexedDbStore', () => {
       db.createObjectStore('workflowTasks', { keyPath: 'runId' });
       db.createObjectStore('activityTasks', { keyPath: ['runId', 'seq'] });
       db.createObjectStore('timers', { keyPath: ['runId', 'key'] });
-      db.createObjectStore('hosts', { keyPath: 'hostId' });
+      const hosts = db.createObjectStore('hosts', { keyPath: 'hostId' });
+      hosts.createIndex('heartbeat', 'heartbeat');
+      hosts.put({ hostId: 'tab-1', heartbeat: 5, taskQueues: [] });
       void tx;
     });
     v1.close();
     const store = await indexedDbStore({ name: 'weft', indexedDB: factory });
     expect(await store.read((tx) => tx.executions.get('r1'))).toEqual(makeExecution({ runId: 'r1' }));
     expect(await store.read((tx) => tx.history.read('r1'))).toEqual(makeEvents(1, 2));
+    await store.write(async (tx) => tx.leases.put(lease(ENGINE_LEASE)), { durable: true });
     store.close();
     const db = await rawOpen(factory, 'weft');
-    expect(db.version).toBe(SCHEMA_VERSION);
+    expect(db.version).toBe(3);
+    expect(SCHEMA_VERSION).toBe(3);
+    expect(await rawGet(db, 'meta', 'schema')).toEqual({ app: 'weft', version: 3 });
     expect([...db.transaction('executions').objectStore('executions').indexNames]).toEqual([]);
+    expect(db.objectStoreNames.contains('hosts')).toBe(false);
+    expect(db.transaction('leases').objectStore('leases').keyPath).toBe('name');
     db.close();
+  });
+
+  it('upgrades a version 2 database in place: records in the stores and the log stay, hosts go', async () => {
+    const factory = new IDBFactory();
+    // Version 2 as it was written: no indexes, a log, and a hosts store, here with a record
+    // compacted into it and another still in the log.
+    const v2 = await rawOpen(factory, 'weft', 2, (db) => {
+      db.createObjectStore('meta').put({ app: 'weft', version: 2 }, 'schema');
+      db.createObjectStore('executions', { keyPath: 'runId' }).put(makeExecution({ runId: 'r1' }));
+      db.createObjectStore('workflowIds', { keyPath: 'workflowId' }).put({
+        workflowId: 'wf-r1',
+        runId: 'r1',
+      });
+      db.createObjectStore('history', { keyPath: ['runId', 'firstEventId'] }).put({
+        runId: 'r1',
+        firstEventId: 1,
+        events: makeEvents(1, 2),
+      });
+      db.createObjectStore('inbox', { keyPath: 'id', autoIncrement: true });
+      db.createObjectStore('workflowTasks', { keyPath: 'runId' });
+      db.createObjectStore('activityTasks', { keyPath: ['runId', 'seq'] });
+      db.createObjectStore('timers', { keyPath: ['runId', 'key'] });
+      db.createObjectStore('hosts', { keyPath: 'hostId' }).put({
+        hostId: 'tab-1',
+        heartbeat: 1,
+        taskQueues: [],
+      });
+      db.createObjectStore('log').put(
+        {
+          nextInboxId: 1,
+          puts: [
+            { table: 'executions', value: makeExecution({ runId: 'r2' }) },
+            { table: 'hosts', value: { hostId: 'tab-2', heartbeat: 2, taskQueues: [] } },
+          ],
+          deletes: [{ table: 'hosts', key: 'tab-1' }],
+          history: [{ runId: 'r2', firstEventId: 1, events: makeEvents(1, 1) }],
+        },
+        7,
+      );
+    });
+    v2.close();
+
+    const store = await indexedDbStore({ name: 'weft', indexedDB: factory });
+    expect((await store.read((tx) => tx.executions.list())).map((e) => e.runId)).toEqual(['r1', 'r2']);
+    expect(await store.read((tx) => tx.workflowIds.get('wf-r1'))).toEqual({
+      workflowId: 'wf-r1',
+      runId: 'r1',
+    });
+    expect(await store.read((tx) => tx.history.read('r1'))).toEqual(makeEvents(1, 2));
+    expect(await store.read((tx) => tx.history.read('r2'))).toEqual(makeEvents(1, 1));
+    expect(await store.read((tx) => tx.leases.get(ENGINE_LEASE))).toBeUndefined();
+    // The version carries over (a write commits on top of entry 7), and compaction, which
+    // folds entry 7 into the stores, finds no write to the dropped hosts store there.
+    await store.write(async (tx) => tx.leases.put(lease(ENGINE_LEASE)), { durable: true });
+    const db = await rawOpen(factory, 'weft');
+    expect(db.version).toBe(3);
+    expect(await rawGet(db, 'meta', 'schema')).toEqual({ app: 'weft', version: 3 });
+    expect(db.objectStoreNames.contains('hosts')).toBe(false);
+    expect(db.objectStoreNames.contains('leases')).toBe(true);
+    await vi.waitFor(async () => expect(await rawGetAll(db, 'log')).toHaveLength(1), { timeout: 5_000 });
+    expect(await rawGet(db, 'log', 8)).toBeDefined();
+    expect((await rawGetAll(db, 'executions')).length).toBe(2);
+    db.close();
+    store.close();
+
+    const again = await indexedDbStore({ name: 'weft', indexedDB: factory });
+    expect((await again.read((tx) => tx.executions.list())).map((e) => e.runId)).toEqual(['r1', 'r2']);
+    expect(await again.read((tx) => tx.leases.get(ENGINE_LEASE))).toEqual(lease(ENGINE_LEASE));
+    again.close();
   });
 
   it('refuses a database written by a newer weft and leaves it untouched', async () => {
@@ -238,7 +322,12 @@ describe('indexedDbStore', () => {
 });
 
 describe('indexedDbStore writes behind from memory', () => {
-  const host = (hostId: string, heartbeat = 0) => ({ hostId, heartbeat, taskQueues: [] });
+  const task = (runId: string, scheduledTime = 0) => ({
+    runId,
+    workflowId: `wf-${runId}`,
+    taskQueue: 'default',
+    scheduledTime,
+  });
 
   it('a durable write is in the database when it resolves', async () => {
     const factory = new IDBFactory();
@@ -255,12 +344,12 @@ describe('indexedDbStore writes behind from memory', () => {
     const factory = new IDBFactory();
     const store = await indexedDbStore({ name: 'weft', indexedDB: factory });
     // Held in one flush: the first write starts a flush, the rest wait for the next one.
-    await store.write(async (tx) => tx.hosts.put(host('first')));
+    await store.write(async (tx) => tx.workflowTasks.put(task('first')));
     const writes = [
-      store.write(async (tx) => tx.hosts.put(host('a', 1))),
-      store.write(async (tx) => tx.hosts.put(host('a', 2))),
-      store.write(async (tx) => tx.hosts.put(host('gone'))),
-      store.write(async (tx) => tx.hosts.delete('gone')),
+      store.write(async (tx) => tx.workflowTasks.put(task('a', 1))),
+      store.write(async (tx) => tx.workflowTasks.put(task('a', 2))),
+      store.write(async (tx) => tx.workflowTasks.put(task('gone'))),
+      store.write(async (tx) => tx.workflowTasks.delete('gone')),
       store.write(async (tx) => tx.inbox.add({ runId: 'r1', time: 1, kind: 'timerFired', seq: 1 })),
     ];
     await Promise.all(writes);
@@ -269,8 +358,8 @@ describe('indexedDbStore writes behind from memory', () => {
     const db = await rawOpen(factory, 'weft');
     const log = (await rawGetAll(db, 'log')) as { puts: unknown[]; deletes: unknown[] }[];
     expect(log.flatMap((entry) => entry.puts)).toEqual([
-      { table: 'hosts', value: host('first') },
-      { table: 'hosts', value: host('a', 2) },
+      { table: 'workflowTasks', value: task('first') },
+      { table: 'workflowTasks', value: task('a', 2) },
     ]);
     expect(log.flatMap((entry) => entry.deletes)).toEqual([]);
     db.close();
@@ -321,22 +410,22 @@ describe('indexedDbStore writes behind from memory', () => {
     const b = await indexedDbStore({ name: 'weft', indexedDB: factory });
     const reloaded = vi.fn();
     b.onReload(reloaded);
-    await a.write(async (tx) => tx.hosts.put(host('counter', 1)), { durable: true });
+    await a.write(async (tx) => tx.workflowTasks.put(task('counter', 1)), { durable: true });
     // b has not seen a's commit: its write is built on a stale version, and is refused whole.
     const lost = b.write(
       async (tx) => {
-        tx.hosts.put(host('counter', 100));
-        tx.hosts.put(host('b'));
+        tx.workflowTasks.put(task('counter', 100));
+        tx.workflowTasks.put(task('b'));
       },
       { durable: true },
     );
     await expect(lost).rejects.toMatchObject({ name: 'StoreConflictError' });
     expect(reloaded).toHaveBeenCalledTimes(1);
-    expect(await b.read((tx) => tx.hosts.list())).toEqual([host('counter', 1)]);
+    expect(await b.read((tx) => tx.workflowTasks.list())).toEqual([task('counter', 1)]);
     // Caught up, b commits normally; a sees it after a refresh.
-    await b.write(async (tx) => tx.hosts.put(host('counter', 2)), { durable: true });
+    await b.write(async (tx) => tx.workflowTasks.put(task('counter', 2)), { durable: true });
     await a.refresh();
-    expect(await a.read((tx) => tx.hosts.get('counter'))).toEqual(host('counter', 2));
+    expect(await a.read((tx) => tx.workflowTasks.get('counter'))).toEqual(task('counter', 2));
     a.close();
     b.close();
   });
@@ -345,16 +434,16 @@ describe('indexedDbStore writes behind from memory', () => {
     const factory = new IDBFactory();
     const a = await indexedDbStore({ name: 'weft', indexedDB: factory });
     const b = await indexedDbStore({ name: 'weft', indexedDB: factory });
-    await a.write(async (tx) => tx.hosts.put(host('from-a')), { durable: true });
+    await a.write(async (tx) => tx.workflowTasks.put(task('from-a')), { durable: true });
     // b writes on a stale version, then is told to catch up: its flush is refused, it reloads,
     // and refresh still resolves with a's write in view.
-    await b.write(async (tx) => tx.hosts.put(host('from-b')));
+    await b.write(async (tx) => tx.workflowTasks.put(task('from-b')));
     await b.refresh();
-    expect(await b.read((tx) => tx.hosts.list())).toEqual([host('from-a')]);
+    expect(await b.read((tx) => tx.workflowTasks.list())).toEqual([task('from-a')]);
     await expect(b.flushed()).resolves.toBeUndefined();
-    await b.write(async (tx) => tx.hosts.put(host('again')), { durable: true });
+    await b.write(async (tx) => tx.workflowTasks.put(task('again', 1)), { durable: true });
     await a.refresh();
-    expect((await a.read((tx) => tx.hosts.list())).map((h) => h.hostId)).toEqual(['again', 'from-a']);
+    expect((await a.read((tx) => tx.workflowTasks.list())).map((t) => t.runId)).toEqual(['from-a', 'again']);
     a.close();
     b.close();
   });
@@ -373,6 +462,65 @@ describe('indexedDbStore writes behind from memory', () => {
     });
     const [second] = await b.read((tx) => tx.inbox.list('r1'));
     expect(second!.id).toBeGreaterThan(first!.id);
+    a.close();
+    b.close();
+  });
+
+  it('refuses at flush a fenced write made before another connection took the lease, then fences on the new lease', async () => {
+    const factory = new IDBFactory();
+    const a = await indexedDbStore({ name: 'weft', indexedDB: factory });
+    const b = await indexedDbStore({ name: 'weft', indexedDB: factory });
+    const aReloaded = vi.fn();
+    a.onReload(aReloaded);
+    const fenceA: Fence = { name: ENGINE_LEASE, holder: 'host-a', epoch: 1 };
+    await a.write(async (tx) => tx.leases.put(lease(ENGINE_LEASE, 'host-a', 1)), { durable: true });
+    // b catches up through the log, leases included.
+    await b.refresh();
+    expect(await b.read((tx) => tx.leases.get(ENGINE_LEASE))).toEqual(lease(ENGINE_LEASE, 'host-a', 1));
+
+    // a holds the lease and writes under it; the write waits in memory for the next flush.
+    await a.write(
+      async (tx) => {
+        tx.executions.put(makeExecution({ runId: 'r-a', owner: 'host-a' }));
+        tx.history.append('r-a', makeEvents(1, 2));
+      },
+      { fence: fenceA },
+    );
+    const aFlush = a.flushed({ lazy: true });
+    // b takes the lease over meanwhile (a frozen tab, a missed renewal). Its commit is queued
+    // before a's flush: both write the log, so IndexedDB runs them in that order.
+    await b.write(
+      async (tx) => {
+        const current = await tx.leases.get(ENGINE_LEASE);
+        tx.leases.put(lease(ENGINE_LEASE, 'host-b', (current?.epoch ?? 0) + 1, 30_000));
+      },
+      { durable: true },
+    );
+    await expect(aFlush).rejects.toBeInstanceOf(StoreConflictError);
+    expect(aReloaded).toHaveBeenCalledTimes(1);
+
+    // Reloaded, a sees b's lease, and its fence no longer holds.
+    expect(await a.read((tx) => tx.leases.get(ENGINE_LEASE))).toEqual(
+      lease(ENGINE_LEASE, 'host-b', 2, 30_000),
+    );
+    expect(await a.read((tx) => tx.executions.get('r-a'))).toBeUndefined();
+    const refused = a.write(async (tx) => tx.executions.put(makeExecution({ runId: 'r-a2' })), {
+      fence: fenceA,
+    });
+    await expect(refused).rejects.toBeInstanceOf(LeaseLostError);
+    await expect(refused).rejects.toThrow(
+      'Lease "engine" is no longer held by host-a at epoch 1 (now host-b at epoch 2)',
+    );
+    await a.flushed();
+
+    // The database has b's lease and nothing a was refused.
+    const c = await indexedDbStore({ name: 'weft', indexedDB: factory });
+    expect(await c.read((tx) => tx.leases.get(ENGINE_LEASE))).toEqual(
+      lease(ENGINE_LEASE, 'host-b', 2, 30_000),
+    );
+    expect(await c.read((tx) => tx.executions.list())).toEqual([]);
+    expect(await c.read((tx) => tx.history.read('r-a'))).toEqual([]);
+    c.close();
     a.close();
     b.close();
   });
