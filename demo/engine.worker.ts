@@ -1,7 +1,7 @@
 /**
  * The playground's engine worker. The page passes its `?db=` and `?variant=` on to this
  * worker's URL: `db` names the IndexedDB database (each e2e test uses its own), `variant=v2`
- * deploys changed workflow code (see workflows-v2.ts). The child-workflow samples
+ * deploys changed workflow code (see workflows-v2.ts), `lease` sets the lease timeout in ms. The child-workflow samples
  * (children.ts) are deployed in both variants.
  */
 import { startWorker } from '../src/worker/index.ts';
@@ -13,12 +13,14 @@ import * as workflowsV2 from './workflows-v2.ts';
 const params = new URL(globalThis.location.href).searchParams;
 const databaseName = params.get('db') ?? 'weft-demo';
 const variant = params.get('variant') ?? 'v1';
+const lease = Number(params.get('lease'));
 
 startWorker({
   workflows: variant === 'v2' ? { ...workflows, ...children, ...workflowsV2 } : { ...workflows, ...children },
   activities,
   databaseName,
   identity: `demo-${variant}-${crypto.randomUUID().slice(0, 8)}`,
+  ...(lease > 0 && { leaseTimeout: lease }),
 }).catch((error: unknown) => {
   console.error('weft demo worker failed to start', error);
 });

@@ -29,7 +29,9 @@ const variant = params.get('variant') ?? 'v1';
 
 /** The worker's URL carries the page's `db` and `variant` (appended as is: Vite's own query must stay intact). */
 function spawnWorker(): Worker {
-  const query = `db=${encodeURIComponent(db)}&variant=${encodeURIComponent(variant)}`;
+  // `?lease=` (ms) shortens the lease for the e2e tests of takeovers.
+  const lease = params.get('lease');
+  const query = `db=${encodeURIComponent(db)}&variant=${encodeURIComponent(variant)}${lease ? `&lease=${lease}` : ''}`;
   const url = `${workerUrl}${workerUrl.includes('?') ? '&' : '?'}${query}`;
   return new Worker(new URL(url, import.meta.url), { type: 'module', name: `weft-${db}` });
 }

@@ -195,15 +195,17 @@ type Endpoint =
 
 /**
  * Connects the page to an engine running in a worker (`startWorker`), or in a service worker.
+ * Given a pool (several workers on one database, each serving its task queues), calls go to
+ * the first; the workers elect a leader among themselves and share the work.
  * @example
  * const client = await connect(new Worker(new URL('./engine.worker.ts', import.meta.url), { type: 'module' }));
  * const result = await client.workflow.execute('order', { workflowId: 'order-1', args: [cart] });
  */
-export async function connect(endpoint: Endpoint): Promise<Client> {
-  let port: Endpoint = endpoint;
-  if (typeof ServiceWorker !== 'undefined' && endpoint instanceof ServiceWorker) {
+export async function connect(endpoint: Endpoint | Endpoint[]): Promise<Client> {
+  let port = [endpoint].flat()[0] as Endpoint;
+  if (typeof ServiceWorker !== 'undefined' && port instanceof ServiceWorker) {
     const channel = new MessageChannel();
-    endpoint.postMessage({ weftConnect: true }, [channel.port2]);
+    port.postMessage({ weftConnect: true }, [channel.port2]);
     port = channel.port1;
   }
   const remote = wrap<EngineApi>(batchingEndpoint(port as MessageEndpoint)) as unknown as Remote<EngineApi>;

@@ -35,28 +35,23 @@ const units: Record<string, number> = {
 const pattern = /^\s*(-?\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i;
 
 /**
- * Normalises a duration to milliseconds.
+ * Normalises a duration to milliseconds (strings rounded to whole ms).
  * @example msToNumber('5 minutes') // 300000
  * @throws InvalidArgumentError for a malformed, negative or non-finite duration.
  */
 export function msToNumber(duration: Duration): number {
-  if (typeof duration === 'number') {
-    if (!Number.isFinite(duration) || duration < 0) {
-      throw new InvalidArgumentError(`Invalid duration ${duration}: expected a finite number of ms >= 0`);
-    }
-    return duration;
+  let ms = duration as number;
+  if (typeof duration === 'string') {
+    const match = pattern.exec(duration);
+    // NaN (refused below) when it does not parse or names no known unit.
+    ms = match ? Number(match[1]) * (units[match[2]!.toLowerCase() || 'ms'] ?? Number.NaN) : Number.NaN;
   }
-  const match = pattern.exec(duration);
-  const unit = (match?.[2] ?? '').toLowerCase() || 'ms';
-  const factor = units[unit];
-  if (!match || factor === undefined) {
+  if (!(ms >= 0 && ms < Number.POSITIVE_INFINITY)) {
     throw new InvalidArgumentError(
-      `Invalid duration '${duration}': expected e.g. 500, '30s', '5 minutes', '1h'`,
+      `Invalid duration '${duration}': expected ms >= 0 or e.g. '30s', '5 minutes', '1h'`,
     );
   }
-  const value = Number(match[1]) * factor;
-  if (value < 0) throw new InvalidArgumentError(`Invalid duration '${duration}': negative`);
-  return Math.round(value);
+  return typeof duration === 'string' ? Math.round(ms) : ms;
 }
 
 /** Like {@link msToNumber} but passes `undefined` through. */

@@ -49,22 +49,27 @@ export interface TaskResult {
   closed: boolean;
 }
 
-const commandEvents = new Set<EventType>([
-  'ActivityTaskScheduled',
-  'ActivityTaskCancelRequested',
-  'TimerStarted',
-  'TimerCanceled',
-  'MarkerRecorded',
-  'StartChildWorkflowExecutionInitiated',
-  'SignalExternalWorkflowExecutionInitiated',
-  'RequestCancelExternalWorkflowExecutionInitiated',
-  'WorkflowExecutionUpdateAccepted',
-  'WorkflowExecutionUpdateCompleted',
-  'WorkflowExecutionCompleted',
-  'WorkflowExecutionFailed',
-  'WorkflowExecutionCanceled',
-  'WorkflowExecutionContinuedAsNew',
-]);
+/** The event each command becomes (none for `RejectUpdate`). */
+const commandEventType: Record<Command['type'], EventType | undefined> = {
+  ScheduleActivityTask: 'ActivityTaskScheduled',
+  RequestCancelActivityTask: 'ActivityTaskCancelRequested',
+  StartTimer: 'TimerStarted',
+  CancelTimer: 'TimerCanceled',
+  RecordMarker: 'MarkerRecorded',
+  StartChildWorkflowExecution: 'StartChildWorkflowExecutionInitiated',
+  SignalExternalWorkflowExecution: 'SignalExternalWorkflowExecutionInitiated',
+  RequestCancelExternalWorkflowExecution: 'RequestCancelExternalWorkflowExecutionInitiated',
+  AcceptUpdate: 'WorkflowExecutionUpdateAccepted',
+  CompleteUpdate: 'WorkflowExecutionUpdateCompleted',
+  RejectUpdate: undefined,
+  CompleteWorkflowExecution: 'WorkflowExecutionCompleted',
+  FailWorkflowExecution: 'WorkflowExecutionFailed',
+  CancelWorkflowExecution: 'WorkflowExecutionCanceled',
+  ContinueAsNewWorkflowExecution: 'WorkflowExecutionContinuedAsNew',
+};
+
+/** The events a workflow task's commands produce. */
+const commandEvents = new Set(Object.values(commandEventType));
 
 /** True for events that a workflow task's commands produce. */
 export function isCommandEvent(event: HistoryEvent): boolean {
@@ -261,13 +266,13 @@ export class WorkflowMachine {
       const event = recorded[j];
       if (!event) {
         throw new DeterminismViolationError(
-          `Nondeterminism: the workflow produced ${describeCommand(command)} but the history has no matching event after event ${this.#lastCompletedEventId}`,
+          `Nondeterminism after event ${this.#lastCompletedEventId}: code produced ${describeCommand(command)}, history has no matching event`,
         );
       }
       const mismatch = this.#mismatch(command, event);
       if (mismatch !== undefined) {
         throw new DeterminismViolationError(
-          `Nondeterminism at event ${event.eventId}: the workflow produced ${describeCommand(command)} but the history has ${event.eventType}${mismatch}`,
+          `Nondeterminism at event ${event.eventId}: code produced ${describeCommand(command)}, history has ${event.eventType}${mismatch}`,
         );
       }
       this.#applyCommandEvent(event, command);
@@ -277,7 +282,7 @@ export class WorkflowMachine {
       const event = recorded[j]!;
       if (!isPatchMarker(event)) {
         throw new DeterminismViolationError(
-          `Nondeterminism at event ${event.eventId}: the history has ${event.eventType} but the workflow no longer produces it`,
+          `Nondeterminism at event ${event.eventId}: history has ${event.eventType}, code no longer produces it`,
         );
       }
       this.#applyCommandEvent(event);
@@ -503,7 +508,7 @@ export class WorkflowMachine {
           ? {
               name: 'ApplicationFailure',
               type: 'ExternalWorkflowExecutionNotFound',
-              message: `Unable to ${open.kind === 'signal' ? 'signal' : 'cancel'} external workflow '${event.attributes.workflowExecution.workflowId}': not found or already closed (EXTERNAL_WORKFLOW_EXECUTION_NOT_FOUND)`,
+              message: `Cannot ${open.kind} workflow '${event.attributes.workflowExecution.workflowId}': not found or already closed`,
               nonRetryable: true,
             }
           : undefined;
@@ -546,8 +551,6 @@ export class WorkflowMachine {
         continuedFromExecutionRunId: attributes.continuedExecutionRunId,
         parent: attributes.parentWorkflowExecution,
         root: attributes.rootWorkflowExecution,
-      }),
-      ...defined({
         executionTimeout: attributes.workflowExecutionTimeout,
         runTimeout: attributes.workflowRunTimeout,
         taskTimeout: attributes.workflowTaskTimeout,
@@ -561,8 +564,6 @@ export class WorkflowMachine {
       ...defined({
         quiescenceBudget: this.#init.quiescenceBudget,
         workflowTypeOf: this.#init.workflowTypeOf,
-      }),
-      ...(this.#init.maxPendingChildren !== undefined && {
         maxPendingChildren: this.#init.maxPendingChildren,
       }),
     });
@@ -612,30 +613,15 @@ export class WorkflowMachine {
 
   /** True if an inbox message still concerns something open in this run. */
   #live(message: InboxMessage): boolean {
-    switch (message.kind) {
-      case 'timerFired':
-        return this.#openTimers.has(message.seq);
-      case 'activityCompleted':
-      case 'activityFailed':
-      case 'activityTimedOut':
-      case 'activityCanceled':
-        return this.#openActivities.has(message.seq);
-      case 'childStarted':
-      case 'childStartFailed':
-      case 'childCompleted':
-      case 'childFailed':
-      case 'childCanceled':
-      case 'childTimedOut':
-      case 'childTerminated':
-        return this.#openChildren.has(message.initiatedEventId);
-      case 'externalSignaled':
-      case 'externalSignalFailed':
-      case 'externalCancelRequested':
-      case 'externalCancelFailed':
-        return this.#openExternal.has(message.initiatedEventId);
-      default:
-        return true;
+    if ('seq' in message) {
+      return (message.kind === 'timerFired' ? this.#openTimers : this.#openActivities).has(message.seq);
     }
+    if ('initiatedEventId' in message) {
+      return (message.kind.startsWith('child') ? this.#openChildren : this.#openExternal).has(
+        message.initiatedEventId,
+      );
+    }
+    return true;
   }
 
   /**
@@ -674,8 +660,10 @@ export class WorkflowMachine {
         });
         continue;
       }
-      for (const event of this.#messageEvents(message, at, add)) {
-        const job = this.#jobFor(event);
+      const first = events.length;
+      this.#messageEvents(message, at, add);
+      for (let i = first; i < events.length; i++) {
+        const job = this.#jobFor(events[i]!);
         if (job) jobs.push(job);
       }
     }
@@ -706,97 +694,71 @@ export class WorkflowMachine {
     return { events, commands: out, closed: this.closed };
   }
 
-  #messageEvents(
-    message: InboxMessage,
-    at: number,
-    add: <K extends EventType>(t: K, a: EventAttributes[K], eventTime?: number) => HistoryEvent,
-  ): HistoryEvent[] {
+  /** Adds the events an inbox message becomes, through `add` (which records them). */
+  #messageEvents(message: InboxMessage, at: number, add: AddEvent): void {
     switch (message.kind) {
       case 'signal':
-        return [
-          add(
-            'WorkflowExecutionSignaled',
-            {
-              signalName: message.signalName,
-              input: message.input,
-              ...(message.identity !== undefined && { identity: message.identity }),
-            },
-            at,
-          ),
-        ];
+        add(
+          'WorkflowExecutionSignaled',
+          {
+            signalName: message.signalName,
+            input: message.input,
+            ...(message.identity !== undefined && { identity: message.identity }),
+          },
+          at,
+        );
+        return;
       case 'cancelRequest':
-        return [
-          add(
-            'WorkflowExecutionCancelRequested',
-            {
-              ...defined({
-                cause: message.reason,
-                identity: message.identity,
-              }),
-              ...(message.externalInitiatedEventId !== undefined && {
-                externalInitiatedEventId: message.externalInitiatedEventId,
-              }),
-            },
-            at,
-          ),
-        ];
+        add(
+          'WorkflowExecutionCancelRequested',
+          defined({
+            cause: message.reason,
+            identity: message.identity,
+            externalInitiatedEventId: message.externalInitiatedEventId,
+          }),
+          at,
+        );
+        return;
       case 'timerFired':
-        return [
-          add(
-            'TimerFired',
-            { timerId: String(message.seq), startedEventId: this.#openTimers.get(message.seq) ?? 0 },
-            at,
-          ),
-        ];
+        add(
+          'TimerFired',
+          { timerId: String(message.seq), startedEventId: this.#openTimers.get(message.seq) ?? 0 },
+          at,
+        );
+        return;
       case 'activityCompleted':
       case 'activityFailed':
       case 'activityTimedOut':
       case 'activityCanceled': {
         const scheduledEventId = this.#openActivities.get(message.seq)!.scheduledEventId;
-        const startedEvent =
-          message.kind === 'activityCanceled' && !message.started
-            ? undefined
-            : add(
-                'ActivityTaskStarted',
-                { scheduledEventId, attempt: message.attempt, identity: message.identity },
-                at,
-              );
-        const startedEventId = startedEvent?.eventId ?? 0;
-        const closing =
-          message.kind === 'activityCompleted'
-            ? add('ActivityTaskCompleted', { scheduledEventId, startedEventId, result: message.result }, at)
-            : message.kind === 'activityFailed'
-              ? add(
-                  'ActivityTaskFailed',
-                  {
-                    scheduledEventId,
-                    startedEventId,
-                    failure: message.failure,
-                    retryState: message.retryState,
-                  },
-                  at,
-                )
-              : message.kind === 'activityTimedOut'
-                ? add(
-                    'ActivityTaskTimedOut',
-                    {
-                      scheduledEventId,
-                      startedEventId,
-                      failure: message.failure,
-                      retryState: message.retryState,
-                    },
-                    at,
-                  )
-                : add(
-                    'ActivityTaskCanceled',
-                    { scheduledEventId, ...(startedEvent !== undefined && { startedEventId }) },
-                    at,
-                  );
-        return startedEvent ? [startedEvent, closing] : [closing];
+        const started = message.kind !== 'activityCanceled' || message.started;
+        const startedEventId = started
+          ? add(
+              'ActivityTaskStarted',
+              { scheduledEventId, attempt: message.attempt, identity: message.identity },
+              at,
+            ).eventId
+          : 0;
+        if (message.kind === 'activityCompleted') {
+          add('ActivityTaskCompleted', { scheduledEventId, startedEventId, result: message.result }, at);
+        } else if (message.kind === 'activityCanceled') {
+          add(
+            'ActivityTaskCanceled',
+            started ? { scheduledEventId, startedEventId } : { scheduledEventId },
+            at,
+          );
+        } else {
+          add(
+            message.kind === 'activityFailed' ? 'ActivityTaskFailed' : 'ActivityTaskTimedOut',
+            { scheduledEventId, startedEventId, failure: message.failure, retryState: message.retryState },
+            at,
+          );
+        }
+        return;
       }
-      case 'childStarted': {
-        const child = this.#childByInitiated(message.initiatedEventId)!;
-        const event = add(
+      case 'childStarted':
+        // #jobFor records the started event ID on the open child.
+        add(
           'ChildWorkflowExecutionStarted',
           {
             workflowExecution: message.execution,
@@ -805,115 +767,64 @@ export class WorkflowMachine {
           },
           at,
         );
-        child.startedEventId = event.eventId;
-        return [event];
-      }
+        return;
       case 'childStartFailed':
-        return [
-          add(
-            'StartChildWorkflowExecutionFailed',
-            {
-              workflowId: message.workflowId,
-              workflowType: message.workflowType,
-              cause: message.cause,
-              initiatedEventId: message.initiatedEventId,
-            },
-            at,
-          ),
-        ];
+        add(
+          'StartChildWorkflowExecutionFailed',
+          {
+            workflowId: message.workflowId,
+            workflowType: message.workflowType,
+            cause: message.cause,
+            initiatedEventId: message.initiatedEventId,
+          },
+          at,
+        );
+        return;
       case 'childCompleted':
       case 'childFailed':
       case 'childCanceled':
       case 'childTimedOut':
       case 'childTerminated': {
-        const child = this.#childByInitiated(message.initiatedEventId)!;
-        const base = {
+        const attributes: Record<string, unknown> = {
           workflowExecution: message.execution,
           workflowType: message.workflowType,
           initiatedEventId: message.initiatedEventId,
-          startedEventId: child.startedEventId ?? 0,
+          startedEventId: this.#openChildren.get(message.initiatedEventId)!.startedEventId ?? 0,
         };
-        switch (message.kind) {
-          case 'childCompleted':
-            return [add('ChildWorkflowExecutionCompleted', withBase(base, { result: message.result }), at)];
-          case 'childFailed':
-            return [
-              add(
-                'ChildWorkflowExecutionFailed',
-                withBase(base, { failure: message.failure, retryState: message.retryState }),
-                at,
-              ),
-            ];
-          case 'childCanceled':
-            return [
-              add(
-                'ChildWorkflowExecutionCanceled',
-                withBase(base, message.details !== undefined ? { details: message.details } : {}),
-                at,
-              ),
-            ];
-          case 'childTimedOut':
-            return [
-              add('ChildWorkflowExecutionTimedOut', withBase(base, { retryState: message.retryState }), at),
-            ];
-          default:
-            return [add('ChildWorkflowExecutionTerminated', base, at)];
+        if (message.kind === 'childCompleted') attributes.result = message.result;
+        else if (message.kind === 'childCanceled') {
+          if (message.details !== undefined) attributes.details = message.details;
+        } else if (message.kind !== 'childTerminated') {
+          if (message.kind === 'childFailed') attributes.failure = message.failure;
+          attributes.retryState = message.retryState;
         }
+        add(childEventTypes[message.kind], attributes as EventAttributes[ChildClosingEventType], at);
+        return;
       }
       case 'externalSignaled':
-        return [
-          add(
-            'ExternalWorkflowExecutionSignaled',
-            { initiatedEventId: message.initiatedEventId, workflowExecution: message.execution },
-            at,
-          ),
-        ];
       case 'externalSignalFailed':
-        return [
-          add(
-            'SignalExternalWorkflowExecutionFailed',
-            {
-              initiatedEventId: message.initiatedEventId,
-              workflowExecution: message.execution,
-              cause: message.cause,
-            },
-            at,
-          ),
-        ];
       case 'externalCancelRequested':
-        return [
-          add(
-            'ExternalWorkflowExecutionCancelRequested',
-            { initiatedEventId: message.initiatedEventId, workflowExecution: message.execution },
-            at,
-          ),
-        ];
       case 'externalCancelFailed':
-        return [
-          add(
-            'RequestCancelExternalWorkflowExecutionFailed',
-            {
-              initiatedEventId: message.initiatedEventId,
-              workflowExecution: message.execution,
-              cause: message.cause,
-            },
-            at,
-          ),
-        ];
-      case 'update':
-        return [];
+        add(
+          externalEventTypes[message.kind],
+          'cause' in message
+            ? {
+                initiatedEventId: message.initiatedEventId,
+                workflowExecution: message.execution,
+                cause: message.cause,
+              }
+            : { initiatedEventId: message.initiatedEventId, workflowExecution: message.execution },
+          at,
+        );
+        return;
     }
-  }
-
-  #childByInitiated(initiatedEventId: number): OpenChild | undefined {
-    return this.#openChildren.get(initiatedEventId);
   }
 
   #commandEvent(
     command: Command,
     workflowTaskCompletedEventId: number,
     ids: IdSource,
-    add: <K extends EventType>(t: K, a: EventAttributes[K]) => HistoryEvent,
+    add: AddEvent,
   ): HistoryEvent | undefined {
     const w = { workflowTaskCompletedEventId };
     switch (command.type) {
@@ -1032,35 +943,38 @@ export class WorkflowMachine {
   }
 }
 
-const commandEventType: Record<Command['type'], EventType | undefined> = {
-  ScheduleActivityTask: 'ActivityTaskScheduled',
-  RequestCancelActivityTask: 'ActivityTaskCancelRequested',
-  StartTimer: 'TimerStarted',
-  CancelTimer: 'TimerCanceled',
-  RecordMarker: 'MarkerRecorded',
-  StartChildWorkflowExecution: 'StartChildWorkflowExecutionInitiated',
-  SignalExternalWorkflowExecution: 'SignalExternalWorkflowExecutionInitiated',
-  RequestCancelExternalWorkflowExecution: 'RequestCancelExternalWorkflowExecutionInitiated',
-  AcceptUpdate: 'WorkflowExecutionUpdateAccepted',
-  CompleteUpdate: 'WorkflowExecutionUpdateCompleted',
-  RejectUpdate: undefined,
-  CompleteWorkflowExecution: 'WorkflowExecutionCompleted',
-  FailWorkflowExecution: 'WorkflowExecutionFailed',
-  CancelWorkflowExecution: 'WorkflowExecutionCanceled',
-  ContinueAsNewWorkflowExecution: 'WorkflowExecutionContinuedAsNew',
+type AddEvent = <K extends EventType>(t: K, a: EventAttributes[K], eventTime?: number) => HistoryEvent;
+
+type ChildClosingEventType =
+  | 'ChildWorkflowExecutionCompleted'
+  | 'ChildWorkflowExecutionFailed'
+  | 'ChildWorkflowExecutionCanceled'
+  | 'ChildWorkflowExecutionTimedOut'
+  | 'ChildWorkflowExecutionTerminated';
+
+/** The event each message about a child's end becomes. */
+const childEventTypes: Record<
+  'childCompleted' | 'childFailed' | 'childCanceled' | 'childTimedOut' | 'childTerminated',
+  ChildClosingEventType
+> = {
+  childCompleted: 'ChildWorkflowExecutionCompleted',
+  childFailed: 'ChildWorkflowExecutionFailed',
+  childCanceled: 'ChildWorkflowExecutionCanceled',
+  childTimedOut: 'ChildWorkflowExecutionTimedOut',
+  childTerminated: 'ChildWorkflowExecutionTerminated',
 };
 
-/**
- * `{ ...base, ...rest }` with `base`'s keys first. Not written as a literal: V8 builds a literal
- * that starts with a spread on a slow path, and every child result goes through here.
- */
-function withBase<B extends object, R extends object>(base: B, rest: R): B & R {
-  return Object.assign({}, base, rest);
-}
+/** The event each message about a signal or cancel request to another execution becomes. */
+const externalEventTypes = {
+  externalSignaled: 'ExternalWorkflowExecutionSignaled',
+  externalSignalFailed: 'SignalExternalWorkflowExecutionFailed',
+  externalCancelRequested: 'ExternalWorkflowExecutionCancelRequested',
+  externalCancelFailed: 'RequestCancelExternalWorkflowExecutionFailed',
+} as const;
 
+/** The seq of the command an Initiated event matched (always given for those: see #applyCommandEvent). */
 function seqOf(command: Command | undefined): number {
-  if (command && 'seq' in command) return command.seq;
-  throw new Error('A child or external command event needs its command');
+  return (command as { seq: number }).seq;
 }
 
 function describeCommand(command: Command): string {

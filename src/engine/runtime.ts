@@ -321,7 +321,7 @@ export class WorkflowRuntime implements ScopeTimerHost {
   assertActive(what: string): void {
     if (!this.#inActivation) {
       const error = new Error(
-        `${what} was called outside a workflow activation: workflow code awaited something other than a workflow API (a real timer, fetch, or a long promise chain)`,
+        `${what} called outside a workflow activation: workflow code awaited a non-workflow promise (e.g. fetch, a real timer)`,
       );
       this.#taskFailure ??= { error };
       throw error;
@@ -422,8 +422,7 @@ export class WorkflowRuntime implements ScopeTimerHost {
 
   #resolveActivity(pending: Pending, result: ActivityResolution): void {
     if ('completed' in result) pending.resolve(result.completed);
-    else if ('failed' in result) pending.reject(fromFailureRecord(result.failed));
-    else pending.reject(fromFailureRecord(result.cancelled));
+    else pending.reject(fromFailureRecord('failed' in result ? result.failed : result.cancelled));
   }
 
   #startMain(input: unknown[]): void {
@@ -647,7 +646,7 @@ export class WorkflowRuntime implements ScopeTimerHost {
     const handler = this.#queryHandlers.get(name);
     if (!handler) {
       throw new QueryNotRegisteredError(
-        `Workflow ${this.info.workflowType} has no query handler for '${name}' (known: ${[...this.#queryHandlers.keys()].join(', ') || 'none'})`,
+        `Workflow ${this.info.workflowType} has no query handler '${name}' (known: ${[...this.#queryHandlers.keys()].join(', ') || 'none'})`,
       );
     }
     const previous = active;
@@ -709,7 +708,7 @@ export class WorkflowRuntime implements ScopeTimerHost {
     const name = this.#typeOf?.(workflow);
     if (name === undefined) {
       throw new InvalidArgumentError(
-        `The workflow function passed to startChild/executeChild (${workflow.name || 'anonymous'}) is not registered in this worker's workflows; register it, or pass its type name`,
+        `Workflow function ${workflow.name || '(anonymous)'} is not registered; register it or pass its type name`,
       );
     }
     return name;
@@ -724,7 +723,7 @@ export class WorkflowRuntime implements ScopeTimerHost {
     if (this.#openChildren >= this.#maxPendingChildren) {
       return Promise.reject(
         ApplicationFailure.nonRetryable(
-          `Too many pending child workflows: a run may have at most ${this.#maxPendingChildren} children open at once`,
+          `Too many pending child workflows (at most ${this.#maxPendingChildren} per run)`,
           'PendingChildWorkflowsLimitExceeded',
         ),
       );
@@ -890,15 +889,17 @@ export class WorkflowRuntime implements ScopeTimerHost {
     this.#children.delete(seq);
     this.enterScope(child.scope);
     if ('completed' in resolution) child.result.resolve(resolution.completed);
-    else if ('failed' in resolution) {
+    else {
+      // A missing retry state (always, for a cancellation) is #childFailure's default.
+      const failed = 'failed' in resolution;
       child.result.reject(
         this.#childFailure(
           child,
-          fromFailureRecord(resolution.failed),
-          resolution.retryState ?? 'RETRY_STATE_NON_RETRYABLE_FAILURE',
+          fromFailureRecord(failed ? resolution.failed : resolution.cancelled),
+          failed ? resolution.retryState : undefined,
         ),
       );
-    } else child.result.reject(this.#childFailure(child, fromFailureRecord(resolution.cancelled)));
+    }
   }
 
   /** Signals another execution; resolves once the signal is delivered. */

@@ -1,4 +1,4 @@
-import { type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames, unwrap, wrap } from 'idb';
+import { type DBSchema, type IDBPDatabase, type StoreNames, unwrap, wrap } from 'idb';
 import type { HistoryEvent } from '../engine/events.ts';
 import { SchemaMismatchError } from '../engine/failure.ts';
 import { copy } from './copy.ts';
@@ -10,7 +10,7 @@ import {
   memoryKey,
   mirrorStore,
 } from './mirror.ts';
-import type { TableName } from './tables.ts';
+import { TABLES, type TableName } from './tables.ts';
 import type {
   ActivityTaskRecord,
   ExecutionRecord,
@@ -47,17 +47,19 @@ interface LogEntry {
 }
 
 /**
- * The durable state is the stores below with the log applied on top, in key order. Every
- * query runs in memory (see `mirror.ts`), so the stores need no indexes.
+ * The stores, as `idb` types them (types only: the schema itself is made by `upgrade`). The
+ * durable state is the tables' stores (records keyed by KEY_PATHS) with the log applied on top,
+ * in key order. Every query runs in memory (see `mirror.ts`), so the stores need no indexes.
  */
 interface WeftDB extends DBSchema {
+  /** The {@link SchemaMeta} under `'schema'`. */
   meta: { key: string; value: SchemaMeta };
-  /** Keyed by the version each flush created. */
+  /** {@link LogEntry}s, keyed by the version each flush created. */
   log: { key: number; value: LogEntry };
+  /** {@link HistoryChunk}s, keyed by `[runId, firstEventId]`: a run's events, in chunks. */
+  history: { key: [string, number]; value: HistoryChunk };
   executions: { key: string; value: ExecutionRecord };
   workflowIds: { key: string; value: WorkflowIdRecord };
-  /** `[runId, firstEventId]`: a run's events, in chunks. */
-  history: { key: [string, number]; value: HistoryChunk };
   inbox: { key: number; value: InboxRecord };
   workflowTasks: { key: string; value: WorkflowTaskRecord };
   activityTasks: { key: [string, number]; value: ActivityTaskRecord };
@@ -65,19 +67,12 @@ interface WeftDB extends DBSchema {
   leases: { key: string; value: LeaseRecord };
 }
 
-type StoreName = StoreNames<WeftDB>;
+const STORE_NAMES: StoreNames<WeftDB>[] = ['meta', 'log', 'history', ...TABLES];
 
-const TABLES: TableName[] = [
-  'executions',
-  'workflowIds',
-  'inbox',
-  'workflowTasks',
-  'activityTasks',
-  'timers',
-  'leases',
-];
-
-const STORE_NAMES: StoreName[] = ['meta', 'log', 'history', ...TABLES];
+/** `idb`'s view of a database opened without it (its `openDB` only uses the global factory). */
+function wrapWeft(db: IDBDatabase): IDBPDatabase<WeftDB> {
+  return wrap(db) as unknown as IDBPDatabase<WeftDB>;
+}
 
 /** Compaction waits for this long without a flush, so it does not compete with work. */
 const COMPACT_IDLE_MS = 200;
@@ -131,8 +126,8 @@ interface LoggedChunk {
  * folds the log into the stores, a record's last value once, in one transaction.
  */
 function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
+  /** For the flush commit, which issues its requests raw (see `commit`). */
   const raw = unwrap(db);
-  /** History chunks still in the log, by run, with the log key of their entry. */
   /**
    * Which log entries hold events of which run, in key order, with the chunks at hand. Chunks of
    * this connection's own flushes are copied for each reader. Chunks read from the database (at
@@ -192,7 +187,7 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
     compacting ??= compactLog()
       .catch((error: unknown) => {
         // The log stays as it is, complete: compaction only saves space and load time.
-        if (!closed) console.error('weft: compacting the log failed; it will be tried again', error);
+        if (!closed) console.error('weft: log compaction failed (will retry)', error);
       })
       .finally(() => {
         compacting = undefined;
@@ -213,7 +208,8 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
       return;
     }
     const folded = foldLog(entries);
-    // Raw requests: a failed one aborts the transaction, and `done` reports it.
+    // Raw requests without handlers, not a promise each: a failed one aborts the transaction,
+    // and `tx.done` reports it.
     const rawTx = unwrap(tx);
     for (const { table, key, value } of folded.records) {
       const store = rawTx.objectStore(table);
@@ -250,23 +246,16 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
       });
       logEntries = entries.length;
       scheduleCompaction();
-      const [executions, workflowIds, inbox, workflowTasks, activityTasks, timers, leases] = tables;
       return {
         // The newest entry always stays in the log (see compactLog): its key is the version.
         version: keys[keys.length - 1] ?? 0,
         nextInboxId: 1,
-        executions,
-        workflowIds,
-        inbox,
-        workflowTasks,
-        activityTasks,
-        timers,
-        leases,
+        ...Object.fromEntries(TABLES.map((table, i) => [table, tables[i]])),
         changes: entries,
-      } as MirrorSnapshot;
+      } as unknown as MirrorSnapshot;
     },
     async changesSince(version) {
-      const log = db.transaction('log', 'readonly').store;
+      const log = db.transaction('log', 'readonly').objectStore('log');
       const range = IDBKeyRange.lowerBound(version, true);
       const [keys, entries] = await Promise.all([log.getAllKeys(range), log.getAll(range)]);
       const durable = keys[keys.length - 1] ?? version;
@@ -316,7 +305,8 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
       return events;
     },
     commit(batch) {
-      // The raw API, not idb's wrappers: a flush is on the engine's critical path.
+      // The raw API, events rather than idb's promise per request: a flush is on the engine's
+      // critical path.
       return new Promise<boolean>((resolve, reject) => {
         let tx: IDBTransaction;
         try {
@@ -428,8 +418,9 @@ async function openWeftDatabase(factory: IDBFactory, name: string): Promise<IDBP
 }
 
 /**
- * `idb`'s `openDB` always uses the global `indexedDB`; this is the same, for any factory
- * (fake-indexeddb in Node), plus a time limit on being blocked and a veto in the upgrade.
+ * Opens `name` at {@link SCHEMA_VERSION} through `factory` (any factory: fake-indexeddb in
+ * Node; `idb`'s `openDB` only uses the global `indexedDB`), with a time limit on being blocked
+ * and a veto in the upgrade, and wraps the connection in `idb`.
  */
 function openAtSchemaVersion(factory: IDBFactory, name: string): Promise<IDBPDatabase<WeftDB>> {
   return new Promise((resolve, reject) => {
@@ -449,8 +440,7 @@ function openAtSchemaVersion(factory: IDBFactory, name: string): Promise<IDBPDat
         if (!settle()) return;
         reject(
           new Error(
-            `IndexedDB database "${name}" is held open at version ${event.oldVersion} by another tab or ` +
-              `worker that did not close it; close other tabs of this app and reload.`,
+            `IndexedDB database "${name}" (version ${event.oldVersion}) is held open by another tab or worker; close it and reload`,
           ),
         );
       }, BLOCKED_TIMEOUT_MS);
@@ -468,10 +458,7 @@ function openAtSchemaVersion(factory: IDBFactory, name: string): Promise<IDBPDat
         refusal ??= reason;
         abortQuietly(transaction);
       };
-      const upgradeTx = wrap(transaction) as unknown as IDBPTransaction<WeftDB, StoreName[], 'versionchange'>;
-      // Wrapping creates `done`, which rejects if we refuse; the request reports that instead.
-      upgradeTx.done.catch(ignore);
-      upgrade(wrap(request.result) as unknown as IDBPDatabase<WeftDB>, event.oldVersion, upgradeTx, refuse);
+      upgrade(request.result, event.oldVersion, transaction, refuse);
     });
 
     request.addEventListener('success', () => {
@@ -480,7 +467,7 @@ function openAtSchemaVersion(factory: IDBFactory, name: string): Promise<IDBPDat
         db.close();
         return;
       }
-      resolve(wrap(db) as unknown as IDBPDatabase<WeftDB>);
+      resolve(wrapWeft(db));
     });
 
     request.addEventListener('error', (event) => {
@@ -497,13 +484,27 @@ function openAtSchemaVersion(factory: IDBFactory, name: string): Promise<IDBPDat
 }
 
 /**
+ * Version 1's tables (besides meta and history) and their key paths. Not KEY_PATHS: the steps
+ * that use it must not change when later versions do.
+ */
+const V1_KEY_PATHS: Record<string, string | string[]> = {
+  executions: 'runId',
+  workflowIds: 'workflowId',
+  inbox: 'id',
+  workflowTasks: 'runId',
+  activityTasks: ['runId', 'seq'],
+  timers: ['runId', 'key'],
+  hosts: 'hostId',
+};
+
+/**
  * Brings a database from `oldVersion` to {@link SCHEMA_VERSION}, one step per version.
  * Runs inside the versionchange transaction; `refuse` aborts it, which rolls back every step.
  */
 function upgrade(
-  db: IDBPDatabase<WeftDB>,
+  db: IDBDatabase,
   oldVersion: number,
-  transaction: IDBPTransaction<WeftDB, StoreName[], 'versionchange'>,
+  transaction: IDBTransaction,
   refuse: (reason: string) => void,
 ): void {
   if (oldVersion > 0) {
@@ -513,63 +514,45 @@ function upgrade(
       refuse('not a weft database (it has no meta store)');
       return;
     }
-    transaction
-      .objectStore('meta')
-      .get('schema')
-      .then((meta) => {
-        if (!isWeftMeta(meta)) refuse('not a weft database (its meta record is not weft’s)');
-      }, ignore);
+    const read = transaction.objectStore('meta').get('schema');
+    read.addEventListener('success', () => {
+      if (!isWeftMeta(read.result)) refuse('not a weft database (its meta record is not weft’s)');
+    });
   }
 
-  // Steps work on the raw database: each one sees the schema as its version left it, not
-  // the typed schema of the last version.
-  const rawDb = unwrap(db);
   if (oldVersion < 1) {
     // Version 1 had indexes too; the next step drops them, so a new database never gets them.
     // Its hosts store goes in step 3, like an old database's.
-    rawDb.createObjectStore('meta');
-    rawDb.createObjectStore('executions', { keyPath: 'runId' });
-    rawDb.createObjectStore('workflowIds', { keyPath: 'workflowId' });
-    rawDb.createObjectStore('history', { keyPath: ['runId', 'firstEventId'] });
-    rawDb.createObjectStore('inbox', { keyPath: 'id', autoIncrement: true });
-    rawDb.createObjectStore('workflowTasks', { keyPath: 'runId' });
-    rawDb.createObjectStore('activityTasks', { keyPath: ['runId', 'seq'] });
-    rawDb.createObjectStore('timers', { keyPath: ['runId', 'key'] });
-    rawDb.createObjectStore('hosts', { keyPath: 'hostId' });
+    db.createObjectStore('meta');
+    db.createObjectStore('history', { keyPath: ['runId', 'firstEventId'] });
+    for (const [table, keyPath] of Object.entries(V1_KEY_PATHS)) {
+      db.createObjectStore(table, { keyPath, autoIncrement: table === 'inbox' });
+    }
   }
 
-  const rawTx = unwrap(transaction);
   if (oldVersion < 2) {
     // Version 2 queries in memory and writes a log: indexes would only slow compaction.
-    // Version 1's tables, not TABLES: this step must not change when later versions do.
-    for (const table of [
-      'executions',
-      'workflowIds',
-      'inbox',
-      'workflowTasks',
-      'activityTasks',
-      'timers',
-      'hosts',
-    ]) {
+    for (const table of Object.keys(V1_KEY_PATHS)) {
       // A foreign database lacks them; it is refused once its meta record has been read.
-      if (!rawDb.objectStoreNames.contains(table)) continue;
-      const store = rawTx.objectStore(table);
+      if (!db.objectStoreNames.contains(table)) continue;
+      const store = transaction.objectStore(table);
       for (const index of [...store.indexNames]) store.deleteIndex(index);
     }
-    rawDb.createObjectStore('log');
+    db.createObjectStore('log');
   }
 
   if (oldVersion < 3) {
     // Version 3 elects one executor per database through a lease; hosts' heartbeat records
     // had no other use.
-    if (rawDb.objectStoreNames.contains('hosts')) rawDb.deleteObjectStore('hosts');
+    if (db.objectStoreNames.contains('hosts')) db.deleteObjectStore('hosts');
     // The guards only spare a foreign database a throw here; it is refused all the same.
-    if (!rawDb.objectStoreNames.contains('leases')) rawDb.createObjectStore('leases', { keyPath: 'name' });
-    if (rawDb.objectStoreNames.contains('log')) dropFromLog(rawTx.objectStore('log'), 'hosts');
+    if (!db.objectStoreNames.contains('leases')) db.createObjectStore('leases', { keyPath: 'name' });
+    if (db.objectStoreNames.contains('log')) dropFromLog(transaction.objectStore('log'), 'hosts');
   }
 
   const meta: SchemaMeta = { app: 'weft', version: SCHEMA_VERSION };
-  transaction.objectStore('meta').put(meta, 'schema').catch(ignore);
+  // A failed request aborts the upgrade, and the open request reports it.
+  transaction.objectStore('meta').put(meta, 'schema');
 }
 
 /**
@@ -611,9 +594,7 @@ function openAsItIs(factory: IDBFactory, name: string): Promise<IDBPDatabase<Wef
   return new Promise((resolve, reject) => {
     const request = factory.open(name);
     request.addEventListener('upgradeneeded', () => request.transaction?.abort());
-    request.addEventListener('success', () =>
-      resolve(wrap(request.result) as unknown as IDBPDatabase<WeftDB>),
-    );
+    request.addEventListener('success', () => resolve(wrapWeft(request.result)));
     request.addEventListener('error', (event) => {
       event.preventDefault();
       reject(request.error);
@@ -622,14 +603,9 @@ function openAsItIs(factory: IDBFactory, name: string): Promise<IDBPDatabase<Wef
 }
 
 function isWeftMeta(value: unknown): value is SchemaMeta {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    'app' in value &&
-    value.app === 'weft' &&
-    'version' in value &&
-    typeof value.version === 'number'
-  );
+  const meta = value as Partial<SchemaMeta> | null | undefined;
+  // A primitive has no such properties either: `?.` reads undefined from it.
+  return meta?.app === 'weft' && typeof meta.version === 'number';
 }
 
 function abortQuietly(tx: { abort(): void }): void {
@@ -639,5 +615,3 @@ function abortQuietly(tx: { abort(): void }): void {
     // Already committed or aborted: nothing left to undo.
   }
 }
-
-function ignore(): void {}

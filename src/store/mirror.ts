@@ -3,9 +3,11 @@ import { copy } from './copy.ts';
 import { StoreConflictError } from './errors.ts';
 import {
   checkFence,
+  chunkedEvents,
   createTables,
+  KEY_PATHS,
   pairKey,
-  splitPairKey,
+  TABLES,
   type TableName,
   type Tables,
   type Touch,
@@ -113,15 +115,7 @@ function waiter(): Waiter {
 type Dirty = Record<TableName, Map<string | number, Touch>>;
 
 function newDirty(): Dirty {
-  return {
-    executions: new Map(),
-    workflowIds: new Map(),
-    inbox: new Map(),
-    workflowTasks: new Map(),
-    activityTasks: new Map(),
-    timers: new Map(),
-    leases: new Map(),
-  };
+  return Object.fromEntries(TABLES.map((table) => [table, new Map()])) as Dirty;
 }
 
 /**
@@ -245,12 +239,9 @@ export function mirrorStore(
 
   /** History lives in memory only until flushed: older events are read from the backing. */
   async function readHistory(runId: string, fromEventId: number): Promise<HistoryEvent[]> {
-    const local = [
-      ...(historyInFlight.get(runId) ?? []),
-      ...[...(tables.history.get(runId)?.entries() ?? [])]
-        .sort(([a], [b]) => a - b)
-        .flatMap(([, events]) => events),
-    ].filter((event) => event.eventId >= fromEventId);
+    const local = [...(historyInFlight.get(runId) ?? []), ...chunkedEvents(tables.history.get(runId))].filter(
+      (event) => event.eventId >= fromEventId,
+    );
     const firstLocal = local[0]?.eventId;
     if (firstLocal === fromEventId) return copy(local);
     // Read after taking `local`: a chunk flushed meanwhile is in both, and kept once.
@@ -338,12 +329,14 @@ export function mirrorStore(
       const value = tableOf(tables, touch.table).get(touch.key);
       if (value !== undefined) batch.puts.push({ table: touch.table, value });
       // Created and deleted since the last flush: the database never saw it.
-      else if (touch.existed) batch.deletes.push({ table: touch.table, key: durableKey(touch) });
+      else if (touch.previous) {
+        batch.deletes.push({ table: touch.table, key: durableKeyOf(touch.table, touch.previous) });
+      }
     }
     dirty = newDirty();
     dirtyCount = 0;
     for (const [runId, chunks] of tables.history) {
-      const events = [...chunks.entries()].sort(([a], [b]) => a - b).flatMap(([, e]) => e);
+      const events = chunkedEvents(chunks);
       historyInFlight.set(runId, events);
       batch.history.push({ runId, firstEventId: events[0]!.eventId, events });
     }
@@ -459,13 +452,9 @@ export function mirrorStore(
 
 function fill(snapshot: MirrorSnapshot): Tables {
   const tables = createTables();
-  for (const r of snapshot.executions) tables.executions.set(r.runId, r);
-  for (const r of snapshot.workflowIds) tables.workflowIds.set(r.workflowId, r);
-  for (const r of snapshot.inbox) tables.inbox.set(r.id, r);
-  for (const r of snapshot.workflowTasks) tables.workflowTasks.set(r.runId, r);
-  for (const r of snapshot.activityTasks) tables.activityTasks.set(pairKey(r.runId, r.seq), r);
-  for (const r of snapshot.timers) tables.timers.set(pairKey(r.runId, r.key), r);
-  for (const r of snapshot.leases) tables.leases.set(r.name, r);
+  for (const table of TABLES) {
+    for (const r of snapshot[table]) tableOf(tables, table).set(memoryKey(durableKeyOf(table, r)), r);
+  }
   applyChanges(tables, snapshot.changes ?? []);
   return tables;
 }
@@ -492,36 +481,14 @@ function tableOf(tables: Tables, table: TableName): Map<string | number, object>
   return tables[table] as Map<string | number, object>;
 }
 
-/** Compound keys are kept in memory as one string (see `pairKey`); the database has them as arrays. */
-function durableKey(touch: Touch): DurableKey {
-  if (touch.table === 'activityTasks') {
-    const [runId, seq] = splitPairKey(touch.key as string);
-    return [runId, Number(seq)];
-  }
-  if (touch.table === 'timers') return splitPairKey(touch.key as string);
-  return touch.key;
-}
-
+/** A durable key as the tables in memory hold it: compound keys as one string (see `pairKey`). */
 export function memoryKey(key: DurableKey): string | number {
   return typeof key === 'object' ? pairKey(key[0], key[1]) : key;
 }
 
 /** A record's key in its store (the stores' key paths, in code). */
 export function durableKeyOf(table: TableName, value: object): DurableKey {
-  const v = value as Record<string, unknown>;
-  switch (table) {
-    case 'executions':
-    case 'workflowTasks':
-      return v.runId as string;
-    case 'workflowIds':
-      return v.workflowId as string;
-    case 'inbox':
-      return v.id as number;
-    case 'activityTasks':
-      return [v.runId as string, v.seq as number];
-    case 'timers':
-      return [v.runId as string, v.key as string];
-    case 'leases':
-      return v.name as string;
-  }
+  const path = KEY_PATHS[table];
+  const v = value as Record<string, string | number>;
+  return (typeof path === 'string' ? v[path] : [v[path[0]], v[path[1]]]) as DurableKey;
 }

@@ -81,11 +81,28 @@ export type TableName =
   | 'timers'
   | 'leases';
 
-/** One record a transaction wrote or deleted, and whether it was there before. */
+/**
+ * Each table's key path in the durable database (IndexedDB's `keyPath`): the fields a record's
+ * key is made of. Its keys list the tables, in the order `TABLES` gives them.
+ */
+export const KEY_PATHS: Record<TableName, string | [string, string]> = {
+  executions: 'runId',
+  workflowIds: 'workflowId',
+  inbox: 'id',
+  workflowTasks: 'runId',
+  activityTasks: ['runId', 'seq'],
+  timers: ['runId', 'key'],
+  leases: 'name',
+};
+
+/** Every table but history, in one fixed order (the durable snapshot's and log's). */
+export const TABLES = Object.keys(KEY_PATHS) as TableName[];
+
+/** One record a transaction wrote or deleted, and what was there before (undefined: nothing). */
 export interface Touch {
   table: TableName;
   key: string | number;
-  existed: boolean;
+  previous: object | undefined;
 }
 
 export function createTables(): Tables {
@@ -164,7 +181,7 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
     const previous = map.get(key);
     state.undo.push(previous === undefined ? () => map.delete(key) : () => map.set(key, previous));
     map.set(key, value);
-    if (table !== undefined) state.touched?.push({ table, key, existed: previous !== undefined });
+    if (table !== undefined) state.touched?.push({ table, key, previous: previous as object | undefined });
   }
 
   function remove<K extends string | number, V>(table: TableName, map: Map<K, V>, key: K): void {
@@ -172,7 +189,7 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
     if (previous === undefined) return;
     state.undo.push(() => map.set(key, previous));
     map.delete(key);
-    state.touched?.push({ table, key, existed: true });
+    state.touched?.push({ table, key, previous: previous as object });
   }
 
   /** Reads answer at call time, like an IndexedDB request queued in order. */
@@ -229,14 +246,7 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
         }),
       read: (runId, fromEventId = 1) =>
         state.readHistory?.(runId, fromEventId) ??
-        read(() => {
-          const chunks = tables.history.get(runId);
-          if (chunks === undefined) return [];
-          return [...chunks.entries()]
-            .sort(([a], [b]) => a - b)
-            .flatMap(([, events]) => events)
-            .filter((event) => event.eventId >= fromEventId);
-        }),
+        read(() => chunkedEvents(tables.history.get(runId)).filter((event) => event.eventId >= fromEventId)),
     },
     inbox: {
       add: (record) =>
@@ -290,19 +300,17 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
   };
 }
 
+/** A run's history chunks (keyed by their first event ID) as one list of events, in order. */
+export function chunkedEvents(chunks: Map<number, HistoryEvent[]> | undefined): HistoryEvent[] {
+  return [...(chunks ?? [])].sort(([a], [b]) => a - b).flatMap(([, events]) => events);
+}
+
 /**
  * A Map key for a compound key: the parts joined by a NUL, which neither part holds (run IDs
- * are UUIDs, the second part a sequence number or an engine-made timer key). Split it with
- * {@link splitPairKey}.
+ * are UUIDs, the second part a sequence number or an engine-made timer key).
  */
 export function pairKey(first: string, second: string | number): string {
   return `${first}\u0000${second}`;
-}
-
-/** The two parts of a {@link pairKey}, the second as a string. */
-export function splitPairKey(key: string): [string, string] {
-  const at = key.lastIndexOf('\u0000');
-  return [key.slice(0, at), key.slice(at + 1)];
 }
 
 /** Orders strings by code unit, as IndexedDB orders string keys (not `localeCompare`). */

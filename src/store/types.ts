@@ -39,9 +39,6 @@ export interface ExecutionRecord {
   root?: ExecutionRef;
   /** Next event ID to write: historyLength + 1. Commits compare it (optimistic concurrency). */
   nextEventId: number;
-  /** Host that owns the run's workflow tasks, and the fencing token of that ownership. */
-  owner?: string;
-  fence: number;
   /** Set while the last workflow task failed (e.g. nondeterminism): the run waits for a fix. */
   blocked?: { reason: string; failure: FailureRecord; since: number };
   /** The outcome, copied from the closing event so `result()` needs no history read. */

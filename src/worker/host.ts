@@ -83,8 +83,8 @@ export interface HostOptions {
   /** How hosts sharing the store wake each other (default: in-process, per store object). */
   bus?: WakeBus;
   /**
-   * Whether another host is still alive (e.g. it holds its Web Lock). Without it, work a host
-   * claimed is taken over only once its timeout has passed.
+   * Whether another host is still alive (e.g. it holds its Web Lock). Without it, a lease is
+   * taken over only once it has expired.
    */
   isHostAlive?: (hostId: string) => Promise<boolean>;
   /** Resolves when another host is gone (e.g. its Web Lock is released): its work is taken over at once. */
@@ -102,7 +102,7 @@ export interface HostOptions {
 const MAX_TIMEOUT = 2 ** 31 - 1;
 type WriteOp<T> = (tx: StoreTx, fx: Effects, ctx: ServiceContext) => Promise<T>;
 const TASK_BATCH = 128;
-/** Attempts of a client call whose writes another connection's commit made void. */
+/** Attempts of a client call whose writes were lost with the lease, before it gives up. */
 const CONFLICT_ATTEMPTS = 5;
 /** The client API methods a host that does not lead forwards to the leader. */
 const FORWARDED = [
@@ -205,6 +205,8 @@ export class Host {
   #nextCall = 1;
   /** Other hosts that run task queues for the leader, with their queues. */
   readonly #executors = new Map<string, string[]>();
+  /** Activities running, by host (this one or an executor). */
+  readonly #load = new Map<string, number>();
   /** Runs whose instance an executor keeps, by executor: their next task needs no history. */
   readonly #sticky = new Map<string, string>();
 
@@ -585,16 +587,10 @@ export class Host {
         for (const [i, item] of batch.entries()) item.resolve(values[i]);
       } catch {
         for (const item of batch) {
-          for (let attempt = 1; ; attempt++) {
-            try {
-              item.resolve(await this.#write(item.op, undefined, item.durable));
-              break;
-            } catch (error) {
-              // Lost to another connection's commit, not refused: the store reloaded; redo it.
-              if (error instanceof StoreConflictError && attempt < CONFLICT_ATTEMPTS) continue;
-              item.reject(error);
-              break;
-            }
+          try {
+            item.resolve(await this.#write(item.op, undefined, item.durable));
+          } catch (error) {
+            item.reject(error);
           }
         }
       }
@@ -1001,24 +997,14 @@ export class Host {
     await this.#leaseDurable;
     if (!this.#lease) return;
     // Claimed already by the commit that scheduled it on this host: no claim of its own.
-    const claim =
+    const claimed =
       task.owner === this.hostId
-        ? { task }
+        ? task
         : await this.#enqueueWrite((tx, _fx, ctx) =>
             claimActivity(tx, task.runId, task.seq, task.attempt, ctx),
           );
-    if (!claim || this.#stopped) return;
-    if ('retryAt' in claim) {
-      const alive = (await this.#options.isHostAlive?.(claim.owner)) ?? true;
-      if (alive) return { ...task, notBefore: claim.retryAt };
-      // Its host is gone (a closed tab, a killed worker): take the attempt over now.
-      const taken = await this.#enqueueWrite((tx, _fx, ctx) =>
-        claimActivity(tx, task.runId, task.seq, task.attempt, { ...ctx, deadHosts: new Set([claim.owner]) }),
-      );
-      if (!taken || 'retryAt' in taken || this.#stopped) return;
-      return this.#finishActivity(task, taken.task, controller);
-    }
-    return this.#finishActivity(task, claim.task, controller);
+    if (!claimed || this.#stopped) return;
+    return this.#finishActivity(task, claimed, controller);
   }
 
   async #finishActivity(
@@ -1026,39 +1012,42 @@ export class Host {
     claimed: ActivityTaskRecord,
     controller: AbortController,
   ): Promise<ActivityTaskRecord | undefined> {
-    let outcome: ActivityOutcome;
-    const executor = this.#serves(task.taskQueue) ? undefined : this.#executorFor(task.taskQueue);
-    if (executor) {
-      const abort = (): void =>
-        void this.#call(executor, 'abort', [[task.runId, task.seq]]).catch(() => undefined);
-      controller.signal.addEventListener('abort', abort);
-      try {
-        const reply = await this.#call(executor, 'activity', [claimed]);
-        outcome =
-          'error' in reply
-            ? { failed: toFailureRecord(fromErrorRecord(reply.error)) }
-            : (reply.ok as ActivityOutcome);
-      } catch {
-        // The executor went away: the attempt runs again (at least once).
-        return this.#lease && claimed;
-      } finally {
-        controller.signal.removeEventListener('abort', abort);
-      }
-    } else if (this.#serves(task.taskQueue)) {
-      outcome = await this.#executeActivity(claimed, controller);
-    } else {
-      // Its executor left before it started: it waits in the store for the next that offers.
-      return;
+    // Activities spread over every host that runs their queue: the least busy takes the next.
+    let runner: string | undefined;
+    let least = Infinity;
+    for (const [hostId, queues] of [[this.hostId, this.taskQueues] as const, ...this.#executors]) {
+      const load = this.#load.get(hostId) ?? 0;
+      if (queues.includes(task.taskQueue) && load < least) [runner, least] = [hostId, load];
     }
+    // Its executor left before it started: it waits in the store for the next that offers.
+    if (runner === undefined) return;
+    this.#load.set(runner, least + 1);
+    let outcome: ActivityOutcome | undefined;
+    try {
+      outcome = await this.#executeActivity(claimed, controller, runner === this.hostId ? undefined : runner);
+    } finally {
+      this.#load.set(runner, (this.#load.get(runner) ?? 1) - 1);
+    }
+    // The executor went away: the attempt runs again (at least once).
+    if (!outcome) return this.#lease && claimed;
     if (this.#stopped) return;
     return this.#enqueueWrite((tx, fx, ctx) =>
       completeActivity(tx, task.runId, task.seq, task.attempt, outcome, ctx, fx),
     );
   }
 
-  async #executeActivity(task: ActivityTaskRecord, controller: AbortController): Promise<ActivityOutcome> {
+  /**
+   * Runs an attempt here, or on `executor`, within its timeouts (a frozen executor never
+   * answers: the attempt still times out here).
+   * @returns the outcome; undefined if the executor went away.
+   */
+  async #executeActivity(
+    task: ActivityTaskRecord,
+    controller: AbortController,
+    executor?: string,
+  ): Promise<ActivityOutcome | undefined> {
     const fn = this.#activities.get(task.activityType);
-    if (!fn) {
+    if (!fn && !executor) {
       return {
         failed: toFailureRecord(
           ApplicationFailure.nonRetryable(
@@ -1114,9 +1103,21 @@ export class Host {
       },
       controller.signal,
     );
-    const run = (async (): Promise<ActivityOutcome> => {
+    const run = (async (): Promise<ActivityOutcome | undefined> => {
+      if (executor) {
+        const abort = (): void =>
+          void this.#call(executor, 'abort', [[task.runId, task.seq]]).catch(() => undefined);
+        controller.signal.addEventListener('abort', abort);
+        return this.#call(executor, 'activity', [task]).then(
+          (reply) =>
+            'error' in reply
+              ? { failed: toFailureRecord(fromErrorRecord(reply.error)) }
+              : (reply.ok as ActivityOutcome),
+          () => undefined,
+        );
+      }
       try {
-        const result = await runWithContext(context, () => fn(...task.input));
+        const result = await runWithContext(context, () => fn!(...task.input));
         const unstorable = unstorableResult(result, this.#payloadLimit, task.activityType);
         return unstorable ? { failed: toFailureRecord(unstorable) } : { completed: result };
       } catch (error) {
@@ -1402,11 +1403,17 @@ export class Host {
       (routed as Record<Forwarded, unknown>)[method] = async (
         ...args: unknown[]
       ): Promise<Reply<unknown>> => {
-        for (;;) {
+        // A start without a queue goes to the first queue of the host the client called.
+        const options = args[1] as WorkflowStartOptions | undefined;
+        if (method === 'start' && options?.taskQueue === undefined)
+          args[1] = { ...options, taskQueue: this.taskQueues[0] ?? 'default' };
+        for (let attempt = 1; ; attempt++) {
           if (!this.#lease) return this.#call('', method, args);
           const answer = await local[method](...args);
-          // Lost the lease meanwhile: the leader answers instead.
-          if (!('error' in answer) || answer.error.name !== 'LeaseLostError' || this.#lease) return answer;
+          // The lease was lost meanwhile (another host wrote): the leader answers instead.
+          const lost = 'error' in answer && /^(LeaseLost|StoreConflict)Error$/.test(answer.error.name);
+          if (!lost || attempt >= CONFLICT_ATTEMPTS) return answer;
+          await this.#electing;
         }
       };
     }
@@ -1418,18 +1425,12 @@ export class Host {
 
   #makeLocalApi(): EngineApi {
     // A read may see writes not yet durable: it answers once they are, so a client is never
-    // told of a state a crash could take back. If they were lost instead, it reads again.
+    // told of a state a crash could take back.
     const read = <T>(fn: () => Promise<T>): Promise<Reply<T>> =>
       reply(async () => {
-        for (let attempt = 1; ; attempt++) {
-          const value = await fn();
-          try {
-            await this.#store.flushed();
-            return value;
-          } catch (error) {
-            if (!(error instanceof StoreConflictError) || attempt >= CONFLICT_ATTEMPTS) throw error;
-          }
-        }
+        const value = await fn();
+        await this.#store.flushed();
+        return value;
       });
     return {
       start: (type, options) => reply(() => this.startWorkflow(type, options)),

@@ -39,9 +39,7 @@ export interface ServiceContext {
   newRunId(): string;
   newSeed(): number;
   historyLimit: number;
-  /** Hosts known to be gone (their lock is released): their claims can be taken over at once. */
-  deadHosts?: ReadonlySet<string>;
-  /** Queues this host serves: activities it schedules on them are claimed in the same commit. */
+  /** Queues this host runs: activities it schedules on them are claimed in the same commit. */
   claimQueues?: readonly string[];
 }
 
@@ -235,7 +233,6 @@ export async function startWorkflow(
     startTime: ctx.now,
     firstExecutionRunId,
     nextEventId: 1,
-    fence: 0,
     attempt: req.continuation?.attempt ?? 1,
     root,
     ...(req.continuation && { continuedFromRunId: req.continuation.fromRunId }),
@@ -776,10 +773,6 @@ export async function completeWorkflowTask(
 ): Promise<boolean> {
   const [exec, inbox] = await Promise.all([tx.executions.get(commit.runId), tx.inbox.list(commit.runId)]);
   if (!exec || !isOpen(exec) || exec.nextEventId !== commit.expectedNextEventId) return false;
-  if (exec.owner !== ctx.hostId) {
-    exec.owner = ctx.hostId;
-    exec.fence++;
-  }
   const events = commit.result.events;
   const lastEventId = events[events.length - 1]?.eventId ?? exec.nextEventId - 1;
   for (const id of commit.consumedInbox) tx.inbox.delete(id);
@@ -1076,9 +1069,10 @@ export async function completeActivity(
 }
 
 /**
- * Marks an activity attempt as running on this host.
- * @returns the task; or, when another host runs this attempt, when to look again; or
- *   undefined when the attempt is over.
+ * Marks an activity attempt as run by this host. An attempt another host had started is taken
+ * over at once: only the lease holder runs activities, so that host lost the lease and can
+ * never record its outcome.
+ * @returns the task, or undefined when the attempt is over.
  */
 export async function claimActivity(
   tx: StoreTx,
@@ -1086,24 +1080,13 @@ export async function claimActivity(
   seq: number,
   attempt: number,
   ctx: ServiceContext,
-): Promise<{ task: ActivityTaskRecord } | { retryAt: number; owner: string } | undefined> {
+): Promise<ActivityTaskRecord | undefined> {
   const task = await tx.activityTasks.get(runId, seq);
   if (!task || task.attempt !== attempt) return undefined;
-  if (
-    task.owner !== undefined &&
-    task.owner !== ctx.hostId &&
-    task.startedTime !== undefined &&
-    !ctx.deadHosts?.has(task.owner)
-  ) {
-    // Another host runs this attempt. It is presumed lost once its start-to-close timeout has
-    // passed (as in Temporal: a lost attempt times out); until then, it is not run twice.
-    const limit = task.startToCloseTimeout ?? task.scheduleToCloseTimeout ?? 60_000;
-    if (ctx.now < task.startedTime + limit) return { retryAt: task.startedTime + limit, owner: task.owner };
-  }
   task.owner = ctx.hostId;
   task.startedTime = ctx.now;
   tx.activityTasks.put(task);
-  return { task };
+  return task;
 }
 
 /** A durable timer came due: a workflow timer fires, or a run or execution times out. */

@@ -23,7 +23,6 @@ export function makeExecution(overrides: Partial<ExecutionRecord> & { runId: str
     startTime: 1000,
     firstExecutionRunId: overrides.runId,
     nextEventId: 1,
-    fence: 0,
     attempt: 1,
     ...overrides,
   };
@@ -141,7 +140,6 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
           parentInitiatedEventId: 7,
           parentClosePolicy: 'TERMINATE',
           root: { workflowId: 'root', runId: 'rr' },
-          owner: 'host-a',
           blocked: { reason: 'nondeterminism', failure: { name: 'Error', message: 'boom' }, since: 3 },
           result: { total: 42, items: ['a', 'b'], when: new Date(0) },
           memo: { note: 'x' },
@@ -766,14 +764,17 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
 
       it('refuses the old holder’s fenced write once another host took the lease over', async () => {
         expect(await acquire('host-a')).toEqual(lease(ENGINE, 'host-a', 1));
-        await store.write(async (tx) => tx.executions.put(makeExecution({ runId: 'r1', owner: 'host-a' })), {
-          fence: fence('host-a', 1),
-        });
+        await store.write(
+          async (tx) => tx.executions.put(makeExecution({ runId: 'r1', memo: { by: 'host-a' } })),
+          {
+            fence: fence('host-a', 1),
+          },
+        );
         expect(await acquire('host-b', 30_000)).toEqual(lease(ENGINE, 'host-b', 2, 30_000));
 
         const stale = store.write(
           async (tx) => {
-            tx.executions.put(makeExecution({ runId: 'r1', owner: 'host-a', status: 'COMPLETED' }));
+            tx.executions.put(makeExecution({ runId: 'r1', memo: { by: 'host-a' }, status: 'COMPLETED' }));
             tx.leases.put(lease(ENGINE, 'host-a', 1, 99_000));
           },
           { fence: fence('host-a', 1) },
@@ -783,14 +784,17 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
           'Lease "engine" is no longer held by host-a at epoch 1 (now host-b at epoch 2)',
         );
         expect(await store.read((tx) => tx.executions.get('r1'))).toEqual(
-          makeExecution({ runId: 'r1', owner: 'host-a' }),
+          makeExecution({ runId: 'r1', memo: { by: 'host-a' } }),
         );
         expect(await store.read((tx) => tx.leases.get(ENGINE))).toEqual(lease(ENGINE, 'host-b', 2, 30_000));
         // The new holder's fence passes.
-        await store.write(async (tx) => tx.executions.put(makeExecution({ runId: 'r1', owner: 'host-b' })), {
-          fence: fence('host-b', 2),
-        });
-        expect((await store.read((tx) => tx.executions.get('r1')))?.owner).toBe('host-b');
+        await store.write(
+          async (tx) => tx.executions.put(makeExecution({ runId: 'r1', memo: { by: 'host-b' } })),
+          {
+            fence: fence('host-b', 2),
+          },
+        );
+        expect((await store.read((tx) => tx.executions.get('r1')))?.memo).toEqual({ by: 'host-b' });
       });
 
       it('an unfenced write ignores leases, held or not', async () => {

@@ -481,7 +481,7 @@ describe('indexedDbStore writes behind from memory', () => {
     // a holds the lease and writes under it; the write waits in memory for the next flush.
     await a.write(
       async (tx) => {
-        tx.executions.put(makeExecution({ runId: 'r-a', owner: 'host-a' }));
+        tx.executions.put(makeExecution({ runId: 'r-a', memo: { by: 'host-a' } }));
         tx.history.append('r-a', makeEvents(1, 2));
       },
       { fence: fenceA },

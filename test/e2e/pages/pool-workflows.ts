@@ -1,0 +1,17 @@
+/** Workflows for the pool page: a parent on one task queue fans out children on another. */
+import { executeChild, proxyActivities } from '../../../src/workflow/index.ts';
+
+/** `where` answers the name of the worker that ran it. */
+const { where } = proxyActivities<{ where(tag: string): Promise<string> }>({ startToCloseTimeout: '30s' });
+
+export async function poolParent(n: number): Promise<{ parent: string; children: string[] }> {
+  const parent = await where('parent');
+  const children = await Promise.all(
+    Array.from({ length: n }, (_, i) => executeChild(poolChild, { args: [i], taskQueue: 'other' })),
+  );
+  return { parent, children };
+}
+
+export async function poolChild(i: number): Promise<string> {
+  return where(`child-${i}`);
+}
