@@ -156,7 +156,7 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
     return events;
   }
 
-  /** When the last flush began or ended, and how many are in flight. */
+  /** When the last flush (or history read) began or ended, and how many flushes are in flight. */
   let lastFlush = 0;
   let flushesInFlight = 0;
 
@@ -275,6 +275,8 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
       if (first !== undefined && first <= fromEventId && items.every((item) => item.chunk)) {
         return items.flatMap(take).filter((e) => e.eventId >= fromEventId);
       }
+      // A history read is work in progress too (a cold replay): compaction waits for it.
+      lastFlush = performance.now();
       // One snapshot of the stores and the log: compaction moves events from one to the other
       // atomically, so each event is in exactly one of them here.
       const tx = db.transaction(['history', 'log'], 'readonly');

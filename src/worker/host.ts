@@ -271,7 +271,8 @@ export class Host {
         })
         .catch((error: unknown) => console.error('weft: rescanning the store failed', error));
     });
-    await this.#elect();
+    // The store was just opened: no need to catch up before the first election.
+    await this.#elect(false);
   }
 
   get #ttl(): number {
@@ -279,11 +280,12 @@ export class Host {
   }
 
   /** Takes the lease if nobody holds it (or its holder is gone), else follows its holder. */
-  #elect(): Promise<void> {
+  #elect(catchUp = true): Promise<void> {
     this.#electing ??= (async () => {
       try {
         while (!this.#stopped && !this.#lease) {
-          await this.#store.refresh();
+          if (catchUp) await this.#store.refresh();
+          catchUp = true;
           const now = realNow();
           const current = await this.#store.read((tx) => tx.leases.get(ENGINE_LEASE));
           if (
@@ -320,7 +322,8 @@ export class Host {
     this.#lease = lease;
     this.#leader = this.hostId;
     // Workflow tasks may run at once (their commits share the lease's fate), activities not.
-    this.#leaseDurable = this.#store.flushed().catch(() => undefined);
+    // The lease rides with the next flush: usually the first client call's.
+    this.#leaseDurable = this.#store.flushed({ lazy: true }).catch(() => undefined);
     this.#renewLater();
     this.#bus.publish({ from: this.hostId, lease });
     this.#resendCalls();
