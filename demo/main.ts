@@ -59,7 +59,15 @@ function describeError(error: unknown): string {
 }
 
 let worker = spawnWorker();
-let client: Client = await connect(worker);
+/** Another tab upgraded the database: this page's engine stopped; say so rather than hang. */
+function onVersionChange(c: Client): Client {
+  c.addEventListener('versionchange', () =>
+    log("The database was upgraded by another tab: this page's engine stopped. Reload the page to go on."),
+  );
+  return c;
+}
+
+let client: Client = onVersionChange(await connect(worker));
 let stopWatching = client.workflow.watch(() => void scheduleRefresh());
 let selected: string | undefined = params.get('select') ?? undefined;
 
@@ -282,7 +290,7 @@ async function restartWorker(): Promise<void> {
   // A refresh in flight on the killed worker will never be answered: forget it.
   inflight = undefined;
   worker = spawnWorker();
-  client = await connect(worker);
+  client = onVersionChange(await connect(worker));
   page.client = client;
   stopWatching = client.workflow.watch(() => void scheduleRefresh());
   await scheduleRefresh();

@@ -161,7 +161,13 @@ export class WorkflowClient {
   }
 }
 
-export interface Client {
+/**
+ * A connection to an engine. It is an `EventTarget`: `versionchange` (a `CustomEvent` whose
+ * `detail` is `{ newVersion }`, null when the database was deleted) says that another tab
+ * upgraded the database and this engine stopped; calls then fail with `SchemaMismatchError`.
+ * Reload the page (or reconnect) to go on with the new version.
+ */
+export interface Client extends EventTarget {
   workflow: WorkflowClient;
   /** Closes the connection (the worker keeps running). */
   close(): void;
@@ -214,10 +220,19 @@ export async function connect(endpoint: Endpoint | Endpoint[]): Promise<Client> 
   const api = Object.fromEntries(
     API_METHODS.map((method) => [method, (remote as unknown as EngineApi)[method]]),
   ) as unknown as EngineApi;
-  return {
+  const client = Object.assign(new EventTarget(), {
     workflow: new WorkflowClient(api, (fn) => proxy(fn)),
     close: () => {
       if ('close' in port && typeof port.close === 'function') (port as MessagePort).close();
     },
-  };
+  });
+  (port as MessageEndpoint).addEventListener('message', (event) => {
+    const data = (event as MessageEvent).data as { weftVersionChange?: number | null } | undefined;
+    if (data && 'weftVersionChange' in data) {
+      client.dispatchEvent(
+        new CustomEvent('versionchange', { detail: { newVersion: data.weftVersionChange } }),
+      );
+    }
+  });
+  return client;
 }

@@ -83,7 +83,7 @@ const COMPACT_MAX_ENTRIES = 2_000;
  * A {@link Store} in IndexedDB, through `idb`. Opening refuses (with `SchemaMismatchError`,
  * writing nothing) a database written by a newer weft or by another application. When another
  * tab upgrades the database, this connection closes and `onVersionChange` is called, so that
- * tab is not blocked.
+ * tab is not blocked; every later call fails with `SchemaMismatchError`.
  *
  * @example
  * const store = await indexedDbStore({ name: 'weft', onVersionChange: () => location.reload() });
@@ -92,7 +92,8 @@ const COMPACT_MAX_ENTRIES = 2_000;
 export async function indexedDbStore(options: {
   name: string;
   indexedDB?: IDBFactory;
-  onVersionChange?: () => void;
+  /** Another tab or worker upgrades the database (to `newVersion`; null when it deletes it). */
+  onVersionChange?: (newVersion: number | null) => void;
 }): Promise<Store> {
   const { name, indexedDB: factory = globalThis.indexedDB, onVersionChange } = options;
   const db = await openWeftDatabase(factory, name);
@@ -105,10 +106,15 @@ export async function indexedDbStore(options: {
     throw error;
   }
   const store = mirrorStore(backing, snapshot);
-  db.addEventListener('versionchange', () => {
+  db.addEventListener('versionchange', (event) => {
     // What was written is flushed, then the connection closes and the upgrade goes on.
-    store.close();
-    onVersionChange?.();
+    const { newVersion } = event as IDBVersionChangeEvent;
+    store.close(
+      new SchemaMismatchError(
+        `IndexedDB database "${name}" was ${newVersion === null ? 'deleted' : `upgraded to version ${newVersion}`} by another tab or worker; this engine stopped (reload to go on)`,
+      ),
+    );
+    onVersionChange?.(newVersion);
   });
   return store;
 }

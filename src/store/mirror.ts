@@ -133,7 +133,7 @@ export function mirrorStore(
   backing: Backing,
   initial: MirrorSnapshot,
   options: { flushDelay?: number } = {},
-): Store {
+): Store & { close(reason?: Error): void } {
   const flushDelay = options.flushDelay ?? DEFAULT_FLUSH_DELAY_MS;
   let delayTimer: ReturnType<typeof setTimeout> | undefined;
   let tables = fill(initial);
@@ -156,6 +156,8 @@ export function mirrorStore(
   let lostFlushes: { from: number; to: number; error: unknown } | undefined;
   let flushing = false;
   let closed = false;
+  /** Why the store closed, if not by its owner's choice: what every later call fails with. */
+  let closedBy: Error | undefined;
   let broken: { error: unknown } | undefined;
   const listeners = new Set<() => void>();
   let tail: Promise<unknown> = Promise.resolve();
@@ -204,7 +206,7 @@ export function mirrorStore(
     let flush: number | undefined;
     const result = exclusive(async () => {
       if (broken) throw broken.error;
-      if (closed) throw new DOMException('The store is closed.', 'InvalidStateError');
+      if (closed) throw closedBy ?? new DOMException('The store is closed.', 'InvalidStateError');
       const touched: Touch[] = [];
       const state: TxState = { writable, active: true, undo: [], failure: undefined, touched, readHistory };
       try {
@@ -431,9 +433,10 @@ export function mirrorStore(
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
-    close() {
+    close(reason?: Error) {
       if (closed) return;
       closed = true;
+      closedBy = reason;
       // What was written is flushed first; the connection closes once nothing is in flight.
       const drain = async (): Promise<void> => {
         clearTimeout(delayTimer);

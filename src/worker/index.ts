@@ -36,10 +36,22 @@ export function startWorker(options: StartWorkerOptions): Promise<Host> {
     addEventListener(type: 'message', listener: (event: MessageEvent) => void): void;
     postMessage?(message: unknown): void;
   };
+  /** The pages' ends of their connections, to tell them when the engine stops. */
+  const pages: { postMessage(message: unknown): void }[] = [];
+  let host: Host | undefined;
   // Messages that arrive before the store is open are answered once it is.
   const ready = (async () => {
     const databaseName = options.databaseName ?? 'weft';
-    const store = options.store ?? (await indexedDbStore({ name: databaseName }));
+    const store =
+      options.store ??
+      (await indexedDbStore({
+        name: databaseName,
+        // Another tab upgrades the database: this engine stops, and says so to its pages.
+        onVersionChange: (newVersion) => {
+          void host?.shutdown();
+          for (const page of pages) page.postMessage({ weftVersionChange: newVersion });
+        },
+      }));
     const taskQueues =
       options.taskQueues ?? (options.taskQueue !== undefined ? [options.taskQueue] : undefined);
     // Workers, tabs and service workers on one database wake each other through a BroadcastChannel.
@@ -57,7 +69,7 @@ export function startWorker(options: StartWorkerOptions): Promise<Host> {
         });
       });
     }
-    const host = new Host({
+    host = new Host({
       ...options,
       identity,
       ...(locks && {
@@ -96,9 +108,13 @@ export function startWorker(options: StartWorkerOptions): Promise<Host> {
     scope.addEventListener('message', (event: MessageEvent) => {
       const data = event.data as { weftConnect?: boolean } | undefined;
       const port = event.ports[0];
-      if (data?.weftConnect && port) expose(api, batchingEndpoint(port));
+      if (data?.weftConnect && port) {
+        pages.push(port);
+        expose(api, batchingEndpoint(port));
+      }
     });
   } else {
+    pages.push(scope as { postMessage(message: unknown): void });
     expose(api, batchingEndpoint(globalThis as unknown as MessageEndpoint));
   }
   return ready;

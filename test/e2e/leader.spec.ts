@@ -177,3 +177,52 @@ test('a frozen leader tab: another takes over after the lease; once thawed, its 
   expect(await awaitAll(tab3, ids('f', 20))).toEqual([]);
   expect(await historyProblems(tab3, ids('f', 20))).toEqual([]);
 });
+
+test('another tab upgrades the database: this tab’s engine lets go at once, and its page hears of it', async ({
+  context,
+}, testInfo) => {
+  const db = dbName(testInfo);
+  const tab1 = await openTab(context, db);
+  await startOrders(tab1, 'v', 1, { delayMs: 0 });
+  expect(await awaitAll(tab1, ids('v', 1))).toEqual([]);
+  await tab1.evaluate(() => {
+    const w = window as unknown as { versionChanges: unknown[] };
+    w.versionChanges = [];
+    window.weft.client.addEventListener('versionchange', (event) =>
+      w.versionChanges.push((event as CustomEvent<{ newVersion: number | null }>).detail.newVersion),
+    );
+  });
+
+  // A newer build in another tab opens the database at a higher version: not blocked.
+  const tab2 = await context.newPage();
+  await tab2.goto('/test/e2e/pages/blank.html');
+  const opened = await tab2.evaluate(
+    (name) =>
+      new Promise<string>((resolve) => {
+        const request = indexedDB.open(name, 99);
+        request.onblocked = () => resolve('blocked');
+        request.onsuccess = () => {
+          request.result.close();
+          resolve('opened');
+        };
+        request.onerror = () => resolve(`error: ${request.error?.message}`);
+      }),
+    db,
+  );
+  expect(opened).toBe('opened');
+
+  // Tab 1 is told, in an event; its calls then fail clearly instead of hanging.
+  await expect
+    .poll(() => tab1.evaluate(() => (window as unknown as { versionChanges: unknown[] }).versionChanges))
+    .toEqual([99]);
+  const error = await tab1.evaluate(async () => {
+    try {
+      await window.weft.client.workflow.list();
+      return 'answered';
+    } catch (e) {
+      return `${(e as Error).name}: ${(e as Error).message}`;
+    }
+  });
+  expect(error).toMatch(/^SchemaMismatchError: .*upgraded to version 99/);
+  await expect(tab1.locator('#log')).toContainText('upgraded by another tab');
+});

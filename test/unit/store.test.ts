@@ -315,8 +315,12 @@ describe('indexedDbStore', () => {
     // Would be blocked (and never succeed) if the store kept its connection open.
     const newer = await rawOpen(factory, 'weft', SCHEMA_VERSION + 1);
     expect(newer.version).toBe(SCHEMA_VERSION + 1);
-    expect(onVersionChange).toHaveBeenCalledTimes(1);
-    await expect(store.read(async () => 1)).rejects.toThrow();
+    expect(onVersionChange).toHaveBeenCalledExactlyOnceWith(SCHEMA_VERSION + 1);
+    // Later calls say why, rather than hang or fail vaguely.
+    await expect(store.read(async () => 1)).rejects.toThrow(SchemaMismatchError);
+    await expect(store.write(async () => 1)).rejects.toThrow(
+      `IndexedDB database "weft" was upgraded to version ${SCHEMA_VERSION + 1} by another tab or worker`,
+    );
     newer.close();
   });
 });
