@@ -195,8 +195,11 @@ export class Host {
   #outgoing: { note: WakeNote; durable: Promise<void> } | undefined;
   /** The lease while this host leads. */
   #lease: LeaseRecord | undefined;
-  /** Settles once the lease this host won is durable: no side effect (activity) starts before. */
-  #leaseDurable: Promise<unknown> = Promise.resolve();
+  /**
+   * Whether the lease this host won became durable (false: another host's flush came first).
+   * No side effect (an activity) starts before it is known.
+   */
+  #leaseDurable: Promise<boolean> = Promise.resolve(true);
   /** The host leading, as far as this host knows. */
   #leader: string | undefined;
   #leaseTimer: ReturnType<typeof setTimeout> | undefined;
@@ -323,7 +326,10 @@ export class Host {
     this.#leader = this.hostId;
     // Workflow tasks may run at once (their commits share the lease's fate), activities not.
     // The lease rides with the next flush: usually the first client call's.
-    this.#leaseDurable = this.#store.flushed({ lazy: true }).catch(() => undefined);
+    this.#leaseDurable = this.#store.flushed({ lazy: true }).then(
+      () => true,
+      () => false,
+    );
     this.#renewLater();
     this.#bus.publish({ from: this.hostId, lease });
     this.#resendCalls();
@@ -942,6 +948,8 @@ export class Host {
   #onTimersDue(due: TimerRecord[]): void {
     for (const timer of due) {
       this.#enqueueWrite((tx, fx, ctx) => fireTimer(tx, timer, ctx, fx)).catch((error: unknown) => {
+        // Not the leader any more: the next one fires it.
+        if (!this.#lease) return;
         // The timer is still in the store; try again shortly rather than lose it.
         console.error('weft: firing a timer failed; retrying', error);
         this.#timers.add(timer, realNow() + 1_000);
@@ -997,8 +1005,7 @@ export class Host {
     controller: AbortController,
   ): Promise<ActivityTaskRecord | undefined> {
     // A side effect waits until the lease it runs under is durable.
-    await this.#leaseDurable;
-    if (!this.#lease) return;
+    if (!(await this.#leaseDurable) || !this.#lease) return;
     // Claimed already by the commit that scheduled it on this host: no claim of its own.
     const claimed =
       task.owner === this.hostId
