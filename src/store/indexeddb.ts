@@ -74,8 +74,11 @@ function wrapWeft(db: IDBDatabase): IDBPDatabase<WeftDB> {
   return wrap(db) as unknown as IDBPDatabase<WeftDB>;
 }
 
-/** Compaction waits for this long without a flush, so it does not compete with work. */
-const COMPACT_IDLE_MS = 200;
+/**
+ * Compaction waits for this long without a flush or a history read, so it does not compete with
+ * work (it reads the whole log: a cold replay right after a start would share the CPU with it).
+ */
+const COMPACT_IDLE_MS = 1_000;
 /** ...unless the log grew past this many entries: then it runs at once. */
 const COMPACT_MAX_ENTRIES = 2_000;
 
@@ -275,14 +278,14 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
       return { version: durable, changes: entries };
     },
     async readHistory(runId, fromEventId) {
+      // A history read, and the replay that follows, is work too: compaction waits for it.
+      lastFlush = performance.now();
       const items = logged.get(runId) ?? [];
       const first = items[0]?.chunk?.events[0]?.eventId;
       // All of the run from `fromEventId` on is at hand.
       if (first !== undefined && first <= fromEventId && items.every((item) => item.chunk)) {
         return items.flatMap(take).filter((e) => e.eventId >= fromEventId);
       }
-      // A history read is work in progress too (a cold replay): compaction waits for it.
-      lastFlush = performance.now();
       // One snapshot of the stores and the log: compaction moves events from one to the other
       // atomically, so each event is in exactly one of them here.
       const tx = db.transaction(['history', 'log'], 'readonly');
@@ -310,6 +313,7 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
           last = event.eventId;
         }
       });
+      lastFlush = performance.now();
       return events;
     },
     commit(batch) {
