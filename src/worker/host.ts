@@ -104,19 +104,23 @@ type WriteOp<T> = (tx: StoreTx, fx: Effects, ctx: ServiceContext) => Promise<T>;
 const TASK_BATCH = 128;
 /** Attempts of a client call whose writes were lost with the lease, before it gives up. */
 const CONFLICT_ATTEMPTS = 5;
-/** The client API methods a host that does not lead forwards to the leader. */
+/**
+ * The client API methods a host that does not lead forwards to the leader: the writes, then,
+ * from index `FIRST_READ`, the reads.
+ */
 const FORWARDED = [
   'start',
   'signal',
-  'query',
   'update',
   'cancel',
   'terminate',
+  'query',
   'describe',
   'history',
   'result',
   'list',
 ] as const;
+const FIRST_READ = 5;
 type Forwarded = (typeof FORWARDED)[number];
 /** What the leader asks of a host that runs a task queue for it. */
 type ExecutorMethod = 'task' | 'activity' | 'abort' | 'query';
@@ -229,6 +233,12 @@ export class Host {
       (due) => this.#onTimersDue(due),
       realNow,
     );
+  }
+
+  /** Refuses arguments too large to store, or that do not clone. */
+  #assertStorable(args: unknown, what: string): void {
+    // Plain data always clones: only values with more in them are cloned to check.
+    if (assertPayloadSize(args, this.#payloadLimit, what)) assertCloneable(args, what);
   }
 
   #serves(taskQueue: string): boolean {
@@ -386,12 +396,11 @@ export class Host {
     this.#timers.clear();
     this.#pendingActivities.clear();
     this.#sticky.clear();
-    for (const { controller } of this.#runningActivities.values())
-      controller.abort(new LeaseLostError('This host lost the lease'));
+    for (const { controller } of this.#runningActivities.values()) controller.abort(leaseLost());
     // Local calls waiting here are woken: they find this host no longer leads and go to the leader.
     for (const [id, waiter] of this.#updateWaiters) {
       this.#updateWaiters.delete(id);
-      waiter.reject(new LeaseLostError('This host lost the lease'));
+      waiter.reject(leaseLost());
     }
     void this.#lookAgain();
     void this.#elect();
@@ -574,10 +583,6 @@ export class Host {
   }
 
   /** A write a client waits for: it resolves once durable, redone if another connection voided it. */
-  #clientWrite<T>(op: WriteOp<T>): Promise<T> {
-    return this.#enqueueWrite(op, true);
-  }
-
   async #flushWrites(): Promise<void> {
     while (this.#writeQueue.length > 0) {
       const batch = this.#writeQueue;
@@ -662,7 +667,7 @@ export class Host {
 
   #abortActivity(runId: string, seq: number): void {
     const key = `${runId}/${seq}`;
-    this.#runningActivities.get(key)?.controller.abort(new Error('Activity cancelled'));
+    this.#cancelRunning(key);
     // Claimed here but not started yet: it never runs, and is recorded as cancelled.
     const pending = this.#pendingActivities.get(key);
     this.#pendingActivities.delete(key);
@@ -671,6 +676,10 @@ export class Host {
         completeActivity(tx, runId, seq, pending.attempt, { cancelled: true }, ctx, fx),
       ).catch((error: unknown) => console.error('weft: recording a cancelled activity failed', error));
     }
+  }
+
+  #cancelRunning(key: string): void {
+    this.#runningActivities.get(key)?.controller.abort(new Error('Activity cancelled'));
   }
 
   /** Acts on what changed: this host's own commit, or the leader's note. */
@@ -894,7 +903,7 @@ export class Host {
     }
     if (method === 'abort') {
       const [runId, seq] = payload as [string, number];
-      this.#runningActivities.get(`${runId}/${seq}`)?.controller.abort(new Error('Activity cancelled'));
+      this.#cancelRunning(`${runId}/${seq}`);
       return null;
     }
     const { exec, history, name, args } = payload as {
@@ -1068,28 +1077,26 @@ export class Host {
       };
     }
     const now = realNow();
-    const deadlines: [number, 'START_TO_CLOSE' | 'SCHEDULE_TO_CLOSE'][] = [];
-    if (task.startToCloseTimeout !== undefined)
-      deadlines.push([now + task.startToCloseTimeout, 'START_TO_CLOSE']);
-    if (task.scheduleToCloseTimeout !== undefined) {
-      deadlines.push([task.scheduledTime + task.scheduleToCloseTimeout, 'SCHEDULE_TO_CLOSE']);
-    }
-    deadlines.sort((a, b) => a[0] - b[0]);
-    const first = deadlines[0];
+    const { startToCloseTimeout: startToClose, scheduleToCloseTimeout: scheduleToClose } = task;
+    // The earlier deadline applies; on a tie, start-to-close.
+    const startDeadline = startToClose === undefined ? Infinity : now + startToClose;
+    const scheduleDeadline = scheduleToClose === undefined ? Infinity : task.scheduledTime + scheduleToClose;
+    const bySchedule = scheduleDeadline < startDeadline;
+    const deadline = bySchedule ? scheduleDeadline : startDeadline;
     let timeoutHandle: ReturnType<typeof setTimeout> | undefined;
     const timedOut = new Promise<ActivityOutcome>((resolve) => {
-      if (!first) return;
+      if (deadline === Infinity) return;
       timeoutHandle = setTimeout(
         () => {
           const failure = new TimeoutFailure(
-            `Activity ${first[1].toLowerCase().replace(/_/g, '-')} timeout`,
+            `Activity ${bySchedule ? 'schedule' : 'start'}-to-close timeout`,
             undefined,
-            first[1],
+            bySchedule ? 'SCHEDULE_TO_CLOSE' : 'START_TO_CLOSE',
           );
           controller.abort(failure);
           resolve({ timedOut: toFailureRecord(failure) });
         },
-        Math.min(Math.max(0, first[0] - now), MAX_TIMEOUT),
+        Math.min(Math.max(0, deadline - now), MAX_TIMEOUT),
       );
     });
     const cancelled = new Promise<ActivityOutcome>((resolve) => {
@@ -1106,10 +1113,7 @@ export class Host {
         workflowType: task.workflowType,
         taskQueue: task.taskQueue,
         scheduledTimestampMs: task.scheduledTime,
-        ...(task.startToCloseTimeout !== undefined && { startToCloseTimeoutMs: task.startToCloseTimeout }),
-        ...(task.scheduleToCloseTimeout !== undefined && {
-          scheduleToCloseTimeoutMs: task.scheduleToCloseTimeout,
-        }),
+        ...defined({ startToCloseTimeoutMs: startToClose, scheduleToCloseTimeoutMs: scheduleToClose }),
       },
       controller.signal,
     );
@@ -1157,35 +1161,35 @@ export class Host {
     }
     const args = options.args ?? [];
     if (!Array.isArray(args)) throw new InvalidArgumentError('options.args must be an array');
-    // Plain data always clones: only values with more in them are cloned to check.
-    if (assertPayloadSize(args, this.#payloadLimit, 'Workflow arguments'))
-      assertCloneable(args, 'Workflow arguments');
+    this.#assertStorable(args, 'Workflow arguments');
     if (options.memo !== undefined) assertCloneable(options.memo, 'Memo');
     const workflowExecutionTimeout = msOptional(options.workflowExecutionTimeout);
     const workflowRunTimeout = msOptional(options.workflowRunTimeout);
     const workflowTaskTimeout = msOptional(options.workflowTaskTimeout);
-    const { runId } = await this.#clientWrite((tx, fx, ctx) =>
-      startWorkflow(
-        tx,
-        {
-          workflowType,
-          workflowId: options.workflowId,
-          taskQueue: options.taskQueue ?? this.taskQueues[0] ?? 'default',
-          args,
-          identity: this.hostId,
-          ...defined({
-            workflowIdReusePolicy: options.workflowIdReusePolicy,
-            workflowIdConflictPolicy: options.workflowIdConflictPolicy,
-            workflowExecutionTimeout,
-            workflowRunTimeout,
-            workflowTaskTimeout,
-            retry: options.retry,
-            memo: options.memo,
-          }),
-        },
-        ctx,
-        fx,
-      ),
+    const { runId } = await this.#enqueueWrite(
+      (tx, fx, ctx) =>
+        startWorkflow(
+          tx,
+          {
+            workflowType,
+            workflowId: options.workflowId,
+            taskQueue: options.taskQueue ?? this.taskQueues[0] ?? 'default',
+            args,
+            identity: this.hostId,
+            ...defined({
+              workflowIdReusePolicy: options.workflowIdReusePolicy,
+              workflowIdConflictPolicy: options.workflowIdConflictPolicy,
+              workflowExecutionTimeout,
+              workflowRunTimeout,
+              workflowTaskTimeout,
+              retry: options.retry,
+              memo: options.memo,
+            }),
+          },
+          ctx,
+          fx,
+        ),
+      true,
     );
     return { workflowId: options.workflowId, runId };
   }
@@ -1196,36 +1200,24 @@ export class Host {
     signalName: string,
     args: unknown[],
   ): Promise<void> {
-    if (assertPayloadSize(args, this.#payloadLimit, 'Signal arguments'))
-      assertCloneable(args, 'Signal arguments');
-    await this.#clientWrite((tx, fx, ctx) =>
-      signalWorkflow(
-        tx,
-        { workflowId, ...(runId !== undefined && { runId }) },
-        signalName,
-        args,
-        ctx,
-        fx,
-        'client',
-      ),
+    this.#assertStorable(args, 'Signal arguments');
+    await this.#enqueueWrite(
+      (tx, fx, ctx) => signalWorkflow(tx, workflowId, runId, signalName, args, ctx, fx, 'client'),
+      true,
     );
   }
 
   async cancel(workflowId: string, runId: string | undefined, reason?: string): Promise<void> {
-    await this.#clientWrite((tx, fx, ctx) =>
-      requestCancelWorkflow(tx, { workflowId, ...(runId !== undefined && { runId }) }, ctx, fx, reason),
+    await this.#enqueueWrite(
+      (tx, fx, ctx) => requestCancelWorkflow(tx, workflowId, runId, ctx, fx, reason),
+      true,
     );
   }
 
   async terminate(workflowId: string, runId: string | undefined, reason?: string): Promise<void> {
-    await this.#clientWrite((tx, fx, ctx) =>
-      terminateWorkflow(
-        tx,
-        { workflowId, ...(runId !== undefined && { runId }) },
-        reason ?? 'Terminated by client',
-        ctx,
-        fx,
-      ),
+    await this.#enqueueWrite(
+      (tx, fx, ctx) => terminateWorkflow(tx, workflowId, runId, reason ?? 'Terminated by client', ctx, fx),
+      true,
     );
   }
 
@@ -1235,21 +1227,15 @@ export class Host {
     name: string,
     args: unknown[],
   ): Promise<unknown> {
-    if (assertPayloadSize(args, this.#payloadLimit, 'Update arguments'))
-      assertCloneable(args, 'Update arguments');
+    this.#assertStorable(args, 'Update arguments');
     const updateId = crypto.randomUUID();
     let settle!: { resolve(v: unknown): void; reject(e: unknown): void };
     const done = new Promise<unknown>((resolve, reject) => {
       settle = { resolve, reject };
     });
-    const targetRun = await this.#clientWrite((tx, fx, ctx) =>
-      requestUpdate(
-        tx,
-        { workflowId, ...(runId !== undefined && { runId }) },
-        { updateId, name, input: args },
-        ctx,
-        fx,
-      ),
+    const targetRun = await this.#enqueueWrite(
+      (tx, fx, ctx) => requestUpdate(tx, workflowId, runId, { updateId, name, input: args }, ctx, fx),
+      true,
     );
     this.#updateWaiters.set(updateId, { ...settle, runId: targetRun });
     return done;
@@ -1282,7 +1268,7 @@ export class Host {
       const changed = this.#nextChange(exec.runId);
       ({ exec, current, history } = await read());
       if (notReady()) await changed;
-      if (!this.#lease) throw new LeaseLostError('This host lost the lease');
+      if (!this.#lease) throw leaseLost();
     }
     if (this.#serves(exec.taskQueue)) return this.#answerQuery(exec, current, history ?? [], name, args);
     const executor = this.#executorFor(exec.taskQueue);
@@ -1319,18 +1305,21 @@ export class Host {
       structuredClone(answer);
     } catch (error) {
       throw new InvalidArgumentError(
-        `The answer of query '${name}' cannot be sent: it is not structured-cloneable (${(error as Error).message})`,
+        `The answer of query '${name}' cannot be sent: not structured-cloneable (${(error as Error).message})`,
       );
     }
     return answer;
   }
 
-  /** Resolves at the next change of a run this host learns of (its own commit or a note). */
-  #nextChange(runId: string): Promise<void> {
+  /**
+   * Resolves at the next change of a run this host learns of (its own commit or a note); with
+   * `#resultWaiters`, once it closes.
+   */
+  #nextChange(runId: string, waiters = this.#changeWaiters): Promise<void> {
     return new Promise((resolve) => {
-      const list = this.#changeWaiters.get(runId) ?? [];
+      const list = waiters.get(runId) ?? [];
       list.push(resolve);
-      this.#changeWaiters.set(runId, list);
+      waiters.set(runId, list);
     });
   }
 
@@ -1361,14 +1350,10 @@ export class Host {
       if (exec.status === 'RUNNING') {
         const runIdToWait = exec.runId;
         // Registered before reading again, so a close in between is not missed.
-        const closed = new Promise<void>((resolve) => {
-          const list = this.#resultWaiters.get(runIdToWait) ?? [];
-          list.push(resolve);
-          this.#resultWaiters.set(runIdToWait, list);
-        });
+        const closed = this.#nextChange(runIdToWait, this.#resultWaiters);
         const now = await this.#store.read((tx) => tx.executions.get(runIdToWait));
         if (now?.status === 'RUNNING') await closed;
-        if (!this.#lease) throw new LeaseLostError('This host lost the lease');
+        if (!this.#lease) throw leaseLost();
       } else if (exec.nextRunId !== undefined) {
         const next: string = exec.nextRunId;
         exec = await this.#store.read((tx): Promise<ExecutionRecord | undefined> => tx.executions.get(next));
@@ -1434,28 +1419,24 @@ export class Host {
   readonly #localApi: EngineApi = this.#makeLocalApi();
 
   #makeLocalApi(): EngineApi {
-    // A read may see writes not yet durable: it answers once they are, so a client is never
-    // told of a state a crash could take back.
-    const read = <T>(fn: () => Promise<T>): Promise<Reply<T>> =>
-      reply(async () => {
-        const value = await fn();
-        await this.#store.flushed();
-        return value;
-      });
-    return {
-      start: (type, options) => reply(() => this.startWorkflow(type, options)),
-      signal: (w, r, name, args) => reply(() => this.signal(w, r, name, args)),
-      query: (w, r, name, args) => read(() => this.query(w, r, name, args)),
-      update: (w, r, name, args) => reply(() => this.update(w, r, name, args)),
-      cancel: (w, r, reason) => reply(() => this.cancel(w, r, reason)),
-      terminate: (w, r, reason) => reply(() => this.terminate(w, r, reason)),
-      describe: (w, r) => read(() => this.describe(w, r)),
-      history: (w, r) => read(() => this.history(w, r)),
-      result: (w, r) => read(() => this.result(w, r)),
-      list: (filter) => read(() => this.list(filter)),
-      watch: async (listener) => this.watch(listener),
-      unwatch: async (id) => this.unwatch(id),
+    const host = this as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+    const api: Record<string, (...args: never[]) => Promise<unknown>> = {
+      watch: async (listener: (changes: WorkflowChange[]) => void) => this.watch(listener),
+      unwatch: async (id: number) => this.unwatch(id),
     };
+    FORWARDED.forEach((method, i) => {
+      // The host's method of the same name (`start`: `startWorkflow`), its errors as records.
+      const fn = host[method === 'start' ? 'startWorkflow' : method]!;
+      api[method] = (...args: unknown[]) =>
+        reply(async () => {
+          const value = await fn.apply(this, args);
+          // A read may see writes not yet durable: it answers once they are, so a client is
+          // never told of a state a crash could take back.
+          if (i >= FIRST_READ) await this.#store.flushed();
+          return value;
+        });
+    });
+    return api as unknown as EngineApi;
   }
 }
 
@@ -1465,6 +1446,10 @@ async function reply<T>(fn: () => Promise<T>): Promise<Reply<T>> {
   } catch (error) {
     return { error: toErrorRecord(error) };
   }
+}
+
+function leaseLost(): LeaseLostError {
+  return new LeaseLostError('This host lost the lease');
 }
 
 /** Lets Node exit while only this timer is left (a lease renewal, a takeover watch). */
@@ -1549,12 +1534,12 @@ function unstorableResult(
   );
 }
 
-function assertCloneable(value: unknown, what = 'Workflow task output'): void {
+function assertCloneable(value: unknown, what: string): void {
   try {
     structuredClone(value);
   } catch (error) {
     throw new InvalidArgumentError(
-      `${what} cannot be stored: it is not structured-cloneable (${error instanceof Error ? error.message : String(error)})`,
+      `${what} cannot be stored: not structured-cloneable (${(error as Error).message ?? error})`,
     );
   }
 }

@@ -93,5 +93,5 @@ export function assertPayloadSize(value: unknown, limit: number, what: string): 
 }
 
 export function tooLargeMessage(what: string, limit: number, size: number): string {
-  return `${what} is too large: more than ${limit} bytes (about ${size} counted so far); keep payloads small and store large data elsewhere (e.g. IndexedDB or the Cache API) and pass a key`;
+  return `${what} is too large: over ${limit} bytes (${size} counted); store large data elsewhere (e.g. IndexedDB) and pass a key`;
 }

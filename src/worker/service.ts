@@ -10,7 +10,6 @@ import {
   nextRetry,
   type ParentClosePolicy,
   type RetryPolicy,
-  type RetryState,
   type TaskResult,
   WorkflowExecutionAlreadyStartedError,
   type WorkflowIdConflictPolicy,
@@ -275,8 +274,6 @@ export async function startWorkflow(
         workflowExecutionTimeout: req.workflowExecutionTimeout,
         workflowRunTimeout: req.workflowRunTimeout,
         workflowTaskTimeout: req.workflowTaskTimeout,
-      }),
-      ...defined({
         workflowExecutionExpirationTime: executionExpirationTime,
         retryPolicy: req.retry,
         memo: req.memo,
@@ -316,7 +313,8 @@ export async function startWorkflow(
 
 export async function signalWorkflow(
   tx: StoreTx,
-  target: { workflowId: string; runId?: string },
+  workflowId: string,
+  runId: string | undefined,
   signalName: string,
   input: unknown[],
   ctx: ServiceContext,
@@ -325,7 +323,7 @@ export async function signalWorkflow(
 ): Promise<void> {
   if (typeof signalName !== 'string' || signalName === '')
     throw new InvalidArgumentError('A signal needs a name');
-  const exec = await requireOpenRun(tx, target.workflowId, target.runId, `signal '${signalName}'`);
+  const exec = await requireOpenRun(tx, workflowId, runId, `signal '${signalName}'`);
   deliver(
     tx,
     exec,
@@ -337,23 +335,25 @@ export async function signalWorkflow(
 
 export async function requestCancelWorkflow(
   tx: StoreTx,
-  target: { workflowId: string; runId?: string },
+  workflowId: string,
+  runId: string | undefined,
   ctx: ServiceContext,
   fx: Effects,
   reason?: string,
 ): Promise<void> {
-  const exec = await requireOpenRun(tx, target.workflowId, target.runId, 'cancel');
+  const exec = await requireOpenRun(tx, workflowId, runId, 'cancel');
   deliver(tx, exec, { kind: 'cancelRequest', ...(reason !== undefined && { reason }) }, ctx, fx);
 }
 
 export async function requestUpdate(
   tx: StoreTx,
-  target: { workflowId: string; runId?: string },
+  workflowId: string,
+  runId: string | undefined,
   update: { updateId: string; name: string; input: unknown[] },
   ctx: ServiceContext,
   fx: Effects,
 ): Promise<string> {
-  const exec = await requireOpenRun(tx, target.workflowId, target.runId, `update '${update.name}'`);
+  const exec = await requireOpenRun(tx, workflowId, runId, `update '${update.name}'`);
   deliver(tx, exec, { kind: 'update', ...update }, ctx, fx);
   return exec.runId;
 }
@@ -374,12 +374,13 @@ function terminatedEvent(
 
 export async function terminateWorkflow(
   tx: StoreTx,
-  target: { workflowId: string; runId?: string },
+  workflowId: string,
+  runId: string | undefined,
   reason: string,
   ctx: ServiceContext,
   fx: Effects,
 ): Promise<void> {
-  const exec = await requireOpenRun(tx, target.workflowId, target.runId, 'terminate');
+  const exec = await requireOpenRun(tx, workflowId, runId, 'terminate');
   await closeRun(tx, exec, terminatedEvent(exec, reason, ctx), ctx, fx);
 }
 
@@ -400,7 +401,10 @@ export async function closeRun(
   if (status === undefined) throw new Error(`${closing.eventType} does not close a run`);
   // Workflow retry: a failed or timed-out run with a retry policy starts again (same ID).
   let retry: { delay: number } | undefined;
-  if (
+  let nextRunId: string | undefined;
+  if (closing.eventType === 'WorkflowExecutionContinuedAsNew')
+    nextRunId = closing.attributes.newExecutionRunId;
+  else if (
     (closing.eventType === 'WorkflowExecutionFailed' || closing.eventType === 'WorkflowExecutionTimedOut') &&
     exec.retryPolicy
   ) {
@@ -417,22 +421,11 @@ export async function closeRun(
     );
     if (decision.retry) {
       retry = { delay: decision.delay };
-    } else {
-      setRetryState(closing, decision.retryState);
-    }
-  }
-  let nextRunId: string | undefined;
-  if (retry || closing.eventType === 'WorkflowExecutionContinuedAsNew') {
-    nextRunId =
-      closing.eventType === 'WorkflowExecutionContinuedAsNew'
-        ? closing.attributes.newExecutionRunId
-        : ctx.newRunId();
-    if (
-      closing.eventType === 'WorkflowExecutionFailed' ||
-      closing.eventType === 'WorkflowExecutionTimedOut'
-    ) {
+      nextRunId = ctx.newRunId();
       closing.attributes.newExecutionRunId = nextRunId;
-      setRetryState(closing, 'RETRY_STATE_IN_PROGRESS');
+      closing.attributes.retryState = 'RETRY_STATE_IN_PROGRESS';
+    } else {
+      closing.attributes.retryState = decision.retryState;
     }
   }
   // Issued together: IndexedDB answers queued requests far faster than awaited ones.
@@ -522,12 +515,6 @@ export async function closeRun(
   }
 
   await applyParentClosePolicies(tx, exec, children, ctx, fx);
-}
-
-function setRetryState(closing: HistoryEvent, retryState: RetryState): void {
-  if (closing.eventType === 'WorkflowExecutionFailed' || closing.eventType === 'WorkflowExecutionTimedOut') {
-    closing.attributes.retryState = retryState;
-  }
 }
 
 /**
@@ -887,46 +874,45 @@ export async function completeWorkflowTask(
           (!command.childWorkflowOnly || target.parentRunId === exec.runId);
         const signal = command.type === 'SignalExternalWorkflowExecution';
         if (!reachable) {
-          const cause = 'EXTERNAL_WORKFLOW_EXECUTION_NOT_FOUND';
           deliver(
             tx,
             exec,
-            signal
-              ? { kind: 'externalSignalFailed', initiatedEventId, execution, cause }
-              : { kind: 'externalCancelFailed', initiatedEventId, execution, cause },
+            {
+              kind: signal ? 'externalSignalFailed' : 'externalCancelFailed',
+              initiatedEventId,
+              execution,
+              cause: 'EXTERNAL_WORKFLOW_EXECUTION_NOT_FOUND',
+            },
             ctx,
             fx,
           );
           break;
         }
-        if (signal) {
-          deliver(
-            tx,
-            target,
-            {
-              kind: 'signal',
-              signalName: command.signalName,
-              input: command.input,
-              identity: exec.workflowId,
-            },
-            ctx,
-            fx,
-          );
-          deliver(tx, exec, { kind: 'externalSignaled', initiatedEventId, execution }, ctx, fx);
-        } else {
-          deliver(
-            tx,
-            target,
-            {
-              kind: 'cancelRequest',
-              reason: `Requested by ${exec.workflowId}`,
-              externalInitiatedEventId: initiatedEventId,
-            },
-            ctx,
-            fx,
-          );
-          deliver(tx, exec, { kind: 'externalCancelRequested', initiatedEventId, execution }, ctx, fx);
-        }
+        deliver(
+          tx,
+          target,
+          signal
+            ? {
+                kind: 'signal',
+                signalName: command.signalName,
+                input: command.input,
+                identity: exec.workflowId,
+              }
+            : {
+                kind: 'cancelRequest',
+                reason: `Requested by ${exec.workflowId}`,
+                externalInitiatedEventId: initiatedEventId,
+              },
+          ctx,
+          fx,
+        );
+        deliver(
+          tx,
+          exec,
+          { kind: signal ? 'externalSignaled' : 'externalCancelRequested', initiatedEventId, execution },
+          ctx,
+          fx,
+        );
         break;
       }
       case 'CompleteWorkflowExecution':
@@ -1054,17 +1040,15 @@ export async function completeActivity(
     return undefined;
   }
   tx.activityTasks.delete(runId, seq);
-  if ('completed' in outcome) {
-    deliver(
-      tx,
-      exec,
-      { kind: 'activityCompleted', seq, attempt, result: outcome.completed, identity },
-      ctx,
-      fx,
-    );
-  } else {
-    deliver(tx, exec, { kind: 'activityCanceled', seq, attempt, started: true, identity }, ctx, fx);
-  }
+  deliver(
+    tx,
+    exec,
+    'completed' in outcome
+      ? { kind: 'activityCompleted', seq, attempt, result: outcome.completed, identity }
+      : { kind: 'activityCanceled', seq, attempt, started: true, identity },
+    ctx,
+    fx,
+  );
   return undefined;
 }
 

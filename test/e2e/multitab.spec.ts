@@ -85,8 +85,16 @@ test("a tab sees a run that another tab's worker completed (result and watch)", 
       );
   });
 
-  await tab1.evaluate(() => window.weft.client.workflow.getHandle('tabs-2').signal('approve', 'tab1'));
-  await tab1.evaluate(() => window.weft.client.workflow.getHandle('tabs-2').result());
+  // Queried and signalled from the tab that did not start it (its worker forwards to the leader).
+  expect(
+    await tab2.evaluate(() =>
+      window.weft.client.workflow.getHandle('tabs-2').query<{ stage: string }>('status'),
+    ),
+  ).toMatchObject({ stage: 'awaiting-approval' });
+  await tab2.evaluate(() => window.weft.client.workflow.getHandle('tabs-2').signal('approve', 'tab2'));
+  expect(await tab1.evaluate(() => window.weft.client.workflow.getHandle('tabs-2').result())).toMatchObject({
+    approvedBy: 'tab2',
+  });
 
   await expect
     .poll(() => tab2.evaluate(() => (window as unknown as { tab2Result: string }).tab2Result))
