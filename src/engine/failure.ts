@@ -42,10 +42,15 @@ export type RetryState =
  */
 const failureMarker = Symbol.for('weft.failure');
 
+/*
+ * Fields set in a constructor are `declare`d rather than parameter properties: those would
+ * also emit a class field each, and the properties come out the same, in the same order.
+ */
+
 /** Base of every failure weft produces. Mirrors Temporal's `TemporalFailure`. */
 export class TemporalFailure extends Error {
   readonly [failureMarker] = true;
-  override cause: Error | undefined;
+  declare cause: Error | undefined;
   constructor(message?: string, cause?: Error) {
     super(message ?? '');
     this.cause = cause;
@@ -65,14 +70,20 @@ named(TemporalFailure, 'TemporalFailure');
  * @example throw ApplicationFailure.create({ message: 'card declined', type: 'Declined', nonRetryable: true });
  */
 export class ApplicationFailure extends TemporalFailure {
+  declare readonly type?: string | undefined;
+  declare readonly nonRetryable: boolean;
+  declare readonly details?: unknown[] | undefined;
   constructor(
     message?: string,
-    readonly type?: string,
-    readonly nonRetryable: boolean = false,
-    readonly details?: unknown[],
+    type?: string | undefined,
+    nonRetryable = false,
+    details?: unknown[] | undefined,
     cause?: Error,
   ) {
     super(message, cause);
+    this.type = type;
+    this.nonRetryable = nonRetryable;
+    this.details = details;
   }
   static create(options: {
     message?: string;
@@ -105,40 +116,52 @@ named(ApplicationFailure, 'ApplicationFailure');
 
 /** An activity failed; `cause` is why (an `ApplicationFailure`, `TimeoutFailure`, ...). */
 export class ActivityFailure extends TemporalFailure {
+  declare readonly activityType: string;
+  declare readonly activityId: string | undefined;
+  declare readonly retryState: RetryState;
   constructor(
     message: string | undefined,
-    readonly activityType: string,
-    readonly activityId: string | undefined,
-    readonly retryState: RetryState,
+    activityType: string,
+    activityId: string | undefined,
+    retryState: RetryState,
     cause?: Error,
   ) {
     super(message, cause);
+    this.activityType = activityType;
+    this.activityId = activityId;
+    this.retryState = retryState;
   }
 }
 named(ActivityFailure, 'ActivityFailure');
 
 /** A child workflow did not complete; `cause` is the child's own failure. */
 export class ChildWorkflowFailure extends TemporalFailure {
+  declare readonly namespace: string | undefined;
+  declare readonly workflowExecution: { workflowId: string; runId: string };
+  declare readonly workflowType: string;
+  declare readonly retryState: RetryState;
   constructor(
-    readonly namespace: string | undefined,
-    readonly workflowExecution: { workflowId: string; runId: string },
-    readonly workflowType: string,
-    readonly retryState: RetryState,
+    namespace: string | undefined,
+    workflowExecution: { workflowId: string; runId: string },
+    workflowType: string,
+    retryState: RetryState,
     cause?: Error,
   ) {
     super('Child Workflow execution failed', cause);
+    this.namespace = namespace;
+    this.workflowExecution = workflowExecution;
+    this.workflowType = workflowType;
+    this.retryState = retryState;
   }
 }
 named(ChildWorkflowFailure, 'ChildWorkflowFailure');
 
 /** A scope, activity, timer, child or workflow was cancelled. */
 export class CancelledFailure extends TemporalFailure {
-  constructor(
-    message?: string,
-    readonly details: unknown[] = [],
-    cause?: Error,
-  ) {
+  declare readonly details: unknown[];
+  constructor(message?: string, details: unknown[] = [], cause?: Error) {
     super(message, cause);
+    this.details = details;
   }
 }
 named(CancelledFailure, 'CancelledFailure');
@@ -149,24 +172,22 @@ named(TerminatedFailure, 'TerminatedFailure');
 
 /** A timeout expired; `timeoutType` says which. */
 export class TimeoutFailure extends TemporalFailure {
-  constructor(
-    message: string | undefined,
-    readonly lastHeartbeatDetails: unknown,
-    readonly timeoutType: TimeoutType,
-  ) {
+  declare readonly lastHeartbeatDetails: unknown;
+  declare readonly timeoutType: TimeoutType;
+  constructor(message: string | undefined, lastHeartbeatDetails: unknown, timeoutType: TimeoutType) {
     super(message);
+    this.lastHeartbeatDetails = lastHeartbeatDetails;
+    this.timeoutType = timeoutType;
   }
 }
 named(TimeoutFailure, 'TimeoutFailure');
 
 /** A failure that does not come from user code (e.g. a worker crash). */
 export class ServerFailure extends TemporalFailure {
-  constructor(
-    message: string | undefined,
-    readonly nonRetryable: boolean,
-    cause?: Error,
-  ) {
+  declare readonly nonRetryable: boolean;
+  constructor(message: string | undefined, nonRetryable: boolean, cause?: Error) {
     super(message, cause);
+    this.nonRetryable = nonRetryable;
   }
 }
 named(ServerFailure, 'ServerFailure');
@@ -207,24 +228,24 @@ export const NonDeterminismError = DeterminismViolationError;
  * failure, as in Temporal: uncaught in workflow code, it fails the workflow.
  */
 export class WorkflowExecutionAlreadyStartedError extends TemporalFailure {
-  constructor(
-    message: string,
-    readonly workflowId: string,
-    readonly workflowType: string,
-  ) {
+  declare readonly workflowId: string;
+  declare readonly workflowType: string;
+  constructor(message: string, workflowId: string, workflowType: string) {
     super(message);
+    this.workflowId = workflowId;
+    this.workflowType = workflowType;
   }
 }
 named(WorkflowExecutionAlreadyStartedError, 'WorkflowExecutionAlreadyStartedError');
 
 /** No execution matches the given ID (or the run is closed, for operations that need an open one). */
 export class WorkflowNotFoundError extends WeftError {
-  constructor(
-    message: string,
-    readonly workflowId: string,
-    readonly runId: string | undefined,
-  ) {
+  declare readonly workflowId: string;
+  declare readonly runId: string | undefined;
+  constructor(message: string, workflowId: string, runId: string | undefined) {
     super(message);
+    this.workflowId = workflowId;
+    this.runId = runId;
   }
 }
 named(WorkflowNotFoundError, 'WorkflowNotFoundError');
@@ -235,23 +256,22 @@ named(InvalidArgumentError, 'InvalidArgumentError');
 
 /** The client-side outcome of a workflow that did not complete; `cause` is its failure. */
 export class WorkflowFailedError extends WeftError {
-  constructor(
-    message: string,
-    override readonly cause: Error | undefined,
-    readonly retryState: RetryState,
-  ) {
+  declare readonly cause: Error | undefined;
+  declare readonly retryState: RetryState;
+  constructor(message: string, cause: Error | undefined, retryState: RetryState) {
     super(message);
+    this.cause = cause;
+    this.retryState = retryState;
   }
 }
 named(WorkflowFailedError, 'WorkflowFailedError');
 
 /** An update was rejected by its validator, or failed in its handler. */
 export class WorkflowUpdateFailedError extends WeftError {
-  constructor(
-    message: string,
-    override readonly cause: Error | undefined,
-  ) {
+  declare readonly cause: Error | undefined;
+  constructor(message: string, cause: Error | undefined) {
     super(message);
+    this.cause = cause;
   }
 }
 named(WorkflowUpdateFailedError, 'WorkflowUpdateFailedError');

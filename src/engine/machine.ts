@@ -1,4 +1,4 @@
-import type { Activation, Job, WorkflowInfo } from './activation.ts';
+import type { Activation, ChildResolution, Job, WorkflowInfo } from './activation.ts';
 import type { Command } from './commands.ts';
 import { defined } from './defined.ts';
 import type { EventAttributes, EventType, HistoryEvent } from './events.ts';
@@ -447,52 +447,37 @@ export class WorkflowMachine {
         const child = this.#openChildren.get(event.attributes.initiatedEventId);
         if (!child) return undefined;
         this.#openChildren.delete(event.attributes.initiatedEventId);
-        const seq = child.seq;
+        let result: ChildResolution;
         switch (event.eventType) {
           case 'ChildWorkflowExecutionCompleted':
-            return {
-              type: 'ResolveChildWorkflowExecution',
-              seq,
-              result: { completed: event.attributes.result },
-            };
+            result = { completed: event.attributes.result };
+            break;
           case 'ChildWorkflowExecutionFailed':
-            return {
-              type: 'ResolveChildWorkflowExecution',
-              seq,
-              result: { failed: event.attributes.failure, retryState: event.attributes.retryState },
-            };
+            result = { failed: event.attributes.failure, retryState: event.attributes.retryState };
+            break;
           case 'ChildWorkflowExecutionCanceled':
-            return {
-              type: 'ResolveChildWorkflowExecution',
-              seq,
-              result: {
-                cancelled: {
-                  name: 'CancelledFailure',
-                  message: 'Child workflow canceled',
-                  ...(event.attributes.details !== undefined && { details: event.attributes.details }),
-                },
+            result = {
+              cancelled: {
+                name: 'CancelledFailure',
+                message: 'Child workflow canceled',
+                ...(event.attributes.details !== undefined && { details: event.attributes.details }),
               },
             };
+            break;
           case 'ChildWorkflowExecutionTimedOut':
-            return {
-              type: 'ResolveChildWorkflowExecution',
-              seq,
-              result: {
-                failed: {
-                  name: 'TimeoutFailure',
-                  message: 'Child workflow timed out',
-                  timeoutType: 'START_TO_CLOSE',
-                },
-                retryState: event.attributes.retryState,
+            result = {
+              failed: {
+                name: 'TimeoutFailure',
+                message: 'Child workflow timed out',
+                timeoutType: 'START_TO_CLOSE',
               },
+              retryState: event.attributes.retryState,
             };
+            break;
           default:
-            return {
-              type: 'ResolveChildWorkflowExecution',
-              seq,
-              result: { failed: { name: 'TerminatedFailure', message: 'Child workflow terminated' } },
-            };
+            result = { failed: { name: 'TerminatedFailure', message: 'Child workflow terminated' } };
         }
+        return { type: 'ResolveChildWorkflowExecution', seq: child.seq, result };
       }
       case 'ExternalWorkflowExecutionSignaled':
       case 'SignalExternalWorkflowExecutionFailed':

@@ -50,8 +50,11 @@ export function activeRuntime(): WorkflowRuntime | undefined {
 
 /** Thrown by `continueAsNew` to end this run and start a fresh one. */
 export class ContinueAsNew extends Error {
-  constructor(readonly command: CommandOf<'ContinueAsNewWorkflowExecution'>) {
+  // `declare`d, as in failure.ts: the property without a class field.
+  declare readonly command: CommandOf<'ContinueAsNewWorkflowExecution'>;
+  constructor(command: CommandOf<'ContinueAsNewWorkflowExecution'>) {
     super('Workflow continued as new');
+    this.command = command;
   }
 }
 Object.defineProperty(ContinueAsNew.prototype, 'name', { value: 'ContinueAsNew' });
@@ -150,7 +153,8 @@ interface ChildState {
 }
 
 export class WorkflowRuntime implements ScopeTimerHost {
-  readonly rootScope: CancellationScope;
+  /** Set last by the constructor (`declare`d: no class field). */
+  declare readonly rootScope: CancellationScope;
   readonly #workflowFn: Handler;
   readonly #random: () => number;
   readonly #budget: number;
@@ -363,12 +367,6 @@ export class WorkflowRuntime implements ScopeTimerHost {
     }
   }
 
-  #settle(pending: Pending, settle: () => void): void {
-    setScopeContext(pending.scope);
-    this.#touch();
-    settle();
-  }
-
   #applyJob(job: Job): void {
     this.#touch();
     switch (job.type) {
@@ -379,14 +377,16 @@ export class WorkflowRuntime implements ScopeTimerHost {
         const pending = this.#timers.get(job.seq);
         if (!pending) return;
         this.#timers.delete(job.seq);
-        this.#settle(pending, () => pending.resolve(undefined));
+        this.#enter(pending.scope);
+        pending.resolve(undefined);
         return;
       }
       case 'ResolveActivity': {
         const pending = this.#activities.get(job.seq);
         if (!pending) return;
         this.#activities.delete(job.seq);
-        this.#settle(pending, () => this.#resolveActivity(pending, job.result));
+        this.#enter(pending.scope);
+        this.#resolveActivity(pending, job.result);
         return;
       }
       case 'SignalWorkflow':
@@ -412,9 +412,9 @@ export class WorkflowRuntime implements ScopeTimerHost {
         const pending = map.get(job.seq);
         if (!pending) return;
         map.delete(job.seq);
-        this.#settle(pending, () =>
-          job.failure ? pending.reject(fromFailureRecord(job.failure)) : pending.resolve(undefined),
-        );
+        this.#enter(pending.scope);
+        if (job.failure) pending.reject(fromFailureRecord(job.failure));
+        else pending.resolve(undefined);
         return;
       }
     }
@@ -471,11 +471,16 @@ export class WorkflowRuntime implements ScopeTimerHost {
     const seq = this.#seq.timer++;
     const command: Command = { type: 'StartTimer', seq, startToFireTimeout: Math.max(1, Math.round(ms)) };
     this.#push(command);
-    let cancel: () => void = () => {};
+    /** Forgets the timer if still pending, cancelling its command; false if it was not. */
+    const drop = (): boolean => {
+      if (!this.#timers.delete(seq)) return false;
+      if (!this.#unsend(command)) this.#push({ type: 'CancelTimer', seq });
+      return true;
+    };
+    let unlisten!: () => void;
     const promise = new Promise<void>((resolve, reject) => {
-      const unlisten = scope.onCancel((failure) => {
-        if (!this.#timers.delete(seq)) return;
-        if (!this.#unsend(command)) this.#push({ type: 'CancelTimer', seq });
+      unlisten = scope.onCancel((failure) => {
+        if (!drop()) return;
         this.#touch();
         reject(failure);
       });
@@ -487,13 +492,14 @@ export class WorkflowRuntime implements ScopeTimerHost {
         reject,
         scope,
       });
-      cancel = () => {
-        unlisten();
-        if (!this.#timers.delete(seq)) return;
-        if (!this.#unsend(command)) this.#push({ type: 'CancelTimer', seq });
-      };
     });
-    return { promise, cancel: () => cancel() };
+    return {
+      promise,
+      cancel: () => {
+        unlisten();
+        drop();
+      },
+    };
   }
 
   // ---- activities ---------------------------------------------------------------------
@@ -842,7 +848,7 @@ export class WorkflowRuntime implements ScopeTimerHost {
   #resolveChildStart(seq: number, resolution: ChildStartResolution): void {
     const child = this.#children.get(seq);
     if (!child) return;
-    this.enterScope(child.scope);
+    this.#enter(child.scope);
     if ('succeeded' in resolution) {
       child.started = true;
       child.runId = resolution.succeeded.runId;
@@ -887,7 +893,7 @@ export class WorkflowRuntime implements ScopeTimerHost {
     const child = this.#children.get(seq);
     if (!child) return;
     this.#children.delete(seq);
-    this.enterScope(child.scope);
+    this.#enter(child.scope);
     if ('completed' in resolution) child.result.resolve(resolution.completed);
     else {
       // A missing retry state (always, for a cancellation) is #childFailure's default.
@@ -959,23 +965,8 @@ export class WorkflowRuntime implements ScopeTimerHost {
     return result;
   }
 
-  /** Adds a command from an extension (child workflows, external handles). */
-  pushCommand(command: Command): void {
-    this.#touch();
-    this.#push(command);
-  }
-
-  unsendCommand(command: Command): boolean {
-    return this.#unsend(command);
-  }
-
-  /** Marks activity on behalf of an extension, for quiescence. */
-  noteActivity(): void {
-    this.#touch();
-  }
-
-  /** Sets the current scope before an extension settles an operation of that scope. */
-  enterScope(scope: CancellationScope): void {
+  /** Sets the current scope before settling an operation of that scope. */
+  #enter(scope: CancellationScope): void {
     setScopeContext(scope);
     this.#touch();
   }

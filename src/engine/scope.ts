@@ -34,10 +34,11 @@ export function setScopeContext(scope: CancellationScope | undefined, host?: Sco
  * scope.cancel(); // p rejects with ActivityFailure(cause CancelledFailure)
  */
 export class CancellationScope {
-  readonly cancellable: boolean;
-  readonly parent: CancellationScope | undefined;
-  readonly timeout: number | undefined;
-  readonly cancelRequested: Promise<never>;
+  // `declare`d: set by the constructor, in this order, without a class field each.
+  declare readonly cancellable: boolean;
+  declare readonly parent: CancellationScope | undefined;
+  declare readonly timeout: number | undefined;
+  declare readonly cancelRequested: Promise<never>;
   #requested = false;
   #rejectRequested!: (failure: CancelledFailure) => void;
   readonly #listeners = new Set<CancelListener>();
@@ -46,8 +47,8 @@ export class CancellationScope {
 
   constructor(options?: { cancellable?: boolean; parent?: CancellationScope | 'root'; timeout?: number }) {
     this.cancellable = options?.cancellable ?? true;
-    this.timeout = options?.timeout;
     this.parent = options?.parent === 'root' ? undefined : (options?.parent ?? currentScope);
+    this.timeout = options?.timeout;
     this.cancelRequested = new Promise<never>((_, reject) => {
       this.#rejectRequested = reject;
     });

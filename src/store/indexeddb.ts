@@ -69,11 +69,6 @@ interface WeftDB extends DBSchema {
 
 const STORE_NAMES: StoreNames<WeftDB>[] = ['meta', 'log', 'history', ...TABLES];
 
-/** `idb`'s view of a database opened without it (its `openDB` only uses the global factory). */
-function wrapWeft(db: IDBDatabase): IDBPDatabase<WeftDB> {
-  return wrap(db) as unknown as IDBPDatabase<WeftDB>;
-}
-
 /**
  * Compaction waits for this long without a flush or a history read, so it does not compete with
  * work (it reads the whole log: a cold replay right after a start would share the CPU with it).
@@ -412,15 +407,7 @@ function foldLog(entries: LogEntry[]): {
  * databases that are not weft's or are newer, without writing to them.
  */
 async function openWeftDatabase(factory: IDBFactory, name: string): Promise<IDBPDatabase<WeftDB>> {
-  let db: IDBPDatabase<WeftDB>;
-  try {
-    db = await openAtSchemaVersion(factory, name);
-  } catch (error) {
-    // Opening below the database's version fails with a VersionError and changes nothing.
-    if (!(error instanceof DOMException && error.name === 'VersionError')) throw error;
-    // Opened as it is (which changes nothing either), it says whose it is.
-    db = await openAsItIs(factory, name);
-  }
+  const db = await openDatabase(factory, name);
   const problem = await schemaProblem(db);
   if (problem !== undefined) {
     db.close();
@@ -432,11 +419,11 @@ async function openWeftDatabase(factory: IDBFactory, name: string): Promise<IDBP
 /**
  * Opens `name` at {@link SCHEMA_VERSION} through `factory` (any factory: fake-indexeddb in
  * Node; `idb`'s `openDB` only uses the global `indexedDB`), with a time limit on being blocked
- * and a veto in the upgrade, and wraps the connection in `idb`.
+ * and a veto in the upgrade, and wraps the connection in `idb`. A database at a newer version
+ * is opened as it is instead, never created (it existed a moment ago), for the caller to check.
  */
-function openAtSchemaVersion(factory: IDBFactory, name: string): Promise<IDBPDatabase<WeftDB>> {
+function openDatabase(factory: IDBFactory, name: string): Promise<IDBPDatabase<WeftDB>> {
   return new Promise((resolve, reject) => {
-    const request = factory.open(name, SCHEMA_VERSION);
     let settled = false;
     let refusal: string | undefined;
     let blockedTimer: ReturnType<typeof setTimeout> | undefined;
@@ -447,51 +434,63 @@ function openAtSchemaVersion(factory: IDBFactory, name: string): Promise<IDBPDat
       return true;
     };
 
-    request.addEventListener('blocked', (event) => {
-      blockedTimer ??= setTimeout(() => {
+    const open = (version?: number): void => {
+      const request = factory.open(name, version);
+
+      request.addEventListener('blocked', (event) => {
+        blockedTimer ??= setTimeout(() => {
+          if (!settle()) return;
+          reject(
+            new Error(
+              `IndexedDB database "${name}" (version ${event.oldVersion}) is held open by another tab or worker; close it and reload`,
+            ),
+          );
+        }, BLOCKED_TIMEOUT_MS);
+      });
+
+      request.addEventListener('upgradeneeded', (event) => {
+        const transaction = request.transaction;
+        if (transaction === null) return;
+        // Opened as it is (the database is gone since), or we gave up while blocked (the caller
+        // has an error already): write nothing.
+        if (version === undefined || settled) {
+          transaction.abort();
+          return;
+        }
+        const refuse = (reason: string): void => {
+          refusal ??= reason;
+          abortQuietly(transaction);
+        };
+        upgrade(request.result, event.oldVersion, transaction, refuse);
+      });
+
+      request.addEventListener('success', () => {
+        const db = request.result;
+        if (!settle()) {
+          db.close();
+          return;
+        }
+        // `idb`'s view of a database opened without it.
+        resolve(wrap(db) as unknown as IDBPDatabase<WeftDB>);
+      });
+
+      request.addEventListener('error', (event) => {
+        // Handled here: keep the error from reaching a global `onerror`.
+        event.preventDefault();
+        const error = request.error;
+        // Opening below the database's version fails with a VersionError and changes nothing.
+        // Opened as it is (which changes nothing either), it says whose it is.
+        if (version !== undefined && error instanceof DOMException && error.name === 'VersionError') {
+          open();
+          return;
+        }
         if (!settle()) return;
         reject(
-          new Error(
-            `IndexedDB database "${name}" (version ${event.oldVersion}) is held open by another tab or worker; close it and reload`,
-          ),
+          refusal === undefined ? error : new SchemaMismatchError(`IndexedDB database "${name}": ${refusal}`),
         );
-      }, BLOCKED_TIMEOUT_MS);
-    });
-
-    request.addEventListener('upgradeneeded', (event) => {
-      const transaction = request.transaction;
-      if (transaction === null) return;
-      // We gave up while blocked: the caller has an error already, so write nothing.
-      if (settled) {
-        transaction.abort();
-        return;
-      }
-      const refuse = (reason: string): void => {
-        refusal ??= reason;
-        abortQuietly(transaction);
-      };
-      upgrade(request.result, event.oldVersion, transaction, refuse);
-    });
-
-    request.addEventListener('success', () => {
-      const db = request.result;
-      if (!settle()) {
-        db.close();
-        return;
-      }
-      resolve(wrapWeft(db));
-    });
-
-    request.addEventListener('error', (event) => {
-      // Handled here: keep the error from reaching a global `onerror`.
-      event.preventDefault();
-      if (!settle()) return;
-      reject(
-        refusal === undefined
-          ? request.error
-          : new SchemaMismatchError(`IndexedDB database "${name}": ${refusal}`),
-      );
-    });
+      });
+    };
+    open(SCHEMA_VERSION);
   });
 }
 
@@ -599,19 +598,6 @@ async function schemaProblem(db: IDBPDatabase<WeftDB>): Promise<string | undefin
   const missing = STORE_NAMES.filter((store) => !db.objectStoreNames.contains(store));
   if (missing.length > 0) return `not a weft database (missing stores: ${missing.join(', ')})`;
   return undefined;
-}
-
-/** Opens `name` at whatever version it has; never creates it (it existed a moment ago). */
-function openAsItIs(factory: IDBFactory, name: string): Promise<IDBPDatabase<WeftDB>> {
-  return new Promise((resolve, reject) => {
-    const request = factory.open(name);
-    request.addEventListener('upgradeneeded', () => request.transaction?.abort());
-    request.addEventListener('success', () => resolve(wrapWeft(request.result)));
-    request.addEventListener('error', (event) => {
-      event.preventDefault();
-      reject(request.error);
-    });
-  });
 }
 
 function isWeftMeta(value: unknown): value is SchemaMeta {

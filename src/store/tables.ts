@@ -21,37 +21,39 @@ import type {
  * touch only the matching records, not the whole table.
  */
 export class IndexedMap<K, V> extends Map<K, V> {
-  private readonly index = new Map<string, Set<K>>();
-  constructor(private readonly indexKey: (value: V) => string | undefined) {
+  readonly #index = new Map<string, Set<K>>();
+  readonly #indexKey: (value: V) => string | undefined;
+  constructor(indexKey: (value: V) => string | undefined) {
     super();
+    this.#indexKey = indexKey;
   }
   override set(key: K, value: V): this {
-    this.unindex(key);
+    this.#unindex(key);
     super.set(key, value);
-    const ik = this.indexKey(value);
+    const ik = this.#indexKey(value);
     if (ik !== undefined) {
-      const keys = this.index.get(ik) ?? new Set<K>();
+      const keys = this.#index.get(ik) ?? new Set<K>();
       keys.add(key);
-      this.index.set(ik, keys);
+      this.#index.set(ik, keys);
     }
     return this;
   }
   override delete(key: K): boolean {
-    this.unindex(key);
+    this.#unindex(key);
     return super.delete(key);
   }
-  private unindex(key: K): void {
+  #unindex(key: K): void {
     const old = super.get(key);
     if (old === undefined) return;
-    const ik = this.indexKey(old);
+    const ik = this.#indexKey(old);
     if (ik === undefined) return;
-    const keys = this.index.get(ik);
+    const keys = this.#index.get(ik);
     keys?.delete(key);
-    if (keys?.size === 0) this.index.delete(ik);
+    if (keys?.size === 0) this.#index.delete(ik);
   }
   /** The values whose index key is `ik`. */
   byIndex(ik: string): V[] {
-    return [...(this.index.get(ik) ?? [])].map((key) => super.get(key)!);
+    return [...(this.#index.get(ik) ?? [])].map((key) => super.get(key)!);
   }
 }
 

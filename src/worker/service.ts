@@ -2,7 +2,6 @@ import { defined } from '../engine/defined.ts';
 import {
   type CommandOf,
   closingStatus,
-  type ExecutionStatus,
   type FailureRecord,
   type HistoryEvent,
   type InboxMessage,
@@ -100,8 +99,6 @@ export interface StartRequest {
   };
 }
 
-const failedStatuses = new Set<ExecutionStatus>(['FAILED', 'CANCELED', 'TERMINATED', 'TIMED_OUT']);
-
 function isOpen(e: ExecutionRecord): boolean {
   return e.status === 'RUNNING';
 }
@@ -185,9 +182,10 @@ export async function startWorkflow(
   ctx: ServiceContext,
   fx: Effects,
 ): Promise<{ runId: string; created: boolean }> {
+  const { workflowId, workflowType, taskQueue, continuation, parent } = req;
   const reuse = req.workflowIdReusePolicy ?? 'ALLOW_DUPLICATE';
   const conflict = req.workflowIdConflictPolicy ?? 'FAIL';
-  const current = req.continuation ? undefined : await findRun(tx, req.workflowId);
+  const current = continuation ? undefined : await findRun(tx, workflowId);
   if (current) {
     if (isOpen(current)) {
       if (conflict === 'USE_EXISTING') return { runId: current.runId, created: false };
@@ -201,45 +199,47 @@ export async function startWorkflow(
         );
       } else {
         throw new WorkflowExecutionAlreadyStartedError(
-          `Workflow execution '${req.workflowId}' is already running (run ${current.runId})`,
-          req.workflowId,
-          req.workflowType,
+          `Workflow execution '${workflowId}' is already running (run ${current.runId})`,
+          workflowId,
+          workflowType,
         );
       }
     } else if (
       reuse === 'REJECT_DUPLICATE' ||
-      (reuse === 'ALLOW_DUPLICATE_FAILED_ONLY' && !failedStatuses.has(current.status))
+      // Closed and not failed, canceled, terminated or timed out.
+      (reuse === 'ALLOW_DUPLICATE_FAILED_ONLY' &&
+        (current.status === 'COMPLETED' || current.status === 'CONTINUED_AS_NEW'))
     ) {
       throw new WorkflowExecutionAlreadyStartedError(
-        `Workflow ID '${req.workflowId}' was already used (run ${current.runId}, ${current.status}) and the reuse policy ${reuse} forbids another run`,
-        req.workflowId,
-        req.workflowType,
+        `Workflow ID '${workflowId}' was already used (run ${current.runId}, ${current.status}) and the reuse policy ${reuse} forbids another run`,
+        workflowId,
+        workflowType,
       );
     }
   }
   const runId = ctx.newRunId();
-  const firstExecutionRunId = req.continuation?.firstExecutionRunId ?? runId;
+  const firstExecutionRunId = continuation?.firstExecutionRunId ?? runId;
   const executionExpirationTime =
-    req.continuation?.executionExpirationTime ??
+    continuation?.executionExpirationTime ??
     (req.workflowExecutionTimeout !== undefined ? ctx.now + req.workflowExecutionTimeout : undefined);
-  const root = req.parent?.root ?? { workflowId: req.workflowId, runId };
+  const root = parent?.root ?? { workflowId, runId };
   const exec: ExecutionRecord = {
     runId,
-    workflowId: req.workflowId,
-    workflowType: req.workflowType,
-    taskQueue: req.taskQueue,
+    workflowId,
+    workflowType,
+    taskQueue,
     status: 'RUNNING',
     startTime: ctx.now,
     firstExecutionRunId,
     nextEventId: 1,
-    attempt: req.continuation?.attempt ?? 1,
+    attempt: continuation?.attempt ?? 1,
     root,
-    ...(req.continuation && { continuedFromRunId: req.continuation.fromRunId }),
-    ...(req.parent && {
-      parentWorkflowId: req.parent.workflowId,
-      parentRunId: req.parent.runId,
-      parentInitiatedEventId: req.parent.initiatedEventId,
-      parentClosePolicy: req.parent.parentClosePolicy,
+    ...(continuation && { continuedFromRunId: continuation.fromRunId }),
+    ...(parent && {
+      parentWorkflowId: parent.workflowId,
+      parentRunId: parent.runId,
+      parentInitiatedEventId: parent.initiatedEventId,
+      parentClosePolicy: parent.parentClosePolicy,
     }),
     ...defined({
       retryPolicy: req.retry,
@@ -259,16 +259,16 @@ export async function startWorkflow(
     eventTime: ctx.now,
     eventType: 'WorkflowExecutionStarted',
     attributes: {
-      workflowType: req.workflowType,
-      taskQueue: req.taskQueue,
+      workflowType,
+      taskQueue,
       input: req.args,
       randomnessSeed: ctx.newSeed(),
       attempt: exec.attempt,
       firstExecutionRunId,
       originalExecutionRunId: runId,
-      ...(req.continuation && { continuedExecutionRunId: req.continuation.fromRunId }),
-      ...(req.continuation?.firstWorkflowTaskBackoff !== undefined && {
-        firstWorkflowTaskBackoff: req.continuation.firstWorkflowTaskBackoff,
+      ...(continuation && { continuedExecutionRunId: continuation.fromRunId }),
+      ...(continuation?.firstWorkflowTaskBackoff !== undefined && {
+        firstWorkflowTaskBackoff: continuation.firstWorkflowTaskBackoff,
       }),
       ...defined({
         workflowExecutionTimeout: req.workflowExecutionTimeout,
@@ -278,27 +278,27 @@ export async function startWorkflow(
         retryPolicy: req.retry,
         memo: req.memo,
       }),
-      ...(req.parent && {
-        parentWorkflowExecution: { workflowId: req.parent.workflowId, runId: req.parent.runId },
-        parentInitiatedEventId: req.parent.initiatedEventId,
-        parentClosePolicy: req.parent.parentClosePolicy,
+      ...(parent && {
+        parentWorkflowExecution: { workflowId: parent.workflowId, runId: parent.runId },
+        parentInitiatedEventId: parent.initiatedEventId,
+        parentClosePolicy: parent.parentClosePolicy,
       }),
       rootWorkflowExecution: root,
       ...(req.identity !== undefined && { identity: req.identity }),
     },
   };
   appendEvents(tx, exec, [started], fx);
-  tx.workflowIds.put({ workflowId: req.workflowId, runId });
+  tx.workflowIds.put({ workflowId, runId });
   save(tx, exec, fx);
-  const backoff = req.continuation?.firstWorkflowTaskBackoff ?? 0;
+  const backoff = continuation?.firstWorkflowTaskBackoff ?? 0;
   const timer = (kind: 'runTimeout' | 'executionTimeout' | 'backoff', key: string, fireAt: number) => {
     const record: TimerRecord = {
       runId,
       key,
       kind,
       fireAt,
-      workflowId: req.workflowId,
-      taskQueue: req.taskQueue,
+      workflowId,
+      taskQueue,
     };
     tx.timers.put(record);
     fx.timers.push(record);

@@ -17,18 +17,22 @@ export class TimerQueue<T> {
   #handle: ReturnType<typeof setTimeout> | undefined;
   #armedAt = Number.POSITIVE_INFINITY;
 
-  constructor(
-    private readonly keyOf: (value: T) => string,
-    private readonly onDue: (due: T[]) => void,
-    private readonly now: () => number,
-  ) {}
+  readonly #keyOf: (value: T) => string;
+  readonly #onDue: (due: T[]) => void;
+  readonly #now: () => number;
+
+  constructor(keyOf: (value: T) => string, onDue: (due: T[]) => void, now: () => number) {
+    this.#keyOf = keyOf;
+    this.#onDue = onDue;
+    this.#now = now;
+  }
 
   get size(): number {
     return this.#live.size;
   }
 
   add(value: T, at: number): void {
-    const entry = { key: this.keyOf(value), at, value };
+    const entry = { key: this.#keyOf(value), at, value };
     this.#live.set(entry.key, entry);
     this.#push(entry);
     if (at < this.#armedAt) this.#arm();
@@ -54,20 +58,20 @@ export class TimerQueue<T> {
     const next = this.#peek();
     if (!next) return;
     this.#armedAt = next.at;
-    this.#handle = setTimeout(() => this.#fire(), Math.min(Math.max(0, next.at - this.now()), MAX_DELAY));
+    this.#handle = setTimeout(() => this.#fire(), Math.min(Math.max(0, next.at - this.#now()), MAX_DELAY));
   }
 
   #fire(): void {
     this.#handle = undefined;
     this.#armedAt = Number.POSITIVE_INFINITY;
-    const now = this.now();
+    const now = this.#now();
     const due: T[] = [];
     for (let next = this.#peek(); next && next.at <= now; next = this.#peek()) {
       this.#pop();
       this.#live.delete(next.key);
       due.push(next.value);
     }
-    if (due.length > 0) this.onDue(due);
+    if (due.length > 0) this.#onDue(due);
     this.#arm();
   }
 
