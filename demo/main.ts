@@ -19,8 +19,9 @@ import {
   WorkflowNotFoundError,
 } from '../src/client/index.ts';
 import type { OrderStatus } from './defs.ts';
-import { readEffects } from './effects.ts';
+import { effectsDbName, readEffects } from './effects.ts';
 import workerUrl from './engine.worker.ts?worker&url';
+import { parseArgs, SAMPLES } from './gallery.ts';
 import type { WeftPage } from './page-api.ts';
 
 const params = new URL(location.href).searchParams;
@@ -96,6 +97,7 @@ async function refresh(): Promise<void> {
       dirty = false;
       const executions = await client.workflow.list();
       renderList(executions);
+      renderTree(executions);
       await renderDetails();
     }
   } catch (error) {
@@ -111,25 +113,97 @@ function statusBadge(status: string, blocked: boolean): HTMLElement {
   );
 }
 
+const STATUSES = [
+  'RUNNING',
+  'COMPLETED',
+  'FAILED',
+  'CANCELED',
+  'TERMINATED',
+  'TIMED_OUT',
+  'CONTINUED_AS_NEW',
+];
+for (const status of STATUSES) $('filter-status').append(h('option', { value: status }, status));
+for (const id of ['filter-status', 'filter-type'])
+  $(id).addEventListener('change', () => void scheduleRefresh());
+
+const time = (date: Date | undefined): string => (date ? date.toLocaleTimeString() : '');
+
 function renderList(executions: WorkflowDescription[]): void {
-  const rows = executions.map((wf) => {
-    const row = h(
-      'tr',
-      {
-        'data-workflow-id': wf.workflowId,
-        'data-status': wf.status,
-        class: wf.workflowId === selected ? 'selected' : '',
-      },
-      h('td', {}, wf.workflowId),
-      h('td', {}, wf.type),
-      h('td', {}, statusBadge(wf.status, wf.blocked !== undefined)),
-      h('td', {}, String(wf.historyLength)),
-    );
-    row.addEventListener('click', () => void select(wf.workflowId));
-    return row;
-  });
+  const status = $<HTMLSelectElement>('filter-status').value;
+  const typeSelect = $<HTMLSelectElement>('filter-type');
+  const type = typeSelect.value;
+  const types = [...new Set(executions.map((wf) => wf.type))].sort();
+  typeSelect.replaceChildren(
+    h('option', { value: '' }, 'all'),
+    ...types.map((t) => h('option', { value: t, ...(t === type && { selected: '' }) }, t)),
+  );
+  const rows = executions
+    .filter((wf) => (status === '' || wf.status === status) && (type === '' || wf.type === type))
+    .map((wf) => {
+      const row = h(
+        'tr',
+        {
+          'data-workflow-id': wf.workflowId,
+          'data-status': wf.status,
+          class: wf.workflowId === selected ? 'selected' : '',
+          tabindex: '0',
+        },
+        h('td', {}, wf.workflowId),
+        h('td', {}, wf.type),
+        h('td', {}, statusBadge(wf.status, wf.blocked !== undefined)),
+        h('td', {}, String(wf.historyLength)),
+        h('td', {}, time(wf.startTime)),
+        h('td', {}, time(wf.closeTime)),
+      );
+      row.addEventListener('click', () => void select(wf.workflowId));
+      row.addEventListener('keydown', (event) => {
+        if (event.key === 'Enter') void select(wf.workflowId);
+      });
+      return row;
+    });
   $('executions').replaceChildren(...rows);
   $('empty').hidden = executions.length > 0;
+}
+
+/** Each root with its children and grandchildren, closed ones included; the close policy on each edge. */
+function renderTree(executions: WorkflowDescription[]): void {
+  const byParent = new Map<string, WorkflowDescription[]>();
+  const runs = new Set(executions.map((wf) => wf.runId));
+  for (const wf of executions) {
+    const parent = wf.parent && runs.has(wf.parent.runId) ? wf.parent.runId : '';
+    byParent.set(parent, [...(byParent.get(parent) ?? []), wf]);
+  }
+  const node = (wf: WorkflowDescription): HTMLElement => {
+    const open = h(
+      'button',
+      {
+        type: 'button',
+        'data-tree-node': wf.workflowId,
+        'data-status': wf.status,
+        'aria-current': String(wf.workflowId === selected),
+      },
+      wf.workflowId,
+    );
+    open.addEventListener('click', () => void select(wf.workflowId));
+    const children = byParent.get(wf.runId) ?? [];
+    return h(
+      'li',
+      { role: 'treeitem', 'aria-expanded': children.length > 0 ? 'true' : undefined },
+      ...(wf.parentClosePolicy
+        ? [h('span', { class: 'edge', title: 'parent close policy' }, wf.parentClosePolicy)]
+        : []),
+      open,
+      ' ',
+      statusBadge(wf.status, wf.blocked !== undefined),
+      ...(children.length > 0 ? [h('ul', { role: 'group' }, ...children.map(node))] : []),
+    );
+  };
+  const roots = (byParent.get('') ?? []).filter((wf) => (byParent.get(wf.runId) ?? []).length > 0);
+  $('tree').replaceChildren(
+    roots.length > 0
+      ? h('ul', { class: 'tree', role: 'tree', 'aria-label': 'Parents and children' }, ...roots.map(node))
+      : h('p', { class: 'muted' }, 'No parent with children yet: start a pattern.'),
+  );
 }
 
 function summarise(event: HistoryEvent): string {
@@ -152,24 +226,66 @@ function summarise(event: HistoryEvent): string {
   }
 }
 
+interface FailureLike {
+  message?: string;
+  name?: string;
+  type?: string;
+  cause?: FailureLike;
+}
+
+/** A failure and its causes, outermost first: "message (type) ← cause ← cause". */
+function causeChain(failure: FailureLike | undefined): string {
+  const parts: string[] = [];
+  for (let f = failure; f; f = f.cause)
+    parts.push(`${f.message ?? f.name ?? '?'}${f.type ? ` (${f.type})` : ''}`);
+  return parts.join(' ← ');
+}
+
+/** The child execution an event is about, if any (initiated, started, closed, signalled...). */
+function childOf(event: HistoryEvent): string | undefined {
+  const a = event.attributes as { workflowId?: string; workflowExecution?: { workflowId?: string } };
+  if (event.eventType === 'WorkflowExecutionStarted') return undefined;
+  return (
+    a.workflowExecution?.workflowId ?? (event.eventType.includes('ChildWorkflow') ? a.workflowId : undefined)
+  );
+}
+
+/** The timeline: every event in order with its time and type; attributes expand on demand. */
 function renderHistory(events: HistoryEvent[]): HTMLElement {
   const start = events[0]?.eventTime ?? 0;
   return h(
     'ol',
     { class: 'history', 'data-testid': 'history' },
-    ...events.map((event) =>
-      h(
+    ...events.map((event) => {
+      const failure = (event.attributes as { failure?: FailureLike }).failure;
+      const child = childOf(event);
+      const link = child
+        ? h('button', { type: 'button', class: 'link', 'data-child': child }, `→ ${child}`)
+        : '';
+      if (child && link) link.addEventListener('click', () => void select(child));
+      return h(
         'li',
         {
-          class: event.eventType.endsWith('Failed') ? 'failed' : '',
+          class: event.eventType.endsWith('Failed') || failure ? 'failed' : '',
           'data-event-type': event.eventType,
         },
         h('span', { class: 'muted' }, String(event.eventId)),
         h('span', { class: 'type' }, event.eventType),
         h('span', { class: 'muted' }, `+${event.eventTime - start}ms`),
-        h('span', { class: 'attrs', title: summarise(event) }, summarise(event)),
-      ),
-    ),
+        h(
+          'span',
+          { class: 'attrs' },
+          link,
+          ...(failure ? [h('div', { class: 'cause', 'data-testid': 'cause' }, causeChain(failure))] : []),
+          h(
+            'details',
+            {},
+            h('summary', { title: summarise(event) }, summarise(event)),
+            h('pre', {}, JSON.stringify(event.attributes, null, 2)),
+          ),
+        ),
+      );
+    }),
   );
 }
 
@@ -185,6 +301,68 @@ function button(label: string, action: () => Promise<unknown>): HTMLButtonElemen
   return el;
 }
 
+/**
+ * A form that sends a named signal (or runs a named query) with JSON arguments. Bad JSON, an
+ * unknown name or a closed execution get a message next to the form, and nothing is sent.
+ */
+function callForm(
+  kind: 'signal' | 'query',
+  defaultName: string,
+  run: (name: string, args: unknown[]) => Promise<unknown>,
+): HTMLElement {
+  const name = h('input', {
+    type: 'text',
+    value: defaultName,
+    placeholder: `${kind} name`,
+    'aria-label': `${kind} name`,
+    size: '10',
+  });
+  const args = h('input', {
+    type: 'text',
+    value: '[]',
+    placeholder: 'arguments, JSON array',
+    'aria-label': `${kind} arguments (JSON array)`,
+  });
+  const error = h('div', { class: 'form-error', role: 'alert', 'data-testid': `${kind}-error` });
+  const answer = h('pre', { 'data-testid': `${kind}-answer`, hidden: '' });
+  const form = h(
+    'form',
+    { 'data-form': kind, 'aria-label': kind === 'signal' ? 'Send a signal' : 'Run a query' },
+    name,
+    args,
+    h('button', { type: 'submit' }, kind === 'signal' ? 'Send signal' : 'Run query'),
+  );
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    error.textContent = '';
+    let parsed: unknown[];
+    try {
+      parsed = parseArgs(args.value);
+    } catch (e) {
+      error.textContent = (e as Error).message;
+      return;
+    }
+    run(name.value, parsed).then(
+      (value) => {
+        if (kind === 'query') {
+          answer.hidden = false;
+          answer.textContent = JSON.stringify(value, null, 1);
+        } else void scheduleRefresh();
+      },
+      (e: unknown) => {
+        error.textContent = describeError(e);
+      },
+    );
+  });
+  return h('div', {}, form, error, answer);
+}
+
+const detailsHead = h('div');
+const detailsForms = h('div', { class: 'forms' });
+const detailsBody = h('div');
+/** The execution whose forms are shown: they are kept across refreshes, not to lose typing. */
+let formsFor: string | undefined;
+
 async function renderDetails(): Promise<void> {
   const panel = $('details');
   if (selected === undefined) return;
@@ -195,14 +373,18 @@ async function renderDetails(): Promise<void> {
     description = await handle.describe();
     events = (await handle.fetchHistory()).events;
   } catch (error) {
+    formsFor = undefined;
     panel.replaceChildren(h('p', { class: 'muted' }, describeError(error)));
     return;
   }
-  let state: string;
-  try {
-    state = JSON.stringify(await handle.query<OrderStatus>('status'), null, 1);
-  } catch (error) {
-    state = describeError(error);
+  const queryName = description.type === 'order' ? 'status' : '';
+  let state = '';
+  if (queryName) {
+    try {
+      state = JSON.stringify(await handle.query<OrderStatus>(queryName), null, 1);
+    } catch (error) {
+      state = describeError(error);
+    }
   }
   let outcome = '';
   if (description.status !== 'RUNNING') {
@@ -210,10 +392,13 @@ async function renderDetails(): Promise<void> {
       outcome = `result: ${JSON.stringify(await handle.result())}`;
     } catch (error) {
       outcome = describeError(error);
+      const cause = (error as { cause?: FailureLike }).cause;
+      if (cause) outcome += `\ncause: ${causeChain(cause)}`;
     }
   }
   const approver = h('input', { type: 'text', value: 'alice', 'aria-label': 'Approver', size: '8' });
-  panel.replaceChildren(
+  if (panel.firstChild !== detailsHead) panel.replaceChildren(detailsHead, detailsForms, detailsBody);
+  detailsHead.replaceChildren(
     h(
       'h2',
       {},
@@ -225,26 +410,51 @@ async function renderDetails(): Promise<void> {
       { class: 'muted' },
       `${description.type} · run ${description.runId.slice(0, 8)} · started ${description.startTime.toLocaleTimeString()}` +
         (description.closeTime ? ` · closed ${description.closeTime.toLocaleTimeString()}` : ''),
+      ...(description.parent
+        ? [' · parent ', linkTo(description.parent.workflowId), ` (${description.parentClosePolicy ?? ''})`]
+        : []),
     ),
     ...(description.blocked
-      ? [h('pre', { class: 'blocked' }, `blocked: ${description.blocked.reason}`)]
+      ? [h('pre', { class: 'blocked', 'data-testid': 'blocked' }, `blocked: ${description.blocked.reason}`)]
       : []),
     description.status === 'RUNNING'
       ? h(
           'div',
           { class: 'actions' },
-          approver,
-          button('Approve', () => handle.signal('approve', approver.value)),
-          button('Query', async () => undefined),
+          ...(description.type === 'order'
+            ? [
+                approver,
+                button('Approve', () => handle.signal('approve', approver.value)),
+                button('Query', async () => undefined),
+              ]
+            : []),
           button('Cancel', () => handle.cancel()),
           button('Terminate', () => handle.terminate('Terminated from the playground')),
         )
       : '',
-    h('pre', { 'data-testid': 'query' }, `status query: ${state}`),
+  );
+  if (formsFor !== selected) {
+    formsFor = selected;
+    const id = selected;
+    detailsForms.replaceChildren(
+      callForm('signal', description.type === 'order' ? 'approve' : '', (name, args) =>
+        client.workflow.getHandle(id).signal(name, ...args),
+      ),
+      callForm('query', queryName, (name, args) => client.workflow.getHandle(id).query(name, ...args)),
+    );
+  }
+  detailsBody.replaceChildren(
+    ...(state ? [h('pre', { 'data-testid': 'query' }, `${queryName} query: ${state}`)] : []),
     ...(outcome ? [h('pre', { 'data-testid': 'outcome' }, outcome)] : []),
     h('h2', {}, `History (${events.length} events)`),
     renderHistory(events),
   );
+}
+
+function linkTo(workflowId: string): HTMLElement {
+  const link = h('button', { type: 'button', class: 'link' }, workflowId);
+  link.addEventListener('click', () => void select(workflowId));
+  return link;
 }
 
 async function select(workflowId: string | undefined): Promise<void> {
@@ -283,12 +493,56 @@ $('start-form').addEventListener('submit', (event) => {
   );
 });
 
-async function restartWorker(): Promise<void> {
+// ---- the pattern gallery -----------------------------------------------------------------
+
+function renderGallery(): void {
+  $('gallery').replaceChildren(
+    ...SAMPLES.map((sample) => {
+      const input = h('input', {
+        type: 'text',
+        value: JSON.stringify(sample.args),
+        'aria-label': `${sample.title}: arguments (JSON array)`,
+      });
+      const error = h('div', { class: 'error', role: 'alert' });
+      const start = h('button', { type: 'button', 'data-start': sample.id }, 'Start');
+      start.addEventListener('click', () => {
+        error.textContent = '';
+        let args: unknown[];
+        try {
+          args = parseArgs(input.value);
+        } catch (e) {
+          error.textContent = (e as Error).message;
+          return;
+        }
+        const workflowId = `${sample.id}-${Date.now().toString(36)}`;
+        client.workflow.start(sample.workflowType, { workflowId, args }).then(
+          () => void select(workflowId),
+          (e: unknown) => {
+            error.textContent = describeError(e);
+          },
+        );
+      });
+      return h(
+        'article',
+        { class: 'sample', 'data-sample': sample.id },
+        h('h3', {}, sample.title),
+        h('p', {}, sample.explain),
+        h('div', { class: 'row' }, input, start),
+        error,
+      );
+    }),
+  );
+}
+renderGallery();
+
+/** Kills the worker; `meanwhile` runs before a fresh one starts on the same database. */
+async function restartWorker(meanwhile?: () => Promise<void>): Promise<void> {
   stopWatching();
   client.close();
   worker.terminate();
   // A refresh in flight on the killed worker will never be answered: forget it.
   inflight = undefined;
+  await meanwhile?.();
   worker = spawnWorker();
   client = onVersionChange(await connect(worker));
   page.client = client;
@@ -296,7 +550,31 @@ async function restartWorker(): Promise<void> {
   await scheduleRefresh();
 }
 
+function deleteDatabase(name: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const request = indexedDB.deleteDatabase(name);
+    request.onsuccess = () => resolve();
+    request.onerror = () => reject(request.error);
+    request.onblocked = () => log('Clearing waits for the other tabs of this database to let go of it…');
+  });
+}
+
+/** Deletes the engine's database (and the demo's effects) and starts afresh. */
+async function clearDatabase(): Promise<void> {
+  await restartWorker(async () => {
+    await deleteDatabase(db);
+    await deleteDatabase(effectsDbName(db));
+    selected = undefined;
+    formsFor = undefined;
+    $('details').replaceChildren(h('p', { class: 'muted' }, 'Select an execution to see its history.'));
+  });
+  log('Database cleared.');
+}
+
 $('restart-worker').addEventListener('click', () => void restartWorker());
+$('clear-db').addEventListener('click', () => {
+  if (confirm(`Delete every execution in database "${db}"?`)) void clearDatabase();
+});
 $('reload-page').addEventListener('click', () => location.reload());
 $('meta').textContent = `db ${db} · code ${variant}`;
 
@@ -305,7 +583,7 @@ const page: WeftPage = {
   db,
   variant,
   effects: () => readEffects(db),
-  restartWorker,
+  restartWorker: () => restartWorker(),
   select,
   errors: {
     WorkflowFailedError,
