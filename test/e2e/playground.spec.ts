@@ -4,6 +4,7 @@
  * the page and changes nothing. Screenshots are kept as test artifacts.
  */
 import { expect, type Page, type TestInfo, test } from '@playwright/test';
+import { SAMPLES } from '../../demo/gallery.ts';
 import type {} from '../../demo/page-api.ts';
 
 async function open(page: Page, testInfo: TestInfo): Promise<void> {
@@ -90,4 +91,93 @@ test('bad input in the forms gets a clear message and starts or sends nothing', 
   await expect(
     page.locator('[data-testid=history] li[data-event-type=WorkflowExecutionSignaled]'),
   ).toHaveCount(0);
+});
+
+/** What each gallery pattern ends as: the parent, and its direct children (sorted statuses). */
+const expected: Record<string, { parent: string; children?: string[] }> = {
+  'sync-child': { parent: 'COMPLETED', children: ['COMPLETED'] },
+  'async-child': { parent: 'COMPLETED', children: ['COMPLETED'] },
+  'fan-out': { parent: 'COMPLETED', children: Array.from({ length: 10 }, () => 'COMPLETED') },
+  'fire-and-forget': { parent: 'COMPLETED', children: ['RUNNING'] },
+  conditional: { parent: 'COMPLETED', children: ['COMPLETED', 'COMPLETED'] },
+  'order-payment': { parent: 'COMPLETED', children: ['COMPLETED'] },
+  'signal-child': { parent: 'COMPLETED', children: ['COMPLETED'] },
+  'cancel-try-cancel': { parent: 'COMPLETED', children: ['TERMINATED'] },
+  'cancel-wait-cancellation-requested': { parent: 'COMPLETED', children: ['TERMINATED'] },
+  'cancel-wait-cancellation-completed': { parent: 'COMPLETED', children: ['CANCELED'] },
+  'cancel-abandon': { parent: 'COMPLETED', children: ['TERMINATED'] },
+  'close-policies': { parent: 'COMPLETED', children: ['CANCELED', 'RUNNING', 'TERMINATED'] },
+  'failing-child': { parent: 'COMPLETED', children: ['FAILED'] },
+  'child-timeout': { parent: 'COMPLETED', children: ['TIMED_OUT'] },
+  // Retried: each run of the child is listed; the last completes.
+  'retried-child': { parent: 'COMPLETED' },
+};
+
+for (const sample of SAMPLES) {
+  test(`pattern “${sample.title}”: started from its card, its tree and outcome show on the page`, async ({
+    page,
+  }, testInfo) => {
+    const want = expected[sample.id];
+    expect(want, `an expectation for ${sample.id}`).toBeDefined();
+    await open(page, testInfo);
+    await page.locator(`[data-start="${sample.id}"]`).click();
+    // The new run is selected: its heading shows its status once it closes.
+    await expect(page.locator('#details h2 .status').first()).toHaveText(want!.parent);
+    const children = page.locator('ul.tree > li > ul[role=group] > li > button[data-tree-node]');
+    const statuses = () =>
+      children.evaluateAll((els) => els.map((el) => el.getAttribute('data-status')).sort());
+    if (want!.children) await expect.poll(statuses).toEqual(want!.children);
+    else await expect.poll(statuses).toContain('COMPLETED');
+    await expect(page.locator('[data-testid=history] li').last()).toHaveAttribute(
+      'data-event-type',
+      'WorkflowExecutionCompleted',
+    );
+  });
+}
+
+test('a signal sent from the form ends the abandoned child; cancel from its button', async ({
+  page,
+}, testInfo) => {
+  await open(page, testInfo);
+  await page.locator('[data-start="fire-and-forget"]').click();
+  const child = page.locator('ul.tree ul[role=group] button[data-tree-node]');
+  await expect(child).toHaveAttribute('data-status', 'RUNNING');
+  await child.click();
+  const signalForm = page.getByRole('form', { name: 'Send a signal' });
+  await signalForm.getByLabel('signal name').fill('confirm');
+  await signalForm.getByLabel('signal arguments (JSON array)').fill('["from the form"]');
+  await signalForm.getByRole('button', { name: 'Send signal' }).click();
+  await expect(child).toHaveAttribute('data-status', 'COMPLETED');
+  await expect(
+    page.locator('[data-testid=history] li[data-event-type=WorkflowExecutionSignaled]'),
+  ).toHaveCount(1);
+
+  // An order waiting for approval, cancelled from its button: it cleans up and ends CANCELED.
+  await page.locator('#wf-approval').check();
+  await page.locator('#start').click();
+  await expect(page.locator('#details h2 .status').first()).toHaveText('RUNNING');
+  await page.locator('#details button[data-action=cancel]').click();
+  await expect(page.locator('#details h2 .status').first()).toHaveText('CANCELED');
+});
+
+test('killing the worker and reloading the page mid-run from the header: the runs still finish', async ({
+  page,
+}, testInfo) => {
+  await open(page, testInfo);
+  await page.locator('#wf-delay').fill('1500');
+  await page.locator('#start').click();
+  await expect(page.locator('#details h2 .status').first()).toHaveText('RUNNING');
+  await page.getByRole('button', { name: 'Kill & restart worker' }).click();
+  await page.locator('[data-start="child-timeout"]').click();
+  await expect(page.locator('#details h2 .status').first()).toHaveText('RUNNING');
+  await page.getByRole('button', { name: 'Reload page' }).click();
+  // After the reload the page lists what is in the database; both runs complete.
+  const rows = page.locator('#executions tr');
+  await expect(rows.filter({ has: page.locator('td', { hasText: /^order-/ }) })).toHaveAttribute(
+    'data-status',
+    'COMPLETED',
+  );
+  await expect(
+    rows.filter({ has: page.locator('td', { hasText: /^child-timeout-[a-z0-9]+$/ }) }),
+  ).toHaveAttribute('data-status', 'COMPLETED');
 });
