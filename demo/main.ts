@@ -437,9 +437,17 @@ async function renderDetails(): Promise<void> {
     formsFor = selected;
     const id = selected;
     detailsForms.replaceChildren(
-      callForm('signal', description.type === 'order' ? 'approve' : '', (name, args) =>
-        client.workflow.getHandle(id).signal(name, ...args),
-      ),
+      callForm('signal', description.type === 'order' ? 'approve' : '', async (name, args) => {
+        const target = client.workflow.getHandle(id);
+        // Temporal would buffer a signal nobody handles; the playground says so instead.
+        const known = await signalsOf(target);
+        if (known && !known.includes(name)) {
+          throw new InvalidArgumentError(
+            `Unknown signal '${name}': ${description.type} handles ${known.map((n) => `'${n}'`).join(', ') || 'no signals'}`,
+          );
+        }
+        await target.signal(name, ...args);
+      }),
       callForm('query', queryName, (name, args) => client.workflow.getHandle(id).query(name, ...args)),
     );
   }
@@ -449,6 +457,18 @@ async function renderDetails(): Promise<void> {
     h('h2', {}, `History (${events.length} events)`),
     renderHistory(events),
   );
+}
+
+/** The signals a run handles (Temporal's built-in metadata query), if it can answer. */
+async function signalsOf(target: ReturnType<Client['workflow']['getHandle']>): Promise<string[] | undefined> {
+  try {
+    const metadata = await target.query<{ definition: { signalDefinitions: { name: string }[] } }>(
+      '__temporal_workflow_metadata',
+    );
+    return metadata.definition.signalDefinitions.map((d) => d.name);
+  } catch {
+    return undefined;
+  }
 }
 
 function linkTo(workflowId: string): HTMLElement {

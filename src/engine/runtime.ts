@@ -650,6 +650,18 @@ export class WorkflowRuntime implements ScopeTimerHost {
   /** Runs a query handler against the current state. Never changes the state. */
   query(name: string, args: unknown[]): unknown {
     const handler = this.#queryHandlers.get(name);
+    // Temporal's built-in query: the handlers the workflow has registered (UIs list them).
+    if (name === '__temporal_workflow_metadata' && !handler) {
+      const names = (handlers: Map<string, unknown>) => [...handlers.keys()].map((n) => ({ name: n }));
+      return {
+        definition: {
+          type: this.info.workflowType,
+          queryDefinitions: names(this.#queryHandlers),
+          signalDefinitions: names(this.#signalHandlers),
+          updateDefinitions: names(this.#updateHandlers),
+        },
+      };
+    }
     if (!handler) {
       throw new QueryNotRegisteredError(
         `Workflow ${this.info.workflowType} has no query handler '${name}' (known: ${[...this.#queryHandlers.keys()].join(', ') || 'none'})`,

@@ -82,6 +82,17 @@ test('bad input in the forms gets a clear message and starts or sends nothing', 
   await signalForm.getByLabel('signal arguments (JSON array)').fill('["bob"');
   await signalForm.getByRole('button', { name: 'Send signal' }).click();
   await expect(page.locator('[data-testid=signal-error]')).toContainText('not valid JSON');
+  // A signal the workflow does not handle: said, and not sent.
+  await signalForm.getByLabel('signal name').fill('aprove');
+  await signalForm.getByLabel('signal arguments (JSON array)').fill('["bob"]');
+  await signalForm.getByRole('button', { name: 'Send signal' }).click();
+  await expect(page.locator('[data-testid=signal-error]')).toContainText(
+    "InvalidArgumentError: Unknown signal 'aprove': order handles 'approve'",
+  );
+  await expect(
+    page.locator('[data-testid=history] li[data-event-type=WorkflowExecutionSignaled]'),
+  ).toHaveCount(0);
+  await signalForm.getByLabel('signal name').fill('approve');
   await page.locator('#details button[data-action=terminate]').click();
   await expect(page.locator('#executions tr').first()).toHaveAttribute('data-status', 'TERMINATED');
   await signalForm.getByLabel('signal arguments (JSON array)').fill('["bob"]');

@@ -65,6 +65,21 @@ describe('createEngine', () => {
     expect(await handle.query('status')).toBe('approved');
   });
 
+  it('answers Temporal’s built-in metadata query with the handlers the run registered', async () => {
+    const client = await start();
+    const handle = await client.workflow.start('approval', { workflowId: 'meta-1' });
+    await expect.poll(() => handle.query('status')).toBe('waiting');
+    expect(await handle.query('__temporal_workflow_metadata')).toEqual({
+      definition: {
+        type: 'approval',
+        queryDefinitions: [{ name: 'status' }],
+        signalDefinitions: [{ name: 'approve' }],
+        updateDefinitions: [{ name: 'setLimit' }],
+      },
+    });
+    await handle.terminate();
+  });
+
   it('cancels with cleanup', async () => {
     const client = await start();
     const handle = await client.workflow.start('cancellable', { workflowId: 'c1' });
