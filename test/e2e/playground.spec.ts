@@ -192,3 +192,21 @@ test('killing the worker and reloading the page mid-run from the header: the run
     rows.filter({ has: page.locator('td', { hasText: /^child-timeout-[a-z0-9]+$/ }) }),
   ).toHaveAttribute('data-status', 'COMPLETED');
 });
+
+test('at phone width nothing scrolls sideways, and a pattern starts from the keyboard', async ({
+  page,
+}, testInfo) => {
+  await open(page, testInfo);
+  await page.setViewportSize({ width: 390, height: 800 });
+  const sideways = () => page.evaluate(() => document.documentElement.scrollWidth);
+  expect(await sideways()).toBeLessThanOrEqual(390);
+  await page.locator('[data-start="sync-child"]').focus();
+  await page.keyboard.press('Enter');
+  await expect(page.locator('#details h2 .status').first()).toHaveText('COMPLETED');
+  // The tree's nodes are buttons: reachable and opened with the keyboard.
+  await page.locator('ul.tree ul[role=group] [data-tree-node]').focus();
+  await page.keyboard.press('Enter');
+  await expect(page.locator('#details h2').first()).toContainText('/child-1');
+  expect(await sideways()).toBeLessThanOrEqual(390);
+  await shot(page, testInfo, 'phone');
+});
