@@ -173,6 +173,9 @@ function renderTree(executions: WorkflowDescription[]): void {
     const parent = wf.parent && runs.has(wf.parent.runId) ? wf.parent.runId : '';
     byParent.set(parent, [...(byParent.get(parent) ?? []), wf]);
   }
+  // Children in the order of their IDs (child-1, child-2 ... child-10), not of their run IDs.
+  for (const list of byParent.values())
+    list.sort((a, b) => a.workflowId.localeCompare(b.workflowId, 'en', { numeric: true }));
   const node = (wf: WorkflowDescription): HTMLElement => {
     const open = h(
       'button',

@@ -298,6 +298,14 @@ test('a deployment whose commands differ fails the workflow task, blocks the run
   // No side effect of the new code (audit) nor of the old one (ship) ran.
   expect(await effectCounts(page, id)).toEqual({ reserve: 1 });
   await expect(page.locator(`#executions tr[data-workflow-id="${id}"] .status.blocked`)).toBeVisible();
+  // Its details say it is blocked, and why; the timeline shows the failed task.
+  await page.locator(`#executions tr[data-workflow-id="${id}"]`).click();
+  await expect(page.locator('[data-testid=blocked]')).toContainText('blocked: ');
+  await expect(page.locator('[data-testid=blocked]')).toContainText(run.blocked ?? '');
+  await expect(page.locator('[data-testid=history] li').last()).toHaveAttribute(
+    'data-event-type',
+    'WorkflowTaskFailed',
+  );
 
   // Roll back to the original code: the run resumes, and the signal sent while it was
   // blocked was not lost.

@@ -210,3 +210,52 @@ test('at phone width nothing scrolls sideways, and a pattern starts from the key
   expect(await sideways()).toBeLessThanOrEqual(390);
   await shot(page, testInfo, 'phone');
 });
+
+test('filters, the query form, a failure’s cause chain, child links and clearing the database', async ({
+  page,
+}, testInfo) => {
+  await open(page, testInfo);
+  await page.locator('[data-start="failing-child"]').click();
+  await expect(page.locator('#details h2 .status').first()).toHaveText('COMPLETED');
+  await page.locator('[data-start="sync-child"]').click();
+  await expect(page.locator('#details h2 .status').first()).toHaveText('COMPLETED');
+
+  // Filters: by status, then by type.
+  const rows = page.locator('#executions tr');
+  await expect(rows).toHaveCount(4);
+  await page.getByLabel('Status').selectOption('FAILED');
+  await expect(rows).toHaveCount(1);
+  await expect(rows.first().locator('td').nth(1)).toHaveText('declinedPayment');
+  await page.getByLabel('Status').selectOption('');
+  await page.getByLabel('Type').selectOption('syncChild');
+  await expect(rows).toHaveCount(1);
+  await page.getByLabel('Type').selectOption('');
+  await expect(rows).toHaveCount(4);
+
+  // The failing child's parent: its history shows the child's failure with its cause, and links to it.
+  await page.locator('#executions tr', { hasText: 'childFailure' }).click();
+  const failed = page.locator('[data-testid=history] li[data-event-type=ChildWorkflowExecutionFailed]');
+  await expect(failed.locator('[data-testid=cause]')).toContainText(
+    'card declined for order-9 (CardDeclined)',
+  );
+  await failed.locator('button[data-child]').click();
+  await expect(page.locator('#details h2 .status').first()).toHaveText('FAILED');
+  await expect(page.locator('[data-testid=outcome]')).toContainText('cause:');
+
+  // The query form: a query the run has, then one it has not.
+  await page.locator('#executions tr', { hasText: 'syncChild' }).click();
+  const queryForm = page.getByRole('form', { name: 'Run a query' });
+  await queryForm.getByLabel('query name').fill('__temporal_workflow_metadata');
+  await queryForm.getByRole('button', { name: 'Run query' }).click();
+  await expect(page.locator('[data-testid=query-answer]')).toContainText('"type": "syncChild"');
+  await queryForm.getByLabel('query name').fill('nosuchquery');
+  await queryForm.getByRole('button', { name: 'Run query' }).click();
+  await expect(page.locator('[data-testid=query-error]')).toContainText('QueryNotRegisteredError');
+
+  // Clear database: everything goes, the page starts afresh.
+  page.once('dialog', (dialog) => void dialog.accept());
+  await page.getByRole('button', { name: 'Clear database' }).click();
+  await expect(page.locator('#log')).toHaveText('Database cleared.');
+  await expect(rows).toHaveCount(0);
+  await expect(page.locator('#empty')).toBeVisible();
+});
