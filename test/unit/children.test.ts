@@ -129,6 +129,14 @@ describe('child workflows', () => {
       { signalName: 'ship', input: ['box-1'], identity: 'sc' },
       { signalName: 'ship', input: ['box-2'], identity: 'sc' },
     ]);
+    // Through the child's handle the signal is for that child only; through an external handle not.
+    const initiated = (await history('sc')).filter(
+      (e) => e.eventType === 'SignalExternalWorkflowExecutionInitiated',
+    );
+    expect(initiated.map((e) => (e.attributes as { childWorkflowOnly: boolean }).childWorkflowOnly)).toEqual([
+      true,
+      false,
+    ]);
   });
 
   // The parent closes as soon as its result settles; its TERMINATE close policy then ends a
