@@ -1,4 +1,4 @@
-import { proxy, type Remote, wrap } from 'comlink';
+import { proxy, type Remote, releaseProxy, wrap } from 'comlink';
 import type { HistoryEvent } from '../engine/events.ts';
 import {
   fromErrorRecord,
@@ -223,6 +223,8 @@ export async function connect(endpoint: Endpoint | Endpoint[]): Promise<Client> 
   const client = Object.assign(new EventTarget(), {
     workflow: new WorkflowClient(api, (fn) => proxy(fn)),
     close: () => {
+      // Tells the engine this client is gone (it frees what it kept for it), then closes a port.
+      void remote[releaseProxy]();
       if ('close' in port && typeof port.close === 'function') (port as MessagePort).close();
     },
   });

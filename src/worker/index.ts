@@ -115,7 +115,10 @@ export function startWorker(options: StartWorkerOptions): Promise<Host> {
     });
   } else {
     pages.push(scope as { postMessage(message: unknown): void });
-    expose(api, batchingEndpoint(globalThis as unknown as MessageEndpoint));
+    // Every client of this worker shares its scope: one that is released (closed, or collected)
+    // must not stop the engine answering the others, so Comlink's RELEASE leaves it listening.
+    const shared = batchingEndpoint(globalThis as unknown as MessageEndpoint);
+    expose(api, { ...shared, removeEventListener: () => undefined });
   }
   return ready;
 }

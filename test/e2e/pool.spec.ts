@@ -46,3 +46,20 @@ for (const [workers, leader] of [
     expect(children.every((c) => c.taskQueue === 'other' && c.status === 'COMPLETED')).toBe(true);
   });
 }
+
+test('a client that closes does not cut off the other clients of its worker', async ({ page }, testInfo) => {
+  const db = dbName(testInfo);
+  await openPool(page, db, 'w1:default,w2:other');
+  // Two clients on worker 1: the one made when it started, and the pool's. Close the first.
+  await page.evaluate(() => window.pool!.clients[0]!.close());
+  const listed = await page.evaluate(async () => (await window.pool!.client.workflow.list()).length);
+  expect(listed).toBe(0);
+  expect(
+    await page.evaluate(() =>
+      window.pool!.client.workflow.execute<{ parent: string }>('poolParent', {
+        workflowId: 'after-close',
+        args: [2],
+      }),
+    ),
+  ).toMatchObject({ parent: 'w1' });
+});

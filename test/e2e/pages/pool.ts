@@ -33,7 +33,7 @@ for (const spec of (params.get('workers') ?? 'w1:default').split(',')) {
   const url = `${workerUrl}${workerUrl.includes('?') ? '&' : '?'}${query}`;
   const worker = new Worker(new URL(url, import.meta.url), { type: 'module', name });
   workers.push(worker);
-  // Kept: a Comlink client that is garbage-collected releases the worker's endpoint for all.
+  // One client per worker (the pool's client shares worker 1 with the first).
   clients.push(await connect(worker));
   await clients[clients.length - 1]!.workflow.list();
 }
