@@ -1,7 +1,8 @@
 /**
- * The playground page: start the sample `order` workflow, watch every execution live, and
- * signal, query, cancel or terminate one. Plain DOM. Everything lives in the worker's
- * IndexedDB, so a reload (or killing the worker) loses nothing: the page lists what is there.
+ * The playground page: start any child-workflow pattern from the gallery (or the sample
+ * `order`), watch every execution live in the list and the parent/child tree, open one's
+ * timeline, and signal, query, cancel or terminate it. Plain DOM. Everything lives in the
+ * worker's IndexedDB, so a reload (or killing the worker) loses nothing.
  */
 import {
   ApplicationFailure,
@@ -304,6 +305,17 @@ function button(label: string, action: () => Promise<unknown>): HTMLButtonElemen
   return el;
 }
 
+/** The JSON array typed in `field`; or, if it is not one, says why in `error` and gives nothing. */
+function argsOrSay(field: HTMLInputElement, error: HTMLElement): unknown[] | undefined {
+  error.textContent = '';
+  try {
+    return parseArgs(field.value);
+  } catch (e) {
+    error.textContent = (e as Error).message;
+    return undefined;
+  }
+}
+
 /**
  * A form that sends a named signal (or runs a named query) with JSON arguments. Bad JSON, an
  * unknown name or a closed execution get a message next to the form, and nothing is sent.
@@ -337,14 +349,8 @@ function callForm(
   );
   form.addEventListener('submit', (event) => {
     event.preventDefault();
-    error.textContent = '';
-    let parsed: unknown[];
-    try {
-      parsed = parseArgs(args.value);
-    } catch (e) {
-      error.textContent = (e as Error).message;
-      return;
-    }
+    const parsed = argsOrSay(args, error);
+    if (!parsed) return;
     run(name.value, parsed).then(
       (value) => {
         if (kind === 'query') {
@@ -529,14 +535,8 @@ function renderGallery(): void {
       const error = h('div', { class: 'error', role: 'alert' });
       const start = h('button', { type: 'button', 'data-start': sample.id }, 'Start');
       start.addEventListener('click', () => {
-        error.textContent = '';
-        let args: unknown[];
-        try {
-          args = parseArgs(input.value);
-        } catch (e) {
-          error.textContent = (e as Error).message;
-          return;
-        }
+        const args = argsOrSay(input, error);
+        if (!args) return;
         const workflowId = `${sample.id}-${Date.now().toString(36)}`;
         client.workflow.start(sample.workflowType, { workflowId, args }).then(
           () => void select(workflowId),

@@ -28,9 +28,6 @@ import type {
   WorkflowTaskRecord,
 } from './types.ts';
 
-// Where it was defined before errors.ts existed; importers from here keep working.
-export { StoreConflictError } from './errors.ts';
-
 /** Everything but history, as a durable database holds it, and the version it is at. */
 export interface MirrorSnapshot {
   /** Bumped by every commit of every connection: a commit checks it first (optimistic lock). */

@@ -17,19 +17,24 @@ async function openPage(context: BrowserContext, db: string): Promise<Page> {
   return page;
 }
 
+/** Starts an `order` from `page` and closes the page once the order has reserved (its first effect). */
+async function startThenClose(page: Page, workflowId: string, input: { item: string; delayMs: number }) {
+  await page.evaluate(
+    async ([id, args]) => {
+      await window.swPage!.client.workflow.start('order', { workflowId: id, args: [args] });
+    },
+    [workflowId, input] as const,
+  );
+  await expect.poll(() => page.evaluate(() => window.swPage!.effects().then((e) => e.length))).toBe(1);
+  await page.close();
+}
+
 test('a workflow in the service worker sleeps past the page’s close and completes; the reopened page sees it', async ({
   context,
 }, testInfo) => {
   const db = dbName(testInfo);
   const page = await openPage(context, db);
-  await page.evaluate(async () => {
-    await window.swPage!.client.workflow.start('order', {
-      workflowId: 'sw-order',
-      args: [{ item: 'lamp', delayMs: 1_500 }],
-    });
-  });
-  await expect.poll(() => page.evaluate(() => window.swPage!.effects().then((e) => e.length))).toBe(1);
-  await page.close();
+  await startThenClose(page, 'sw-order', { item: 'lamp', delayMs: 1_500 });
   expect(context.pages()).toHaveLength(0);
 
   // No page is open: the service worker fires the timer and ships.
@@ -75,14 +80,7 @@ test('a service worker stopped mid-sleep resumes the workflow from IndexedDB whe
 }, testInfo) => {
   const db = dbName(testInfo);
   const page = await openPage(context, db);
-  await page.evaluate(async () => {
-    await window.swPage!.client.workflow.start('order', {
-      workflowId: 'sw-stopped',
-      args: [{ item: 'kettle', delayMs: 1_000 }],
-    });
-  });
-  await expect.poll(() => page.evaluate(() => window.swPage!.effects().then((e) => e.length))).toBe(1);
-  await page.close();
+  await startThenClose(page, 'sw-stopped', { item: 'kettle', delayMs: 1_000 });
   // The browser stops the service worker (as it does after about 30 s without events).
   const cdp = await context.newCDPSession(await context.newPage());
   await cdp.send('ServiceWorker.enable');
