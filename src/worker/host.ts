@@ -1249,13 +1249,7 @@ export class Host {
   ): Promise<unknown> {
     const read = () =>
       this.#store.read(async (tx) => {
-        const exec = await findRun(tx, workflowId, runId);
-        if (!exec)
-          throw new WorkflowNotFoundError(
-            `Cannot query: no workflow execution '${workflowId}'`,
-            workflowId,
-            runId,
-          );
+        const exec = await mustFind(tx, workflowId, runId);
         const current = this.#serves(exec.taskQueue) ? this.#current(exec) : undefined;
         return { exec, current, history: current ? undefined : await tx.history.read(exec.runId) };
       });
@@ -1324,17 +1318,11 @@ export class Host {
   }
 
   async describe(workflowId: string, runId: string | undefined): Promise<WorkflowDescription> {
-    const exec = await this.#store.read((tx) => findRun(tx, workflowId, runId));
-    if (!exec) throw new WorkflowNotFoundError(`No workflow execution '${workflowId}'`, workflowId, runId);
-    return describeExecution(exec);
+    return describeExecution(await this.#store.read((tx) => mustFind(tx, workflowId, runId)));
   }
 
   async history(workflowId: string, runId: string | undefined): Promise<HistoryEvent[]> {
-    return this.#store.read(async (tx) => {
-      const exec = await findRun(tx, workflowId, runId);
-      if (!exec) throw new WorkflowNotFoundError(`No workflow execution '${workflowId}'`, workflowId, runId);
-      return tx.history.read(exec.runId);
-    });
+    return this.#store.read(async (tx) => tx.history.read((await mustFind(tx, workflowId, runId)).runId));
   }
 
   async list(filter: WorkflowListFilter): Promise<WorkflowDescription[]> {
@@ -1344,28 +1332,20 @@ export class Host {
 
   /** Waits for the run to close, following continue-as-new and retries to the last run. */
   async result(workflowId: string, runId: string | undefined): Promise<WorkflowOutcome> {
-    let exec = await this.#store.read((tx) => findRun(tx, workflowId, runId));
-    if (!exec) throw new WorkflowNotFoundError(`No workflow execution '${workflowId}'`, workflowId, runId);
+    const find = (runId: string | undefined) => this.#store.read((tx) => mustFind(tx, workflowId, runId));
+    let exec = await find(runId);
     for (;;) {
+      let next = exec.nextRunId;
       if (exec.status === 'RUNNING') {
-        const runIdToWait = exec.runId;
         // Registered before reading again, so a close in between is not missed.
-        const closed = this.#nextChange(runIdToWait, this.#resultWaiters);
-        const now = await this.#store.read((tx) => tx.executions.get(runIdToWait));
-        if (now?.status === 'RUNNING') await closed;
+        const closed = this.#nextChange(exec.runId, this.#resultWaiters);
+        if ((await find(exec.runId)).status === 'RUNNING') await closed;
         if (!this.#lease) throw leaseLost();
-      } else if (exec.nextRunId !== undefined) {
-        const next: string = exec.nextRunId;
-        exec = await this.#store.read((tx): Promise<ExecutionRecord | undefined> => tx.executions.get(next));
-        if (!exec)
-          throw new WorkflowNotFoundError(`Run ${next} of '${workflowId}' is missing`, workflowId, next);
-        continue;
-      } else {
+        next = exec.runId;
+      } else if (next === undefined) {
         return outcomeOf(exec, await this.#closingEvent(exec));
       }
-      const current: string = exec.runId;
-      exec = await this.#store.read((tx) => tx.executions.get(current));
-      if (!exec) throw new WorkflowNotFoundError(`Run ${current} disappeared`, workflowId, current);
+      exec = await find(next);
     }
   }
 
@@ -1438,6 +1418,21 @@ export class Host {
     });
     return api as unknown as EngineApi;
   }
+}
+
+/** The run `findRun` finds, or a {@link WorkflowNotFoundError} that names what was asked for. */
+async function mustFind(
+  tx: StoreTx,
+  workflowId: string,
+  runId: string | undefined,
+): Promise<ExecutionRecord> {
+  const exec = await findRun(tx, workflowId, runId);
+  if (exec) return exec;
+  throw new WorkflowNotFoundError(
+    `No workflow execution '${workflowId}'${runId === undefined ? '' : ` run ${runId}`}`,
+    workflowId,
+    runId,
+  );
 }
 
 async function reply<T>(fn: () => Promise<T>): Promise<Reply<T>> {
