@@ -6,6 +6,7 @@ import {
   type HistoryEvent,
   type InboxMessage,
   InvalidArgumentError,
+  isClosingCommand,
   nextRetry,
   type ParentClosePolicy,
   type RetryPolicy,
@@ -117,6 +118,29 @@ function save(tx: StoreTx, exec: ExecutionRecord, fx: Effects): void {
   fx.changed.set(exec.runId, exec);
 }
 
+/** A durable timer of the run; a workflow timer (`kind: 'timer'`) also has its command's seq. */
+function addTimer(
+  tx: StoreTx,
+  exec: ExecutionRecord,
+  kind: TimerRecord['kind'],
+  key: string,
+  fireAt: number,
+  fx: Effects,
+  seq?: number,
+): void {
+  const record: TimerRecord = {
+    runId: exec.runId,
+    key,
+    kind,
+    fireAt,
+    workflowId: exec.workflowId,
+    taskQueue: exec.taskQueue,
+    ...defined({ seq }),
+  };
+  tx.timers.put(record);
+  fx.timers.push(record);
+}
+
 function scheduleWorkflowTask(tx: StoreTx, exec: ExecutionRecord, ctx: ServiceContext, fx: Effects): void {
   tx.workflowTasks.put({
     runId: exec.runId,
@@ -182,7 +206,7 @@ export async function startWorkflow(
   ctx: ServiceContext,
   fx: Effects,
 ): Promise<{ runId: string; created: boolean }> {
-  const { workflowId, workflowType, taskQueue, continuation, parent } = req;
+  const { workflowId, workflowType, taskQueue, continuation, parent, workflowRunTimeout: runTimeout } = req;
   const reuse = req.workflowIdReusePolicy ?? 'ALLOW_DUPLICATE';
   const conflict = req.workflowIdConflictPolicy ?? 'FAIL';
   const current = continuation ? undefined : await findRun(tx, workflowId);
@@ -190,13 +214,7 @@ export async function startWorkflow(
     if (isOpen(current)) {
       if (conflict === 'USE_EXISTING') return { runId: current.runId, created: false };
       if (reuse === 'TERMINATE_IF_RUNNING') {
-        await closeRun(
-          tx,
-          current,
-          terminatedEvent(current, 'Terminated by a new start (TERMINATE_IF_RUNNING)', ctx),
-          ctx,
-          fx,
-        );
+        await terminateRun(tx, current, 'Terminated by a new start (TERMINATE_IF_RUNNING)', ctx, fx);
       } else {
         throw new WorkflowExecutionAlreadyStartedError(
           `Workflow execution '${workflowId}' is already running (run ${current.runId})`,
@@ -234,22 +252,16 @@ export async function startWorkflow(
     nextEventId: 1,
     attempt: continuation?.attempt ?? 1,
     root,
-    ...(continuation && { continuedFromRunId: continuation.fromRunId }),
-    ...(parent && {
-      parentWorkflowId: parent.workflowId,
-      parentRunId: parent.runId,
-      parentInitiatedEventId: parent.initiatedEventId,
-      parentClosePolicy: parent.parentClosePolicy,
-    }),
     ...defined({
+      continuedFromRunId: continuation?.fromRunId,
+      parentWorkflowId: parent?.workflowId,
+      parentRunId: parent?.runId,
+      parentInitiatedEventId: parent?.initiatedEventId,
+      parentClosePolicy: parent?.parentClosePolicy,
       retryPolicy: req.retry,
       executionExpirationTime,
-    }),
-    ...(req.workflowRunTimeout !== undefined && {
-      workflowRunTimeout: req.workflowRunTimeout,
-      runExpirationTime: ctx.now + req.workflowRunTimeout,
-    }),
-    ...defined({
+      workflowRunTimeout: runTimeout,
+      runExpirationTime: runTimeout === undefined ? undefined : ctx.now + runTimeout,
       workflowTaskTimeout: req.workflowTaskTimeout,
       memo: req.memo,
     }),
@@ -266,48 +278,34 @@ export async function startWorkflow(
       attempt: exec.attempt,
       firstExecutionRunId,
       originalExecutionRunId: runId,
-      ...(continuation && { continuedExecutionRunId: continuation.fromRunId }),
-      ...(continuation?.firstWorkflowTaskBackoff !== undefined && {
-        firstWorkflowTaskBackoff: continuation.firstWorkflowTaskBackoff,
-      }),
       ...defined({
+        continuedExecutionRunId: continuation?.fromRunId,
+        firstWorkflowTaskBackoff: continuation?.firstWorkflowTaskBackoff,
         workflowExecutionTimeout: req.workflowExecutionTimeout,
-        workflowRunTimeout: req.workflowRunTimeout,
+        workflowRunTimeout: runTimeout,
         workflowTaskTimeout: req.workflowTaskTimeout,
         workflowExecutionExpirationTime: executionExpirationTime,
         retryPolicy: req.retry,
         memo: req.memo,
+        parentWorkflowExecution: parent && { workflowId: parent.workflowId, runId: parent.runId },
+        parentInitiatedEventId: parent?.initiatedEventId,
+        parentClosePolicy: parent?.parentClosePolicy,
+        rootWorkflowExecution: root,
+        identity: req.identity,
       }),
-      ...(parent && {
-        parentWorkflowExecution: { workflowId: parent.workflowId, runId: parent.runId },
-        parentInitiatedEventId: parent.initiatedEventId,
-        parentClosePolicy: parent.parentClosePolicy,
-      }),
-      rootWorkflowExecution: root,
-      ...(req.identity !== undefined && { identity: req.identity }),
     },
   };
   appendEvents(tx, exec, [started], fx);
   tx.workflowIds.put({ workflowId, runId });
   save(tx, exec, fx);
   const backoff = continuation?.firstWorkflowTaskBackoff ?? 0;
-  const timer = (kind: 'runTimeout' | 'executionTimeout' | 'backoff', key: string, fireAt: number) => {
-    const record: TimerRecord = {
-      runId,
-      key,
-      kind,
-      fireAt,
-      workflowId,
-      taskQueue,
-    };
-    tx.timers.put(record);
-    fx.timers.push(record);
-  };
   // A retry waits out its backoff before its first workflow task, durably (a timer record).
-  if (backoff > 0) timer('backoff', 'backoff', ctx.now + backoff);
+  if (backoff > 0) addTimer(tx, exec, 'backoff', 'backoff', ctx.now + backoff, fx);
   else scheduleWorkflowTask(tx, exec, ctx, fx);
-  if (exec.runExpirationTime !== undefined) timer('runTimeout', 'run', exec.runExpirationTime);
-  if (executionExpirationTime !== undefined) timer('executionTimeout', 'execution', executionExpirationTime);
+  if (exec.runExpirationTime !== undefined)
+    addTimer(tx, exec, 'runTimeout', 'run', exec.runExpirationTime, fx);
+  if (executionExpirationTime !== undefined)
+    addTimer(tx, exec, 'executionTimeout', 'execution', executionExpirationTime, fx);
   return { runId, created: true };
 }
 
@@ -358,18 +356,21 @@ export async function requestUpdate(
   return exec.runId;
 }
 
-function terminatedEvent(
+/** Terminates an open run: the closing event is numbered when closeRun appends it. */
+function terminateRun(
+  tx: StoreTx,
   exec: ExecutionRecord,
   reason: string,
   ctx: ServiceContext,
-  identity?: string,
-): HistoryEvent {
-  return {
-    eventId: exec.nextEventId,
-    eventTime: ctx.now,
-    eventType: 'WorkflowExecutionTerminated',
-    attributes: { reason, ...(identity !== undefined && { identity }) },
-  };
+  fx: Effects,
+): Promise<void> {
+  return closeRun(
+    tx,
+    exec,
+    { eventId: 0, eventTime: ctx.now, eventType: 'WorkflowExecutionTerminated', attributes: { reason } },
+    ctx,
+    fx,
+  );
 }
 
 export async function terminateWorkflow(
@@ -381,7 +382,7 @@ export async function terminateWorkflow(
   fx: Effects,
 ): Promise<void> {
   const exec = await requireOpenRun(tx, workflowId, runId, 'terminate');
-  await closeRun(tx, exec, terminatedEvent(exec, reason, ctx), ctx, fx);
+  await terminateRun(tx, exec, reason, ctx, fx);
 }
 
 /**
@@ -633,14 +634,10 @@ async function applyParentClosePolicies(
     if (!isOpen(child)) continue;
     const policy = child.parentClosePolicy ?? 'TERMINATE';
     if (policy === 'TERMINATE') {
-      await closeRun(
+      await terminateRun(
         tx,
         child,
-        terminatedEvent(
-          child,
-          `Parent ${exec.workflowId} closed (${exec.status}): parent close policy TERMINATE`,
-          ctx,
-        ),
+        `Parent ${exec.workflowId} closed (${exec.status}): parent close policy TERMINATE`,
         ctx,
         fx,
       );
@@ -765,14 +762,10 @@ export async function completeWorkflowTask(
   for (const id of commit.consumedInbox) tx.inbox.delete(id);
   if (lastEventId > ctx.historyLimit) {
     // Nothing is truncated: the run is terminated, and the task's events are not written.
-    await closeRun(
+    await terminateRun(
       tx,
       exec,
-      terminatedEvent(
-        exec,
-        `History size limit exceeded: a run may have at most ${ctx.historyLimit} events; use continueAsNew`,
-        ctx,
-      ),
+      `History size limit exceeded: a run may have at most ${ctx.historyLimit} events; use continueAsNew`,
       ctx,
       fx,
     );
@@ -781,11 +774,12 @@ export async function completeWorkflowTask(
   delete exec.blocked;
   appendEvents(tx, exec, events, fx);
   let closing: HistoryEvent | undefined;
-  for (const { command, eventId } of commit.result.commands) {
-    // Events are numbered in order from the first: found by position, not by a search.
-    const at = eventId === undefined ? undefined : events[eventId - (events[0]?.eventId ?? 0)];
-    const event =
-      eventId === undefined || at?.eventId === eventId ? at : events.find((e) => e.eventId === eventId);
+  // Commands without an event (eventId 0) never close the run, and 0 matches no event.
+  for (const { command, eventId = 0 } of commit.result.commands) {
+    if (isClosingCommand(command)) {
+      closing = events.find((e) => e.eventId === eventId);
+      continue;
+    }
     switch (command.type) {
       case 'ScheduleActivityTask': {
         const record: ActivityTaskRecord = {
@@ -796,7 +790,7 @@ export async function completeWorkflowTask(
           activityType: command.activityType,
           taskQueue: command.taskQueue,
           input: command.input,
-          scheduledEventId: eventId ?? 0,
+          scheduledEventId: eventId,
           scheduledTime: ctx.now,
           attempt: 1,
           notBefore: ctx.now,
@@ -839,35 +833,21 @@ export async function completeWorkflowTask(
         }
         break;
       }
-      case 'StartTimer': {
-        const record: TimerRecord = {
-          runId: exec.runId,
-          key: `t${command.seq}`,
-          kind: 'timer',
-          seq: command.seq,
-          fireAt: ctx.now + command.startToFireTimeout,
-          workflowId: exec.workflowId,
-          taskQueue: exec.taskQueue,
-        };
-        tx.timers.put(record);
-        fx.timers.push(record);
+      case 'StartTimer':
+        addTimer(tx, exec, 'timer', `t${command.seq}`, ctx.now + command.startToFireTimeout, fx, command.seq);
         break;
-      }
       case 'CancelTimer':
         tx.timers.delete(exec.runId, `t${command.seq}`);
         fx.cancelledTimers.push([exec.runId, `t${command.seq}`]);
         break;
       case 'StartChildWorkflowExecution':
-        await startChild(tx, exec, command, eventId ?? 0, ctx, fx);
+        await startChild(tx, exec, command, eventId, ctx, fx);
         break;
       case 'SignalExternalWorkflowExecution':
       case 'RequestCancelExternalWorkflowExecution': {
         const target = await findRun(tx, command.workflowId, command.runId);
-        const execution = {
-          workflowId: command.workflowId,
-          ...(command.runId !== undefined && { runId: command.runId }),
-        };
-        const initiatedEventId = eventId ?? 0;
+        const execution = defined({ workflowId: command.workflowId, runId: command.runId });
+        const initiatedEventId = eventId;
         const reachable =
           target !== undefined &&
           isOpen(target) &&
@@ -915,14 +895,6 @@ export async function completeWorkflowTask(
         );
         break;
       }
-      case 'CompleteWorkflowExecution':
-      case 'FailWorkflowExecution':
-      case 'CancelWorkflowExecution':
-      case 'ContinueAsNewWorkflowExecution':
-        closing = event;
-        break;
-      default:
-        break;
     }
   }
   if (closing) {
