@@ -401,7 +401,7 @@ export async function closeRun(
   const status = closingStatus(closing.eventType);
   if (status === undefined) throw new Error(`${closing.eventType} does not close a run`);
   // Workflow retry: a failed or timed-out run with a retry policy starts again (same ID).
-  let retry: { delay: number } | undefined;
+  let retryBackoff: number | undefined;
   let nextRunId: string | undefined;
   if (closing.eventType === 'WorkflowExecutionContinuedAsNew')
     nextRunId = closing.attributes.newExecutionRunId;
@@ -421,7 +421,7 @@ export async function closeRun(
       exec.executionExpirationTime,
     );
     if (decision.retry) {
-      retry = { delay: decision.delay };
+      retryBackoff = decision.delay;
       nextRunId = ctx.newRunId();
       closing.attributes.newExecutionRunId = nextRunId;
       closing.attributes.retryState = 'RETRY_STATE_IN_PROGRESS';
@@ -439,12 +439,7 @@ export async function closeRun(
   if (!alreadyAppended) {
     // Closed from outside (terminate, timeout): signals and cancel requests that arrived but
     // were not yet processed are recorded first, as Temporal records them on arrival.
-    const arrived = arrivedEvents(inbox);
-    arrived.forEach((event, i) => {
-      event.eventId = exec.nextEventId + i;
-    });
-    closing.eventId = exec.nextEventId + arrived.length;
-    appendEvents(tx, exec, [...arrived, closing], fx);
+    appendEvents(tx, exec, numbered(exec, [...arrivedEvents(inbox), closing]), fx);
   }
   exec.status = status;
   exec.closeTime = ctx.now;
@@ -466,15 +461,12 @@ export async function closeRun(
   }
 
   if (nextRunId !== undefined) {
-    const started = await tx.history.read(exec.runId, 1);
-    const first = started[0];
+    const newRunId = nextRunId;
+    const [first] = await tx.history.read(exec.runId, 1);
     if (first?.eventType !== 'WorkflowExecutionStarted')
       throw new Error(`Run ${exec.runId} has no start event`);
     const a = first.attributes;
     const cont = closing.eventType === 'WorkflowExecutionContinuedAsNew' ? closing.attributes : undefined;
-    const runTimeout = cont?.workflowRunTimeout ?? a.workflowRunTimeout;
-    const taskTimeout = cont?.workflowTaskTimeout ?? a.workflowTaskTimeout;
-    const fixedId = ctx.newRunId;
     await startWorkflow(
       tx,
       {
@@ -483,8 +475,8 @@ export async function closeRun(
         taskQueue: cont?.taskQueue ?? a.taskQueue,
         args: cont?.input ?? a.input,
         ...defined({
-          workflowRunTimeout: runTimeout,
-          workflowTaskTimeout: taskTimeout,
+          workflowRunTimeout: cont?.workflowRunTimeout ?? a.workflowRunTimeout,
+          workflowTaskTimeout: cont?.workflowTaskTimeout ?? a.workflowTaskTimeout,
           retry: a.retryPolicy,
           memo: a.memo,
         }),
@@ -501,14 +493,14 @@ export async function closeRun(
         continuation: {
           fromRunId: exec.runId,
           firstExecutionRunId: exec.firstExecutionRunId,
-          attempt: retry ? exec.attempt + 1 : 1,
-          ...(retry && { firstWorkflowTaskBackoff: retry.delay }),
-          ...(exec.executionExpirationTime !== undefined && {
+          attempt: retryBackoff === undefined ? 1 : exec.attempt + 1,
+          ...defined({
+            firstWorkflowTaskBackoff: retryBackoff,
             executionExpirationTime: exec.executionExpirationTime,
           }),
         },
       },
-      { ...ctx, newRunId: () => nextRunId ?? fixedId() },
+      { ...ctx, newRunId: () => newRunId },
       fx,
     );
   } else {
@@ -530,11 +522,7 @@ function arrivedEvents(inbox: InboxRecord[]): HistoryEvent[] {
           eventId: 0,
           eventTime: m.time,
           eventType: 'WorkflowExecutionSignaled',
-          attributes: {
-            signalName: m.signalName,
-            input: m.input,
-            ...(m.identity !== undefined && { identity: m.identity }),
-          },
+          attributes: { signalName: m.signalName, input: m.input, ...defined({ identity: m.identity }) },
         },
       ];
     }
@@ -544,17 +532,20 @@ function arrivedEvents(inbox: InboxRecord[]): HistoryEvent[] {
           eventId: 0,
           eventTime: m.time,
           eventType: 'WorkflowExecutionCancelRequested',
-          attributes: {
-            ...(m.reason !== undefined && { cause: m.reason }),
-            ...(m.externalInitiatedEventId !== undefined && {
-              externalInitiatedEventId: m.externalInitiatedEventId,
-            }),
-          },
+          attributes: defined({ cause: m.reason, externalInitiatedEventId: m.externalInitiatedEventId }),
         },
       ];
     }
     return [];
   });
+}
+
+/** Numbers events on from the run's next event ID, for appending. */
+function numbered(exec: ExecutionRecord, events: HistoryEvent[]): HistoryEvent[] {
+  events.forEach((event, i) => {
+    event.eventId = exec.nextEventId + i;
+  });
+  return events;
 }
 
 /** Each parent learns its child's outcome as one message (and so one event). */
@@ -565,62 +556,57 @@ async function notifyParents(
   ctx: ServiceContext,
   fx: Effects,
 ): Promise<void> {
+  const outcome = childOutcome(closing);
+  if (!outcome) return;
   const parents = [...(child.attachedParents ?? [])];
   if (child.parentRunId !== undefined) {
     parents.unshift({ runId: child.parentRunId, initiatedEventId: child.parentInitiatedEventId ?? 0 });
   }
   for (const { runId, initiatedEventId } of parents) {
     const parent = await tx.executions.get(runId);
-    if (parent && isOpen(parent)) notifyParent(tx, parent, initiatedEventId, child, closing, ctx, fx);
+    if (parent && isOpen(parent)) {
+      const message: InboxMessage = {
+        ...outcome,
+        initiatedEventId,
+        // The parent knows the child by the run it started; the outcome may come from a later run.
+        execution: { workflowId: child.workflowId, runId: child.firstExecutionRunId },
+        workflowType: child.workflowType,
+      };
+      deliver(tx, parent, message, ctx, fx);
+    }
   }
 }
 
-function notifyParent(
-  tx: StoreTx,
-  parent: ExecutionRecord,
-  initiatedEventId: number,
-  child: ExecutionRecord,
+type ChildOutcome = Extract<
+  InboxMessage,
+  { kind: `child${'Completed' | 'Failed' | 'Canceled' | 'TimedOut' | 'Terminated'}` }
+>;
+
+/** What a closing event tells the parent, but for which parent and child. */
+function childOutcome(
   closing: HistoryEvent,
-  ctx: ServiceContext,
-  fx: Effects,
-): void {
-  const base = {
-    initiatedEventId,
-    // The parent knows the child by the run it started; the outcome may come from a later run.
-    execution: { workflowId: child.workflowId, runId: child.firstExecutionRunId },
-    workflowType: child.workflowType,
-  };
-  let message: InboxMessage;
+): DistributiveOmit<ChildOutcome, 'initiatedEventId' | 'execution' | 'workflowType'> | undefined {
   switch (closing.eventType) {
     case 'WorkflowExecutionCompleted':
-      message = { kind: 'childCompleted', ...base, result: closing.attributes.result };
-      break;
+      return { kind: 'childCompleted', result: closing.attributes.result };
     case 'WorkflowExecutionFailed':
-      message = {
+      return {
         kind: 'childFailed',
-        ...base,
         failure: closing.attributes.failure,
         retryState: closing.attributes.retryState,
       };
-      break;
     case 'WorkflowExecutionCanceled':
-      message = {
-        kind: 'childCanceled',
-        ...base,
-        ...(closing.attributes.details !== undefined && { details: closing.attributes.details }),
-      };
-      break;
+      return { kind: 'childCanceled', ...defined({ details: closing.attributes.details }) };
     case 'WorkflowExecutionTimedOut':
-      message = { kind: 'childTimedOut', ...base, retryState: closing.attributes.retryState };
-      break;
+      return { kind: 'childTimedOut', retryState: closing.attributes.retryState };
     case 'WorkflowExecutionTerminated':
-      message = { kind: 'childTerminated', ...base };
-      break;
+      return { kind: 'childTerminated' };
     default:
-      return;
+      return undefined;
   }
-  deliver(tx, parent, message, ctx, fx);
 }
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 /** TERMINATE, REQUEST_CANCEL or ABANDON each child of this run that is still open. */
 async function applyParentClosePolicies(
@@ -674,20 +660,11 @@ async function startChild(
     started = await startWorkflow(
       tx,
       {
-        workflowType,
-        workflowId,
-        taskQueue: command.taskQueue,
+        // The command has the request's options by the same names, but for args and retry.
+        ...command,
         args: command.input,
-        workflowIdReusePolicy: command.workflowIdReusePolicy,
-        workflowIdConflictPolicy: command.workflowIdConflictPolicy,
         identity: parent.workflowId,
-        ...defined({
-          workflowExecutionTimeout: command.workflowExecutionTimeout,
-          workflowRunTimeout: command.workflowRunTimeout,
-          workflowTaskTimeout: command.workflowTaskTimeout,
-          retry: command.retryPolicy,
-          memo: command.memo,
-        }),
+        ...defined({ retry: command.retryPolicy }),
         parent: {
           workflowId: parent.workflowId,
           runId: parent.runId,
@@ -940,10 +917,7 @@ export async function failWorkflowTask(
   const arrived = arrivedEvents(inbox);
   for (const m of inbox) if (m.kind === 'signal' || m.kind === 'cancelRequest') tx.inbox.delete(m.id);
   // Only the first of consecutive failures is recorded, as in Temporal.
-  const recorded = [...arrived, ...(exec.blocked ? [] : events)];
-  recorded.forEach((event, i) => {
-    event.eventId = exec.nextEventId + i;
-  });
+  const recorded = numbered(exec, [...arrived, ...(exec.blocked ? [] : events)]);
   for (const event of recorded) {
     if (event.eventType === 'WorkflowTaskStarted') event.attributes.scheduledEventId = event.eventId - 1;
     if (event.eventType === 'WorkflowTaskFailed') {
@@ -985,7 +959,12 @@ export async function completeActivity(
     return undefined;
   }
   const identity = ctx.hostId;
-  if ('failed' in outcome || 'timedOut' in outcome) {
+  let message: InboxMessage;
+  if ('completed' in outcome) {
+    message = { kind: 'activityCompleted', seq, attempt, result: outcome.completed, identity };
+  } else if ('cancelled' in outcome) {
+    message = { kind: 'activityCanceled', seq, attempt, started: true, identity };
+  } else {
     const failure = 'failed' in outcome ? outcome.failed : outcome.timedOut;
     const deadline =
       task.scheduleToCloseTimeout !== undefined
@@ -1006,21 +985,11 @@ export async function completeActivity(
       tx.activityTasks.put(next);
       return next;
     }
-    tx.activityTasks.delete(runId, seq);
     const kind = 'failed' in outcome ? 'activityFailed' : 'activityTimedOut';
-    deliver(tx, exec, { kind, seq, attempt, failure, retryState: decision.retryState, identity }, ctx, fx);
-    return undefined;
+    message = { kind, seq, attempt, failure, retryState: decision.retryState, identity };
   }
   tx.activityTasks.delete(runId, seq);
-  deliver(
-    tx,
-    exec,
-    'completed' in outcome
-      ? { kind: 'activityCompleted', seq, attempt, result: outcome.completed, identity }
-      : { kind: 'activityCanceled', seq, attempt, started: true, identity },
-    ctx,
-    fx,
-  );
+  deliver(tx, exec, message, ctx, fx);
   return undefined;
 }
 
