@@ -11,13 +11,14 @@ const realRandom = Math.random;
 /** The real clock, whatever workflow code is running. */
 export const realNow: () => number = () => RealDate.now();
 
-let installed = false;
-
-/** Patches the global `Date` and `Math.random` once per realm. Idempotent. */
+/**
+ * Patches the global `Date` and `Math.random` once per realm, even with several copies of
+ * this module loaded (the flag is on the global). Idempotent.
+ */
 export function installDeterminism(): void {
-  if (installed || (globalThis as { __weftDeterminism?: boolean }).__weftDeterminism) return;
-  installed = true;
-  (globalThis as { __weftDeterminism?: boolean }).__weftDeterminism = true;
+  const realm = globalThis as { __weftDeterminism?: boolean };
+  if (realm.__weftDeterminism) return;
+  realm.__weftDeterminism = true;
   function WeftDate(this: unknown, ...args: unknown[]): Date | string {
     const runtime = activeRuntime();
     if (!new.target) {

@@ -29,10 +29,6 @@ export function payloadSize(
       case 'string':
         size += 2 * v.length;
         break;
-      case 'number':
-      case 'bigint':
-        size += 8;
-        break;
       case 'boolean':
       case 'undefined':
         size += 1;
@@ -55,8 +51,7 @@ export function payloadSize(
             `a ${v.constructor.name} cannot be stored (not structured-cloneable)`,
           );
         }
-        if (ArrayBuffer.isView(v)) size += v.byteLength;
-        else if (v instanceof ArrayBuffer) size += v.byteLength;
+        if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) size += v.byteLength;
         else if (typeof Blob !== 'undefined' && v instanceof Blob) size += v.size;
         else if (v instanceof Map) for (const [k, x] of v) stack.push(k, x);
         else if (v instanceof Set) for (const x of v) stack.push(x);
@@ -67,7 +62,7 @@ export function payloadSize(
       case 'function':
       case 'symbol':
         throw new InvalidArgumentError(`a ${typeof v} cannot be stored (not structured-cloneable)`);
-      default:
+      default: // number, bigint
         size += 8;
     }
   }

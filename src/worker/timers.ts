@@ -27,10 +27,6 @@ export class TimerQueue<T> {
     this.#now = now;
   }
 
-  get size(): number {
-    return this.#live.size;
-  }
-
   add(value: T, at: number): void {
     const entry = { key: this.#keyOf(value), at, value };
     this.#live.set(entry.key, entry);
@@ -46,11 +42,10 @@ export class TimerQueue<T> {
   clear(): void {
     this.#live.clear();
     this.#heap = [];
-    if (this.#handle !== undefined) clearTimeout(this.#handle);
-    this.#handle = undefined;
-    this.#armedAt = Number.POSITIVE_INFINITY;
+    this.#arm();
   }
 
+  /** Arms the real timer for the earliest entry, or disarms it when there is none. */
   #arm(): void {
     if (this.#handle !== undefined) clearTimeout(this.#handle);
     this.#handle = undefined;
@@ -102,17 +97,13 @@ export class TimerQueue<T> {
     const h = this.#heap;
     const last = h.pop();
     if (!last || h.length === 0) return;
+    // Sifts `last` down from the root, each step to the earlier of the two children.
     let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      const at = (k: number) => (k === i ? last.at : h[k]!.at);
-      if (l < h.length && h[l]!.at < at(m)) m = l;
-      if (r < h.length && h[r]!.at < at(m)) m = r;
-      if (m === i) break;
-      h[i] = h[m]!;
-      i = m;
+    for (let child = 1; child < h.length; child = 2 * i + 1) {
+      if (child + 1 < h.length && h[child + 1]!.at < h[child]!.at) child++;
+      if (last.at <= h[child]!.at) break;
+      h[i] = h[child]!;
+      i = child;
     }
     h[i] = last;
   }
