@@ -8,11 +8,7 @@ export const DEFAULT_PAYLOAD_LIMIT = 2 * 1024 * 1024;
  * its length), counting shared references once. Stops counting past `limit`. Sets
  * `seen.exotic` when the value holds anything but plain objects, arrays and primitives.
  */
-export function payloadSize(
-  value: unknown,
-  limit = Number.POSITIVE_INFINITY,
-  seen: { exotic: boolean } = { exotic: false },
-): number {
+export function payloadSize(value: unknown, limit: number, seen: { exotic: boolean }): number {
   let size = 0;
   const visited = new Set<object>();
   const stack: unknown[] = [value];

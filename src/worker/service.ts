@@ -759,24 +759,17 @@ export async function completeWorkflowTask(
     }
     switch (command.type) {
       case 'ScheduleActivityTask': {
+        // The task keeps the command's fields (seq, activity, queue, input, timeouts, retry).
+        const { type: _, ...activity } = command;
         const record: ActivityTaskRecord = {
           runId: exec.runId,
-          seq: command.seq,
           workflowId: exec.workflowId,
           workflowType: exec.workflowType,
-          activityType: command.activityType,
-          taskQueue: command.taskQueue,
-          input: command.input,
+          ...activity,
           scheduledEventId: eventId,
           scheduledTime: ctx.now,
           attempt: 1,
           notBefore: ctx.now,
-          ...defined({
-            startToCloseTimeout: command.startToCloseTimeout,
-            scheduleToCloseTimeout: command.scheduleToCloseTimeout,
-            heartbeatTimeout: command.heartbeatTimeout,
-            retryPolicy: command.retryPolicy,
-          }),
           // Saves the activity a transaction of its own to claim it.
           ...(ctx.claimQueues?.includes(command.taskQueue) && { owner: ctx.hostId, startedTime: ctx.now }),
         };
@@ -823,50 +816,45 @@ export async function completeWorkflowTask(
       case 'SignalExternalWorkflowExecution':
       case 'RequestCancelExternalWorkflowExecution': {
         const target = await findRun(tx, command.workflowId, command.runId);
-        const execution = defined({ workflowId: command.workflowId, runId: command.runId });
-        const initiatedEventId = eventId;
         const reachable =
           target !== undefined &&
           isOpen(target) &&
           (!command.childWorkflowOnly || target.parentRunId === exec.runId);
         const signal = command.type === 'SignalExternalWorkflowExecution';
-        if (!reachable) {
+        if (reachable) {
           deliver(
             tx,
-            exec,
-            {
-              kind: signal ? 'externalSignalFailed' : 'externalCancelFailed',
-              initiatedEventId,
-              execution,
-              cause: 'EXTERNAL_WORKFLOW_EXECUTION_NOT_FOUND',
-            },
+            target,
+            signal
+              ? {
+                  kind: 'signal',
+                  signalName: command.signalName,
+                  input: command.input,
+                  identity: exec.workflowId,
+                }
+              : {
+                  kind: 'cancelRequest',
+                  reason: `Requested by ${exec.workflowId}`,
+                  externalInitiatedEventId: eventId,
+                },
             ctx,
             fx,
           );
-          break;
         }
-        deliver(
-          tx,
-          target,
-          signal
-            ? {
-                kind: 'signal',
-                signalName: command.signalName,
-                input: command.input,
-                identity: exec.workflowId,
-              }
-            : {
-                kind: 'cancelRequest',
-                reason: `Requested by ${exec.workflowId}`,
-                externalInitiatedEventId: initiatedEventId,
-              },
-          ctx,
-          fx,
-        );
+        const initiated = {
+          initiatedEventId: eventId,
+          execution: defined({ workflowId: command.workflowId, runId: command.runId }),
+        };
         deliver(
           tx,
           exec,
-          { kind: signal ? 'externalSignaled' : 'externalCancelRequested', initiatedEventId, execution },
+          reachable
+            ? { kind: signal ? 'externalSignaled' : 'externalCancelRequested', ...initiated }
+            : {
+                kind: signal ? 'externalSignalFailed' : 'externalCancelFailed',
+                ...initiated,
+                cause: 'EXTERNAL_WORKFLOW_EXECUTION_NOT_FOUND',
+              },
           ctx,
           fx,
         );
