@@ -55,11 +55,9 @@ export function batchingEndpoint(endpoint: MessageEndpoint): MessageEndpoint {
     },
     addEventListener(type, listener) {
       const unpack = (event: Event): void => {
-        const data: unknown = (event as MessageEvent).data;
-        const batch =
-          typeof data === 'object' && data !== null && BATCH in data
-            ? (data as Record<typeof BATCH, unknown[]>)[BATCH]
-            : undefined;
+        // Any data but a batch (a primitive, null, another object) has no BATCH field.
+        const data = (event as MessageEvent<{ [BATCH]?: unknown[] } | null | undefined>).data;
+        const batch = data?.[BATCH];
         if (!batch) {
           call(listener, event);
           return;

@@ -735,9 +735,9 @@ export async function completeWorkflowTask(
   const [exec, inbox] = await Promise.all([tx.executions.get(commit.runId), tx.inbox.list(commit.runId)]);
   if (!exec || !isOpen(exec) || exec.nextEventId !== commit.expectedNextEventId) return false;
   const events = commit.result.events;
-  const lastEventId = events[events.length - 1]?.eventId ?? exec.nextEventId - 1;
   for (const id of commit.consumedInbox) tx.inbox.delete(id);
-  if (lastEventId > ctx.historyLimit) {
+  // The task's events are numbered on from the run's next event ID.
+  if (exec.nextEventId + events.length - 1 > ctx.historyLimit) {
     // Nothing is truncated: the run is terminated, and the task's events are not written.
     await terminateRun(
       tx,
