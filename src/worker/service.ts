@@ -483,8 +483,7 @@ export async function closeRun(
         ...(exec.parentRunId !== undefined &&
           a.parentWorkflowExecution !== undefined && {
             parent: {
-              workflowId: a.parentWorkflowExecution.workflowId,
-              runId: a.parentWorkflowExecution.runId,
+              ...a.parentWorkflowExecution,
               initiatedEventId: a.parentInitiatedEventId ?? 0,
               parentClosePolicy: a.parentClosePolicy ?? 'TERMINATE',
               root: a.rootWorkflowExecution ?? { workflowId: exec.workflowId, runId: exec.runId },

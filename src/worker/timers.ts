@@ -14,8 +14,8 @@ interface Entry<T> {
 export class TimerQueue<T> {
   #heap: Entry<T>[] = [];
   readonly #live = new Map<string, Entry<T>>();
+  /** Armed, while there is an entry, for the heap's top (that entry's time). */
   #handle: ReturnType<typeof setTimeout> | undefined;
-  #armedAt = Number.POSITIVE_INFINITY;
 
   readonly #keyOf: (value: T) => string;
   readonly #onDue: (due: T[]) => void;
@@ -31,7 +31,8 @@ export class TimerQueue<T> {
     const entry = { key: this.#keyOf(value), at, value };
     this.#live.set(entry.key, entry);
     this.#push(entry);
-    if (at < this.#armedAt) this.#arm();
+    // Disarmed (nothing queued, or firing), or earlier than the armed time: it went to the top.
+    if (this.#handle === undefined || this.#heap[0] === entry) this.#arm();
   }
 
   remove(key: string): void {
@@ -49,16 +50,13 @@ export class TimerQueue<T> {
   #arm(): void {
     if (this.#handle !== undefined) clearTimeout(this.#handle);
     this.#handle = undefined;
-    this.#armedAt = Number.POSITIVE_INFINITY;
     const next = this.#peek();
     if (!next) return;
-    this.#armedAt = next.at;
     this.#handle = setTimeout(() => this.#fire(), Math.min(Math.max(0, next.at - this.#now()), MAX_DELAY));
   }
 
   #fire(): void {
     this.#handle = undefined;
-    this.#armedAt = Number.POSITIVE_INFINITY;
     const now = this.#now();
     const due: T[] = [];
     for (let next = this.#peek(); next && next.at <= now; next = this.#peek()) {
