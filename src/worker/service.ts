@@ -237,9 +237,9 @@ export async function startWorkflow(
   }
   const runId = ctx.newRunId();
   const firstExecutionRunId = continuation?.firstExecutionRunId ?? runId;
+  const fromNow = (timeout: number | undefined) => (timeout === undefined ? undefined : ctx.now + timeout);
   const executionExpirationTime =
-    continuation?.executionExpirationTime ??
-    (req.workflowExecutionTimeout !== undefined ? ctx.now + req.workflowExecutionTimeout : undefined);
+    continuation?.executionExpirationTime ?? fromNow(req.workflowExecutionTimeout);
   const root = parent?.root ?? { workflowId, runId };
   const exec: ExecutionRecord = {
     runId,
@@ -261,7 +261,7 @@ export async function startWorkflow(
       retryPolicy: req.retry,
       executionExpirationTime,
       workflowRunTimeout: runTimeout,
-      runExpirationTime: runTimeout === undefined ? undefined : ctx.now + runTimeout,
+      runExpirationTime: fromNow(runTimeout),
       workflowTaskTimeout: req.workflowTaskTimeout,
       memo: req.memo,
     }),
