@@ -11,25 +11,25 @@ const realRandom = Math.random;
 /** The real clock, whatever workflow code is running. */
 export const realNow: () => number = () => RealDate.now();
 
-let installed = false;
-
-/** Patches the global `Date` and `Math.random` once per realm. Idempotent. */
+/**
+ * Patches the global `Date` and `Math.random` once per realm, even with several copies of
+ * this module loaded (the flag is on the global). Idempotent.
+ */
 export function installDeterminism(): void {
-  if (installed || (globalThis as { __weftDeterminism?: boolean }).__weftDeterminism) return;
-  installed = true;
-  (globalThis as { __weftDeterminism?: boolean }).__weftDeterminism = true;
+  const realm = globalThis as { __weftDeterminism?: boolean };
+  if (realm.__weftDeterminism) return;
+  realm.__weftDeterminism = true;
+  const now = () => activeRuntime()?.currentTime() ?? RealDate.now();
   function WeftDate(this: unknown, ...args: unknown[]): Date | string {
-    const runtime = activeRuntime();
-    if (!new.target) {
-      return runtime ? new RealDate(runtime.currentTime()).toString() : RealDate();
-    }
-    if (args.length === 0) return new RealDate(runtime ? runtime.currentTime() : RealDate.now());
+    // `Date()` is `new Date().toString()`.
+    if (!new.target) return new RealDate(now()).toString();
+    if (args.length === 0) return new RealDate(now());
     // The common `new Date(ms)` without Reflect.construct: same prototype, a fraction of the cost.
     if (args.length === 1 && new.target === WeftDate) return new RealDate(args[0] as number);
     return Reflect.construct(RealDate, args, new.target) as Date;
   }
   WeftDate.prototype = RealDate.prototype;
-  WeftDate.now = () => activeRuntime()?.currentTime() ?? RealDate.now();
+  WeftDate.now = now;
   WeftDate.parse = RealDate.parse;
   WeftDate.UTC = RealDate.UTC;
   Object.defineProperty(RealDate.prototype, 'constructor', {

@@ -37,29 +37,27 @@ export function batchingEndpoint(endpoint: MessageEndpoint): MessageEndpoint {
         queue = sending;
         queueMicrotask(() => {
           queue = undefined;
-          if (sending.length === 1) {
-            send(sending[0]!.message, sending[0]!.transfer);
-            return;
+          if (sending.length > 1) {
+            try {
+              endpoint.postMessage(
+                { [BATCH]: sending.map((item) => item.message) },
+                sending.flatMap((item) => item.transfer),
+              );
+              return;
+            } catch {
+              // One message of the batch does not clone: the others still go, one by one.
+            }
           }
-          try {
-            endpoint.postMessage(
-              { [BATCH]: sending.map((item) => item.message) },
-              sending.flatMap((item) => item.transfer),
-            );
-          } catch {
-            for (const item of sending) send(item.message, item.transfer);
-          }
+          for (const item of sending) send(item.message, item.transfer);
         });
       }
       queue.push({ message, transfer });
     },
     addEventListener(type, listener) {
       const unpack = (event: Event): void => {
-        const data: unknown = (event as MessageEvent).data;
-        const batch =
-          typeof data === 'object' && data !== null && BATCH in data
-            ? (data as Record<typeof BATCH, unknown[]>)[BATCH]
-            : undefined;
+        // Any data but a batch (a primitive, null, another object) has no BATCH field.
+        const data = (event as MessageEvent<{ [BATCH]?: unknown[] } | null | undefined>).data;
+        const batch = data?.[BATCH];
         if (!batch) {
           call(listener, event);
           return;

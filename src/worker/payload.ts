@@ -8,11 +8,7 @@ export const DEFAULT_PAYLOAD_LIMIT = 2 * 1024 * 1024;
  * its length), counting shared references once. Stops counting past `limit`. Sets
  * `seen.exotic` when the value holds anything but plain objects, arrays and primitives.
  */
-export function payloadSize(
-  value: unknown,
-  limit = Number.POSITIVE_INFINITY,
-  seen: { exotic: boolean } = { exotic: false },
-): number {
+export function payloadSize(value: unknown, limit: number, seen: { exotic: boolean }): number {
   let size = 0;
   const visited = new Set<object>();
   const stack: unknown[] = [value];
@@ -28,10 +24,6 @@ export function payloadSize(
     switch (typeof v) {
       case 'string':
         size += 2 * v.length;
-        break;
-      case 'number':
-      case 'bigint':
-        size += 8;
         break;
       case 'boolean':
       case 'undefined':
@@ -55,8 +47,7 @@ export function payloadSize(
             `a ${v.constructor.name} cannot be stored (not structured-cloneable)`,
           );
         }
-        if (ArrayBuffer.isView(v)) size += v.byteLength;
-        else if (v instanceof ArrayBuffer) size += v.byteLength;
+        if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) size += v.byteLength;
         else if (typeof Blob !== 'undefined' && v instanceof Blob) size += v.size;
         else if (v instanceof Map) for (const [k, x] of v) stack.push(k, x);
         else if (v instanceof Set) for (const x of v) stack.push(x);
@@ -67,7 +58,7 @@ export function payloadSize(
       case 'function':
       case 'symbol':
         throw new InvalidArgumentError(`a ${typeof v} cannot be stored (not structured-cloneable)`);
-      default:
+      default: // number, bigint
         size += 8;
     }
   }

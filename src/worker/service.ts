@@ -6,6 +6,7 @@ import {
   type HistoryEvent,
   type InboxMessage,
   InvalidArgumentError,
+  isClosingCommand,
   nextRetry,
   type ParentClosePolicy,
   type RetryPolicy,
@@ -117,6 +118,29 @@ function save(tx: StoreTx, exec: ExecutionRecord, fx: Effects): void {
   fx.changed.set(exec.runId, exec);
 }
 
+/** A durable timer of the run; a workflow timer (`kind: 'timer'`) also has its command's seq. */
+function addTimer(
+  tx: StoreTx,
+  exec: ExecutionRecord,
+  kind: TimerRecord['kind'],
+  key: string,
+  fireAt: number,
+  fx: Effects,
+  seq?: number,
+): void {
+  const record: TimerRecord = {
+    runId: exec.runId,
+    key,
+    kind,
+    fireAt,
+    workflowId: exec.workflowId,
+    taskQueue: exec.taskQueue,
+    ...defined({ seq }),
+  };
+  tx.timers.put(record);
+  fx.timers.push(record);
+}
+
 function scheduleWorkflowTask(tx: StoreTx, exec: ExecutionRecord, ctx: ServiceContext, fx: Effects): void {
   tx.workflowTasks.put({
     runId: exec.runId,
@@ -182,7 +206,7 @@ export async function startWorkflow(
   ctx: ServiceContext,
   fx: Effects,
 ): Promise<{ runId: string; created: boolean }> {
-  const { workflowId, workflowType, taskQueue, continuation, parent } = req;
+  const { workflowId, workflowType, taskQueue, continuation, parent, workflowRunTimeout: runTimeout } = req;
   const reuse = req.workflowIdReusePolicy ?? 'ALLOW_DUPLICATE';
   const conflict = req.workflowIdConflictPolicy ?? 'FAIL';
   const current = continuation ? undefined : await findRun(tx, workflowId);
@@ -190,13 +214,7 @@ export async function startWorkflow(
     if (isOpen(current)) {
       if (conflict === 'USE_EXISTING') return { runId: current.runId, created: false };
       if (reuse === 'TERMINATE_IF_RUNNING') {
-        await closeRun(
-          tx,
-          current,
-          terminatedEvent(current, 'Terminated by a new start (TERMINATE_IF_RUNNING)', ctx),
-          ctx,
-          fx,
-        );
+        await terminateRun(tx, current, 'Terminated by a new start (TERMINATE_IF_RUNNING)', ctx, fx);
       } else {
         throw new WorkflowExecutionAlreadyStartedError(
           `Workflow execution '${workflowId}' is already running (run ${current.runId})`,
@@ -219,9 +237,9 @@ export async function startWorkflow(
   }
   const runId = ctx.newRunId();
   const firstExecutionRunId = continuation?.firstExecutionRunId ?? runId;
+  const fromNow = (timeout: number | undefined) => (timeout === undefined ? undefined : ctx.now + timeout);
   const executionExpirationTime =
-    continuation?.executionExpirationTime ??
-    (req.workflowExecutionTimeout !== undefined ? ctx.now + req.workflowExecutionTimeout : undefined);
+    continuation?.executionExpirationTime ?? fromNow(req.workflowExecutionTimeout);
   const root = parent?.root ?? { workflowId, runId };
   const exec: ExecutionRecord = {
     runId,
@@ -234,22 +252,16 @@ export async function startWorkflow(
     nextEventId: 1,
     attempt: continuation?.attempt ?? 1,
     root,
-    ...(continuation && { continuedFromRunId: continuation.fromRunId }),
-    ...(parent && {
-      parentWorkflowId: parent.workflowId,
-      parentRunId: parent.runId,
-      parentInitiatedEventId: parent.initiatedEventId,
-      parentClosePolicy: parent.parentClosePolicy,
-    }),
     ...defined({
+      continuedFromRunId: continuation?.fromRunId,
+      parentWorkflowId: parent?.workflowId,
+      parentRunId: parent?.runId,
+      parentInitiatedEventId: parent?.initiatedEventId,
+      parentClosePolicy: parent?.parentClosePolicy,
       retryPolicy: req.retry,
       executionExpirationTime,
-    }),
-    ...(req.workflowRunTimeout !== undefined && {
-      workflowRunTimeout: req.workflowRunTimeout,
-      runExpirationTime: ctx.now + req.workflowRunTimeout,
-    }),
-    ...defined({
+      workflowRunTimeout: runTimeout,
+      runExpirationTime: fromNow(runTimeout),
       workflowTaskTimeout: req.workflowTaskTimeout,
       memo: req.memo,
     }),
@@ -266,48 +278,34 @@ export async function startWorkflow(
       attempt: exec.attempt,
       firstExecutionRunId,
       originalExecutionRunId: runId,
-      ...(continuation && { continuedExecutionRunId: continuation.fromRunId }),
-      ...(continuation?.firstWorkflowTaskBackoff !== undefined && {
-        firstWorkflowTaskBackoff: continuation.firstWorkflowTaskBackoff,
-      }),
       ...defined({
+        continuedExecutionRunId: continuation?.fromRunId,
+        firstWorkflowTaskBackoff: continuation?.firstWorkflowTaskBackoff,
         workflowExecutionTimeout: req.workflowExecutionTimeout,
-        workflowRunTimeout: req.workflowRunTimeout,
+        workflowRunTimeout: runTimeout,
         workflowTaskTimeout: req.workflowTaskTimeout,
         workflowExecutionExpirationTime: executionExpirationTime,
         retryPolicy: req.retry,
         memo: req.memo,
+        parentWorkflowExecution: parent && { workflowId: parent.workflowId, runId: parent.runId },
+        parentInitiatedEventId: parent?.initiatedEventId,
+        parentClosePolicy: parent?.parentClosePolicy,
+        rootWorkflowExecution: root,
+        identity: req.identity,
       }),
-      ...(parent && {
-        parentWorkflowExecution: { workflowId: parent.workflowId, runId: parent.runId },
-        parentInitiatedEventId: parent.initiatedEventId,
-        parentClosePolicy: parent.parentClosePolicy,
-      }),
-      rootWorkflowExecution: root,
-      ...(req.identity !== undefined && { identity: req.identity }),
     },
   };
   appendEvents(tx, exec, [started], fx);
   tx.workflowIds.put({ workflowId, runId });
   save(tx, exec, fx);
   const backoff = continuation?.firstWorkflowTaskBackoff ?? 0;
-  const timer = (kind: 'runTimeout' | 'executionTimeout' | 'backoff', key: string, fireAt: number) => {
-    const record: TimerRecord = {
-      runId,
-      key,
-      kind,
-      fireAt,
-      workflowId,
-      taskQueue,
-    };
-    tx.timers.put(record);
-    fx.timers.push(record);
-  };
   // A retry waits out its backoff before its first workflow task, durably (a timer record).
-  if (backoff > 0) timer('backoff', 'backoff', ctx.now + backoff);
+  if (backoff > 0) addTimer(tx, exec, 'backoff', 'backoff', ctx.now + backoff, fx);
   else scheduleWorkflowTask(tx, exec, ctx, fx);
-  if (exec.runExpirationTime !== undefined) timer('runTimeout', 'run', exec.runExpirationTime);
-  if (executionExpirationTime !== undefined) timer('executionTimeout', 'execution', executionExpirationTime);
+  if (exec.runExpirationTime !== undefined)
+    addTimer(tx, exec, 'runTimeout', 'run', exec.runExpirationTime, fx);
+  if (executionExpirationTime !== undefined)
+    addTimer(tx, exec, 'executionTimeout', 'execution', executionExpirationTime, fx);
   return { runId, created: true };
 }
 
@@ -358,18 +356,21 @@ export async function requestUpdate(
   return exec.runId;
 }
 
-function terminatedEvent(
+/** Terminates an open run: the closing event is numbered when closeRun appends it. */
+function terminateRun(
+  tx: StoreTx,
   exec: ExecutionRecord,
   reason: string,
   ctx: ServiceContext,
-  identity?: string,
-): HistoryEvent {
-  return {
-    eventId: exec.nextEventId,
-    eventTime: ctx.now,
-    eventType: 'WorkflowExecutionTerminated',
-    attributes: { reason, ...(identity !== undefined && { identity }) },
-  };
+  fx: Effects,
+): Promise<void> {
+  return closeRun(
+    tx,
+    exec,
+    { eventId: 0, eventTime: ctx.now, eventType: 'WorkflowExecutionTerminated', attributes: { reason } },
+    ctx,
+    fx,
+  );
 }
 
 export async function terminateWorkflow(
@@ -381,7 +382,7 @@ export async function terminateWorkflow(
   fx: Effects,
 ): Promise<void> {
   const exec = await requireOpenRun(tx, workflowId, runId, 'terminate');
-  await closeRun(tx, exec, terminatedEvent(exec, reason, ctx), ctx, fx);
+  await terminateRun(tx, exec, reason, ctx, fx);
 }
 
 /**
@@ -400,7 +401,7 @@ export async function closeRun(
   const status = closingStatus(closing.eventType);
   if (status === undefined) throw new Error(`${closing.eventType} does not close a run`);
   // Workflow retry: a failed or timed-out run with a retry policy starts again (same ID).
-  let retry: { delay: number } | undefined;
+  let retryBackoff: number | undefined;
   let nextRunId: string | undefined;
   if (closing.eventType === 'WorkflowExecutionContinuedAsNew')
     nextRunId = closing.attributes.newExecutionRunId;
@@ -420,7 +421,7 @@ export async function closeRun(
       exec.executionExpirationTime,
     );
     if (decision.retry) {
-      retry = { delay: decision.delay };
+      retryBackoff = decision.delay;
       nextRunId = ctx.newRunId();
       closing.attributes.newExecutionRunId = nextRunId;
       closing.attributes.retryState = 'RETRY_STATE_IN_PROGRESS';
@@ -438,12 +439,7 @@ export async function closeRun(
   if (!alreadyAppended) {
     // Closed from outside (terminate, timeout): signals and cancel requests that arrived but
     // were not yet processed are recorded first, as Temporal records them on arrival.
-    const arrived = arrivedEvents(inbox);
-    arrived.forEach((event, i) => {
-      event.eventId = exec.nextEventId + i;
-    });
-    closing.eventId = exec.nextEventId + arrived.length;
-    appendEvents(tx, exec, [...arrived, closing], fx);
+    appendEvents(tx, exec, numbered(exec, [...arrivedEvents(inbox), closing]), fx);
   }
   exec.status = status;
   exec.closeTime = ctx.now;
@@ -465,15 +461,12 @@ export async function closeRun(
   }
 
   if (nextRunId !== undefined) {
-    const started = await tx.history.read(exec.runId, 1);
-    const first = started[0];
+    const newRunId = nextRunId;
+    const [first] = await tx.history.read(exec.runId, 1);
     if (first?.eventType !== 'WorkflowExecutionStarted')
       throw new Error(`Run ${exec.runId} has no start event`);
     const a = first.attributes;
     const cont = closing.eventType === 'WorkflowExecutionContinuedAsNew' ? closing.attributes : undefined;
-    const runTimeout = cont?.workflowRunTimeout ?? a.workflowRunTimeout;
-    const taskTimeout = cont?.workflowTaskTimeout ?? a.workflowTaskTimeout;
-    const fixedId = ctx.newRunId;
     await startWorkflow(
       tx,
       {
@@ -482,16 +475,15 @@ export async function closeRun(
         taskQueue: cont?.taskQueue ?? a.taskQueue,
         args: cont?.input ?? a.input,
         ...defined({
-          workflowRunTimeout: runTimeout,
-          workflowTaskTimeout: taskTimeout,
+          workflowRunTimeout: cont?.workflowRunTimeout ?? a.workflowRunTimeout,
+          workflowTaskTimeout: cont?.workflowTaskTimeout ?? a.workflowTaskTimeout,
           retry: a.retryPolicy,
           memo: a.memo,
         }),
         ...(exec.parentRunId !== undefined &&
           a.parentWorkflowExecution !== undefined && {
             parent: {
-              workflowId: a.parentWorkflowExecution.workflowId,
-              runId: a.parentWorkflowExecution.runId,
+              ...a.parentWorkflowExecution,
               initiatedEventId: a.parentInitiatedEventId ?? 0,
               parentClosePolicy: a.parentClosePolicy ?? 'TERMINATE',
               root: a.rootWorkflowExecution ?? { workflowId: exec.workflowId, runId: exec.runId },
@@ -500,14 +492,14 @@ export async function closeRun(
         continuation: {
           fromRunId: exec.runId,
           firstExecutionRunId: exec.firstExecutionRunId,
-          attempt: retry ? exec.attempt + 1 : 1,
-          ...(retry && { firstWorkflowTaskBackoff: retry.delay }),
-          ...(exec.executionExpirationTime !== undefined && {
+          attempt: retryBackoff === undefined ? 1 : exec.attempt + 1,
+          ...defined({
+            firstWorkflowTaskBackoff: retryBackoff,
             executionExpirationTime: exec.executionExpirationTime,
           }),
         },
       },
-      { ...ctx, newRunId: () => nextRunId ?? fixedId() },
+      { ...ctx, newRunId: () => newRunId },
       fx,
     );
   } else {
@@ -529,11 +521,7 @@ function arrivedEvents(inbox: InboxRecord[]): HistoryEvent[] {
           eventId: 0,
           eventTime: m.time,
           eventType: 'WorkflowExecutionSignaled',
-          attributes: {
-            signalName: m.signalName,
-            input: m.input,
-            ...(m.identity !== undefined && { identity: m.identity }),
-          },
+          attributes: { signalName: m.signalName, input: m.input, ...defined({ identity: m.identity }) },
         },
       ];
     }
@@ -543,17 +531,20 @@ function arrivedEvents(inbox: InboxRecord[]): HistoryEvent[] {
           eventId: 0,
           eventTime: m.time,
           eventType: 'WorkflowExecutionCancelRequested',
-          attributes: {
-            ...(m.reason !== undefined && { cause: m.reason }),
-            ...(m.externalInitiatedEventId !== undefined && {
-              externalInitiatedEventId: m.externalInitiatedEventId,
-            }),
-          },
+          attributes: defined({ cause: m.reason, externalInitiatedEventId: m.externalInitiatedEventId }),
         },
       ];
     }
     return [];
   });
+}
+
+/** Numbers events on from the run's next event ID, for appending. */
+function numbered(exec: ExecutionRecord, events: HistoryEvent[]): HistoryEvent[] {
+  events.forEach((event, i) => {
+    event.eventId = exec.nextEventId + i;
+  });
+  return events;
 }
 
 /** Each parent learns its child's outcome as one message (and so one event). */
@@ -564,62 +555,57 @@ async function notifyParents(
   ctx: ServiceContext,
   fx: Effects,
 ): Promise<void> {
+  const outcome = childOutcome(closing);
+  if (!outcome) return;
   const parents = [...(child.attachedParents ?? [])];
   if (child.parentRunId !== undefined) {
     parents.unshift({ runId: child.parentRunId, initiatedEventId: child.parentInitiatedEventId ?? 0 });
   }
   for (const { runId, initiatedEventId } of parents) {
     const parent = await tx.executions.get(runId);
-    if (parent && isOpen(parent)) notifyParent(tx, parent, initiatedEventId, child, closing, ctx, fx);
+    if (parent && isOpen(parent)) {
+      const message: InboxMessage = {
+        ...outcome,
+        initiatedEventId,
+        // The parent knows the child by the run it started; the outcome may come from a later run.
+        execution: { workflowId: child.workflowId, runId: child.firstExecutionRunId },
+        workflowType: child.workflowType,
+      };
+      deliver(tx, parent, message, ctx, fx);
+    }
   }
 }
 
-function notifyParent(
-  tx: StoreTx,
-  parent: ExecutionRecord,
-  initiatedEventId: number,
-  child: ExecutionRecord,
+type ChildOutcome = Extract<
+  InboxMessage,
+  { kind: `child${'Completed' | 'Failed' | 'Canceled' | 'TimedOut' | 'Terminated'}` }
+>;
+
+/** What a closing event tells the parent, but for which parent and child. */
+function childOutcome(
   closing: HistoryEvent,
-  ctx: ServiceContext,
-  fx: Effects,
-): void {
-  const base = {
-    initiatedEventId,
-    // The parent knows the child by the run it started; the outcome may come from a later run.
-    execution: { workflowId: child.workflowId, runId: child.firstExecutionRunId },
-    workflowType: child.workflowType,
-  };
-  let message: InboxMessage;
+): DistributiveOmit<ChildOutcome, 'initiatedEventId' | 'execution' | 'workflowType'> | undefined {
   switch (closing.eventType) {
     case 'WorkflowExecutionCompleted':
-      message = { kind: 'childCompleted', ...base, result: closing.attributes.result };
-      break;
+      return { kind: 'childCompleted', result: closing.attributes.result };
     case 'WorkflowExecutionFailed':
-      message = {
+      return {
         kind: 'childFailed',
-        ...base,
         failure: closing.attributes.failure,
         retryState: closing.attributes.retryState,
       };
-      break;
     case 'WorkflowExecutionCanceled':
-      message = {
-        kind: 'childCanceled',
-        ...base,
-        ...(closing.attributes.details !== undefined && { details: closing.attributes.details }),
-      };
-      break;
+      return { kind: 'childCanceled', ...defined({ details: closing.attributes.details }) };
     case 'WorkflowExecutionTimedOut':
-      message = { kind: 'childTimedOut', ...base, retryState: closing.attributes.retryState };
-      break;
+      return { kind: 'childTimedOut', retryState: closing.attributes.retryState };
     case 'WorkflowExecutionTerminated':
-      message = { kind: 'childTerminated', ...base };
-      break;
+      return { kind: 'childTerminated' };
     default:
-      return;
+      return undefined;
   }
-  deliver(tx, parent, message, ctx, fx);
 }
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 /** TERMINATE, REQUEST_CANCEL or ABANDON each child of this run that is still open. */
 async function applyParentClosePolicies(
@@ -633,14 +619,10 @@ async function applyParentClosePolicies(
     if (!isOpen(child)) continue;
     const policy = child.parentClosePolicy ?? 'TERMINATE';
     if (policy === 'TERMINATE') {
-      await closeRun(
+      await terminateRun(
         tx,
         child,
-        terminatedEvent(
-          child,
-          `Parent ${exec.workflowId} closed (${exec.status}): parent close policy TERMINATE`,
-          ctx,
-        ),
+        `Parent ${exec.workflowId} closed (${exec.status}): parent close policy TERMINATE`,
         ctx,
         fx,
       );
@@ -677,20 +659,11 @@ async function startChild(
     started = await startWorkflow(
       tx,
       {
-        workflowType,
-        workflowId,
-        taskQueue: command.taskQueue,
+        // The command has the request's options by the same names, but for args and retry.
+        ...command,
         args: command.input,
-        workflowIdReusePolicy: command.workflowIdReusePolicy,
-        workflowIdConflictPolicy: command.workflowIdConflictPolicy,
         identity: parent.workflowId,
-        ...defined({
-          workflowExecutionTimeout: command.workflowExecutionTimeout,
-          workflowRunTimeout: command.workflowRunTimeout,
-          workflowTaskTimeout: command.workflowTaskTimeout,
-          retry: command.retryPolicy,
-          memo: command.memo,
-        }),
+        ...defined({ retry: command.retryPolicy }),
         parent: {
           workflowId: parent.workflowId,
           runId: parent.runId,
@@ -761,18 +734,14 @@ export async function completeWorkflowTask(
   const [exec, inbox] = await Promise.all([tx.executions.get(commit.runId), tx.inbox.list(commit.runId)]);
   if (!exec || !isOpen(exec) || exec.nextEventId !== commit.expectedNextEventId) return false;
   const events = commit.result.events;
-  const lastEventId = events[events.length - 1]?.eventId ?? exec.nextEventId - 1;
   for (const id of commit.consumedInbox) tx.inbox.delete(id);
-  if (lastEventId > ctx.historyLimit) {
+  // The task's events are numbered on from the run's next event ID.
+  if (exec.nextEventId + events.length - 1 > ctx.historyLimit) {
     // Nothing is truncated: the run is terminated, and the task's events are not written.
-    await closeRun(
+    await terminateRun(
       tx,
       exec,
-      terminatedEvent(
-        exec,
-        `History size limit exceeded: a run may have at most ${ctx.historyLimit} events; use continueAsNew`,
-        ctx,
-      ),
+      `History size limit exceeded: a run may have at most ${ctx.historyLimit} events; use continueAsNew`,
       ctx,
       fx,
     );
@@ -781,31 +750,25 @@ export async function completeWorkflowTask(
   delete exec.blocked;
   appendEvents(tx, exec, events, fx);
   let closing: HistoryEvent | undefined;
-  for (const { command, eventId } of commit.result.commands) {
-    // Events are numbered in order from the first: found by position, not by a search.
-    const at = eventId === undefined ? undefined : events[eventId - (events[0]?.eventId ?? 0)];
-    const event =
-      eventId === undefined || at?.eventId === eventId ? at : events.find((e) => e.eventId === eventId);
+  // Commands without an event (eventId 0) never close the run, and 0 matches no event.
+  for (const { command, eventId = 0 } of commit.result.commands) {
+    if (isClosingCommand(command)) {
+      closing = events.find((e) => e.eventId === eventId);
+      continue;
+    }
     switch (command.type) {
       case 'ScheduleActivityTask': {
+        // The task keeps the command's fields (seq, activity, queue, input, timeouts, retry).
+        const { type: _, ...activity } = command;
         const record: ActivityTaskRecord = {
           runId: exec.runId,
-          seq: command.seq,
           workflowId: exec.workflowId,
           workflowType: exec.workflowType,
-          activityType: command.activityType,
-          taskQueue: command.taskQueue,
-          input: command.input,
-          scheduledEventId: eventId ?? 0,
+          ...activity,
+          scheduledEventId: eventId,
           scheduledTime: ctx.now,
           attempt: 1,
           notBefore: ctx.now,
-          ...defined({
-            startToCloseTimeout: command.startToCloseTimeout,
-            scheduleToCloseTimeout: command.scheduleToCloseTimeout,
-            heartbeatTimeout: command.heartbeatTimeout,
-            retryPolicy: command.retryPolicy,
-          }),
           // Saves the activity a transaction of its own to claim it.
           ...(ctx.claimQueues?.includes(command.taskQueue) && { owner: ctx.hostId, startedTime: ctx.now }),
         };
@@ -839,90 +802,63 @@ export async function completeWorkflowTask(
         }
         break;
       }
-      case 'StartTimer': {
-        const record: TimerRecord = {
-          runId: exec.runId,
-          key: `t${command.seq}`,
-          kind: 'timer',
-          seq: command.seq,
-          fireAt: ctx.now + command.startToFireTimeout,
-          workflowId: exec.workflowId,
-          taskQueue: exec.taskQueue,
-        };
-        tx.timers.put(record);
-        fx.timers.push(record);
+      case 'StartTimer':
+        addTimer(tx, exec, 'timer', `t${command.seq}`, ctx.now + command.startToFireTimeout, fx, command.seq);
         break;
-      }
       case 'CancelTimer':
         tx.timers.delete(exec.runId, `t${command.seq}`);
         fx.cancelledTimers.push([exec.runId, `t${command.seq}`]);
         break;
       case 'StartChildWorkflowExecution':
-        await startChild(tx, exec, command, eventId ?? 0, ctx, fx);
+        await startChild(tx, exec, command, eventId, ctx, fx);
         break;
       case 'SignalExternalWorkflowExecution':
       case 'RequestCancelExternalWorkflowExecution': {
         const target = await findRun(tx, command.workflowId, command.runId);
-        const execution = {
-          workflowId: command.workflowId,
-          ...(command.runId !== undefined && { runId: command.runId }),
-        };
-        const initiatedEventId = eventId ?? 0;
         const reachable =
           target !== undefined &&
           isOpen(target) &&
           (!command.childWorkflowOnly || target.parentRunId === exec.runId);
         const signal = command.type === 'SignalExternalWorkflowExecution';
-        if (!reachable) {
+        if (reachable) {
           deliver(
             tx,
-            exec,
-            {
-              kind: signal ? 'externalSignalFailed' : 'externalCancelFailed',
-              initiatedEventId,
-              execution,
-              cause: 'EXTERNAL_WORKFLOW_EXECUTION_NOT_FOUND',
-            },
+            target,
+            signal
+              ? {
+                  kind: 'signal',
+                  signalName: command.signalName,
+                  input: command.input,
+                  identity: exec.workflowId,
+                }
+              : {
+                  kind: 'cancelRequest',
+                  reason: `Requested by ${exec.workflowId}`,
+                  externalInitiatedEventId: eventId,
+                },
             ctx,
             fx,
           );
-          break;
         }
-        deliver(
-          tx,
-          target,
-          signal
-            ? {
-                kind: 'signal',
-                signalName: command.signalName,
-                input: command.input,
-                identity: exec.workflowId,
-              }
-            : {
-                kind: 'cancelRequest',
-                reason: `Requested by ${exec.workflowId}`,
-                externalInitiatedEventId: initiatedEventId,
-              },
-          ctx,
-          fx,
-        );
+        const initiated = {
+          initiatedEventId: eventId,
+          execution: defined({ workflowId: command.workflowId, runId: command.runId }),
+        };
         deliver(
           tx,
           exec,
-          { kind: signal ? 'externalSignaled' : 'externalCancelRequested', initiatedEventId, execution },
+          reachable
+            ? { kind: signal ? 'externalSignaled' : 'externalCancelRequested', ...initiated }
+            : {
+                kind: signal ? 'externalSignalFailed' : 'externalCancelFailed',
+                ...initiated,
+                cause: 'EXTERNAL_WORKFLOW_EXECUTION_NOT_FOUND',
+              },
           ctx,
           fx,
         );
         break;
       }
-      case 'CompleteWorkflowExecution':
-      case 'FailWorkflowExecution':
-      case 'CancelWorkflowExecution':
-      case 'ContinueAsNewWorkflowExecution':
-        closing = event;
-        break;
-      default:
-        break;
     }
   }
   if (closing) {
@@ -968,10 +904,7 @@ export async function failWorkflowTask(
   const arrived = arrivedEvents(inbox);
   for (const m of inbox) if (m.kind === 'signal' || m.kind === 'cancelRequest') tx.inbox.delete(m.id);
   // Only the first of consecutive failures is recorded, as in Temporal.
-  const recorded = [...arrived, ...(exec.blocked ? [] : events)];
-  recorded.forEach((event, i) => {
-    event.eventId = exec.nextEventId + i;
-  });
+  const recorded = numbered(exec, [...arrived, ...(exec.blocked ? [] : events)]);
   for (const event of recorded) {
     if (event.eventType === 'WorkflowTaskStarted') event.attributes.scheduledEventId = event.eventId - 1;
     if (event.eventType === 'WorkflowTaskFailed') {
@@ -1013,7 +946,12 @@ export async function completeActivity(
     return undefined;
   }
   const identity = ctx.hostId;
-  if ('failed' in outcome || 'timedOut' in outcome) {
+  let message: InboxMessage;
+  if ('completed' in outcome) {
+    message = { kind: 'activityCompleted', seq, attempt, result: outcome.completed, identity };
+  } else if ('cancelled' in outcome) {
+    message = { kind: 'activityCanceled', seq, attempt, started: true, identity };
+  } else {
     const failure = 'failed' in outcome ? outcome.failed : outcome.timedOut;
     const deadline =
       task.scheduleToCloseTimeout !== undefined
@@ -1034,21 +972,11 @@ export async function completeActivity(
       tx.activityTasks.put(next);
       return next;
     }
-    tx.activityTasks.delete(runId, seq);
     const kind = 'failed' in outcome ? 'activityFailed' : 'activityTimedOut';
-    deliver(tx, exec, { kind, seq, attempt, failure, retryState: decision.retryState, identity }, ctx, fx);
-    return undefined;
+    message = { kind, seq, attempt, failure, retryState: decision.retryState, identity };
   }
   tx.activityTasks.delete(runId, seq);
-  deliver(
-    tx,
-    exec,
-    'completed' in outcome
-      ? { kind: 'activityCompleted', seq, attempt, result: outcome.completed, identity }
-      : { kind: 'activityCanceled', seq, attempt, started: true, identity },
-    ctx,
-    fx,
-  );
+  deliver(tx, exec, message, ctx, fx);
   return undefined;
 }
 

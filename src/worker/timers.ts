@@ -14,8 +14,8 @@ interface Entry<T> {
 export class TimerQueue<T> {
   #heap: Entry<T>[] = [];
   readonly #live = new Map<string, Entry<T>>();
+  /** Armed, while there is an entry, for the heap's top (that entry's time). */
   #handle: ReturnType<typeof setTimeout> | undefined;
-  #armedAt = Number.POSITIVE_INFINITY;
 
   readonly #keyOf: (value: T) => string;
   readonly #onDue: (due: T[]) => void;
@@ -27,15 +27,12 @@ export class TimerQueue<T> {
     this.#now = now;
   }
 
-  get size(): number {
-    return this.#live.size;
-  }
-
   add(value: T, at: number): void {
     const entry = { key: this.#keyOf(value), at, value };
     this.#live.set(entry.key, entry);
     this.#push(entry);
-    if (at < this.#armedAt) this.#arm();
+    // Disarmed (nothing queued, or firing), or earlier than the armed time: it went to the top.
+    if (this.#handle === undefined || this.#heap[0] === entry) this.#arm();
   }
 
   remove(key: string): void {
@@ -46,24 +43,20 @@ export class TimerQueue<T> {
   clear(): void {
     this.#live.clear();
     this.#heap = [];
-    if (this.#handle !== undefined) clearTimeout(this.#handle);
-    this.#handle = undefined;
-    this.#armedAt = Number.POSITIVE_INFINITY;
+    this.#arm();
   }
 
+  /** Arms the real timer for the earliest entry, or disarms it when there is none. */
   #arm(): void {
     if (this.#handle !== undefined) clearTimeout(this.#handle);
     this.#handle = undefined;
-    this.#armedAt = Number.POSITIVE_INFINITY;
     const next = this.#peek();
     if (!next) return;
-    this.#armedAt = next.at;
     this.#handle = setTimeout(() => this.#fire(), Math.min(Math.max(0, next.at - this.#now()), MAX_DELAY));
   }
 
   #fire(): void {
     this.#handle = undefined;
-    this.#armedAt = Number.POSITIVE_INFINITY;
     const now = this.#now();
     const due: T[] = [];
     for (let next = this.#peek(); next && next.at <= now; next = this.#peek()) {
@@ -102,17 +95,13 @@ export class TimerQueue<T> {
     const h = this.#heap;
     const last = h.pop();
     if (!last || h.length === 0) return;
+    // Sifts `last` down from the root, each step to the earlier of the two children.
     let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      const at = (k: number) => (k === i ? last.at : h[k]!.at);
-      if (l < h.length && h[l]!.at < at(m)) m = l;
-      if (r < h.length && h[r]!.at < at(m)) m = r;
-      if (m === i) break;
-      h[i] = h[m]!;
-      i = m;
+    for (let child = 1; child < h.length; child = 2 * i + 1) {
+      if (child + 1 < h.length && h[child + 1]!.at < h[child]!.at) child++;
+      if (last.at <= h[child]!.at) break;
+      h[i] = h[child]!;
+      i = child;
     }
     h[i] = last;
   }
