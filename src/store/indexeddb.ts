@@ -2,15 +2,8 @@ import { type DBSchema, type IDBPDatabase, type StoreNames, unwrap, wrap } from 
 import type { HistoryEvent } from '../engine/events.ts';
 import { SchemaMismatchError } from '../engine/failure.ts';
 import { copy } from './copy.ts';
-import {
-  type Backing,
-  type DurableKey,
-  durableKeyOf,
-  type MirrorSnapshot,
-  memoryKey,
-  mirrorStore,
-} from './mirror.ts';
-import { TABLES, type TableName } from './tables.ts';
+import { type Backing, type MirrorSnapshot, mirrorStore } from './mirror.ts';
+import { type DurableKey, durableKeyOf, memoryKey, TABLES, type TableName } from './tables.ts';
 import type {
   ActivityTaskRecord,
   ExecutionRecord,

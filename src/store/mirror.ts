@@ -5,13 +5,16 @@ import {
   checkFence,
   chunkedEvents,
   createTables,
-  KEY_PATHS,
-  pairKey,
+  type DurableKey,
+  durableKeyOf,
+  memoryKey,
+  recordKey,
   TABLES,
   type TableName,
   type Tables,
   type Touch,
   type TxState,
+  tableOf,
   tablesTx,
 } from './tables.ts';
 import type {
@@ -44,9 +47,6 @@ export interface MirrorSnapshot {
   /** Commits not yet folded into the records above, oldest first. */
   changes?: Change[];
 }
-
-/** The key a table's record has in the durable database. */
-export type DurableKey = string | number | [string, number] | [string, string];
 
 /** What one flush makes durable, in one transaction. */
 export interface FlushBatch {
@@ -453,7 +453,7 @@ export function mirrorStore(
 function fill(snapshot: MirrorSnapshot): Tables {
   const tables = createTables();
   for (const table of TABLES) {
-    for (const r of snapshot[table]) tableOf(tables, table).set(memoryKey(durableKeyOf(table, r)), r);
+    for (const r of snapshot[table]) tableOf(tables, table).set(recordKey(table, r), r);
   }
   applyChanges(tables, snapshot.changes ?? []);
   return tables;
@@ -464,7 +464,7 @@ function applyChanges(tables: Tables, changes: Change[]): void {
   for (const change of changes) {
     for (const { table, key } of change.deletes) tableOf(tables, table).delete(memoryKey(key));
     for (const { table, value } of change.puts) {
-      tableOf(tables, table).set(memoryKey(durableKeyOf(table, value)), value);
+      tableOf(tables, table).set(recordKey(table, value), value);
     }
   }
 }
@@ -475,20 +475,4 @@ function nextInboxIdOf(known: { nextInboxId?: number; inbox?: InboxRecord[]; cha
   for (const m of known.inbox ?? []) next = Math.max(next, m.id + 1);
   for (const change of known.changes ?? []) next = Math.max(next, change.nextInboxId);
   return next;
-}
-
-function tableOf(tables: Tables, table: TableName): Map<string | number, object> {
-  return tables[table] as Map<string | number, object>;
-}
-
-/** A durable key as the tables in memory hold it: compound keys as one string (see `pairKey`). */
-export function memoryKey(key: DurableKey): string | number {
-  return typeof key === 'object' ? pairKey(key[0], key[1]) : key;
-}
-
-/** A record's key in its store (the stores' key paths, in code). */
-export function durableKeyOf(table: TableName, value: object): DurableKey {
-  const path = KEY_PATHS[table];
-  const v = value as Record<string, string | number>;
-  return (typeof path === 'string' ? v[path] : [v[path[0]], v[path[1]]]) as DurableKey;
 }

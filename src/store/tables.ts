@@ -186,12 +186,20 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
     if (table !== undefined) state.touched?.push({ table, key, previous: previous as object | undefined });
   }
 
-  function remove<K extends string | number, V>(table: TableName, map: Map<K, V>, key: K): void {
-    const previous = map.get(key);
-    if (previous === undefined) return;
-    state.undo.push(() => map.set(key, previous));
-    map.delete(key);
-    state.touched?.push({ table, key, previous: previous as object });
+  /** Writes a copy of `record` into `table`, under the key its key path gives. */
+  function put(table: TableName, record: object): void {
+    write(() => set(table, tableOf(tables, table), recordKey(table, record), copy(record)));
+  }
+
+  function remove(table: TableName, key: string | number): void {
+    write(() => {
+      const map = tableOf(tables, table);
+      const previous = map.get(key);
+      if (previous === undefined) return;
+      state.undo.push(() => map.set(key, previous));
+      map.delete(key);
+      state.touched?.push({ table, key, previous });
+    });
   }
 
   /** Reads answer at call time, like an IndexedDB request queued in order. */
@@ -207,7 +215,7 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
   return {
     executions: {
       get: (runId) => read(() => tables.executions.get(runId)),
-      put: (record) => write(() => set('executions', tables.executions, record.runId, copy(record))),
+      put: (record) => put('executions', record),
       list: (filter = {}) =>
         read(() =>
           (filter.parentRunId !== undefined
@@ -220,7 +228,7 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
     },
     workflowIds: {
       get: (workflowId) => read(() => tables.workflowIds.get(workflowId)),
-      put: (record) => write(() => set('workflowIds', tables.workflowIds, record.workflowId, copy(record))),
+      put: (record) => put('workflowIds', record),
     },
     history: {
       append: (runId, chunk) =>
@@ -259,12 +267,12 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
           set('inbox', tables.inbox, id, { ...message, id });
         }),
       list: (runId) => read(() => tables.inbox.byIndex(runId).sort((a, b) => a.id - b.id)),
-      delete: (id) => write(() => remove('inbox', tables.inbox, id)),
+      delete: (id) => remove('inbox', id),
     },
     workflowTasks: {
       get: (runId) => read(() => tables.workflowTasks.get(runId)),
-      put: (record) => write(() => set('workflowTasks', tables.workflowTasks, record.runId, copy(record))),
-      delete: (runId) => write(() => remove('workflowTasks', tables.workflowTasks, runId)),
+      put: (record) => put('workflowTasks', record),
+      delete: (runId) => remove('workflowTasks', runId),
       list: (taskQueue) =>
         read(() =>
           [...tables.workflowTasks.values()]
@@ -274,11 +282,8 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
     },
     activityTasks: {
       get: (runId, seq) => read(() => tables.activityTasks.get(pairKey(runId, seq))),
-      put: (record) =>
-        write(() =>
-          set('activityTasks', tables.activityTasks, pairKey(record.runId, record.seq), copy(record)),
-        ),
-      delete: (runId, seq) => write(() => remove('activityTasks', tables.activityTasks, pairKey(runId, seq))),
+      put: (record) => put('activityTasks', record),
+      delete: (runId, seq) => remove('activityTasks', pairKey(runId, seq)),
       list: (taskQueue) =>
         read(() =>
           [...tables.activityTasks.values()]
@@ -288,16 +293,15 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
       listByRun: (runId) => read(() => tables.activityTasks.byIndex(runId).sort(compareActivityTasks)),
     },
     timers: {
-      put: (record) =>
-        write(() => set('timers', tables.timers, pairKey(record.runId, record.key), copy(record))),
-      delete: (runId, key) => write(() => remove('timers', tables.timers, pairKey(runId, key))),
+      put: (record) => put('timers', record),
+      delete: (runId, key) => remove('timers', pairKey(runId, key)),
       list: () =>
         read(() => [...tables.timers.values()].sort((a, b) => a.fireAt - b.fireAt || compareTimerKeys(a, b))),
       listByRun: (runId) => read(() => tables.timers.byIndex(runId).sort(compareTimerKeys)),
     },
     leases: {
       get: (name) => read(() => tables.leases.get(name)),
-      put: (record) => write(() => set('leases', tables.leases, record.name, copy(record))),
+      put: (record) => put('leases', record),
     },
   };
 }
@@ -313,6 +317,31 @@ export function chunkedEvents(chunks: Map<number, HistoryEvent[]> | undefined): 
  */
 export function pairKey(first: string, second: string | number): string {
   return `${first}\u0000${second}`;
+}
+
+/** The key a table's record has in the durable database. */
+export type DurableKey = string | number | [string, number] | [string, string];
+
+/** A durable key as the tables in memory hold it: compound keys as one string (see `pairKey`). */
+export function memoryKey(key: DurableKey): string | number {
+  return typeof key === 'object' ? pairKey(key[0], key[1]) : key;
+}
+
+/** A record's key in its store (the stores' key paths, in code). */
+export function durableKeyOf(table: TableName, value: object): DurableKey {
+  const path = KEY_PATHS[table];
+  const v = value as Record<string, string | number>;
+  return (typeof path === 'string' ? v[path] : [v[path[0]], v[path[1]]]) as DurableKey;
+}
+
+/** A record's key in the tables in memory. */
+export function recordKey(table: TableName, value: object): string | number {
+  return memoryKey(durableKeyOf(table, value));
+}
+
+/** A table as a plain Map, for code that handles every table alike. */
+export function tableOf(tables: Tables, table: TableName): Map<string | number, object> {
+  return tables[table] as Map<string | number, object>;
 }
 
 /** Orders strings by code unit, as IndexedDB orders string keys (not `localeCompare`). */
