@@ -1,9 +1,9 @@
 import type { HistoryEvent } from '../engine/events.ts';
 import { copy } from './copy.ts';
 import { LeaseLostError } from './errors.ts';
-import { compareExecutions, matchesFilter } from './filter.ts';
 import type {
   ActivityTaskRecord,
+  ExecutionFilter,
   ExecutionRecord,
   Fence,
   InboxRecord,
@@ -347,6 +347,22 @@ export function tableOf(tables: Tables, table: TableName): Map<string | number, 
 /** Orders strings by code unit, as IndexedDB orders string keys (not `localeCompare`). */
 export function compareKeys(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Whether an execution passes every field of a filter (fields combine with AND). */
+function matchesFilter(record: ExecutionRecord, filter: ExecutionFilter): boolean {
+  return (
+    (filter.workflowType === undefined || record.workflowType === filter.workflowType) &&
+    (filter.status === undefined || record.status === filter.status) &&
+    (filter.parentWorkflowId === undefined || record.parentWorkflowId === filter.parentWorkflowId) &&
+    (filter.parentRunId === undefined || record.parentRunId === filter.parentRunId) &&
+    (filter.workflowId === undefined || record.workflowId === filter.workflowId)
+  );
+}
+
+/** The order `executions.list` promises: by start time, then run ID. */
+function compareExecutions(a: ExecutionRecord, b: ExecutionRecord): number {
+  return a.startTime - b.startTime || compareKeys(a.runId, b.runId);
 }
 
 // The orders below match the IndexedDB store, whose lists come back in key order.
