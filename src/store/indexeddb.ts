@@ -306,16 +306,11 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
     },
     commit(batch) {
       // The raw API, events rather than idb's promise per request: a flush is on the engine's
-      // critical path.
+      // critical path. What throws here (no transaction, a value that cannot be stored) rejects.
       return new Promise<boolean>((resolve, reject) => {
-        let tx: IDBTransaction;
-        try {
-          tx = raw.transaction('log', 'readwrite');
-        } catch (error) {
-          reject(error);
-          return;
-        }
-        const key = batch.expectedVersion + 1;
+        const tx = raw.transaction('log', 'readwrite');
+        const { expectedVersion, ...entry } = batch;
+        const key = expectedVersion + 1;
         let conflict = false;
         flushesInFlight++;
         lastFlush = performance.now();
@@ -338,24 +333,18 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
         try {
           const log = tx.objectStore('log');
           // Anyone's commit after ours left an entry above it (compaction keeps the newest).
-          const check = log.getKey(IDBKeyRange.lowerBound(batch.expectedVersion, true));
+          const check = log.getKey(IDBKeyRange.lowerBound(expectedVersion, true));
           check.addEventListener('success', () => {
             if (check.result !== undefined) {
               conflict = true;
               tx.abort();
             }
           });
-          const entry: LogEntry = {
-            nextInboxId: batch.nextInboxId,
-            puts: batch.puts,
-            deletes: batch.deletes,
-            history: batch.history,
-          };
           // `add`: two writers at one version cannot both succeed, even past the check.
-          log.add(entry, key);
+          log.add(entry satisfies LogEntry, key);
         } catch (error) {
           abortQuietly(tx);
-          reject(error);
+          throw error;
         }
       });
     },
@@ -417,22 +406,17 @@ async function openWeftDatabase(factory: IDBFactory, name: string): Promise<IDBP
  */
 function openDatabase(factory: IDBFactory, name: string): Promise<IDBPDatabase<WeftDB>> {
   return new Promise((resolve, reject) => {
-    let settled = false;
+    /** Blocked too long: the caller has an error already, and a late open must change nothing. */
+    let gaveUp = false;
     let refusal: string | undefined;
     let blockedTimer: ReturnType<typeof setTimeout> | undefined;
-    const settle = (): boolean => {
-      if (settled) return false;
-      settled = true;
-      clearTimeout(blockedTimer);
-      return true;
-    };
 
     const open = (version?: number): void => {
       const request = factory.open(name, version);
 
       request.addEventListener('blocked', (event) => {
         blockedTimer ??= setTimeout(() => {
-          if (!settle()) return;
+          gaveUp = true;
           reject(
             new Error(
               `IndexedDB database "${name}" (version ${event.oldVersion}) is held open by another tab or worker; close it and reload`,
@@ -442,29 +426,24 @@ function openDatabase(factory: IDBFactory, name: string): Promise<IDBPDatabase<W
       });
 
       request.addEventListener('upgradeneeded', (event) => {
-        const transaction = request.transaction;
-        if (transaction === null) return;
-        // Opened as it is (the database is gone since), or we gave up while blocked (the caller
-        // has an error already): write nothing.
-        if (version === undefined || settled) {
+        const transaction = request.transaction!;
+        // Opened as it is (the database is gone since), or we gave up while blocked: write nothing.
+        if (version === undefined || gaveUp) {
           transaction.abort();
           return;
         }
-        const refuse = (reason: string): void => {
+        upgrade(request.result, event.oldVersion, transaction, (reason) => {
           refusal ??= reason;
           abortQuietly(transaction);
-        };
-        upgrade(request.result, event.oldVersion, transaction, refuse);
+        });
       });
 
       request.addEventListener('success', () => {
+        clearTimeout(blockedTimer);
         const db = request.result;
-        if (!settle()) {
-          db.close();
-          return;
-        }
+        if (gaveUp) db.close();
         // `idb`'s view of a database opened without it.
-        resolve(wrap(db) as unknown as IDBPDatabase<WeftDB>);
+        else resolve(wrap(db) as unknown as IDBPDatabase<WeftDB>);
       });
 
       request.addEventListener('error', (event) => {
@@ -473,11 +452,12 @@ function openDatabase(factory: IDBFactory, name: string): Promise<IDBPDatabase<W
         const error = request.error;
         // Opening below the database's version fails with a VersionError and changes nothing.
         // Opened as it is (which changes nothing either), it says whose it is.
-        if (version !== undefined && error instanceof DOMException && error.name === 'VersionError') {
+        if (version !== undefined && error?.name === 'VersionError') {
           open();
           return;
         }
-        if (!settle()) return;
+        clearTimeout(blockedTimer);
+        // After giving up, the promise is settled already and ignores this.
         reject(
           refusal === undefined ? error : new SchemaMismatchError(`IndexedDB database "${name}": ${refusal}`),
         );

@@ -189,6 +189,12 @@ export function mirrorStore(
     return w.promise;
   }
 
+  /** Waits until what was written so far is durable. */
+  function waitForWrites(urgent = true): Promise<void> {
+    if (pendingWrites()) return waitFor(window, urgent);
+    return flushing ? waitFor(window - 1, urgent) : Promise.resolve();
+  }
+
   /** Whether anyone waits for what is not yet flushed (rather than for a flush to happen). */
   function urgentWaiting(): boolean {
     for (const w of waiters.values()) if (w.urgent) return true;
@@ -397,10 +403,7 @@ export function mirrorStore(
     read: (fn) => run(false, fn),
     write: (fn, options) => run(true, fn, options),
     flushed(options) {
-      if (broken) return Promise.reject(broken.error);
-      const urgent = !options?.lazy;
-      if (pendingWrites()) return waitFor(window, urgent);
-      return flushing ? waitFor(window - 1, urgent) : Promise.resolve();
+      return broken ? Promise.reject(broken.error) : waitForWrites(!options?.lazy);
     },
     async refresh() {
       // A few rounds at most: under a stream of own writes, catching up can wait for a quieter turn.
@@ -408,7 +411,7 @@ export function mirrorStore(
         // Writes of ours not yet flushed are built on the version we know: if someone wrote
         // since, their flush fails and the store reloads, which catches up too. Wait for that.
         if (flushing || pendingWrites()) {
-          await waitFor(pendingWrites() ? window : window - 1).catch(() => undefined);
+          await waitForWrites().catch(() => undefined);
           continue;
         }
         const done = await exclusive(async () => {
