@@ -3,7 +3,15 @@ import type { HistoryEvent } from '../engine/events.ts';
 import { SchemaMismatchError } from '../engine/failure.ts';
 import { copy } from './copy.ts';
 import { type Backing, type MirrorSnapshot, mirrorStore } from './mirror.ts';
-import { type DurableKey, durableKeyOf, memoryKey, TABLES, type TableName } from './tables.ts';
+import {
+  type DurableKey,
+  durableKeyOf,
+  KEY_PATHS,
+  memoryKey,
+  pairKey,
+  TABLES,
+  type TableName,
+} from './tables.ts';
 import type {
   ActivityTaskRecord,
   ExecutionRecord,
@@ -16,7 +24,10 @@ import type {
   WorkflowTaskRecord,
 } from './types.ts';
 
-/** The schema this build writes. Bump it and add an `if (oldVersion < N)` step to migrate. */
+/**
+ * The schema this build writes. Bump it, add an `if (oldVersion < N)` step to migrate, and make
+ * new databases at the new schema (see `upgrade`).
+ */
 export const SCHEMA_VERSION = 3;
 
 /** How long to wait for other connections to let go of an old version before giving up. */
@@ -246,7 +257,6 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
       return {
         // The newest entry always stays in the log (see compactLog): its key is the version.
         version: keys[keys.length - 1] ?? 0,
-        nextInboxId: 1,
         ...Object.fromEntries(TABLES.map((table, i) => [table, tables[i]])),
         changes: entries,
       } as unknown as MirrorSnapshot;
@@ -366,11 +376,11 @@ function foldLog(entries: LogEntry[]): {
   const history = new Map<string, HistoryEvent[]>();
   for (const entry of entries) {
     for (const { table, key } of entry.deletes) {
-      records.set(`${table}\u0000${memoryKey(key)}`, { table, key, value: undefined });
+      records.set(pairKey(table, memoryKey(key)), { table, key, value: undefined });
     }
     for (const { table, value } of entry.puts) {
       const key = durableKeyOf(table, value);
-      records.set(`${table}\u0000${memoryKey(key)}`, { table, key, value });
+      records.set(pairKey(table, memoryKey(key)), { table, key, value });
     }
     for (const chunk of entry.history) {
       const events = history.get(chunk.runId) ?? [];
@@ -468,20 +478,6 @@ function openDatabase(factory: IDBFactory, name: string): Promise<IDBPDatabase<W
 }
 
 /**
- * Version 1's tables (besides meta and history) and their key paths. Not KEY_PATHS: the steps
- * that use it must not change when later versions do.
- */
-const V1_KEY_PATHS: Record<string, string | string[]> = {
-  executions: 'runId',
-  workflowIds: 'workflowId',
-  inbox: 'id',
-  workflowTasks: 'runId',
-  activityTasks: ['runId', 'seq'],
-  timers: ['runId', 'key'],
-  hosts: 'hostId',
-};
-
-/**
  * Brings a database from `oldVersion` to {@link SCHEMA_VERSION}, one step per version.
  * Runs inside the versionchange transaction; `refuse` aborts it, which rolls back every step.
  */
@@ -505,33 +501,34 @@ function upgrade(
   }
 
   if (oldVersion < 1) {
-    // Version 1 had indexes too; the next step drops them, so a new database never gets them.
-    // Its hosts store goes in step 3, like an old database's.
+    // A new database is made at the current schema at once: what the steps below make of
+    // version 1's (whose indexes and hosts store they drop).
     db.createObjectStore('meta');
     db.createObjectStore('history', { keyPath: ['runId', 'firstEventId'] });
-    for (const [table, keyPath] of Object.entries(V1_KEY_PATHS)) {
-      db.createObjectStore(table, { keyPath, autoIncrement: table === 'inbox' });
-    }
-  }
-
-  if (oldVersion < 2) {
-    // Version 2 queries in memory and writes a log: indexes would only slow compaction.
-    for (const table of Object.keys(V1_KEY_PATHS)) {
-      // A foreign database lacks them; it is refused once its meta record has been read.
-      if (!db.objectStoreNames.contains(table)) continue;
-      const store = transaction.objectStore(table);
-      for (const index of [...store.indexNames]) store.deleteIndex(index);
-    }
     db.createObjectStore('log');
-  }
+    for (const table of TABLES) {
+      db.createObjectStore(table, { keyPath: KEY_PATHS[table], autoIncrement: table === 'inbox' });
+    }
+  } else {
+    if (oldVersion < 2) {
+      // Version 2 queries in memory and writes a log: indexes would only slow compaction.
+      // Version 1 had them on its tables and hosts; a foreign database is refused once its meta
+      // record has been read, which rolls this back.
+      for (const name of [...db.objectStoreNames]) {
+        const store = transaction.objectStore(name);
+        for (const index of [...store.indexNames]) store.deleteIndex(index);
+      }
+      db.createObjectStore('log');
+    }
 
-  if (oldVersion < 3) {
-    // Version 3 elects one executor per database through a lease; hosts' heartbeat records
-    // had no other use.
-    if (db.objectStoreNames.contains('hosts')) db.deleteObjectStore('hosts');
-    // The guards only spare a foreign database a throw here; it is refused all the same.
-    if (!db.objectStoreNames.contains('leases')) db.createObjectStore('leases', { keyPath: 'name' });
-    if (db.objectStoreNames.contains('log')) dropFromLog(transaction.objectStore('log'), 'hosts');
+    if (oldVersion < 3) {
+      // Version 3 elects one executor per database through a lease; hosts' heartbeat records
+      // had no other use.
+      if (db.objectStoreNames.contains('hosts')) db.deleteObjectStore('hosts');
+      // The guards only spare a foreign database a throw here; it is refused all the same.
+      if (!db.objectStoreNames.contains('leases')) db.createObjectStore('leases', { keyPath: 'name' });
+      if (db.objectStoreNames.contains('log')) dropFromLog(transaction.objectStore('log'), 'hosts');
+    }
   }
 
   const meta: SchemaMeta = { app: 'weft', version: SCHEMA_VERSION };

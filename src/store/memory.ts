@@ -1,4 +1,4 @@
-import { checkFence, createTables, type TxState, tablesTx } from './tables.ts';
+import { checkFence, createTables, rollback, type TxState, tablesTx } from './tables.ts';
 import type { Fence, Store, StoreTx } from './types.ts';
 
 /**
@@ -31,7 +31,7 @@ export function memoryStore(options: { name?: string } = {}): Store {
         if (state.failure) throw state.failure.error;
         return value;
       } catch (error) {
-        for (let i = state.undo.length - 1; i >= 0; i--) state.undo[i]?.();
+        rollback(state);
         throw error;
       } finally {
         state.active = false;

@@ -9,6 +9,7 @@ import {
   durableKeyOf,
   memoryKey,
   recordKey,
+  rollback,
   TABLES,
   type TableName,
   type Tables,
@@ -35,8 +36,6 @@ import type {
 export interface MirrorSnapshot {
   /** Bumped by every commit of every connection: a commit checks it first (optimistic lock). */
   version: number;
-  /** Inbox IDs below this were handed out already, by any connection. */
-  nextInboxId: number;
   executions: ExecutionRecord[];
   workflowIds: WorkflowIdRecord[];
   inbox: InboxRecord[];
@@ -45,7 +44,7 @@ export interface MirrorSnapshot {
   timers: TimerRecord[];
   leases: LeaseRecord[];
   /** Commits not yet folded into the records above, oldest first. */
-  changes?: Change[];
+  changes: Change[];
 }
 
 /** What one flush makes durable, in one transaction. */
@@ -86,7 +85,7 @@ export interface Backing {
 }
 
 /** Writes nobody waits for are flushed within this delay. */
-export const DEFAULT_FLUSH_DELAY_MS = 8;
+const FLUSH_DELAY_MS = 8;
 
 interface Waiter {
   /** Someone waits for the writes themselves, not just for a later flush. */
@@ -129,9 +128,7 @@ function newDirty(): Dirty {
 export function mirrorStore(
   backing: Backing,
   initial: MirrorSnapshot,
-  options: { flushDelay?: number } = {},
 ): Store & { close(reason?: Error): void } {
-  const flushDelay = options.flushDelay ?? DEFAULT_FLUSH_DELAY_MS;
   let delayTimer: ReturnType<typeof setTimeout> | undefined;
   let tables = fill(initial);
   let version = initial.version;
@@ -229,7 +226,7 @@ export function mirrorStore(
         }
         return value;
       } catch (error) {
-        for (let i = state.undo.length - 1; i >= 0; i--) state.undo[i]?.();
+        rollback(state);
         throw error;
       } finally {
         state.active = false;
@@ -256,19 +253,19 @@ export function mirrorStore(
   }
 
   /**
-   * Flushes at once when someone waits for durability; otherwise within `flushDelay`, so that
+   * Flushes at once when someone waits for durability; otherwise within `FLUSH_DELAY_MS`, so that
    * internal progress (nobody told of it yet) is written in fewer, larger flushes.
    */
   function scheduleFlush(): void {
     if (flushing || closed || delayTimer !== undefined) return;
-    if (urgentWaiting() || flushDelay <= 0) {
+    if (urgentWaiting()) {
       startFlushing();
       return;
     }
     delayTimer = setTimeout(() => {
       delayTimer = undefined;
       startFlushing();
-    }, flushDelay);
+    }, FLUSH_DELAY_MS);
     (delayTimer as { unref?: () => void }).unref?.();
   }
 
@@ -458,7 +455,7 @@ function fill(snapshot: MirrorSnapshot): Tables {
   for (const table of TABLES) {
     for (const r of snapshot[table]) tableOf(tables, table).set(recordKey(table, r), r);
   }
-  applyChanges(tables, snapshot.changes ?? []);
+  applyChanges(tables, snapshot.changes);
   return tables;
 }
 
@@ -473,9 +470,9 @@ function applyChanges(tables: Tables, changes: Change[]): void {
 }
 
 /** The first inbox ID nobody has handed out, given the records and commits known. */
-function nextInboxIdOf(known: { nextInboxId?: number; inbox?: InboxRecord[]; changes?: Change[] }): number {
-  let next = known.nextInboxId ?? 1;
+function nextInboxIdOf(known: { inbox?: InboxRecord[]; changes: Change[] }): number {
+  let next = 1;
   for (const m of known.inbox ?? []) next = Math.max(next, m.id + 1);
-  for (const change of known.changes ?? []) next = Math.max(next, change.nextInboxId);
+  for (const change of known.changes) next = Math.max(next, change.nextInboxId);
   return next;
 }

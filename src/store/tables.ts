@@ -148,6 +148,11 @@ export interface TxState {
   readonly readHistory?: (runId: string, fromEventId: number) => Promise<HistoryEvent[]>;
 }
 
+/** Undoes a failed transaction's writes, newest first. */
+export function rollback(state: TxState): void {
+  for (const undo of state.undo.reverse()) undo();
+}
+
 /**
  * A transaction over in-memory tables. Values are copied in and out, so neither the caller nor
  * the tables see each other's later changes; writes are undone when the transaction fails.
