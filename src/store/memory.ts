@@ -24,7 +24,7 @@ export function memoryStore(options: { name?: string } = {}): Store {
   function run<T>(writable: boolean, fn: (tx: StoreTx) => Promise<T>, fence?: Fence): Promise<T> {
     const result = tail.then(async () => {
       if (closed) throw new DOMException('The store is closed.', 'InvalidStateError');
-      const state: TxState = { writable, active: true, undo: [], failure: undefined };
+      const state: TxState = { writable, active: true, writes: [], failure: undefined };
       try {
         if (fence) checkFence(tables, fence);
         const value = await fn(tablesTx(tables, nextInboxId, state));

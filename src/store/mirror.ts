@@ -13,7 +13,6 @@ import {
   TABLES,
   type TableName,
   type Tables,
-  type Touch,
   type TxState,
   tableOf,
   tablesTx,
@@ -107,8 +106,11 @@ function waiter(): Waiter {
   return { promise, resolve, reject };
 }
 
-/** Per table, the records changed since the last flush began, with whether they were durable. */
-type Dirty = Record<TableName, Map<string | number, Touch>>;
+/**
+ * Per table, the keys of the records changed since the last flush began, each with the value the
+ * database held before (undefined: none).
+ */
+type Dirty = Record<TableName, Map<string | number, unknown>>;
 
 function newDirty(): Dirty {
   return Object.fromEntries(TABLES.map((table) => [table, new Map()])) as Dirty;
@@ -133,9 +135,9 @@ export function mirrorStore(
   let tables = fill(initial);
   let version = initial.version;
   const nextInboxId = { value: nextInboxIdOf(initial) };
-  /** Records changed since the last flush began, with whether they were durable before. */
+  /** Records changed since the last flush began, with what the database held before. */
   let dirty = newDirty();
-  /** Touches since the last flush began (an upper bound on the records in `dirty`). */
+  /** Record writes since the last flush began (an upper bound on the records in `dirty`). */
   let dirtyCount = 0;
   /** Chunks taken by the flush in flight; they are durable once it commits. */
   let historyInFlight = new Map<string, HistoryEvent[]>();
@@ -207,20 +209,21 @@ export function mirrorStore(
     const result = exclusive(async () => {
       if (broken) throw broken.error;
       if (closed) throw closedBy ?? new DOMException('The store is closed.', 'InvalidStateError');
-      const touched: Touch[] = [];
-      const state: TxState = { writable, active: true, undo: [], failure: undefined, touched, readHistory };
+      const state: TxState = { writable, active: true, writes: [], failure: undefined, readHistory };
       try {
         // Against memory, which may be behind the database: a lease taken by another
         // connection since is caught when this write's flush finds the version moved on.
         if (options.fence) checkFence(tables, options.fence);
         const value = await fn(tablesTx(tables, nextInboxId, state));
         if (state.failure) throw state.failure.error;
-        for (const touch of touched) {
-          const changed = dirty[touch.table];
-          if (!changed.has(touch.key)) changed.set(touch.key, touch);
+        for (const { table, key, previous } of state.writes) {
+          // History is flushed from the tables as a whole.
+          if (table === undefined) continue;
+          const changed = dirty[table];
+          if (!changed.has(key)) changed.set(key, previous);
           dirtyCount++;
         }
-        if (state.undo.length > 0) {
+        if (state.writes.length > 0) {
           scheduleFlush();
           flush = window;
         }
@@ -327,12 +330,13 @@ export function mirrorStore(
       deletes: [],
       history: [],
     };
-    for (const touch of Object.values(dirty).flatMap((changed) => [...changed.values()])) {
-      const value = tableOf(tables, touch.table).get(touch.key);
-      if (value !== undefined) batch.puts.push({ table: touch.table, value });
-      // Created and deleted since the last flush: the database never saw it.
-      else if (touch.previous) {
-        batch.deletes.push({ table: touch.table, key: durableKeyOf(touch.table, touch.previous) });
+    for (const table of TABLES) {
+      for (const [key, previous] of dirty[table]) {
+        const value = tableOf(tables, table).get(key);
+        if (value !== undefined) batch.puts.push({ table, value });
+        // Created and deleted since the last flush: the database never saw it.
+        else if (previous !== undefined)
+          batch.deletes.push({ table, key: durableKeyOf(table, previous as object) });
       }
     }
     dirty = newDirty();

@@ -16,8 +16,8 @@ import type {
 } from './types.ts';
 
 /**
- * A Map with one secondary index, kept in `set` and `delete`, so the undo log (which calls
- * them) keeps the index right on rollback too. Like an IndexedDB index: lookups by a field
+ * A Map with one secondary index, kept in `set` and `delete`, so a rollback (which calls
+ * them) keeps the index right too. Like an IndexedDB index: lookups by a field
  * touch only the matching records, not the whole table.
  */
 export class IndexedMap<K, V> extends Map<K, V> {
@@ -100,11 +100,16 @@ export const KEY_PATHS: Record<TableName, string | [string, string]> = {
 /** Every table but history, in one fixed order (the durable snapshot's and log's). */
 export const TABLES = Object.keys(KEY_PATHS) as TableName[];
 
-/** One record a transaction wrote or deleted, and what was there before (undefined: nothing). */
-export interface Touch {
-  table: TableName;
+/**
+ * One write of a transaction: what was under `key` in `map` before (undefined: nothing), to
+ * undo it by, and for a mirror to flush the record by.
+ */
+export interface Write {
+  /** The record's table; none for history, which a mirror flushes from the tables as a whole. */
+  table: TableName | undefined;
+  map: Map<string | number, unknown>;
   key: string | number;
-  previous: object | undefined;
+  previous: unknown;
 }
 
 export function createTables(): Tables {
@@ -134,23 +139,24 @@ export function checkFence(tables: Tables, fence: Fence): void {
   );
 }
 
-/** What one transaction needs besides the tables: its undo log and its state. */
+/** What one transaction needs besides the tables: its writes and its state. */
 export interface TxState {
   readonly writable: boolean;
   active: boolean;
-  /** Undoes each write, newest last; replayed backwards when the transaction fails. */
-  readonly undo: (() => void)[];
+  /** Every write, oldest first: undone backwards when the transaction fails. */
+  readonly writes: Write[];
   /** The first write that failed. Like IndexedDB, the transaction fails even if `fn` catches it. */
   failure: { error: unknown } | undefined;
-  /** When set, every record written or deleted is reported here (a mirror flushes them). */
-  readonly touched?: Touch[];
   /** When set, answers history reads (a mirror keeps only unflushed history in the tables). */
   readonly readHistory?: (runId: string, fromEventId: number) => Promise<HistoryEvent[]>;
 }
 
 /** Undoes a failed transaction's writes, newest first. */
 export function rollback(state: TxState): void {
-  for (const undo of state.undo.reverse()) undo();
+  for (const { map, key, previous } of state.writes.reverse()) {
+    if (previous === undefined) map.delete(key);
+    else map.set(key, previous);
+  }
 }
 
 /**
@@ -179,16 +185,14 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
     }
   }
 
-  function set<K extends string | number, V>(
+  function set(
     table: TableName | undefined,
-    map: Map<K, V>,
-    key: K,
-    value: V,
+    map: Map<string | number, unknown>,
+    key: string | number,
+    value: unknown,
   ): void {
-    const previous = map.get(key);
-    state.undo.push(previous === undefined ? () => map.delete(key) : () => map.set(key, previous));
+    state.writes.push({ table, map, key, previous: map.get(key) });
     map.set(key, value);
-    if (table !== undefined) state.touched?.push({ table, key, previous: previous as object | undefined });
   }
 
   /** Writes a copy of `record` into `table`, under the key its key path gives. */
@@ -201,9 +205,8 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
       const map = tableOf(tables, table);
       const previous = map.get(key);
       if (previous === undefined) return;
-      state.undo.push(() => map.set(key, previous));
+      state.writes.push({ table, map, key, previous });
       map.delete(key);
-      state.touched?.push({ table, key, previous });
     });
   }
 
