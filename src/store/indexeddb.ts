@@ -148,6 +148,15 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
   let idleTimer: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
 
+  /** Log entries read from the database: indexed, and counted towards compaction. */
+  function noteEntries(keys: number[], entries: LogEntry[]): void {
+    entries.forEach((entry, i) => {
+      indexLogged(keys[i]!, entry.history, false);
+    });
+    logEntries += entries.length;
+    scheduleCompaction();
+  }
+
   function indexLogged(key: number, chunks: HistoryChunk[], own: boolean): void {
     for (const chunk of chunks) {
       const list = logged.get(chunk.runId) ?? [];
@@ -191,7 +200,7 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
     wait();
   }
 
-  function compact(): Promise<void> {
+  function compact(): void {
     compacting ??= compactLog()
       .catch((error: unknown) => {
         // The log stays as it is, complete: compaction only saves space and load time.
@@ -200,22 +209,20 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
       .finally(() => {
         compacting = undefined;
       });
-    return compacting;
   }
 
   async function compactLog(): Promise<void> {
     const tx = db.transaction(STORE_NAMES, 'readwrite');
     const log = tx.objectStore('log');
-    const [allKeys, allEntries] = await Promise.all([log.getAllKeys(), log.getAll()]);
+    const [keys, entries] = await Promise.all([log.getAllKeys(), log.getAll()]);
     // The newest entry stays: its key is how a commit sees that someone wrote after it.
-    const keys = allKeys.slice(0, -1);
-    const entries = allEntries.slice(0, -1);
-    const last = keys[keys.length - 1];
+    const folding = keys.length - 1;
+    const last = keys[folding - 1];
     if (last === undefined) {
       await tx.done;
       return;
     }
-    const folded = foldLog(entries);
+    const folded = foldLog(entries.slice(0, folding));
     // Raw requests without handlers, not a promise each: a failed one aborts the transaction,
     // and `tx.done` reports it.
     const rawTx = unwrap(tx);
@@ -228,13 +235,12 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
     for (const chunk of folded.history) history.add(chunk);
     rawTx.objectStore('log').delete(IDBKeyRange.upperBound(last));
     await tx.done;
-    logEntries = Math.max(0, logEntries - keys.length);
-    const kept = new Map<string, LoggedChunk[]>();
+    logEntries = Math.max(0, logEntries - folding);
     for (const [runId, list] of logged) {
       const rest = list.filter((item) => item.key > last);
-      if (rest.length > 0) kept.set(runId, rest);
+      if (rest.length > 0) logged.set(runId, rest);
+      else logged.delete(runId);
     }
-    logged = kept;
   }
 
   return {
@@ -249,11 +255,8 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
         ...TABLES.map((table) => tx.objectStore(table).getAll()),
       ]);
       logged = new Map();
-      entries.forEach((entry, i) => {
-        indexLogged(keys[i]!, entry.history, false);
-      });
-      logEntries = entries.length;
-      scheduleCompaction();
+      logEntries = 0;
+      noteEntries(keys, entries);
       return {
         // The newest entry always stays in the log (see compactLog): its key is the version.
         version: keys[keys.length - 1] ?? 0,
@@ -267,12 +270,9 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
       const [keys, entries] = await Promise.all([log.getAllKeys(range), log.getAll(range)]);
       const durable = keys[keys.length - 1] ?? version;
       // Every version since ours must still be in the log, or some changes are only in the stores.
-      if (keys.length !== durable - version || (keys.length > 0 && keys[0] !== version + 1)) return undefined;
-      entries.forEach((entry, i) => {
-        indexLogged(keys[i]!, entry.history, false);
-      });
-      logEntries += entries.length;
-      scheduleCompaction();
+      // The keys are distinct whole versions above ours up to `durable`: all there if as many.
+      if (keys.length !== durable - version) return undefined;
+      noteEntries(keys, entries);
       return { version: durable, changes: entries };
     },
     async readHistory(runId, fromEventId) {
