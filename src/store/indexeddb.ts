@@ -144,7 +144,7 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
    */
   let logged = new Map<string, LoggedChunk[]>();
   let logEntries = 0;
-  let compacting: Promise<void> | undefined;
+  let compacting = false;
   let idleTimer: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
 
@@ -201,13 +201,15 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
   }
 
   function compact(): void {
-    compacting ??= compactLog()
+    if (compacting) return;
+    compacting = true;
+    compactLog()
       .catch((error: unknown) => {
         // The log stays as it is, complete: compaction only saves space and load time.
         if (!closed) console.error('weft: log compaction failed (will retry)', error);
       })
       .finally(() => {
-        compacting = undefined;
+        compacting = false;
       });
   }
 
