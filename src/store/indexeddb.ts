@@ -281,10 +281,21 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
       // A history read, and the replay that follows, is work too: compaction waits for it.
       lastFlush = performance.now();
       const items = logged.get(runId) ?? [];
+      /** The events read, in order: each once, none before `fromEventId`. */
+      const events: HistoryEvent[] = [];
+      let last = fromEventId - 1;
+      const add = (chunk: HistoryEvent[] = []): void => {
+        for (const event of chunk) {
+          if (event.eventId <= last) continue;
+          events.push(event);
+          last = event.eventId;
+        }
+      };
       const first = items[0]?.chunk?.events[0]?.eventId;
       // All of the run from `fromEventId` on is at hand.
       if (first !== undefined && first <= fromEventId && items.every((item) => item.chunk)) {
-        return items.flatMap(take).filter((e) => e.eventId >= fromEventId);
+        for (const item of items) add(take(item));
+        return events;
       }
       // One snapshot of the stores and the log: compaction moves events from one to the other
       // atomically, so each event is in exactly one of them here.
@@ -298,20 +309,12 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
         history.getAll(IDBKeyRange.bound([runId, fromEventId], [runId, Infinity])),
         ...items.map((item) => (item.chunk ? undefined : log.get(item.key))),
       ]);
-      const events: HistoryEvent[] = [];
-      if (before) {
-        for (const event of before.value.events) if (event.eventId >= fromEventId) events.push(event);
-      }
-      for (const chunk of rest) events.push(...chunk.events);
-      // Then the log's, in order; what compaction already moved is in the stores above.
-      let last = events[events.length - 1]?.eventId ?? fromEventId - 1;
+      // The stores' chunks, then the log's, in order: each event once (what compaction already
+      // moved is in the stores above).
+      add(before?.value.events);
+      for (const chunk of rest) add(chunk.events);
       items.forEach((item, i) => {
-        const chunk = item.chunk ? take(item) : entries[i]?.history.find((c) => c.runId === runId)?.events;
-        for (const event of chunk ?? []) {
-          if (event.eventId <= last) continue;
-          events.push(event);
-          last = event.eventId;
-        }
+        add(item.chunk ? take(item) : entries[i]?.history.find((c) => c.runId === runId)?.events);
       });
       lastFlush = performance.now();
       return events;

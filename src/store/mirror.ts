@@ -134,7 +134,7 @@ export function mirrorStore(
   let delayTimer: ReturnType<typeof setTimeout> | undefined;
   let tables = fill(initial);
   let version = initial.version;
-  const nextInboxId = { value: nextInboxIdOf(initial) };
+  const nextInboxId = { value: nextInboxIdAfter(1, initial) };
   /** Records changed since the last flush began, with what the database held before. */
   let dirty = newDirty();
   /** Record writes since the last flush began (an upper bound on the records in `dirty`). */
@@ -383,7 +383,7 @@ export function mirrorStore(
     tables = fill(snapshot);
     version = snapshot.version;
     // IDs are never reused within this store, even ones whose writes were lost.
-    nextInboxId.value = Math.max(nextInboxId.value, nextInboxIdOf(snapshot));
+    nextInboxId.value = nextInboxIdAfter(nextInboxId.value, snapshot);
     dirty = newDirty();
     dirtyCount = 0;
     historyInFlight = new Map();
@@ -423,7 +423,7 @@ export function mirrorStore(
             return true;
           }
           applyChanges(tables, caughtUp.changes);
-          nextInboxId.value = Math.max(nextInboxId.value, nextInboxIdOf(caughtUp));
+          nextInboxId.value = nextInboxIdAfter(nextInboxId.value, caughtUp);
           version = caughtUp.version;
           return true;
         });
@@ -473,9 +473,8 @@ function applyChanges(tables: Tables, changes: Change[]): void {
   }
 }
 
-/** The first inbox ID nobody has handed out, given the records and commits known. */
-function nextInboxIdOf(known: { inbox?: InboxRecord[]; changes: Change[] }): number {
-  let next = 1;
+/** The first inbox ID nobody has handed out, given `next` and the records and commits known. */
+function nextInboxIdAfter(next: number, known: { inbox?: InboxRecord[]; changes: Change[] }): number {
   for (const m of known.inbox ?? []) next = Math.max(next, m.id + 1);
   for (const change of known.changes) next = Math.max(next, change.nextInboxId);
   return next;
