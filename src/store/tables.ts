@@ -16,21 +16,21 @@ import type {
 } from './types.ts';
 
 /**
- * A Map with one secondary index, kept in `set` and `delete`, so a rollback (which calls
- * them) keeps the index right too. Like an IndexedDB index: lookups by a field
- * touch only the matching records, not the whole table.
+ * A Map with one secondary index on a field of its values, kept in `set` and `delete`, so a
+ * rollback (which calls them) keeps the index right too. Like an IndexedDB index: lookups by
+ * the field touch only the matching records, not the whole table.
  */
-export class IndexedMap<K, V> extends Map<K, V> {
-  readonly #index = new Map<string, Set<K>>();
-  readonly #indexKey: (value: V) => string | undefined;
-  constructor(indexKey: (value: V) => string | undefined) {
+export class IndexedMap<K, V extends object> extends Map<K, V> {
+  readonly #index = new Map<unknown, Set<K>>();
+  readonly #field: keyof V;
+  constructor(field: keyof V) {
     super();
-    this.#indexKey = indexKey;
+    this.#field = field;
   }
   override set(key: K, value: V): this {
     this.#unindex(key);
     super.set(key, value);
-    const ik = this.#indexKey(value);
+    const ik = value[this.#field];
     if (ik !== undefined) {
       const keys = this.#index.get(ik) ?? new Set<K>();
       keys.add(key);
@@ -45,13 +45,12 @@ export class IndexedMap<K, V> extends Map<K, V> {
   #unindex(key: K): void {
     const old = super.get(key);
     if (old === undefined) return;
-    const ik = this.#indexKey(old);
-    if (ik === undefined) return;
+    const ik = old[this.#field];
     const keys = this.#index.get(ik);
     keys?.delete(key);
     if (keys?.size === 0) this.#index.delete(ik);
   }
-  /** The values whose index key is `ik`. */
+  /** The values whose field is `ik`. */
   byIndex(ik: string): V[] {
     return [...(this.#index.get(ik) ?? [])].map((key) => super.get(key)!);
   }
@@ -114,13 +113,13 @@ export interface Write {
 
 export function createTables(): Tables {
   return {
-    executions: new IndexedMap((e) => e.parentRunId),
+    executions: new IndexedMap('parentRunId'),
     workflowIds: new Map(),
     history: new Map(),
-    inbox: new IndexedMap((m) => m.runId),
+    inbox: new IndexedMap('runId'),
     workflowTasks: new Map(),
-    activityTasks: new IndexedMap((a) => a.runId),
-    timers: new IndexedMap((t) => t.runId),
+    activityTasks: new IndexedMap('runId'),
+    timers: new IndexedMap('runId'),
     leases: new Map(),
   };
 }
