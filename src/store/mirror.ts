@@ -335,8 +335,9 @@ export function mirrorStore(
         const value = tableOf(tables, table).get(key);
         if (value !== undefined) batch.puts.push({ table, value });
         // Created and deleted since the last flush: the database never saw it.
-        else if (previous !== undefined)
+        else if (previous !== undefined) {
           batch.deletes.push({ table, key: durableKeyOf(table, previous as object) });
+        }
       }
     }
     dirty = newDirty();
