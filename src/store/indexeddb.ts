@@ -483,8 +483,9 @@ function openDatabase(factory: IDBFactory, name: string): Promise<IDBPDatabase<W
 }
 
 /**
- * Brings a database from `oldVersion` to {@link SCHEMA_VERSION}, one step per version.
- * Runs inside the versionchange transaction; `refuse` aborts it, which rolls back every step.
+ * Brings a database from `oldVersion` to {@link SCHEMA_VERSION}: a new one at once, an existing
+ * one a step per version. Runs inside the versionchange transaction; `refuse` aborts it, which
+ * rolls back every step.
  */
 function upgrade(
   db: IDBDatabase,
