@@ -2,15 +2,16 @@ import { type DBSchema, type IDBPDatabase, type StoreNames, unwrap, wrap } from 
 import type { HistoryEvent } from '../engine/events.ts';
 import { SchemaMismatchError } from '../engine/failure.ts';
 import { copy } from './copy.ts';
+import { type Backing, type MirrorSnapshot, mirrorStore } from './mirror.ts';
 import {
-  type Backing,
   type DurableKey,
   durableKeyOf,
-  type MirrorSnapshot,
+  KEY_PATHS,
   memoryKey,
-  mirrorStore,
-} from './mirror.ts';
-import { TABLES, type TableName } from './tables.ts';
+  pairKey,
+  TABLES,
+  type TableName,
+} from './tables.ts';
 import type {
   ActivityTaskRecord,
   ExecutionRecord,
@@ -23,7 +24,10 @@ import type {
   WorkflowTaskRecord,
 } from './types.ts';
 
-/** The schema this build writes. Bump it and add an `if (oldVersion < N)` step to migrate. */
+/**
+ * The schema this build writes. Bump it, add an `if (oldVersion < N)` step to migrate, and make
+ * new databases at the new schema (see `upgrade`).
+ */
 export const SCHEMA_VERSION = 3;
 
 /** How long to wait for other connections to let go of an old version before giving up. */
@@ -140,9 +144,18 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
    */
   let logged = new Map<string, LoggedChunk[]>();
   let logEntries = 0;
-  let compacting: Promise<void> | undefined;
+  let compacting = false;
   let idleTimer: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
+
+  /** Log entries read from the database: indexed, and counted towards compaction. */
+  function noteEntries(keys: number[], entries: LogEntry[]): void {
+    entries.forEach((entry, i) => {
+      indexLogged(keys[i]!, entry.history, false);
+    });
+    logEntries += entries.length;
+    scheduleCompaction();
+  }
 
   function indexLogged(key: number, chunks: HistoryChunk[], own: boolean): void {
     for (const chunk of chunks) {
@@ -187,31 +200,31 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
     wait();
   }
 
-  function compact(): Promise<void> {
-    compacting ??= compactLog()
+  function compact(): void {
+    if (compacting) return;
+    compacting = true;
+    compactLog()
       .catch((error: unknown) => {
         // The log stays as it is, complete: compaction only saves space and load time.
         if (!closed) console.error('weft: log compaction failed (will retry)', error);
       })
       .finally(() => {
-        compacting = undefined;
+        compacting = false;
       });
-    return compacting;
   }
 
   async function compactLog(): Promise<void> {
     const tx = db.transaction(STORE_NAMES, 'readwrite');
     const log = tx.objectStore('log');
-    const [allKeys, allEntries] = await Promise.all([log.getAllKeys(), log.getAll()]);
+    const [keys, entries] = await Promise.all([log.getAllKeys(), log.getAll()]);
     // The newest entry stays: its key is how a commit sees that someone wrote after it.
-    const keys = allKeys.slice(0, -1);
-    const entries = allEntries.slice(0, -1);
-    const last = keys[keys.length - 1];
+    const folding = keys.length - 1;
+    const last = keys[folding - 1];
     if (last === undefined) {
       await tx.done;
       return;
     }
-    const folded = foldLog(entries);
+    const folded = foldLog(entries.slice(0, folding));
     // Raw requests without handlers, not a promise each: a failed one aborts the transaction,
     // and `tx.done` reports it.
     const rawTx = unwrap(tx);
@@ -224,13 +237,12 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
     for (const chunk of folded.history) history.add(chunk);
     rawTx.objectStore('log').delete(IDBKeyRange.upperBound(last));
     await tx.done;
-    logEntries = Math.max(0, logEntries - keys.length);
-    const kept = new Map<string, LoggedChunk[]>();
+    logEntries = Math.max(0, logEntries - folding);
     for (const [runId, list] of logged) {
       const rest = list.filter((item) => item.key > last);
-      if (rest.length > 0) kept.set(runId, rest);
+      if (rest.length > 0) logged.set(runId, rest);
+      else logged.delete(runId);
     }
-    logged = kept;
   }
 
   return {
@@ -245,15 +257,11 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
         ...TABLES.map((table) => tx.objectStore(table).getAll()),
       ]);
       logged = new Map();
-      entries.forEach((entry, i) => {
-        indexLogged(keys[i]!, entry.history, false);
-      });
-      logEntries = entries.length;
-      scheduleCompaction();
+      logEntries = 0;
+      noteEntries(keys, entries);
       return {
         // The newest entry always stays in the log (see compactLog): its key is the version.
         version: keys[keys.length - 1] ?? 0,
-        nextInboxId: 1,
         ...Object.fromEntries(TABLES.map((table, i) => [table, tables[i]])),
         changes: entries,
       } as unknown as MirrorSnapshot;
@@ -264,22 +272,30 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
       const [keys, entries] = await Promise.all([log.getAllKeys(range), log.getAll(range)]);
       const durable = keys[keys.length - 1] ?? version;
       // Every version since ours must still be in the log, or some changes are only in the stores.
-      if (keys.length !== durable - version || (keys.length > 0 && keys[0] !== version + 1)) return undefined;
-      entries.forEach((entry, i) => {
-        indexLogged(keys[i]!, entry.history, false);
-      });
-      logEntries += entries.length;
-      scheduleCompaction();
+      // The keys are distinct whole versions above ours up to `durable`: all there if as many.
+      if (keys.length !== durable - version) return undefined;
+      noteEntries(keys, entries);
       return { version: durable, changes: entries };
     },
     async readHistory(runId, fromEventId) {
       // A history read, and the replay that follows, is work too: compaction waits for it.
       lastFlush = performance.now();
       const items = logged.get(runId) ?? [];
+      /** The events read, in order: each once, none before `fromEventId`. */
+      const events: HistoryEvent[] = [];
+      let last = fromEventId - 1;
+      const add = (chunk: HistoryEvent[] = []): void => {
+        for (const event of chunk) {
+          if (event.eventId <= last) continue;
+          events.push(event);
+          last = event.eventId;
+        }
+      };
       const first = items[0]?.chunk?.events[0]?.eventId;
       // All of the run from `fromEventId` on is at hand.
       if (first !== undefined && first <= fromEventId && items.every((item) => item.chunk)) {
-        return items.flatMap(take).filter((e) => e.eventId >= fromEventId);
+        for (const item of items) add(take(item));
+        return events;
       }
       // One snapshot of the stores and the log: compaction moves events from one to the other
       // atomically, so each event is in exactly one of them here.
@@ -293,36 +309,23 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
         history.getAll(IDBKeyRange.bound([runId, fromEventId], [runId, Infinity])),
         ...items.map((item) => (item.chunk ? undefined : log.get(item.key))),
       ]);
-      const events: HistoryEvent[] = [];
-      if (before) {
-        for (const event of before.value.events) if (event.eventId >= fromEventId) events.push(event);
-      }
-      for (const chunk of rest) events.push(...chunk.events);
-      // Then the log's, in order; what compaction already moved is in the stores above.
-      let last = events[events.length - 1]?.eventId ?? fromEventId - 1;
+      // The stores' chunks, then the log's, in order: each event once (what compaction already
+      // moved is in the stores above).
+      add(before?.value.events);
+      for (const chunk of rest) add(chunk.events);
       items.forEach((item, i) => {
-        const chunk = item.chunk ? take(item) : entries[i]?.history.find((c) => c.runId === runId)?.events;
-        for (const event of chunk ?? []) {
-          if (event.eventId <= last) continue;
-          events.push(event);
-          last = event.eventId;
-        }
+        add(item.chunk ? take(item) : entries[i]?.history.find((c) => c.runId === runId)?.events);
       });
       lastFlush = performance.now();
       return events;
     },
     commit(batch) {
       // The raw API, events rather than idb's promise per request: a flush is on the engine's
-      // critical path.
+      // critical path. What throws here (no transaction, a value that cannot be stored) rejects.
       return new Promise<boolean>((resolve, reject) => {
-        let tx: IDBTransaction;
-        try {
-          tx = raw.transaction('log', 'readwrite');
-        } catch (error) {
-          reject(error);
-          return;
-        }
-        const key = batch.expectedVersion + 1;
+        const tx = raw.transaction('log', 'readwrite');
+        const { expectedVersion, ...entry } = batch;
+        const key = expectedVersion + 1;
         let conflict = false;
         flushesInFlight++;
         lastFlush = performance.now();
@@ -345,24 +348,18 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
         try {
           const log = tx.objectStore('log');
           // Anyone's commit after ours left an entry above it (compaction keeps the newest).
-          const check = log.getKey(IDBKeyRange.lowerBound(batch.expectedVersion, true));
+          const check = log.getKey(IDBKeyRange.lowerBound(expectedVersion, true));
           check.addEventListener('success', () => {
             if (check.result !== undefined) {
               conflict = true;
               tx.abort();
             }
           });
-          const entry: LogEntry = {
-            nextInboxId: batch.nextInboxId,
-            puts: batch.puts,
-            deletes: batch.deletes,
-            history: batch.history,
-          };
           // `add`: two writers at one version cannot both succeed, even past the check.
-          log.add(entry, key);
+          log.add(entry satisfies LogEntry, key);
         } catch (error) {
           abortQuietly(tx);
-          reject(error);
+          throw error;
         }
       });
     },
@@ -384,11 +381,11 @@ function foldLog(entries: LogEntry[]): {
   const history = new Map<string, HistoryEvent[]>();
   for (const entry of entries) {
     for (const { table, key } of entry.deletes) {
-      records.set(`${table}\u0000${memoryKey(key)}`, { table, key, value: undefined });
+      records.set(pairKey(table, memoryKey(key)), { table, key, value: undefined });
     }
     for (const { table, value } of entry.puts) {
       const key = durableKeyOf(table, value);
-      records.set(`${table}\u0000${memoryKey(key)}`, { table, key, value });
+      records.set(pairKey(table, memoryKey(key)), { table, key, value });
     }
     for (const chunk of entry.history) {
       const events = history.get(chunk.runId) ?? [];
@@ -424,22 +421,17 @@ async function openWeftDatabase(factory: IDBFactory, name: string): Promise<IDBP
  */
 function openDatabase(factory: IDBFactory, name: string): Promise<IDBPDatabase<WeftDB>> {
   return new Promise((resolve, reject) => {
-    let settled = false;
+    /** Blocked too long: the caller has an error already, and a late open must change nothing. */
+    let gaveUp = false;
     let refusal: string | undefined;
     let blockedTimer: ReturnType<typeof setTimeout> | undefined;
-    const settle = (): boolean => {
-      if (settled) return false;
-      settled = true;
-      clearTimeout(blockedTimer);
-      return true;
-    };
 
     const open = (version?: number): void => {
       const request = factory.open(name, version);
 
       request.addEventListener('blocked', (event) => {
         blockedTimer ??= setTimeout(() => {
-          if (!settle()) return;
+          gaveUp = true;
           reject(
             new Error(
               `IndexedDB database "${name}" (version ${event.oldVersion}) is held open by another tab or worker; close it and reload`,
@@ -449,29 +441,24 @@ function openDatabase(factory: IDBFactory, name: string): Promise<IDBPDatabase<W
       });
 
       request.addEventListener('upgradeneeded', (event) => {
-        const transaction = request.transaction;
-        if (transaction === null) return;
-        // Opened as it is (the database is gone since), or we gave up while blocked (the caller
-        // has an error already): write nothing.
-        if (version === undefined || settled) {
+        const transaction = request.transaction!;
+        // Opened as it is (the database is gone since), or we gave up while blocked: write nothing.
+        if (version === undefined || gaveUp) {
           transaction.abort();
           return;
         }
-        const refuse = (reason: string): void => {
+        upgrade(request.result, event.oldVersion, transaction, (reason) => {
           refusal ??= reason;
           abortQuietly(transaction);
-        };
-        upgrade(request.result, event.oldVersion, transaction, refuse);
+        });
       });
 
       request.addEventListener('success', () => {
+        clearTimeout(blockedTimer);
         const db = request.result;
-        if (!settle()) {
-          db.close();
-          return;
-        }
+        if (gaveUp) db.close();
         // `idb`'s view of a database opened without it.
-        resolve(wrap(db) as unknown as IDBPDatabase<WeftDB>);
+        else resolve(wrap(db) as unknown as IDBPDatabase<WeftDB>);
       });
 
       request.addEventListener('error', (event) => {
@@ -480,11 +467,12 @@ function openDatabase(factory: IDBFactory, name: string): Promise<IDBPDatabase<W
         const error = request.error;
         // Opening below the database's version fails with a VersionError and changes nothing.
         // Opened as it is (which changes nothing either), it says whose it is.
-        if (version !== undefined && error instanceof DOMException && error.name === 'VersionError') {
+        if (version !== undefined && error?.name === 'VersionError') {
           open();
           return;
         }
-        if (!settle()) return;
+        clearTimeout(blockedTimer);
+        // After giving up, the promise is settled already and ignores this.
         reject(
           refusal === undefined ? error : new SchemaMismatchError(`IndexedDB database "${name}": ${refusal}`),
         );
@@ -495,22 +483,9 @@ function openDatabase(factory: IDBFactory, name: string): Promise<IDBPDatabase<W
 }
 
 /**
- * Version 1's tables (besides meta and history) and their key paths. Not KEY_PATHS: the steps
- * that use it must not change when later versions do.
- */
-const V1_KEY_PATHS: Record<string, string | string[]> = {
-  executions: 'runId',
-  workflowIds: 'workflowId',
-  inbox: 'id',
-  workflowTasks: 'runId',
-  activityTasks: ['runId', 'seq'],
-  timers: ['runId', 'key'],
-  hosts: 'hostId',
-};
-
-/**
- * Brings a database from `oldVersion` to {@link SCHEMA_VERSION}, one step per version.
- * Runs inside the versionchange transaction; `refuse` aborts it, which rolls back every step.
+ * Brings a database from `oldVersion` to {@link SCHEMA_VERSION}: a new one at once, an existing
+ * one a step per version. Runs inside the versionchange transaction; `refuse` aborts it, which
+ * rolls back every step.
  */
 function upgrade(
   db: IDBDatabase,
@@ -532,33 +507,34 @@ function upgrade(
   }
 
   if (oldVersion < 1) {
-    // Version 1 had indexes too; the next step drops them, so a new database never gets them.
-    // Its hosts store goes in step 3, like an old database's.
+    // A new database is made at the current schema at once: what the steps below make of
+    // version 1's (whose indexes and hosts store they drop).
     db.createObjectStore('meta');
     db.createObjectStore('history', { keyPath: ['runId', 'firstEventId'] });
-    for (const [table, keyPath] of Object.entries(V1_KEY_PATHS)) {
-      db.createObjectStore(table, { keyPath, autoIncrement: table === 'inbox' });
-    }
-  }
-
-  if (oldVersion < 2) {
-    // Version 2 queries in memory and writes a log: indexes would only slow compaction.
-    for (const table of Object.keys(V1_KEY_PATHS)) {
-      // A foreign database lacks them; it is refused once its meta record has been read.
-      if (!db.objectStoreNames.contains(table)) continue;
-      const store = transaction.objectStore(table);
-      for (const index of [...store.indexNames]) store.deleteIndex(index);
-    }
     db.createObjectStore('log');
-  }
+    for (const table of TABLES) {
+      db.createObjectStore(table, { keyPath: KEY_PATHS[table], autoIncrement: table === 'inbox' });
+    }
+  } else {
+    if (oldVersion < 2) {
+      // Version 2 queries in memory and writes a log: indexes would only slow compaction.
+      // Version 1 had them on its tables and hosts; a foreign database is refused once its meta
+      // record has been read, which rolls this back.
+      for (const name of [...db.objectStoreNames]) {
+        const store = transaction.objectStore(name);
+        for (const index of [...store.indexNames]) store.deleteIndex(index);
+      }
+      db.createObjectStore('log');
+    }
 
-  if (oldVersion < 3) {
-    // Version 3 elects one executor per database through a lease; hosts' heartbeat records
-    // had no other use.
-    if (db.objectStoreNames.contains('hosts')) db.deleteObjectStore('hosts');
-    // The guards only spare a foreign database a throw here; it is refused all the same.
-    if (!db.objectStoreNames.contains('leases')) db.createObjectStore('leases', { keyPath: 'name' });
-    if (db.objectStoreNames.contains('log')) dropFromLog(transaction.objectStore('log'), 'hosts');
+    if (oldVersion < 3) {
+      // Version 3 elects one executor per database through a lease; hosts' heartbeat records
+      // had no other use.
+      if (db.objectStoreNames.contains('hosts')) db.deleteObjectStore('hosts');
+      // The guards only spare a foreign database a throw here; it is refused all the same.
+      if (!db.objectStoreNames.contains('leases')) db.createObjectStore('leases', { keyPath: 'name' });
+      if (db.objectStoreNames.contains('log')) dropFromLog(transaction.objectStore('log'), 'hosts');
+    }
   }
 
   const meta: SchemaMeta = { app: 'weft', version: SCHEMA_VERSION };

@@ -1,4 +1,4 @@
-import { checkFence, createTables, type TxState, tablesTx } from './tables.ts';
+import { checkFence, createTables, rollback, type TxState, tablesTx } from './tables.ts';
 import type { Fence, Store, StoreTx } from './types.ts';
 
 /**
@@ -24,14 +24,14 @@ export function memoryStore(options: { name?: string } = {}): Store {
   function run<T>(writable: boolean, fn: (tx: StoreTx) => Promise<T>, fence?: Fence): Promise<T> {
     const result = tail.then(async () => {
       if (closed) throw new DOMException('The store is closed.', 'InvalidStateError');
-      const state: TxState = { writable, active: true, undo: [], failure: undefined };
+      const state: TxState = { writable, active: true, writes: [], failure: undefined };
       try {
         if (fence) checkFence(tables, fence);
         const value = await fn(tablesTx(tables, nextInboxId, state));
         if (state.failure) throw state.failure.error;
         return value;
       } catch (error) {
-        for (let i = state.undo.length - 1; i >= 0; i--) state.undo[i]?.();
+        rollback(state);
         throw error;
       } finally {
         state.active = false;

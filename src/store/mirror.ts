@@ -5,13 +5,16 @@ import {
   checkFence,
   chunkedEvents,
   createTables,
-  KEY_PATHS,
-  pairKey,
+  type DurableKey,
+  durableKeyOf,
+  memoryKey,
+  recordKey,
+  rollback,
   TABLES,
   type TableName,
   type Tables,
-  type Touch,
   type TxState,
+  tableOf,
   tablesTx,
 } from './tables.ts';
 import type {
@@ -32,8 +35,6 @@ import type {
 export interface MirrorSnapshot {
   /** Bumped by every commit of every connection: a commit checks it first (optimistic lock). */
   version: number;
-  /** Inbox IDs below this were handed out already, by any connection. */
-  nextInboxId: number;
   executions: ExecutionRecord[];
   workflowIds: WorkflowIdRecord[];
   inbox: InboxRecord[];
@@ -42,11 +43,8 @@ export interface MirrorSnapshot {
   timers: TimerRecord[];
   leases: LeaseRecord[];
   /** Commits not yet folded into the records above, oldest first. */
-  changes?: Change[];
+  changes: Change[];
 }
-
-/** The key a table's record has in the durable database. */
-export type DurableKey = string | number | [string, number] | [string, string];
 
 /** What one flush makes durable, in one transaction. */
 export interface FlushBatch {
@@ -86,7 +84,7 @@ export interface Backing {
 }
 
 /** Writes nobody waits for are flushed within this delay. */
-export const DEFAULT_FLUSH_DELAY_MS = 8;
+const FLUSH_DELAY_MS = 8;
 
 interface Waiter {
   /** Someone waits for the writes themselves, not just for a later flush. */
@@ -108,8 +106,11 @@ function waiter(): Waiter {
   return { promise, resolve, reject };
 }
 
-/** Per table, the records changed since the last flush began, with whether they were durable. */
-type Dirty = Record<TableName, Map<string | number, Touch>>;
+/**
+ * Per table, the keys of the records changed since the last flush began, each with the value the
+ * database held before (undefined: none).
+ */
+type Dirty = Record<TableName, Map<string | number, unknown>>;
 
 function newDirty(): Dirty {
   return Object.fromEntries(TABLES.map((table) => [table, new Map()])) as Dirty;
@@ -129,16 +130,14 @@ function newDirty(): Dirty {
 export function mirrorStore(
   backing: Backing,
   initial: MirrorSnapshot,
-  options: { flushDelay?: number } = {},
 ): Store & { close(reason?: Error): void } {
-  const flushDelay = options.flushDelay ?? DEFAULT_FLUSH_DELAY_MS;
   let delayTimer: ReturnType<typeof setTimeout> | undefined;
   let tables = fill(initial);
   let version = initial.version;
-  const nextInboxId = { value: nextInboxIdOf(initial) };
-  /** Records changed since the last flush began, with whether they were durable before. */
+  const nextInboxId = { value: nextInboxIdAfter(1, initial) };
+  /** Records changed since the last flush began, with what the database held before. */
   let dirty = newDirty();
-  /** Touches since the last flush began (an upper bound on the records in `dirty`). */
+  /** Record writes since the last flush began (an upper bound on the records in `dirty`). */
   let dirtyCount = 0;
   /** Chunks taken by the flush in flight; they are durable once it commits. */
   let historyInFlight = new Map<string, HistoryEvent[]>();
@@ -189,6 +188,12 @@ export function mirrorStore(
     return w.promise;
   }
 
+  /** Waits until what was written so far is durable. */
+  function waitForWrites(urgent = true): Promise<void> {
+    if (pendingWrites()) return waitFor(window, urgent);
+    return flushing ? waitFor(window - 1, urgent) : Promise.resolve();
+  }
+
   /** Whether anyone waits for what is not yet flushed (rather than for a flush to happen). */
   function urgentWaiting(): boolean {
     for (const w of waiters.values()) if (w.urgent) return true;
@@ -204,26 +209,27 @@ export function mirrorStore(
     const result = exclusive(async () => {
       if (broken) throw broken.error;
       if (closed) throw closedBy ?? new DOMException('The store is closed.', 'InvalidStateError');
-      const touched: Touch[] = [];
-      const state: TxState = { writable, active: true, undo: [], failure: undefined, touched, readHistory };
+      const state: TxState = { writable, active: true, writes: [], failure: undefined, readHistory };
       try {
         // Against memory, which may be behind the database: a lease taken by another
         // connection since is caught when this write's flush finds the version moved on.
         if (options.fence) checkFence(tables, options.fence);
         const value = await fn(tablesTx(tables, nextInboxId, state));
         if (state.failure) throw state.failure.error;
-        for (const touch of touched) {
-          const changed = dirty[touch.table];
-          if (!changed.has(touch.key)) changed.set(touch.key, touch);
+        for (const { table, key, previous } of state.writes) {
+          // History is flushed from the tables as a whole.
+          if (table === undefined) continue;
+          const changed = dirty[table];
+          if (!changed.has(key)) changed.set(key, previous);
           dirtyCount++;
         }
-        if (state.undo.length > 0) {
+        if (state.writes.length > 0) {
           scheduleFlush();
           flush = window;
         }
         return value;
       } catch (error) {
-        for (let i = state.undo.length - 1; i >= 0; i--) state.undo[i]?.();
+        rollback(state);
         throw error;
       } finally {
         state.active = false;
@@ -250,19 +256,19 @@ export function mirrorStore(
   }
 
   /**
-   * Flushes at once when someone waits for durability; otherwise within `flushDelay`, so that
+   * Flushes at once when someone waits for durability; otherwise within `FLUSH_DELAY_MS`, so that
    * internal progress (nobody told of it yet) is written in fewer, larger flushes.
    */
   function scheduleFlush(): void {
     if (flushing || closed || delayTimer !== undefined) return;
-    if (urgentWaiting() || flushDelay <= 0) {
+    if (urgentWaiting()) {
       startFlushing();
       return;
     }
     delayTimer = setTimeout(() => {
       delayTimer = undefined;
       startFlushing();
-    }, flushDelay);
+    }, FLUSH_DELAY_MS);
     (delayTimer as { unref?: () => void }).unref?.();
   }
 
@@ -324,12 +330,14 @@ export function mirrorStore(
       deletes: [],
       history: [],
     };
-    for (const touch of Object.values(dirty).flatMap((changed) => [...changed.values()])) {
-      const value = tableOf(tables, touch.table).get(touch.key);
-      if (value !== undefined) batch.puts.push({ table: touch.table, value });
-      // Created and deleted since the last flush: the database never saw it.
-      else if (touch.previous) {
-        batch.deletes.push({ table: touch.table, key: durableKeyOf(touch.table, touch.previous) });
+    for (const table of TABLES) {
+      for (const [key, previous] of dirty[table]) {
+        const value = tableOf(tables, table).get(key);
+        if (value !== undefined) batch.puts.push({ table, value });
+        // Created and deleted since the last flush: the database never saw it.
+        else if (previous !== undefined) {
+          batch.deletes.push({ table, key: durableKeyOf(table, previous as object) });
+        }
       }
     }
     dirty = newDirty();
@@ -376,7 +384,7 @@ export function mirrorStore(
     tables = fill(snapshot);
     version = snapshot.version;
     // IDs are never reused within this store, even ones whose writes were lost.
-    nextInboxId.value = Math.max(nextInboxId.value, nextInboxIdOf(snapshot));
+    nextInboxId.value = nextInboxIdAfter(nextInboxId.value, snapshot);
     dirty = newDirty();
     dirtyCount = 0;
     historyInFlight = new Map();
@@ -397,10 +405,7 @@ export function mirrorStore(
     read: (fn) => run(false, fn),
     write: (fn, options) => run(true, fn, options),
     flushed(options) {
-      if (broken) return Promise.reject(broken.error);
-      const urgent = !options?.lazy;
-      if (pendingWrites()) return waitFor(window, urgent);
-      return flushing ? waitFor(window - 1, urgent) : Promise.resolve();
+      return broken ? Promise.reject(broken.error) : waitForWrites(!options?.lazy);
     },
     async refresh() {
       // A few rounds at most: under a stream of own writes, catching up can wait for a quieter turn.
@@ -408,7 +413,7 @@ export function mirrorStore(
         // Writes of ours not yet flushed are built on the version we know: if someone wrote
         // since, their flush fails and the store reloads, which catches up too. Wait for that.
         if (flushing || pendingWrites()) {
-          await waitFor(pendingWrites() ? window : window - 1).catch(() => undefined);
+          await waitForWrites().catch(() => undefined);
           continue;
         }
         const done = await exclusive(async () => {
@@ -419,7 +424,7 @@ export function mirrorStore(
             return true;
           }
           applyChanges(tables, caughtUp.changes);
-          nextInboxId.value = Math.max(nextInboxId.value, nextInboxIdOf(caughtUp));
+          nextInboxId.value = nextInboxIdAfter(nextInboxId.value, caughtUp);
           version = caughtUp.version;
           return true;
         });
@@ -453,9 +458,9 @@ export function mirrorStore(
 function fill(snapshot: MirrorSnapshot): Tables {
   const tables = createTables();
   for (const table of TABLES) {
-    for (const r of snapshot[table]) tableOf(tables, table).set(memoryKey(durableKeyOf(table, r)), r);
+    for (const r of snapshot[table]) tableOf(tables, table).set(recordKey(table, r), r);
   }
-  applyChanges(tables, snapshot.changes ?? []);
+  applyChanges(tables, snapshot.changes);
   return tables;
 }
 
@@ -464,31 +469,14 @@ function applyChanges(tables: Tables, changes: Change[]): void {
   for (const change of changes) {
     for (const { table, key } of change.deletes) tableOf(tables, table).delete(memoryKey(key));
     for (const { table, value } of change.puts) {
-      tableOf(tables, table).set(memoryKey(durableKeyOf(table, value)), value);
+      tableOf(tables, table).set(recordKey(table, value), value);
     }
   }
 }
 
-/** The first inbox ID nobody has handed out, given the records and commits known. */
-function nextInboxIdOf(known: { nextInboxId?: number; inbox?: InboxRecord[]; changes?: Change[] }): number {
-  let next = known.nextInboxId ?? 1;
+/** The first inbox ID nobody has handed out, given `next` and the records and commits known. */
+function nextInboxIdAfter(next: number, known: { inbox?: InboxRecord[]; changes: Change[] }): number {
   for (const m of known.inbox ?? []) next = Math.max(next, m.id + 1);
-  for (const change of known.changes ?? []) next = Math.max(next, change.nextInboxId);
+  for (const change of known.changes) next = Math.max(next, change.nextInboxId);
   return next;
-}
-
-function tableOf(tables: Tables, table: TableName): Map<string | number, object> {
-  return tables[table] as Map<string | number, object>;
-}
-
-/** A durable key as the tables in memory hold it: compound keys as one string (see `pairKey`). */
-export function memoryKey(key: DurableKey): string | number {
-  return typeof key === 'object' ? pairKey(key[0], key[1]) : key;
-}
-
-/** A record's key in its store (the stores' key paths, in code). */
-export function durableKeyOf(table: TableName, value: object): DurableKey {
-  const path = KEY_PATHS[table];
-  const v = value as Record<string, string | number>;
-  return (typeof path === 'string' ? v[path] : [v[path[0]], v[path[1]]]) as DurableKey;
 }

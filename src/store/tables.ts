@@ -1,9 +1,9 @@
 import type { HistoryEvent } from '../engine/events.ts';
 import { copy } from './copy.ts';
 import { LeaseLostError } from './errors.ts';
-import { compareExecutions, matchesFilter } from './filter.ts';
 import type {
   ActivityTaskRecord,
+  ExecutionFilter,
   ExecutionRecord,
   Fence,
   InboxRecord,
@@ -16,21 +16,21 @@ import type {
 } from './types.ts';
 
 /**
- * A Map with one secondary index, kept in `set` and `delete`, so the undo log (which calls
- * them) keeps the index right on rollback too. Like an IndexedDB index: lookups by a field
- * touch only the matching records, not the whole table.
+ * A Map with one secondary index on a field of its values, kept in `set` and `delete`, so a
+ * rollback (which calls them) keeps the index right too. Like an IndexedDB index: lookups by
+ * the field touch only the matching records, not the whole table.
  */
-export class IndexedMap<K, V> extends Map<K, V> {
-  readonly #index = new Map<string, Set<K>>();
-  readonly #indexKey: (value: V) => string | undefined;
-  constructor(indexKey: (value: V) => string | undefined) {
+export class IndexedMap<K, V extends object> extends Map<K, V> {
+  readonly #index = new Map<unknown, Set<K>>();
+  readonly #field: keyof V;
+  constructor(field: keyof V) {
     super();
-    this.#indexKey = indexKey;
+    this.#field = field;
   }
   override set(key: K, value: V): this {
     this.#unindex(key);
     super.set(key, value);
-    const ik = this.#indexKey(value);
+    const ik = value[this.#field];
     if (ik !== undefined) {
       const keys = this.#index.get(ik) ?? new Set<K>();
       keys.add(key);
@@ -45,13 +45,12 @@ export class IndexedMap<K, V> extends Map<K, V> {
   #unindex(key: K): void {
     const old = super.get(key);
     if (old === undefined) return;
-    const ik = this.#indexKey(old);
-    if (ik === undefined) return;
+    const ik = old[this.#field];
     const keys = this.#index.get(ik);
     keys?.delete(key);
     if (keys?.size === 0) this.#index.delete(ik);
   }
-  /** The values whose index key is `ik`. */
+  /** The values whose field is `ik`. */
   byIndex(ik: string): V[] {
     return [...(this.#index.get(ik) ?? [])].map((key) => super.get(key)!);
   }
@@ -100,22 +99,27 @@ export const KEY_PATHS: Record<TableName, string | [string, string]> = {
 /** Every table but history, in one fixed order (the durable snapshot's and log's). */
 export const TABLES = Object.keys(KEY_PATHS) as TableName[];
 
-/** One record a transaction wrote or deleted, and what was there before (undefined: nothing). */
-export interface Touch {
-  table: TableName;
+/**
+ * One write of a transaction: what was under `key` in `map` before (undefined: nothing), to
+ * undo it by, and for a mirror to flush the record by.
+ */
+export interface Write {
+  /** The record's table; none for history, which a mirror flushes from the tables as a whole. */
+  table: TableName | undefined;
+  map: Map<string | number, unknown>;
   key: string | number;
-  previous: object | undefined;
+  previous: unknown;
 }
 
 export function createTables(): Tables {
   return {
-    executions: new IndexedMap((e) => e.parentRunId),
+    executions: new IndexedMap('parentRunId'),
     workflowIds: new Map(),
     history: new Map(),
-    inbox: new IndexedMap((m) => m.runId),
+    inbox: new IndexedMap('runId'),
     workflowTasks: new Map(),
-    activityTasks: new IndexedMap((a) => a.runId),
-    timers: new IndexedMap((t) => t.runId),
+    activityTasks: new IndexedMap('runId'),
+    timers: new IndexedMap('runId'),
     leases: new Map(),
   };
 }
@@ -134,18 +138,24 @@ export function checkFence(tables: Tables, fence: Fence): void {
   );
 }
 
-/** What one transaction needs besides the tables: its undo log and its state. */
+/** What one transaction needs besides the tables: its writes and its state. */
 export interface TxState {
   readonly writable: boolean;
   active: boolean;
-  /** Undoes each write, newest last; replayed backwards when the transaction fails. */
-  readonly undo: (() => void)[];
+  /** Every write, oldest first: undone backwards when the transaction fails. */
+  readonly writes: Write[];
   /** The first write that failed. Like IndexedDB, the transaction fails even if `fn` catches it. */
   failure: { error: unknown } | undefined;
-  /** When set, every record written or deleted is reported here (a mirror flushes them). */
-  readonly touched?: Touch[];
   /** When set, answers history reads (a mirror keeps only unflushed history in the tables). */
   readonly readHistory?: (runId: string, fromEventId: number) => Promise<HistoryEvent[]>;
+}
+
+/** Undoes a failed transaction's writes, newest first. */
+export function rollback(state: TxState): void {
+  for (const { map, key, previous } of state.writes.reverse()) {
+    if (previous === undefined) map.delete(key);
+    else map.set(key, previous);
+  }
 }
 
 /**
@@ -174,24 +184,29 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
     }
   }
 
-  function set<K extends string | number, V>(
+  function set(
     table: TableName | undefined,
-    map: Map<K, V>,
-    key: K,
-    value: V,
+    map: Map<string | number, unknown>,
+    key: string | number,
+    value: unknown,
   ): void {
-    const previous = map.get(key);
-    state.undo.push(previous === undefined ? () => map.delete(key) : () => map.set(key, previous));
+    state.writes.push({ table, map, key, previous: map.get(key) });
     map.set(key, value);
-    if (table !== undefined) state.touched?.push({ table, key, previous: previous as object | undefined });
   }
 
-  function remove<K extends string | number, V>(table: TableName, map: Map<K, V>, key: K): void {
-    const previous = map.get(key);
-    if (previous === undefined) return;
-    state.undo.push(() => map.set(key, previous));
-    map.delete(key);
-    state.touched?.push({ table, key, previous: previous as object });
+  /** Writes a copy of `record` into `table`, under the key its key path gives. */
+  function put(table: TableName, record: object): void {
+    write(() => set(table, tableOf(tables, table), recordKey(table, record), copy(record)));
+  }
+
+  function remove(table: TableName, key: string | number): void {
+    write(() => {
+      const map = tableOf(tables, table);
+      const previous = map.get(key);
+      if (previous === undefined) return;
+      state.writes.push({ table, map, key, previous });
+      map.delete(key);
+    });
   }
 
   /** Reads answer at call time, like an IndexedDB request queued in order. */
@@ -207,7 +222,7 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
   return {
     executions: {
       get: (runId) => read(() => tables.executions.get(runId)),
-      put: (record) => write(() => set('executions', tables.executions, record.runId, copy(record))),
+      put: (record) => put('executions', record),
       list: (filter = {}) =>
         read(() =>
           (filter.parentRunId !== undefined
@@ -220,7 +235,7 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
     },
     workflowIds: {
       get: (workflowId) => read(() => tables.workflowIds.get(workflowId)),
-      put: (record) => write(() => set('workflowIds', tables.workflowIds, record.workflowId, copy(record))),
+      put: (record) => put('workflowIds', record),
     },
     history: {
       append: (runId, chunk) =>
@@ -259,12 +274,12 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
           set('inbox', tables.inbox, id, { ...message, id });
         }),
       list: (runId) => read(() => tables.inbox.byIndex(runId).sort((a, b) => a.id - b.id)),
-      delete: (id) => write(() => remove('inbox', tables.inbox, id)),
+      delete: (id) => remove('inbox', id),
     },
     workflowTasks: {
       get: (runId) => read(() => tables.workflowTasks.get(runId)),
-      put: (record) => write(() => set('workflowTasks', tables.workflowTasks, record.runId, copy(record))),
-      delete: (runId) => write(() => remove('workflowTasks', tables.workflowTasks, runId)),
+      put: (record) => put('workflowTasks', record),
+      delete: (runId) => remove('workflowTasks', runId),
       list: (taskQueue) =>
         read(() =>
           [...tables.workflowTasks.values()]
@@ -274,11 +289,8 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
     },
     activityTasks: {
       get: (runId, seq) => read(() => tables.activityTasks.get(pairKey(runId, seq))),
-      put: (record) =>
-        write(() =>
-          set('activityTasks', tables.activityTasks, pairKey(record.runId, record.seq), copy(record)),
-        ),
-      delete: (runId, seq) => write(() => remove('activityTasks', tables.activityTasks, pairKey(runId, seq))),
+      put: (record) => put('activityTasks', record),
+      delete: (runId, seq) => remove('activityTasks', pairKey(runId, seq)),
       list: (taskQueue) =>
         read(() =>
           [...tables.activityTasks.values()]
@@ -288,16 +300,15 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
       listByRun: (runId) => read(() => tables.activityTasks.byIndex(runId).sort(compareActivityTasks)),
     },
     timers: {
-      put: (record) =>
-        write(() => set('timers', tables.timers, pairKey(record.runId, record.key), copy(record))),
-      delete: (runId, key) => write(() => remove('timers', tables.timers, pairKey(runId, key))),
+      put: (record) => put('timers', record),
+      delete: (runId, key) => remove('timers', pairKey(runId, key)),
       list: () =>
         read(() => [...tables.timers.values()].sort((a, b) => a.fireAt - b.fireAt || compareTimerKeys(a, b))),
       listByRun: (runId) => read(() => tables.timers.byIndex(runId).sort(compareTimerKeys)),
     },
     leases: {
       get: (name) => read(() => tables.leases.get(name)),
-      put: (record) => write(() => set('leases', tables.leases, record.name, copy(record))),
+      put: (record) => put('leases', record),
     },
   };
 }
@@ -315,9 +326,50 @@ export function pairKey(first: string, second: string | number): string {
   return `${first}\u0000${second}`;
 }
 
+/** The key a table's record has in the durable database. */
+export type DurableKey = string | number | [string, number] | [string, string];
+
+/** A durable key as the tables in memory hold it: compound keys as one string (see `pairKey`). */
+export function memoryKey(key: DurableKey): string | number {
+  return typeof key === 'object' ? pairKey(key[0], key[1]) : key;
+}
+
+/** A record's key in its store (the stores' key paths, in code). */
+export function durableKeyOf(table: TableName, value: object): DurableKey {
+  const path = KEY_PATHS[table];
+  const v = value as Record<string, string | number>;
+  return (typeof path === 'string' ? v[path] : [v[path[0]], v[path[1]]]) as DurableKey;
+}
+
+/** A record's key in the tables in memory. */
+export function recordKey(table: TableName, value: object): string | number {
+  return memoryKey(durableKeyOf(table, value));
+}
+
+/** A table as a plain Map, for code that handles every table alike. */
+export function tableOf(tables: Tables, table: TableName): Map<string | number, object> {
+  return tables[table] as Map<string | number, object>;
+}
+
 /** Orders strings by code unit, as IndexedDB orders string keys (not `localeCompare`). */
 export function compareKeys(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Whether an execution passes every field of a filter (fields combine with AND). */
+function matchesFilter(record: ExecutionRecord, filter: ExecutionFilter): boolean {
+  return (
+    (filter.workflowType === undefined || record.workflowType === filter.workflowType) &&
+    (filter.status === undefined || record.status === filter.status) &&
+    (filter.parentWorkflowId === undefined || record.parentWorkflowId === filter.parentWorkflowId) &&
+    (filter.parentRunId === undefined || record.parentRunId === filter.parentRunId) &&
+    (filter.workflowId === undefined || record.workflowId === filter.workflowId)
+  );
+}
+
+/** The order `executions.list` promises: by start time, then run ID. */
+function compareExecutions(a: ExecutionRecord, b: ExecutionRecord): number {
+  return a.startTime - b.startTime || compareKeys(a.runId, b.runId);
 }
 
 // The orders below match the IndexedDB store, whose lists come back in key order.
