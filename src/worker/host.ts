@@ -260,7 +260,7 @@ export class Host {
     return {
       now: realNow(),
       hostId: this.hostId,
-      newRunId: () => crypto.randomUUID(),
+      newRunId,
       newSeed: randomUint32,
       historyLimit: this.#options.historyLimit ?? 50_000,
       claimQueues: this.taskQueues,
@@ -516,8 +516,7 @@ export class Host {
 
   /** Answers a call from another host: a client call for the leader, or a task for an executor. */
   #answer(method: string, args: unknown[]): Promise<Reply<unknown>> {
-    const api = this.#localApi as unknown as Record<string, (...a: unknown[]) => Promise<Reply<unknown>>>;
-    if ((FORWARDED as readonly string[]).includes(method)) return api[method]!(...args);
+    if ((FORWARDED as readonly string[]).includes(method)) return this.#local(method as Forwarded, args);
     return reply(() => this.#execute(method as ExecutorMethod, args[0]));
   }
 
@@ -869,7 +868,7 @@ export class Host {
   ): Promise<TaskResult> {
     try {
       const machine = cached ?? (await WorkflowMachine.replay(this.#machineInit(exec), history));
-      const result = await machine.runTask(inbox, time, { newRunId: () => crypto.randomUUID() });
+      const result = await machine.runTask(inbox, time, { newRunId });
       for (const { command } of result.commands)
         assertPayloadSize(command, this.#payloadLimit, `${command.type} payload`);
       this.#remember(exec.runId, machine);
@@ -926,11 +925,8 @@ export class Host {
     if (machine.closed) return;
     this.#cache.set(runId, machine);
     const max = this.#options.maxCachedWorkflows ?? 1_000;
-    while (this.#cache.size > max) {
-      const oldest = this.#cache.keys().next().value;
-      if (oldest === undefined) break;
-      this.#cache.delete(oldest);
-    }
+    // The oldest goes first: a Map keeps insertion order.
+    while (this.#cache.size > max) this.#cache.delete(this.#cache.keys().next().value!);
   }
 
   /** What every run's machine gets from this host, built once. */
@@ -1023,14 +1019,6 @@ export class Host {
             claimActivity(tx, task.runId, task.seq, task.attempt, ctx),
           );
     if (!claimed || this.#stopped) return;
-    return this.#finishActivity(task, claimed, controller);
-  }
-
-  async #finishActivity(
-    task: ActivityTaskRecord,
-    claimed: ActivityTaskRecord,
-    controller: AbortController,
-  ): Promise<ActivityTaskRecord | undefined> {
     // Activities spread over every host that runs their queue: the least busy takes the next.
     let runner: string | undefined;
     let least = Infinity;
@@ -1078,13 +1066,17 @@ export class Host {
     }
     const now = realNow();
     const { startToCloseTimeout: startToClose, scheduleToCloseTimeout: scheduleToClose } = task;
-    // The earlier deadline applies; on a tie, start-to-close.
-    const startDeadline = startToClose === undefined ? Infinity : now + startToClose;
-    const scheduleDeadline = scheduleToClose === undefined ? Infinity : task.scheduledTime + scheduleToClose;
+    // The earlier deadline applies; on a tie, start-to-close. (No timeout: an Infinity deadline.)
+    const startDeadline = now + (startToClose ?? Infinity);
+    const scheduleDeadline = task.scheduledTime + (scheduleToClose ?? Infinity);
     const bySchedule = scheduleDeadline < startDeadline;
     const deadline = bySchedule ? scheduleDeadline : startDeadline;
     let timeoutHandle: ReturnType<typeof setTimeout> | undefined;
-    const timedOut = new Promise<ActivityOutcome>((resolve) => {
+    // Settles when the attempt is cancelled, or when it times out (which aborts it too).
+    const stopped = new Promise<ActivityOutcome>((resolve) => {
+      controller.signal.addEventListener('abort', () => {
+        if (!(controller.signal.reason instanceof TimeoutFailure)) resolve({ cancelled: true });
+      });
       if (deadline === Infinity) return;
       timeoutHandle = setTimeout(
         () => {
@@ -1098,11 +1090,6 @@ export class Host {
         },
         Math.min(Math.max(0, deadline - now), MAX_TIMEOUT),
       );
-    });
-    const cancelled = new Promise<ActivityOutcome>((resolve) => {
-      controller.signal.addEventListener('abort', () => {
-        if (!(controller.signal.reason instanceof TimeoutFailure)) resolve({ cancelled: true });
-      });
     });
     const context = new Context(
       {
@@ -1139,7 +1126,7 @@ export class Host {
       }
     })();
     try {
-      return await Promise.race([run, timedOut, cancelled]);
+      return await Promise.race([run, stopped]);
     } finally {
       clearTimeout(timeoutHandle);
     }
@@ -1369,22 +1356,19 @@ export class Host {
    * not lead forwards calls to the leader; only `watch` stays here (the leader's notes feed it).
    */
   api(): EngineApi {
-    const local = this.#localApi as unknown as Record<
-      Forwarded,
-      (...args: unknown[]) => Promise<Reply<unknown>>
-    >;
-    const routed = { ...this.#localApi };
+    const api: Record<string, (...args: never[]) => Promise<unknown>> = {
+      watch: async (listener: (changes: WorkflowChange[]) => void) => this.watch(listener),
+      unwatch: async (id: number) => this.unwatch(id),
+    };
     for (const method of FORWARDED) {
-      (routed as Record<Forwarded, unknown>)[method] = async (
-        ...args: unknown[]
-      ): Promise<Reply<unknown>> => {
+      api[method] = async (...args: unknown[]): Promise<Reply<unknown>> => {
         // A start without a queue goes to the first queue of the host the client called.
         const options = args[1] as WorkflowStartOptions | undefined;
         if (method === 'start' && options?.taskQueue === undefined)
           args[1] = { ...options, taskQueue: this.taskQueues[0] ?? 'default' };
         for (let attempt = 1; ; attempt++) {
           if (!this.#lease) return this.#call('', method, args);
-          const answer = await local[method](...args);
+          const answer = await this.#local(method, args);
           // The lease was lost meanwhile (another host wrote): the leader answers instead.
           const lost = 'error' in answer && /^(LeaseLost|StoreConflict)Error$/.test(answer.error.name);
           if (!lost || attempt >= CONFLICT_ATTEMPTS) return answer;
@@ -1392,31 +1376,19 @@ export class Host {
         }
       };
     }
-    return routed;
+    return api as unknown as EngineApi;
   }
 
-  /** The API as this host answers it itself. */
-  readonly #localApi: EngineApi = this.#makeLocalApi();
-
-  #makeLocalApi(): EngineApi {
+  /** Answers a client call here: the host's method of the same name (`start`: `startWorkflow`), its errors as records. */
+  #local(method: Forwarded, args: unknown[]): Promise<Reply<unknown>> {
     const host = this as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
-    const api: Record<string, (...args: never[]) => Promise<unknown>> = {
-      watch: async (listener: (changes: WorkflowChange[]) => void) => this.watch(listener),
-      unwatch: async (id: number) => this.unwatch(id),
-    };
-    FORWARDED.forEach((method, i) => {
-      // The host's method of the same name (`start`: `startWorkflow`), its errors as records.
-      const fn = host[method === 'start' ? 'startWorkflow' : method]!;
-      api[method] = (...args: unknown[]) =>
-        reply(async () => {
-          const value = await fn.apply(this, args);
-          // A read may see writes not yet durable: it answers once they are, so a client is
-          // never told of a state a crash could take back.
-          if (i >= FIRST_READ) await this.#store.flushed();
-          return value;
-        });
+    return reply(async () => {
+      const value = await host[method === 'start' ? 'startWorkflow' : method]!(...args);
+      // A read may see writes not yet durable: it answers once they are, so a client is
+      // never told of a state a crash could take back.
+      if (FORWARDED.indexOf(method) >= FIRST_READ) await this.#store.flushed();
+      return value;
     });
-    return api as unknown as EngineApi;
   }
 }
 
@@ -1442,6 +1414,8 @@ async function reply<T>(fn: () => Promise<T>): Promise<Reply<T>> {
     return { error: toErrorRecord(error) };
   }
 }
+
+const newRunId = (): string => crypto.randomUUID();
 
 function leaseLost(): LeaseLostError {
   return new LeaseLostError('This host lost the lease');
