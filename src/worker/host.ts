@@ -422,11 +422,9 @@ export class Host {
   /** Picks up the work waiting in the store: workflow tasks, activities, timers. */
   async #scan(): Promise<void> {
     if (!this.#lease) return;
-    const { tasks, activities, timers } = await this.#store.read(async (tx) => ({
-      tasks: await tx.workflowTasks.list(),
-      activities: await tx.activityTasks.list(),
-      timers: await tx.timers.list(),
-    }));
+    const [tasks, activities, timers] = await this.#store.read((tx) =>
+      Promise.all([tx.workflowTasks.list(), tx.activityTasks.list(), tx.timers.list()]),
+    );
     if (!this.#lease) return;
     for (const task of tasks) if (this.#canRun(task.taskQueue)) this.#ready.add(task.runId);
     for (const activity of activities) if (this.#canRun(activity.taskQueue)) this.#enqueueActivity(activity);
@@ -616,11 +614,8 @@ export class Host {
     for (const events of fx.appended.values()) {
       for (const event of events) {
         if (event.eventType !== 'WorkflowExecutionUpdateCompleted') continue;
-        const outcome = event.attributes.outcome;
-        updates.push({
-          updateId: event.attributes.protocolInstanceId,
-          ...('success' in outcome ? { success: outcome.success } : { failure: outcome.failure }),
-        });
+        // The outcome is `{ success }` or `{ failure }`, as the note carries it.
+        updates.push({ updateId: event.attributes.protocolInstanceId, ...event.attributes.outcome });
       }
     }
     if (this.#lease) {
@@ -693,7 +688,7 @@ export class Host {
         waiter.reject(
           new WorkflowUpdateFailedError(
             update.rejected ? 'Workflow update rejected' : 'Workflow update failed',
-            update.failure && fromFailureRecord(update.failure),
+            fromFailureRecord(update.failure),
           ),
         );
       }
