@@ -6,6 +6,7 @@ import {
   fromFailureRecord,
   type HistoryEvent,
   InvalidArgumentError,
+  type MachineInit,
   msOptional,
   type TaskResult,
   TimeoutFailure,
@@ -165,6 +166,8 @@ export class Host {
   readonly #options: HostOptions;
   readonly #bus: WakeBus;
   readonly #payloadLimit: number;
+  /** What every run's machine gets from this host, built once. */
+  readonly #machineBase: Omit<MachineInit, 'workflowId' | 'runId'>;
   #unsubscribe: (() => void) | undefined;
   #unsubscribeReload: (() => void) | undefined;
   readonly #cache = new Map<string, WorkflowMachine>();
@@ -228,6 +231,15 @@ export class Host {
     this.#workflowTypes = new Map([...this.#workflows].map(([name, fn]) => [fn as Function, name]));
     this.#bus = options.bus ?? localBus(options.store);
     this.#payloadLimit = options.payloadLimit ?? DEFAULT_PAYLOAD_LIMIT;
+    this.#machineBase = {
+      workflowTypeOf: (fn) => this.#workflowTypes.get(fn),
+      resolveWorkflow: (type) => this.#workflows.get(type),
+      identity: this.hostId,
+      ...defined({
+        maxPendingChildren: options.maxPendingChildren,
+        suggestContinueAsNewAt: options.suggestContinueAsNewAt,
+      }),
+    };
     this.#timers = new TimerQueue(
       (t) => `${t.runId}/${t.key}`,
       (due) => this.#onTimersDue(due),
@@ -552,7 +564,7 @@ export class Host {
     durable = false,
   ): Promise<T> {
     const fence = this.#lease;
-    if (!fence) throw new LeaseLostError('This host does not hold the lease');
+    if (!fence) throw leaseLost();
     const fx = newEffects();
     const ctx = this.#context();
     let value: T;
@@ -924,23 +936,8 @@ export class Host {
     while (this.#cache.size > max) this.#cache.delete(this.#cache.keys().next().value!);
   }
 
-  /** What every run's machine gets from this host, built once. */
-  readonly #machineBase = {
-    workflowTypeOf: (fn: Function) => this.#workflowTypes.get(fn),
-    resolveWorkflow: (type: string) => this.#workflows.get(type),
-  };
-
-  #machineInit(exec: ExecutionRecord) {
-    return {
-      ...this.#machineBase,
-      ...defined({
-        maxPendingChildren: this.#options.maxPendingChildren,
-        suggestContinueAsNewAt: this.#options.suggestContinueAsNewAt,
-      }),
-      workflowId: exec.workflowId,
-      runId: exec.runId,
-      identity: this.hostId,
-    };
+  #machineInit(exec: ExecutionRecord): MachineInit {
+    return { ...this.#machineBase, workflowId: exec.workflowId, runId: exec.runId };
   }
 
   // ---- timers -------------------------------------------------------------------------------
@@ -1133,7 +1130,8 @@ export class Host {
     workflowType: string,
     options: WorkflowStartOptions,
   ): Promise<{ workflowId: string; runId: string }> {
-    if (typeof workflowType !== 'string' || !this.#workflows.has(workflowType)) {
+    // (Anything but a registered name, a string, is unknown.)
+    if (!this.#workflows.has(workflowType)) {
       throw new InvalidArgumentError(
         `Unknown workflow type '${String(workflowType)}' (registered: ${[...this.#workflows.keys()].join(', ') || 'none'})`,
       );
@@ -1145,34 +1143,24 @@ export class Host {
     if (!Array.isArray(args)) throw new InvalidArgumentError('options.args must be an array');
     this.#assertStorable(args, 'Workflow arguments');
     if (options.memo !== undefined) assertCloneable(options.memo, 'Memo');
-    const workflowExecutionTimeout = msOptional(options.workflowExecutionTimeout);
-    const workflowRunTimeout = msOptional(options.workflowRunTimeout);
-    const workflowTaskTimeout = msOptional(options.workflowTaskTimeout);
-    const { runId } = await this.#enqueueWrite(
-      (tx, fx, ctx) =>
-        startWorkflow(
-          tx,
-          {
-            workflowType,
-            workflowId: options.workflowId,
-            taskQueue: options.taskQueue ?? this.taskQueues[0] ?? 'default',
-            args,
-            identity: this.hostId,
-            ...defined({
-              workflowIdReusePolicy: options.workflowIdReusePolicy,
-              workflowIdConflictPolicy: options.workflowIdConflictPolicy,
-              workflowExecutionTimeout,
-              workflowRunTimeout,
-              workflowTaskTimeout,
-              retry: options.retry,
-              memo: options.memo,
-            }),
-          },
-          ctx,
-          fx,
-        ),
-      true,
-    );
+    // Built (and its durations checked) before it is queued.
+    const request = {
+      workflowType,
+      workflowId: options.workflowId,
+      taskQueue: options.taskQueue ?? this.taskQueues[0] ?? 'default',
+      args,
+      identity: this.hostId,
+      ...defined({
+        workflowIdReusePolicy: options.workflowIdReusePolicy,
+        workflowIdConflictPolicy: options.workflowIdConflictPolicy,
+        workflowExecutionTimeout: msOptional(options.workflowExecutionTimeout),
+        workflowRunTimeout: msOptional(options.workflowRunTimeout),
+        workflowTaskTimeout: msOptional(options.workflowTaskTimeout),
+        retry: options.retry,
+        memo: options.memo,
+      }),
+    };
+    const { runId } = await this.#enqueueWrite((tx, fx, ctx) => startWorkflow(tx, request, ctx, fx), true);
     return { workflowId: options.workflowId, runId };
   }
 
@@ -1277,13 +1265,7 @@ export class Host {
       throw new InvalidArgumentError(`Workflow '${exec.workflowId}' has not started running yet`);
     const answer = await machine.runtime.query(name, args);
     // The answer travels back by postMessage: refuse what it cannot carry, clearly, here.
-    try {
-      structuredClone(answer);
-    } catch (error) {
-      throw new InvalidArgumentError(
-        `The answer of query '${name}' cannot be sent: not structured-cloneable (${(error as Error).message})`,
-      );
-    }
+    assertCloneable(answer, `The answer of query '${name}'`);
     return answer;
   }
 
@@ -1413,7 +1395,7 @@ async function reply<T>(fn: () => Promise<T>): Promise<Reply<T>> {
 const newRunId = (): string => crypto.randomUUID();
 
 function leaseLost(): LeaseLostError {
-  return new LeaseLostError('This host lost the lease');
+  return new LeaseLostError('This host does not hold the lease');
 }
 
 /** Lets Node exit while only this timer is left (a lease renewal, a takeover watch). */
@@ -1503,7 +1485,7 @@ function assertCloneable(value: unknown, what: string): void {
     structuredClone(value);
   } catch (error) {
     throw new InvalidArgumentError(
-      `${what} cannot be stored: not structured-cloneable (${(error as Error).message ?? error})`,
+      `${what} is not structured-cloneable (${(error as Error).message ?? error})`,
     );
   }
 }
