@@ -128,8 +128,8 @@ type ExecutorMethod = 'task' | 'activity' | 'abort' | 'query';
 interface RemoteTask {
   exec: ExecutionRecord;
   inbox: InboxRecord[];
-  /** Left out when the executor last ran this run's task (it keeps the instance). */
-  history?: HistoryEvent[];
+  /** Undefined when the executor last ran this run's task (it keeps the instance). */
+  history: HistoryEvent[] | undefined;
   time: number;
 }
 interface PendingCall {
@@ -389,9 +389,7 @@ export class Host {
       setTimeout(() => void this.#elect(), Math.max(0, lease.expiresAt - realNow()) + this.#ttl / 10),
     );
     if (!newLeader) return;
-    this.#options.whenHostGone?.(lease.holder).then(() => {
-      if (this.#leader === lease.holder) void this.#elect();
-    });
+    this.#options.whenHostGone?.(lease.holder).then(() => this.#gone(lease.holder));
     this.#bus.publish({ from: this.hostId, serves: this.taskQueues });
     this.#resendCalls();
   }
@@ -410,10 +408,8 @@ export class Host {
     this.#sticky.clear();
     for (const { controller } of this.#runningActivities.values()) controller.abort(leaseLost());
     // Local calls waiting here are woken: they find this host no longer leads and go to the leader.
-    for (const [id, waiter] of this.#updateWaiters) {
-      this.#updateWaiters.delete(id);
-      waiter.reject(leaseLost());
-    }
+    for (const waiter of this.#updateWaiters.values()) waiter.reject(leaseLost());
+    this.#updateWaiters.clear();
     void this.#lookAgain();
     void this.#elect();
   }
@@ -423,10 +419,10 @@ export class Host {
    * and the work waiting in the store is picked up again.
    */
   #lookAgain(): Promise<void> {
+    // (Waking resolves promises: nothing runs before the maps are cleared.)
     for (const waiters of [this.#resultWaiters, this.#changeWaiters]) {
-      const woken = [...waiters.values()].flat();
+      for (const list of waiters.values()) for (const wake of list) wake();
       waiters.clear();
-      for (const wake of woken) wake();
     }
     return this.#scan();
   }
@@ -800,7 +796,7 @@ export class Host {
     for (const { exec, inbox, cached, history, executor } of loaded) {
       const time = realNow();
       if (executor) {
-        const task: RemoteTask = { exec, inbox, time, ...(history && { history }) };
+        const task: RemoteTask = { exec, inbox, time, history };
         remote.push(
           this.#call(executor, 'task', [task]).then(
             (reply) => {
@@ -1307,15 +1303,12 @@ export class Host {
         if (!this.#lease) throw leaseLost();
         next = exec.runId;
       } else if (next === undefined) {
-        return outcomeOf(exec, await this.#closingEvent(exec));
+        // Its closing event is its last.
+        const closing = await this.#store.read((tx) => tx.history.read(exec.runId, exec.nextEventId - 1));
+        return outcomeOf(exec, closing.at(-1));
       }
       exec = await find(next);
     }
-  }
-
-  async #closingEvent(exec: ExecutionRecord): Promise<HistoryEvent | undefined> {
-    const events = await this.#store.read((tx) => tx.history.read(exec.runId, exec.nextEventId - 1));
-    return events[events.length - 1];
   }
 
   watch(listener: (changes: WorkflowChange[]) => void): number {
@@ -1505,11 +1498,11 @@ export function describeExecution(exec: ExecutionRecord): WorkflowDescription {
       exec.parentRunId !== undefined && {
         parent: { workflowId: exec.parentWorkflowId, runId: exec.parentRunId },
       }),
-    ...(exec.root !== undefined && { root: exec.root }),
     ...(exec.blocked !== undefined && {
       blocked: { reason: exec.blocked.reason, since: new Date(exec.blocked.since) },
     }),
     ...defined({
+      root: exec.root,
       parentClosePolicy: exec.parentClosePolicy,
       memo: exec.memo,
     }),
