@@ -534,9 +534,9 @@ export class Host {
     this.#unsubscribe?.();
     this.#unsubscribeReload?.();
     this.#timers.clear();
-    for (const { controller } of this.#runningActivities.values())
-      controller.abort(new Error('Host shut down'));
-    for (const call of this.#calls.values()) call.reject(new Error('Host shut down'));
+    const stopped = new Error('Host shut down');
+    for (const { controller } of this.#runningActivities.values()) controller.abort(stopped);
+    for (const call of this.#calls.values()) call.reject(stopped);
     this.#calls.clear();
     await this.#draining;
     await this.#writeFlush;
@@ -556,8 +556,8 @@ export class Host {
   /** Runs one operation in its own transaction and applies its effects. */
   async #write<T>(
     op: (tx: StoreTx, fx: Effects, ctx: ServiceContext) => Promise<T>,
-    updates?: UpdateOutcome[],
     durable = false,
+    updates?: UpdateOutcome[],
   ): Promise<T> {
     const fence = this.#lease;
     if (!fence) throw leaseLost();
@@ -594,20 +594,18 @@ export class Host {
       this.#writeQueue = [];
       const durable = batch.some((item) => item.durable);
       try {
-        const values = await this.#write(
-          async (tx, fx, ctx) => {
-            const out: unknown[] = [];
-            for (const item of batch) out.push(await item.op(tx, fx, ctx));
-            return out;
-          },
-          undefined,
-          durable,
-        );
-        for (const [i, item] of batch.entries()) item.resolve(values[i]);
+        const values = await this.#write(async (tx, fx, ctx) => {
+          const out: unknown[] = [];
+          for (const item of batch) out.push(await item.op(tx, fx, ctx));
+          return out;
+        }, durable);
+        batch.forEach((item, i) => {
+          item.resolve(values[i]);
+        });
       } catch {
         for (const item of batch) {
           try {
-            item.resolve(await this.#write(item.op, undefined, item.durable));
+            item.resolve(await this.#write(item.op, item.durable));
           } catch (error) {
             item.reject(error);
           }
@@ -829,24 +827,29 @@ export class Host {
     if (commits.length === 0 && failures.length === 0) return;
     const rejections: UpdateOutcome[] = [];
     try {
-      await this.#write(async (tx, fx, ctx) => {
-        for (const commit of commits) {
-          const ok = await completeWorkflowTask(tx, commit, ctx, fx);
-          if (!ok) {
-            this.#cache.delete(commit.runId);
-            this.#sticky.delete(commit.runId);
-          } else {
-            for (const { command } of commit.result.commands) {
-              if (command.type === 'RejectUpdate') {
-                rejections.push({ updateId: command.updateId, failure: command.failure, rejected: true });
+      await this.#write(
+        async (tx, fx, ctx) => {
+          for (const commit of commits) {
+            const ok = await completeWorkflowTask(tx, commit, ctx, fx);
+            if (!ok) {
+              this.#cache.delete(commit.runId);
+              this.#sticky.delete(commit.runId);
+            } else {
+              for (const { command } of commit.result.commands) {
+                if (command.type === 'RejectUpdate') {
+                  rejections.push({ updateId: command.updateId, failure: command.failure, rejected: true });
+                }
               }
             }
           }
-        }
-        for (const f of failures) {
-          if (await failWorkflowTask(tx, f.runId, f.expected, f.events, ctx, fx)) this.#blocked.add(f.runId);
-        }
-      }, rejections);
+          for (const f of failures) {
+            if (await failWorkflowTask(tx, f.runId, f.expected, f.events, ctx, fx))
+              this.#blocked.add(f.runId);
+          }
+        },
+        false,
+        rejections,
+      );
     } catch (error) {
       // Nothing was written: the cached instances are ahead of the store.
       for (const commit of commits) {
@@ -904,8 +907,8 @@ export class Host {
       }
     }
     if (method === 'abort') {
-      const [runId, seq] = payload as [string, number];
-      this.#cancelRunning(`${runId}/${seq}`);
+      // The attempt's `runId/seq`.
+      this.#cancelRunning(payload as string);
       return null;
     }
     const { exec, history, name, args } = payload as {
@@ -1095,7 +1098,7 @@ export class Host {
     const run = (async (): Promise<ActivityOutcome | undefined> => {
       if (executor) {
         const abort = (): void =>
-          void this.#call(executor, 'abort', [[task.runId, task.seq]]).catch(() => undefined);
+          void this.#call(executor, 'abort', [`${task.runId}/${task.seq}`]).catch(() => undefined);
         controller.signal.addEventListener('abort', abort);
         return this.#call(executor, 'activity', [task]).then(
           (reply) =>
@@ -1195,16 +1198,14 @@ export class Host {
   ): Promise<unknown> {
     this.#assertStorable(args, 'Update arguments');
     const updateId = crypto.randomUUID();
-    let settle!: { resolve(v: unknown): void; reject(e: unknown): void };
-    const done = new Promise<unknown>((resolve, reject) => {
-      settle = { resolve, reject };
-    });
     const targetRun = await this.#enqueueWrite(
       (tx, fx, ctx) => requestUpdate(tx, workflowId, runId, { updateId, name, input: args }, ctx, fx),
       true,
     );
-    this.#updateWaiters.set(updateId, { ...settle, runId: targetRun });
-    return done;
+    // Waiting from now is in time: the update completes in a later workflow task.
+    return new Promise((resolve, reject) =>
+      this.#updateWaiters.set(updateId, { resolve, reject, runId: targetRun }),
+    );
   }
 
   async query(
