@@ -344,7 +344,6 @@ export class Host {
   }
 
   #lead(lease: LeaseRecord): void {
-    this.#lease = lease;
     this.#leader = this.hostId;
     // Workflow tasks may run at once (their commits share the lease's fate), activities not.
     // The lease rides with the next flush: usually the first client call's.
@@ -352,13 +351,15 @@ export class Host {
       () => true,
       () => false,
     );
-    this.#renewLater();
-    this.#bus.publish({ from: this.hostId, lease });
+    this.#hold(lease);
     this.#resendCalls();
     void this.#scan();
   }
 
-  #renewLater(): void {
+  /** Holds `lease`, won or renewed: tells the other hosts, and renews it after a third of its time. */
+  #hold(lease: LeaseRecord): void {
+    this.#lease = lease;
+    this.#bus.publish({ from: this.hostId, lease });
     clearTimeout(this.#leaseTimer);
     this.#leaseTimer = unref(setTimeout(() => void this.#renew(), this.#ttl / 3));
   }
@@ -374,10 +375,7 @@ export class Host {
       if (!(error instanceof LeaseLostError || error instanceof StoreConflictError)) throw error;
       return;
     }
-    if (this.#lease !== lease) return;
-    this.#lease = renewed;
-    this.#bus.publish({ from: this.hostId, lease: renewed });
-    this.#renewLater();
+    if (this.#lease === lease) this.#hold(renewed);
   }
 
   /** Follows the lease's holder, and takes over when it goes or lets its lease expire. */
@@ -655,9 +653,7 @@ export class Host {
     durable.then(
       () => {
         done();
-        if (note.changes.length > 0 && !this.#stopped) {
-          for (const listener of this.#watchers.values()) safeCall(() => listener(note.changes));
-        }
+        this.#tellWatchers(note.changes);
         this.#bus.publish(note);
       },
       // Lost: the store reloaded, and the rescan finds whatever is still to do.
@@ -722,10 +718,19 @@ export class Host {
       this.#resultWaiters.delete(change.runId);
       for (const wake of waiters ?? []) wake();
     }
-    if (notifyWatchers && note.changes.length > 0) {
-      for (const listener of this.#watchers.values()) safeCall(() => listener(note.changes));
-    }
+    if (notifyWatchers) this.#tellWatchers(note.changes);
     this.#kick();
+  }
+
+  #tellWatchers(changes: WorkflowChange[]): void {
+    if (changes.length === 0 || this.#stopped) return;
+    for (const listener of this.#watchers.values()) {
+      try {
+        listener(changes);
+      } catch (error) {
+        console.error('weft: a watch listener threw', error);
+      }
+    }
   }
 
   // ---- workflow tasks ---------------------------------------------------------------------
@@ -795,25 +800,21 @@ export class Host {
       const time = realNow();
       if (executor) {
         const task: RemoteTask = { exec, inbox, time, history };
+        // The executor no longer keeps the instance (again, with the history), or it is gone
+        // (again, elsewhere or when one offers).
+        const again = (): void => {
+          this.#sticky.delete(exec.runId);
+          this.#ready.add(exec.runId);
+        };
         remote.push(
-          this.#call(executor, 'task', [task]).then(
-            (reply) => {
-              if ('error' in reply) failed(exec, time, executor, fromErrorRecord(reply.error));
-              else if (reply.ok) {
-                done(exec, inbox, reply.ok as TaskResult);
-                this.#sticky.set(exec.runId, executor);
-              } else {
-                // The executor no longer keeps the instance: again, with the history.
-                this.#sticky.delete(exec.runId);
-                this.#ready.add(exec.runId);
-              }
-            },
-            // The executor is gone: the task runs again, elsewhere or when one offers.
-            () => {
-              this.#sticky.delete(exec.runId);
-              this.#ready.add(exec.runId);
-            },
-          ),
+          this.#call(executor, 'task', [task]).then((reply) => {
+            if ('error' in reply) failed(exec, time, executor, fromErrorRecord(reply.error));
+            else if (!reply.ok) again();
+            else {
+              done(exec, inbox, reply.ok as TaskResult);
+              this.#sticky.set(exec.runId, executor);
+            }
+          }, again),
         );
         continue;
       }
@@ -1388,14 +1389,14 @@ async function reply<T>(fn: () => Promise<T>): Promise<Reply<T>> {
 
 const newRunId = (): string => crypto.randomUUID();
 
-function leaseLost(): LeaseLostError {
-  return new LeaseLostError('This host does not hold the lease');
-}
-
 /** Lets Node exit while only this timer is left (a lease renewal, a takeover watch). */
 function unref(timer: ReturnType<typeof setTimeout>): ReturnType<typeof setTimeout> {
   (timer as { unref?: () => void }).unref?.();
   return timer;
+}
+
+function leaseLost(): LeaseLostError {
+  return new LeaseLostError('This host does not hold the lease');
 }
 
 const channel = typeof MessageChannel !== 'undefined' ? new MessageChannel() : undefined;
@@ -1439,14 +1440,6 @@ function functionsOf(module: Record<string, unknown>): [string, AnyFunction][] {
   return Object.entries(module).filter(
     (entry): entry is [string, AnyFunction] => typeof entry[1] === 'function',
   );
-}
-
-function safeCall(fn: () => void): void {
-  try {
-    fn();
-  } catch (error) {
-    console.error('weft: a watch listener threw', error);
-  }
 }
 
 /** Why an activity's result cannot be recorded, as the failure to record instead; or nothing. */
