@@ -445,6 +445,7 @@ export class Host {
     if (note.from === this.hostId || this.#stopped) return;
     if ('changes' in note) {
       this.#applyNote(note);
+      this.#tellWatchers(note.changes);
       return;
     }
     const { lease, serves, gone, call, answer } = note;
@@ -634,7 +635,7 @@ export class Host {
       for (const record of fx.timers) this.#timers.add(record, record.fireAt);
     }
     const note: WakeNote = { from: this.hostId, changes: [...fx.changed.values()].map(changeOf), updates };
-    this.#applyNote(note, false);
+    this.#applyNote(note);
     if (note.changes.length + updates.length === 0) return;
     // Other hosts and watchers may tell a user: both wait for durability.
     // Notes made while a flush is pending travel together, once it is durable.
@@ -679,7 +680,7 @@ export class Host {
   }
 
   /** Acts on what changed: this host's own commit, or the leader's note. */
-  #applyNote(note: WakeNote, notifyWatchers = true): void {
+  #applyNote(note: WakeNote): void {
     if (this.#stopped) return;
     for (const update of note.updates) {
       const waiter = this.#updateWaiters.get(update.updateId);
@@ -718,7 +719,6 @@ export class Host {
       this.#resultWaiters.delete(change.runId);
       for (const wake of waiters ?? []) wake();
     }
-    if (notifyWatchers) this.#tellWatchers(note.changes);
     this.#kick();
   }
 
@@ -758,8 +758,8 @@ export class Host {
   async #runBatch(batch: string[]): Promise<void> {
     // Every run of the batch is read at once: queued IndexedDB requests answer far faster
     // than requests awaited one by one.
-    const loaded = await this.#store.read(async (tx) => {
-      const runs = await Promise.all(
+    const loaded = await this.#store.read((tx) =>
+      Promise.all(
         batch.map(async (runId) => {
           const [exec, inbox] = await Promise.all([tx.executions.get(runId), tx.inbox.list(runId)]);
           if (exec?.status !== 'RUNNING') return undefined;
@@ -772,9 +772,8 @@ export class Host {
               : await tx.history.read(runId);
           return { exec, inbox, cached, history, executor };
         }),
-      );
-      return runs.filter((run) => run !== undefined);
-    });
+      ),
+    );
     // Start activations on an empty microtask queue: no activity continuation can then
     // run between a workflow's microtasks and see the workflow's clock.
     await nextMacrotask();
@@ -796,7 +795,9 @@ export class Host {
         events: failedTaskEvents(exec.nextEventId, time, exec.taskQueue, by, error),
       });
     };
-    for (const { exec, inbox, cached, history, executor } of loaded) {
+    for (const run of loaded) {
+      if (!run) continue; // Closed meanwhile.
+      const { exec, inbox, cached, history, executor } = run;
       const time = realNow();
       if (executor) {
         const task: RemoteTask = { exec, inbox, time, history };
