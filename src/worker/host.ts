@@ -40,7 +40,7 @@ import type {
 } from './api.ts';
 import { type BusNote, localBus, type UpdateOutcome, type WakeBus, type WakeNote } from './bus.ts';
 import { installDeterminism, randomUint32, realNow } from './determinism.ts';
-import { assertPayloadSize, DEFAULT_PAYLOAD_LIMIT, payloadSize, tooLargeMessage } from './payload.ts';
+import { DEFAULT_PAYLOAD_LIMIT, payloadSize, tooLargeMessage } from './payload.ts';
 import {
   type ActivityOutcome,
   claimActivity,
@@ -248,9 +248,9 @@ export class Host {
   }
 
   /** Refuses arguments too large to store, or that do not clone. */
-  #assertStorable(args: unknown, what: string): void {
-    // Plain data always clones: only values with more in them are cloned to check.
-    if (assertPayloadSize(args, this.#payloadLimit, what)) assertCloneable(args, what);
+  #assertStorable(args: unknown, what: string, clone = true): void {
+    const failure = unstorable(args, this.#payloadLimit, what, clone);
+    if (failure) throw new InvalidArgumentError(failure.message);
   }
 
   #serves(taskQueue: string): boolean {
@@ -878,7 +878,7 @@ export class Host {
       const machine = cached ?? (await WorkflowMachine.replay(this.#machineInit(exec), history));
       const result = await machine.runTask(inbox, time, { newRunId });
       for (const { command } of result.commands)
-        assertPayloadSize(command, this.#payloadLimit, `${command.type} payload`);
+        this.#assertStorable(command, `${command.type} payload`, false);
       this.#remember(exec.runId, machine);
       return result;
     } catch (error) {
@@ -1046,17 +1046,6 @@ export class Host {
     controller: AbortController,
     executor?: string,
   ): Promise<ActivityOutcome | undefined> {
-    const fn = this.#activities.get(task.activityType);
-    if (!fn && !executor) {
-      return {
-        failed: toFailureRecord(
-          ApplicationFailure.nonRetryable(
-            `Activity type '${task.activityType}' is not registered in this worker (known: ${[...this.#activities.keys()].join(', ') || 'none'})`,
-            'NotFoundError',
-          ),
-        ),
-      };
-    }
     const now = realNow();
     const { startToCloseTimeout: startToClose, scheduleToCloseTimeout: scheduleToClose } = task;
     // The earlier deadline applies; on a tie, start-to-close. (No timeout: an Infinity deadline.)
@@ -1111,9 +1100,16 @@ export class Host {
         );
       }
       try {
-        const result = await runWithContext(context, () => fn!(...task.input));
-        const unstorable = unstorableResult(result, this.#payloadLimit, task.activityType);
-        return unstorable ? { failed: toFailureRecord(unstorable) } : { completed: result };
+        const fn = this.#activities.get(task.activityType);
+        if (!fn) {
+          throw ApplicationFailure.nonRetryable(
+            `Activity type '${task.activityType}' is not registered in this worker (known: ${[...this.#activities.keys()].join(', ') || 'none'})`,
+            'NotFoundError',
+          );
+        }
+        const result = await runWithContext(context, () => fn(...task.input));
+        const failure = unstorable(result, this.#payloadLimit, `Activity ${task.activityType} result`);
+        return failure ? { failed: toFailureRecord(failure) } : { completed: result };
       } catch (error) {
         return { failed: toFailureRecord(error) };
       }
@@ -1443,29 +1439,31 @@ function functionsOf(module: Record<string, unknown>): [string, AnyFunction][] {
   );
 }
 
-/** Why an activity's result cannot be recorded, as the failure to record instead; or nothing. */
-function unstorableResult(
-  result: unknown,
+/**
+ * Why `value` cannot be stored, as a failure to report; or nothing. `DataCloneError`: it holds
+ * what cannot be stored (a function, a symbol, a promise) or, checked with `clone`, does not
+ * clone; `PayloadTooLarge`: it is over `limit` bytes.
+ */
+function unstorable(
+  value: unknown,
   limit: number,
-  activityType: string,
+  what: string,
+  clone = true,
 ): ApplicationFailure | undefined {
   const seen = { exotic: false };
   let size: number;
   try {
-    size = payloadSize(result, limit, seen);
+    size = payloadSize(value, limit, seen);
     // Plain data always clones: only values with more in them are cloned to check.
-    if (seen.exotic) structuredClone(result);
-  } catch {
+    if (clone && seen.exotic) structuredClone(value);
+  } catch (error) {
     return ApplicationFailure.nonRetryable(
-      `Activity ${activityType} returned a value that cannot be stored (not structured-cloneable)`,
+      `${what} cannot be stored: ${(error as Error).message}`,
       'DataCloneError',
     );
   }
   if (size <= limit) return undefined;
-  return ApplicationFailure.nonRetryable(
-    tooLargeMessage(`Activity ${activityType} result`, limit, size),
-    'PayloadTooLarge',
-  );
+  return ApplicationFailure.nonRetryable(tooLargeMessage(what, limit, size), 'PayloadTooLarge');
 }
 
 function assertCloneable(value: unknown, what: string): void {
