@@ -168,8 +168,8 @@ export class Host {
   readonly #payloadLimit: number;
   /** What every run's machine gets from this host, built once. */
   readonly #machineBase: Omit<MachineInit, 'workflowId' | 'runId'>;
-  #unsubscribe: (() => void) | undefined;
-  #unsubscribeReload: (() => void) | undefined;
+  /** Undoes `start`'s subscriptions (to the bus, to the store's reloads). */
+  #unsubscribe: (() => void)[] = [];
   readonly #cache = new Map<string, WorkflowMachine>();
   readonly #ready = new Set<string>();
   /** Runs whose task failed; retried when a new message arrives or the host restarts. */
@@ -281,21 +281,23 @@ export class Host {
 
   /** Joins the hosts of the store: wins the lease and loads pending work, or follows the leader. */
   async start(): Promise<void> {
-    this.#unsubscribe = this.#bus.subscribe((note) => this.#onNote(note));
-    this.#unsubscribeReload = this.#store.onReload(() => {
-      // Writes this host acted on were lost: nothing cached can be trusted. If the lease went
-      // with them, another host leads now; otherwise look at the store again.
-      this.#cache.clear();
-      this.#blocked.clear();
-      this.#store
-        .read((tx) => tx.leases.get(ENGINE_LEASE))
-        .then((lease) => {
-          if (!this.#lease) return;
-          if (lease?.holder !== this.hostId || lease.epoch !== this.#lease.epoch) this.#stepDown();
-          else return this.#lookAgain();
-        })
-        .catch((error: unknown) => console.error('weft: rescanning the store failed', error));
-    });
+    this.#unsubscribe = [
+      this.#bus.subscribe((note) => this.#onNote(note)),
+      this.#store.onReload(() => {
+        // Writes this host acted on were lost: nothing cached can be trusted. If the lease went
+        // with them, another host leads now; otherwise look at the store again.
+        this.#cache.clear();
+        this.#blocked.clear();
+        this.#store
+          .read((tx) => tx.leases.get(ENGINE_LEASE))
+          .then((lease) => {
+            if (!this.#lease) return;
+            if (lease?.holder !== this.hostId || lease.epoch !== this.#lease.epoch) this.#stepDown();
+            else return this.#lookAgain();
+          })
+          .catch((error: unknown) => console.error('weft: rescanning the store failed', error));
+      }),
+    ];
     // The store was just opened: no need to catch up before the first election.
     await this.#elect(false);
   }
@@ -488,7 +490,7 @@ export class Host {
         call.reject(new Error(`Host ${hostId} is gone`));
       }
     }
-    if (this.#leader === hostId && !this.#lease) void this.#elect();
+    if (this.#leader === hostId) void this.#elect();
   }
 
   /** Calls another host (`to: ''`: whoever leads) over the bus. */
@@ -530,8 +532,7 @@ export class Host {
     const lease = this.#lease;
     this.#stopped = true;
     clearTimeout(this.#leaseTimer);
-    this.#unsubscribe?.();
-    this.#unsubscribeReload?.();
+    for (const unsubscribe of this.#unsubscribe) unsubscribe();
     this.#timers.clear();
     const stopped = new Error('Host shut down');
     for (const { controller } of this.#runningActivities.values()) controller.abort(stopped);
@@ -1544,6 +1545,6 @@ function outcomeOf(exec: ExecutionRecord, closing: HistoryEvent | undefined): Wo
         retryState: closing.attributes.retryState,
       };
     default:
-      throw new Error(`Run ${runId} is ${exec.status} but its history does not end with a closing event`);
+      throw new Error(`Run ${runId} is ${exec.status} but its last event does not close it`);
   }
 }
