@@ -978,10 +978,9 @@ export class Host {
       this.#pendingActivities.delete(key);
       if ((this.#runningActivities.get(key)?.attempt ?? 0) >= task.attempt) continue;
       this.#activeActivityCount++;
-      const controller = new AbortController();
-      const running = { attempt: task.attempt, controller };
+      const running = { attempt: task.attempt, controller: new AbortController() };
       this.#runningActivities.set(key, running);
-      void this.#runActivity(task, controller)
+      void this.#runActivity(task, running.controller)
         .catch((error: unknown) => {
           // The task is still in the store: the next leader runs it again (at least once).
           if (!(error instanceof LeaseLostError))
