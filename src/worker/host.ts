@@ -247,7 +247,7 @@ export class Host {
     );
   }
 
-  /** Refuses arguments too large to store, or that do not clone. */
+  /** Refuses arguments too large to store, or that do not clone (checked only with `clone`). */
   #assertStorable(args: unknown, what: string, clone = true): void {
     const failure = unstorable(args, this.#payloadLimit, what, clone);
     if (failure) throw new InvalidArgumentError(failure.message);
@@ -723,6 +723,7 @@ export class Host {
     this.#kick();
   }
 
+  /** Tells `watch` listeners of changes; one that throws does not keep the others from hearing. */
   #tellWatchers(changes: WorkflowChange[]): void {
     if (changes.length === 0 || this.#stopped) return;
     for (const listener of this.#watchers.values()) {
@@ -1127,7 +1128,7 @@ export class Host {
     workflowType: string,
     options: WorkflowStartOptions,
   ): Promise<{ workflowId: string; runId: string }> {
-    // (Anything but a registered name, a string, is unknown.)
+    // Only a registered name (a string) is known.
     if (!this.#workflows.has(workflowType)) {
       throw new InvalidArgumentError(
         `Unknown workflow type '${String(workflowType)}' (registered: ${[...this.#workflows.keys()].join(', ') || 'none'})`,
@@ -1201,9 +1202,9 @@ export class Host {
       true,
     );
     // Waiting from now is in time: the update completes in a later workflow task.
-    return new Promise((resolve, reject) =>
-      this.#updateWaiters.set(updateId, { resolve, reject, runId: targetRun }),
-    );
+    return new Promise((resolve, reject) => {
+      this.#updateWaiters.set(updateId, { resolve, reject, runId: targetRun });
+    });
   }
 
   async query(
