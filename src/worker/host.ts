@@ -6,6 +6,7 @@ import {
   fromFailureRecord,
   type HistoryEvent,
   InvalidArgumentError,
+  type MachineInit,
   msOptional,
   type TaskResult,
   TimeoutFailure,
@@ -39,7 +40,7 @@ import type {
 } from './api.ts';
 import { type BusNote, localBus, type UpdateOutcome, type WakeBus, type WakeNote } from './bus.ts';
 import { installDeterminism, randomUint32, realNow } from './determinism.ts';
-import { assertPayloadSize, DEFAULT_PAYLOAD_LIMIT, payloadSize, tooLargeMessage } from './payload.ts';
+import { DEFAULT_PAYLOAD_LIMIT, payloadSize, tooLargeMessage } from './payload.ts';
 import {
   type ActivityOutcome,
   claimActivity,
@@ -127,8 +128,8 @@ type ExecutorMethod = 'task' | 'activity' | 'abort' | 'query';
 interface RemoteTask {
   exec: ExecutionRecord;
   inbox: InboxRecord[];
-  /** Left out when the executor last ran this run's task (it keeps the instance). */
-  history?: HistoryEvent[];
+  /** Undefined when the executor last ran this run's task (it keeps the instance). */
+  history: HistoryEvent[] | undefined;
   time: number;
 }
 interface PendingCall {
@@ -165,8 +166,10 @@ export class Host {
   readonly #options: HostOptions;
   readonly #bus: WakeBus;
   readonly #payloadLimit: number;
-  #unsubscribe: (() => void) | undefined;
-  #unsubscribeReload: (() => void) | undefined;
+  /** What every run's machine gets from this host, built once. */
+  readonly #machineBase: Omit<MachineInit, 'workflowId' | 'runId'>;
+  /** Undoes `start`'s subscriptions (to the bus, to the store's reloads). */
+  #unsubscribe: (() => void)[] = [];
   readonly #cache = new Map<string, WorkflowMachine>();
   readonly #ready = new Set<string>();
   /** Runs whose task failed; retried when a new message arrives or the host restarts. */
@@ -228,6 +231,15 @@ export class Host {
     this.#workflowTypes = new Map([...this.#workflows].map(([name, fn]) => [fn as Function, name]));
     this.#bus = options.bus ?? localBus(options.store);
     this.#payloadLimit = options.payloadLimit ?? DEFAULT_PAYLOAD_LIMIT;
+    this.#machineBase = {
+      workflowTypeOf: (fn) => this.#workflowTypes.get(fn),
+      resolveWorkflow: (type) => this.#workflows.get(type),
+      identity: this.hostId,
+      ...defined({
+        maxPendingChildren: options.maxPendingChildren,
+        suggestContinueAsNewAt: options.suggestContinueAsNewAt,
+      }),
+    };
     this.#timers = new TimerQueue(
       (t) => `${t.runId}/${t.key}`,
       (due) => this.#onTimersDue(due),
@@ -235,10 +247,10 @@ export class Host {
     );
   }
 
-  /** Refuses arguments too large to store, or that do not clone. */
-  #assertStorable(args: unknown, what: string): void {
-    // Plain data always clones: only values with more in them are cloned to check.
-    if (assertPayloadSize(args, this.#payloadLimit, what)) assertCloneable(args, what);
+  /** Refuses arguments too large to store, or that do not clone (checked only with `clone`). */
+  #assertStorable(args: unknown, what: string, clone = true): void {
+    const failure = unstorable(args, this.#payloadLimit, what, clone);
+    if (failure) throw new InvalidArgumentError(failure.message);
   }
 
   #serves(taskQueue: string): boolean {
@@ -260,7 +272,7 @@ export class Host {
     return {
       now: realNow(),
       hostId: this.hostId,
-      newRunId: () => crypto.randomUUID(),
+      newRunId,
       newSeed: randomUint32,
       historyLimit: this.#options.historyLimit ?? 50_000,
       claimQueues: this.taskQueues,
@@ -269,21 +281,23 @@ export class Host {
 
   /** Joins the hosts of the store: wins the lease and loads pending work, or follows the leader. */
   async start(): Promise<void> {
-    this.#unsubscribe = this.#bus.subscribe((note) => this.#onNote(note));
-    this.#unsubscribeReload = this.#store.onReload(() => {
-      // Writes this host acted on were lost: nothing cached can be trusted. If the lease went
-      // with them, another host leads now; otherwise look at the store again.
-      this.#cache.clear();
-      this.#blocked.clear();
-      this.#store
-        .read((tx) => tx.leases.get(ENGINE_LEASE))
-        .then((lease) => {
-          if (!this.#lease) return;
-          if (lease?.holder !== this.hostId || lease.epoch !== this.#lease.epoch) this.#stepDown();
-          else return this.#lookAgain();
-        })
-        .catch((error: unknown) => console.error('weft: rescanning the store failed', error));
-    });
+    this.#unsubscribe = [
+      this.#bus.subscribe((note) => this.#onNote(note)),
+      this.#store.onReload(() => {
+        // Writes this host acted on were lost: nothing cached can be trusted. If the lease went
+        // with them, another host leads now; otherwise look at the store again.
+        this.#cache.clear();
+        this.#blocked.clear();
+        this.#store
+          .read((tx) => tx.leases.get(ENGINE_LEASE))
+          .then((lease) => {
+            if (!this.#lease) return;
+            if (lease?.holder !== this.hostId || lease.epoch !== this.#lease.epoch) this.#stepDown();
+            else return this.#lookAgain();
+          })
+          .catch((error: unknown) => console.error('weft: rescanning the store failed', error));
+      }),
+    ];
     // The store was just opened: no need to catch up before the first election.
     await this.#elect(false);
   }
@@ -332,7 +346,6 @@ export class Host {
   }
 
   #lead(lease: LeaseRecord): void {
-    this.#lease = lease;
     this.#leader = this.hostId;
     // Workflow tasks may run at once (their commits share the lease's fate), activities not.
     // The lease rides with the next flush: usually the first client call's.
@@ -340,13 +353,15 @@ export class Host {
       () => true,
       () => false,
     );
-    this.#renewLater();
-    this.#bus.publish({ from: this.hostId, lease });
+    this.#hold(lease);
     this.#resendCalls();
     void this.#scan();
   }
 
-  #renewLater(): void {
+  /** Holds `lease`, won or renewed: tells the other hosts, and renews it after a third of its time. */
+  #hold(lease: LeaseRecord): void {
+    this.#lease = lease;
+    this.#bus.publish({ from: this.hostId, lease });
     clearTimeout(this.#leaseTimer);
     this.#leaseTimer = unref(setTimeout(() => void this.#renew(), this.#ttl / 3));
   }
@@ -362,10 +377,7 @@ export class Host {
       if (!(error instanceof LeaseLostError || error instanceof StoreConflictError)) throw error;
       return;
     }
-    if (this.#lease !== lease) return;
-    this.#lease = renewed;
-    this.#bus.publish({ from: this.hostId, lease: renewed });
-    this.#renewLater();
+    if (this.#lease === lease) this.#hold(renewed);
   }
 
   /** Follows the lease's holder, and takes over when it goes or lets its lease expire. */
@@ -377,9 +389,7 @@ export class Host {
       setTimeout(() => void this.#elect(), Math.max(0, lease.expiresAt - realNow()) + this.#ttl / 10),
     );
     if (!newLeader) return;
-    this.#options.whenHostGone?.(lease.holder).then(() => {
-      if (this.#leader === lease.holder) void this.#elect();
-    });
+    this.#options.whenHostGone?.(lease.holder).then(() => this.#gone(lease.holder));
     this.#bus.publish({ from: this.hostId, serves: this.taskQueues });
     this.#resendCalls();
   }
@@ -398,10 +408,8 @@ export class Host {
     this.#sticky.clear();
     for (const { controller } of this.#runningActivities.values()) controller.abort(leaseLost());
     // Local calls waiting here are woken: they find this host no longer leads and go to the leader.
-    for (const [id, waiter] of this.#updateWaiters) {
-      this.#updateWaiters.delete(id);
-      waiter.reject(leaseLost());
-    }
+    for (const waiter of this.#updateWaiters.values()) waiter.reject(leaseLost());
+    this.#updateWaiters.clear();
     void this.#lookAgain();
     void this.#elect();
   }
@@ -411,10 +419,10 @@ export class Host {
    * and the work waiting in the store is picked up again.
    */
   #lookAgain(): Promise<void> {
+    // (Waking resolves promises: nothing runs before the maps are cleared.)
     for (const waiters of [this.#resultWaiters, this.#changeWaiters]) {
-      const woken = [...waiters.values()].flat();
+      for (const list of waiters.values()) for (const wake of list) wake();
       waiters.clear();
-      for (const wake of woken) wake();
     }
     return this.#scan();
   }
@@ -422,11 +430,9 @@ export class Host {
   /** Picks up the work waiting in the store: workflow tasks, activities, timers. */
   async #scan(): Promise<void> {
     if (!this.#lease) return;
-    const { tasks, activities, timers } = await this.#store.read(async (tx) => ({
-      tasks: await tx.workflowTasks.list(),
-      activities: await tx.activityTasks.list(),
-      timers: await tx.timers.list(),
-    }));
+    const [tasks, activities, timers] = await this.#store.read((tx) =>
+      Promise.all([tx.workflowTasks.list(), tx.activityTasks.list(), tx.timers.list()]),
+    );
     if (!this.#lease) return;
     for (const task of tasks) if (this.#canRun(task.taskQueue)) this.#ready.add(task.runId);
     for (const activity of activities) if (this.#canRun(activity.taskQueue)) this.#enqueueActivity(activity);
@@ -441,6 +447,7 @@ export class Host {
     if (note.from === this.hostId || this.#stopped) return;
     if ('changes' in note) {
       this.#applyNote(note);
+      this.#tellWatchers(note.changes);
       return;
     }
     const { lease, serves, gone, call, answer } = note;
@@ -483,7 +490,7 @@ export class Host {
         call.reject(new Error(`Host ${hostId} is gone`));
       }
     }
-    if (this.#leader === hostId && !this.#lease) void this.#elect();
+    if (this.#leader === hostId) void this.#elect();
   }
 
   /** Calls another host (`to: ''`: whoever leads) over the bus. */
@@ -516,8 +523,7 @@ export class Host {
 
   /** Answers a call from another host: a client call for the leader, or a task for an executor. */
   #answer(method: string, args: unknown[]): Promise<Reply<unknown>> {
-    const api = this.#localApi as unknown as Record<string, (...a: unknown[]) => Promise<Reply<unknown>>>;
-    if ((FORWARDED as readonly string[]).includes(method)) return api[method]!(...args);
+    if ((FORWARDED as readonly string[]).includes(method)) return this.#local(method as Forwarded, args);
     return reply(() => this.#execute(method as ExecutorMethod, args[0]));
   }
 
@@ -526,12 +532,11 @@ export class Host {
     const lease = this.#lease;
     this.#stopped = true;
     clearTimeout(this.#leaseTimer);
-    this.#unsubscribe?.();
-    this.#unsubscribeReload?.();
+    for (const unsubscribe of this.#unsubscribe) unsubscribe();
     this.#timers.clear();
-    for (const { controller } of this.#runningActivities.values())
-      controller.abort(new Error('Host shut down'));
-    for (const call of this.#calls.values()) call.reject(new Error('Host shut down'));
+    const stopped = new Error('Host shut down');
+    for (const { controller } of this.#runningActivities.values()) controller.abort(stopped);
+    for (const call of this.#calls.values()) call.reject(stopped);
     this.#calls.clear();
     await this.#draining;
     await this.#writeFlush;
@@ -551,11 +556,11 @@ export class Host {
   /** Runs one operation in its own transaction and applies its effects. */
   async #write<T>(
     op: (tx: StoreTx, fx: Effects, ctx: ServiceContext) => Promise<T>,
-    updates?: UpdateOutcome[],
     durable = false,
+    updates?: UpdateOutcome[],
   ): Promise<T> {
     const fence = this.#lease;
-    if (!fence) throw new LeaseLostError('This host does not hold the lease');
+    if (!fence) throw leaseLost();
     const fx = newEffects();
     const ctx = this.#context();
     let value: T;
@@ -589,20 +594,18 @@ export class Host {
       this.#writeQueue = [];
       const durable = batch.some((item) => item.durable);
       try {
-        const values = await this.#write(
-          async (tx, fx, ctx) => {
-            const out: unknown[] = [];
-            for (const item of batch) out.push(await item.op(tx, fx, ctx));
-            return out;
-          },
-          undefined,
-          durable,
-        );
-        for (const [i, item] of batch.entries()) item.resolve(values[i]);
+        const values = await this.#write(async (tx, fx, ctx) => {
+          const out: unknown[] = [];
+          for (const item of batch) out.push(await item.op(tx, fx, ctx));
+          return out;
+        }, durable);
+        batch.forEach((item, i) => {
+          item.resolve(values[i]);
+        });
       } catch {
         for (const item of batch) {
           try {
-            item.resolve(await this.#write(item.op, undefined, item.durable));
+            item.resolve(await this.#write(item.op, item.durable));
           } catch (error) {
             item.reject(error);
           }
@@ -617,11 +620,8 @@ export class Host {
     for (const events of fx.appended.values()) {
       for (const event of events) {
         if (event.eventType !== 'WorkflowExecutionUpdateCompleted') continue;
-        const outcome = event.attributes.outcome;
-        updates.push({
-          updateId: event.attributes.protocolInstanceId,
-          ...('success' in outcome ? { success: outcome.success } : { failure: outcome.failure }),
-        });
+        // The outcome is `{ success }` or `{ failure }`, as the note carries it.
+        updates.push({ updateId: event.attributes.protocolInstanceId, ...event.attributes.outcome });
       }
     }
     if (this.#lease) {
@@ -636,7 +636,7 @@ export class Host {
       for (const record of fx.timers) this.#timers.add(record, record.fireAt);
     }
     const note: WakeNote = { from: this.hostId, changes: [...fx.changed.values()].map(changeOf), updates };
-    this.#applyNote(note, false);
+    this.#applyNote(note);
     if (note.changes.length + updates.length === 0) return;
     // Other hosts and watchers may tell a user: both wait for durability.
     // Notes made while a flush is pending travel together, once it is durable.
@@ -655,9 +655,7 @@ export class Host {
     durable.then(
       () => {
         done();
-        if (note.changes.length > 0 && !this.#stopped) {
-          for (const listener of this.#watchers.values()) safeCall(() => listener(note.changes));
-        }
+        this.#tellWatchers(note.changes);
         this.#bus.publish(note);
       },
       // Lost: the store reloaded, and the rescan finds whatever is still to do.
@@ -683,7 +681,7 @@ export class Host {
   }
 
   /** Acts on what changed: this host's own commit, or the leader's note. */
-  #applyNote(note: WakeNote, notifyWatchers = true): void {
+  #applyNote(note: WakeNote): void {
     if (this.#stopped) return;
     for (const update of note.updates) {
       const waiter = this.#updateWaiters.get(update.updateId);
@@ -694,7 +692,7 @@ export class Host {
         waiter.reject(
           new WorkflowUpdateFailedError(
             update.rejected ? 'Workflow update rejected' : 'Workflow update failed',
-            update.failure && fromFailureRecord(update.failure),
+            fromFailureRecord(update.failure),
           ),
         );
       }
@@ -722,10 +720,19 @@ export class Host {
       this.#resultWaiters.delete(change.runId);
       for (const wake of waiters ?? []) wake();
     }
-    if (notifyWatchers && note.changes.length > 0) {
-      for (const listener of this.#watchers.values()) safeCall(() => listener(note.changes));
-    }
     this.#kick();
+  }
+
+  /** Tells `watch` listeners of changes; one that throws does not keep the others from hearing. */
+  #tellWatchers(changes: WorkflowChange[]): void {
+    if (changes.length === 0 || this.#stopped) return;
+    for (const listener of this.#watchers.values()) {
+      try {
+        listener(changes);
+      } catch (error) {
+        console.error('weft: a watch listener threw', error);
+      }
+    }
   }
 
   // ---- workflow tasks ---------------------------------------------------------------------
@@ -753,8 +760,8 @@ export class Host {
   async #runBatch(batch: string[]): Promise<void> {
     // Every run of the batch is read at once: queued IndexedDB requests answer far faster
     // than requests awaited one by one.
-    const loaded = await this.#store.read(async (tx) => {
-      const runs = await Promise.all(
+    const loaded = await this.#store.read((tx) =>
+      Promise.all(
         batch.map(async (runId) => {
           const [exec, inbox] = await Promise.all([tx.executions.get(runId), tx.inbox.list(runId)]);
           if (exec?.status !== 'RUNNING') return undefined;
@@ -767,9 +774,8 @@ export class Host {
               : await tx.history.read(runId);
           return { exec, inbox, cached, history, executor };
         }),
-      );
-      return runs.filter((run) => run !== undefined);
-    });
+      ),
+    );
     // Start activations on an empty microtask queue: no activity continuation can then
     // run between a workflow's microtasks and see the workflow's clock.
     await nextMacrotask();
@@ -791,29 +797,27 @@ export class Host {
         events: failedTaskEvents(exec.nextEventId, time, exec.taskQueue, by, error),
       });
     };
-    for (const { exec, inbox, cached, history, executor } of loaded) {
+    for (const run of loaded) {
+      if (!run) continue; // Closed meanwhile.
+      const { exec, inbox, cached, history, executor } = run;
       const time = realNow();
       if (executor) {
-        const task: RemoteTask = { exec, inbox, time, ...(history && { history }) };
+        const task: RemoteTask = { exec, inbox, time, history };
+        // The executor no longer keeps the instance (again, with the history), or it is gone
+        // (again, elsewhere or when one offers).
+        const again = (): void => {
+          this.#sticky.delete(exec.runId);
+          this.#ready.add(exec.runId);
+        };
         remote.push(
-          this.#call(executor, 'task', [task]).then(
-            (reply) => {
-              if ('error' in reply) failed(exec, time, executor, fromErrorRecord(reply.error));
-              else if (reply.ok) {
-                done(exec, inbox, reply.ok as TaskResult);
-                this.#sticky.set(exec.runId, executor);
-              } else {
-                // The executor no longer keeps the instance: again, with the history.
-                this.#sticky.delete(exec.runId);
-                this.#ready.add(exec.runId);
-              }
-            },
-            // The executor is gone: the task runs again, elsewhere or when one offers.
-            () => {
-              this.#sticky.delete(exec.runId);
-              this.#ready.add(exec.runId);
-            },
-          ),
+          this.#call(executor, 'task', [task]).then((reply) => {
+            if ('error' in reply) failed(exec, time, executor, fromErrorRecord(reply.error));
+            else if (!reply.ok) again();
+            else {
+              done(exec, inbox, reply.ok as TaskResult);
+              this.#sticky.set(exec.runId, executor);
+            }
+          }, again),
         );
         continue;
       }
@@ -827,24 +831,29 @@ export class Host {
     if (commits.length === 0 && failures.length === 0) return;
     const rejections: UpdateOutcome[] = [];
     try {
-      await this.#write(async (tx, fx, ctx) => {
-        for (const commit of commits) {
-          const ok = await completeWorkflowTask(tx, commit, ctx, fx);
-          if (!ok) {
-            this.#cache.delete(commit.runId);
-            this.#sticky.delete(commit.runId);
-          } else {
-            for (const { command } of commit.result.commands) {
-              if (command.type === 'RejectUpdate') {
-                rejections.push({ updateId: command.updateId, failure: command.failure, rejected: true });
+      await this.#write(
+        async (tx, fx, ctx) => {
+          for (const commit of commits) {
+            const ok = await completeWorkflowTask(tx, commit, ctx, fx);
+            if (!ok) {
+              this.#cache.delete(commit.runId);
+              this.#sticky.delete(commit.runId);
+            } else {
+              for (const { command } of commit.result.commands) {
+                if (command.type === 'RejectUpdate') {
+                  rejections.push({ updateId: command.updateId, failure: command.failure, rejected: true });
+                }
               }
             }
           }
-        }
-        for (const f of failures) {
-          if (await failWorkflowTask(tx, f.runId, f.expected, f.events, ctx, fx)) this.#blocked.add(f.runId);
-        }
-      }, rejections);
+          for (const f of failures) {
+            if (await failWorkflowTask(tx, f.runId, f.expected, f.events, ctx, fx))
+              this.#blocked.add(f.runId);
+          }
+        },
+        false,
+        rejections,
+      );
     } catch (error) {
       // Nothing was written: the cached instances are ahead of the store.
       for (const commit of commits) {
@@ -869,9 +878,9 @@ export class Host {
   ): Promise<TaskResult> {
     try {
       const machine = cached ?? (await WorkflowMachine.replay(this.#machineInit(exec), history));
-      const result = await machine.runTask(inbox, time, { newRunId: () => crypto.randomUUID() });
+      const result = await machine.runTask(inbox, time, { newRunId });
       for (const { command } of result.commands)
-        assertPayloadSize(command, this.#payloadLimit, `${command.type} payload`);
+        this.#assertStorable(command, `${command.type} payload`, false);
       this.#remember(exec.runId, machine);
       return result;
     } catch (error) {
@@ -902,8 +911,8 @@ export class Host {
       }
     }
     if (method === 'abort') {
-      const [runId, seq] = payload as [string, number];
-      this.#cancelRunning(`${runId}/${seq}`);
+      // The attempt's `runId/seq`.
+      this.#cancelRunning(payload as string);
       return null;
     }
     const { exec, history, name, args } = payload as {
@@ -926,30 +935,12 @@ export class Host {
     if (machine.closed) return;
     this.#cache.set(runId, machine);
     const max = this.#options.maxCachedWorkflows ?? 1_000;
-    while (this.#cache.size > max) {
-      const oldest = this.#cache.keys().next().value;
-      if (oldest === undefined) break;
-      this.#cache.delete(oldest);
-    }
+    // The oldest goes first: a Map keeps insertion order.
+    while (this.#cache.size > max) this.#cache.delete(this.#cache.keys().next().value!);
   }
 
-  /** What every run's machine gets from this host, built once. */
-  readonly #machineBase = {
-    workflowTypeOf: (fn: Function) => this.#workflowTypes.get(fn),
-    resolveWorkflow: (type: string) => this.#workflows.get(type),
-  };
-
-  #machineInit(exec: ExecutionRecord) {
-    return {
-      ...this.#machineBase,
-      ...defined({
-        maxPendingChildren: this.#options.maxPendingChildren,
-        suggestContinueAsNewAt: this.#options.suggestContinueAsNewAt,
-      }),
-      workflowId: exec.workflowId,
-      runId: exec.runId,
-      identity: this.hostId,
-    };
+  #machineInit(exec: ExecutionRecord): MachineInit {
+    return { ...this.#machineBase, workflowId: exec.workflowId, runId: exec.runId };
   }
 
   // ---- timers -------------------------------------------------------------------------------
@@ -988,10 +979,9 @@ export class Host {
       this.#pendingActivities.delete(key);
       if ((this.#runningActivities.get(key)?.attempt ?? 0) >= task.attempt) continue;
       this.#activeActivityCount++;
-      const controller = new AbortController();
-      const running = { attempt: task.attempt, controller };
+      const running = { attempt: task.attempt, controller: new AbortController() };
       this.#runningActivities.set(key, running);
-      void this.#runActivity(task, controller)
+      void this.#runActivity(task, running.controller)
         .catch((error: unknown) => {
           // The task is still in the store: the next leader runs it again (at least once).
           if (!(error instanceof LeaseLostError))
@@ -1023,14 +1013,6 @@ export class Host {
             claimActivity(tx, task.runId, task.seq, task.attempt, ctx),
           );
     if (!claimed || this.#stopped) return;
-    return this.#finishActivity(task, claimed, controller);
-  }
-
-  async #finishActivity(
-    task: ActivityTaskRecord,
-    claimed: ActivityTaskRecord,
-    controller: AbortController,
-  ): Promise<ActivityTaskRecord | undefined> {
     // Activities spread over every host that runs their queue: the least busy takes the next.
     let runner: string | undefined;
     let least = Infinity;
@@ -1065,26 +1047,19 @@ export class Host {
     controller: AbortController,
     executor?: string,
   ): Promise<ActivityOutcome | undefined> {
-    const fn = this.#activities.get(task.activityType);
-    if (!fn && !executor) {
-      return {
-        failed: toFailureRecord(
-          ApplicationFailure.nonRetryable(
-            `Activity type '${task.activityType}' is not registered in this worker (known: ${[...this.#activities.keys()].join(', ') || 'none'})`,
-            'NotFoundError',
-          ),
-        ),
-      };
-    }
     const now = realNow();
     const { startToCloseTimeout: startToClose, scheduleToCloseTimeout: scheduleToClose } = task;
-    // The earlier deadline applies; on a tie, start-to-close.
-    const startDeadline = startToClose === undefined ? Infinity : now + startToClose;
-    const scheduleDeadline = scheduleToClose === undefined ? Infinity : task.scheduledTime + scheduleToClose;
+    // The earlier deadline applies; on a tie, start-to-close. (No timeout: an Infinity deadline.)
+    const startDeadline = now + (startToClose ?? Infinity);
+    const scheduleDeadline = task.scheduledTime + (scheduleToClose ?? Infinity);
     const bySchedule = scheduleDeadline < startDeadline;
     const deadline = bySchedule ? scheduleDeadline : startDeadline;
     let timeoutHandle: ReturnType<typeof setTimeout> | undefined;
-    const timedOut = new Promise<ActivityOutcome>((resolve) => {
+    // Settles when the attempt is cancelled, or when it times out (which aborts it too).
+    const stopped = new Promise<ActivityOutcome>((resolve) => {
+      controller.signal.addEventListener('abort', () => {
+        if (!(controller.signal.reason instanceof TimeoutFailure)) resolve({ cancelled: true });
+      });
       if (deadline === Infinity) return;
       timeoutHandle = setTimeout(
         () => {
@@ -1098,11 +1073,6 @@ export class Host {
         },
         Math.min(Math.max(0, deadline - now), MAX_TIMEOUT),
       );
-    });
-    const cancelled = new Promise<ActivityOutcome>((resolve) => {
-      controller.signal.addEventListener('abort', () => {
-        if (!(controller.signal.reason instanceof TimeoutFailure)) resolve({ cancelled: true });
-      });
     });
     const context = new Context(
       {
@@ -1120,7 +1090,7 @@ export class Host {
     const run = (async (): Promise<ActivityOutcome | undefined> => {
       if (executor) {
         const abort = (): void =>
-          void this.#call(executor, 'abort', [[task.runId, task.seq]]).catch(() => undefined);
+          void this.#call(executor, 'abort', [`${task.runId}/${task.seq}`]).catch(() => undefined);
         controller.signal.addEventListener('abort', abort);
         return this.#call(executor, 'activity', [task]).then(
           (reply) =>
@@ -1131,15 +1101,22 @@ export class Host {
         );
       }
       try {
-        const result = await runWithContext(context, () => fn!(...task.input));
-        const unstorable = unstorableResult(result, this.#payloadLimit, task.activityType);
-        return unstorable ? { failed: toFailureRecord(unstorable) } : { completed: result };
+        const fn = this.#activities.get(task.activityType);
+        if (!fn) {
+          throw ApplicationFailure.nonRetryable(
+            `Activity type '${task.activityType}' is not registered in this worker (known: ${[...this.#activities.keys()].join(', ') || 'none'})`,
+            'NotFoundError',
+          );
+        }
+        const result = await runWithContext(context, () => fn(...task.input));
+        const failure = unstorable(result, this.#payloadLimit, `Activity ${task.activityType} result`);
+        return failure ? { failed: toFailureRecord(failure) } : { completed: result };
       } catch (error) {
         return { failed: toFailureRecord(error) };
       }
     })();
     try {
-      return await Promise.race([run, timedOut, cancelled]);
+      return await Promise.race([run, stopped]);
     } finally {
       clearTimeout(timeoutHandle);
     }
@@ -1151,7 +1128,8 @@ export class Host {
     workflowType: string,
     options: WorkflowStartOptions,
   ): Promise<{ workflowId: string; runId: string }> {
-    if (typeof workflowType !== 'string' || !this.#workflows.has(workflowType)) {
+    // Only a registered name (a string) is known.
+    if (!this.#workflows.has(workflowType)) {
       throw new InvalidArgumentError(
         `Unknown workflow type '${String(workflowType)}' (registered: ${[...this.#workflows.keys()].join(', ') || 'none'})`,
       );
@@ -1163,34 +1141,24 @@ export class Host {
     if (!Array.isArray(args)) throw new InvalidArgumentError('options.args must be an array');
     this.#assertStorable(args, 'Workflow arguments');
     if (options.memo !== undefined) assertCloneable(options.memo, 'Memo');
-    const workflowExecutionTimeout = msOptional(options.workflowExecutionTimeout);
-    const workflowRunTimeout = msOptional(options.workflowRunTimeout);
-    const workflowTaskTimeout = msOptional(options.workflowTaskTimeout);
-    const { runId } = await this.#enqueueWrite(
-      (tx, fx, ctx) =>
-        startWorkflow(
-          tx,
-          {
-            workflowType,
-            workflowId: options.workflowId,
-            taskQueue: options.taskQueue ?? this.taskQueues[0] ?? 'default',
-            args,
-            identity: this.hostId,
-            ...defined({
-              workflowIdReusePolicy: options.workflowIdReusePolicy,
-              workflowIdConflictPolicy: options.workflowIdConflictPolicy,
-              workflowExecutionTimeout,
-              workflowRunTimeout,
-              workflowTaskTimeout,
-              retry: options.retry,
-              memo: options.memo,
-            }),
-          },
-          ctx,
-          fx,
-        ),
-      true,
-    );
+    // Built (and its durations checked) before it is queued.
+    const request = {
+      workflowType,
+      workflowId: options.workflowId,
+      taskQueue: options.taskQueue ?? this.taskQueues[0] ?? 'default',
+      args,
+      identity: this.hostId,
+      ...defined({
+        workflowIdReusePolicy: options.workflowIdReusePolicy,
+        workflowIdConflictPolicy: options.workflowIdConflictPolicy,
+        workflowExecutionTimeout: msOptional(options.workflowExecutionTimeout),
+        workflowRunTimeout: msOptional(options.workflowRunTimeout),
+        workflowTaskTimeout: msOptional(options.workflowTaskTimeout),
+        retry: options.retry,
+        memo: options.memo,
+      }),
+    };
+    const { runId } = await this.#enqueueWrite((tx, fx, ctx) => startWorkflow(tx, request, ctx, fx), true);
     return { workflowId: options.workflowId, runId };
   }
 
@@ -1229,16 +1197,14 @@ export class Host {
   ): Promise<unknown> {
     this.#assertStorable(args, 'Update arguments');
     const updateId = crypto.randomUUID();
-    let settle!: { resolve(v: unknown): void; reject(e: unknown): void };
-    const done = new Promise<unknown>((resolve, reject) => {
-      settle = { resolve, reject };
-    });
     const targetRun = await this.#enqueueWrite(
       (tx, fx, ctx) => requestUpdate(tx, workflowId, runId, { updateId, name, input: args }, ctx, fx),
       true,
     );
-    this.#updateWaiters.set(updateId, { ...settle, runId: targetRun });
-    return done;
+    // Waiting from now is in time: the update completes in a later workflow task.
+    return new Promise((resolve, reject) => {
+      this.#updateWaiters.set(updateId, { resolve, reject, runId: targetRun });
+    });
   }
 
   async query(
@@ -1295,13 +1261,7 @@ export class Host {
       throw new InvalidArgumentError(`Workflow '${exec.workflowId}' has not started running yet`);
     const answer = await machine.runtime.query(name, args);
     // The answer travels back by postMessage: refuse what it cannot carry, clearly, here.
-    try {
-      structuredClone(answer);
-    } catch (error) {
-      throw new InvalidArgumentError(
-        `The answer of query '${name}' cannot be sent: not structured-cloneable (${(error as Error).message})`,
-      );
-    }
+    assertCloneable(answer, `The answer of query '${name}'`);
     return answer;
   }
 
@@ -1343,15 +1303,12 @@ export class Host {
         if (!this.#lease) throw leaseLost();
         next = exec.runId;
       } else if (next === undefined) {
-        return outcomeOf(exec, await this.#closingEvent(exec));
+        // Its closing event is its last.
+        const closing = await this.#store.read((tx) => tx.history.read(exec.runId, exec.nextEventId - 1));
+        return outcomeOf(exec, closing.at(-1));
       }
       exec = await find(next);
     }
-  }
-
-  async #closingEvent(exec: ExecutionRecord): Promise<HistoryEvent | undefined> {
-    const events = await this.#store.read((tx) => tx.history.read(exec.runId, exec.nextEventId - 1));
-    return events[events.length - 1];
   }
 
   watch(listener: (changes: WorkflowChange[]) => void): number {
@@ -1369,22 +1326,19 @@ export class Host {
    * not lead forwards calls to the leader; only `watch` stays here (the leader's notes feed it).
    */
   api(): EngineApi {
-    const local = this.#localApi as unknown as Record<
-      Forwarded,
-      (...args: unknown[]) => Promise<Reply<unknown>>
-    >;
-    const routed = { ...this.#localApi };
+    const api: Record<string, (...args: never[]) => Promise<unknown>> = {
+      watch: async (listener: (changes: WorkflowChange[]) => void) => this.watch(listener),
+      unwatch: async (id: number) => this.unwatch(id),
+    };
     for (const method of FORWARDED) {
-      (routed as Record<Forwarded, unknown>)[method] = async (
-        ...args: unknown[]
-      ): Promise<Reply<unknown>> => {
+      api[method] = async (...args: unknown[]): Promise<Reply<unknown>> => {
         // A start without a queue goes to the first queue of the host the client called.
         const options = args[1] as WorkflowStartOptions | undefined;
         if (method === 'start' && options?.taskQueue === undefined)
           args[1] = { ...options, taskQueue: this.taskQueues[0] ?? 'default' };
         for (let attempt = 1; ; attempt++) {
           if (!this.#lease) return this.#call('', method, args);
-          const answer = await local[method](...args);
+          const answer = await this.#local(method, args);
           // The lease was lost meanwhile (another host wrote): the leader answers instead.
           const lost = 'error' in answer && /^(LeaseLost|StoreConflict)Error$/.test(answer.error.name);
           if (!lost || attempt >= CONFLICT_ATTEMPTS) return answer;
@@ -1392,31 +1346,19 @@ export class Host {
         }
       };
     }
-    return routed;
+    return api as unknown as EngineApi;
   }
 
-  /** The API as this host answers it itself. */
-  readonly #localApi: EngineApi = this.#makeLocalApi();
-
-  #makeLocalApi(): EngineApi {
+  /** Answers a client call here: the host's method of the same name (`start`: `startWorkflow`), its errors as records. */
+  #local(method: Forwarded, args: unknown[]): Promise<Reply<unknown>> {
     const host = this as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
-    const api: Record<string, (...args: never[]) => Promise<unknown>> = {
-      watch: async (listener: (changes: WorkflowChange[]) => void) => this.watch(listener),
-      unwatch: async (id: number) => this.unwatch(id),
-    };
-    FORWARDED.forEach((method, i) => {
-      // The host's method of the same name (`start`: `startWorkflow`), its errors as records.
-      const fn = host[method === 'start' ? 'startWorkflow' : method]!;
-      api[method] = (...args: unknown[]) =>
-        reply(async () => {
-          const value = await fn.apply(this, args);
-          // A read may see writes not yet durable: it answers once they are, so a client is
-          // never told of a state a crash could take back.
-          if (i >= FIRST_READ) await this.#store.flushed();
-          return value;
-        });
+    return reply(async () => {
+      const value = await host[method === 'start' ? 'startWorkflow' : method]!(...args);
+      // A read may see writes not yet durable: it answers once they are, so a client is
+      // never told of a state a crash could take back.
+      if (FORWARDED.indexOf(method) >= FIRST_READ) await this.#store.flushed();
+      return value;
     });
-    return api as unknown as EngineApi;
   }
 }
 
@@ -1443,14 +1385,16 @@ async function reply<T>(fn: () => Promise<T>): Promise<Reply<T>> {
   }
 }
 
-function leaseLost(): LeaseLostError {
-  return new LeaseLostError('This host lost the lease');
-}
+const newRunId = (): string => crypto.randomUUID();
 
 /** Lets Node exit while only this timer is left (a lease renewal, a takeover watch). */
 function unref(timer: ReturnType<typeof setTimeout>): ReturnType<typeof setTimeout> {
   (timer as { unref?: () => void }).unref?.();
   return timer;
+}
+
+function leaseLost(): LeaseLostError {
+  return new LeaseLostError('This host does not hold the lease');
 }
 
 const channel = typeof MessageChannel !== 'undefined' ? new MessageChannel() : undefined;
@@ -1496,37 +1440,31 @@ function functionsOf(module: Record<string, unknown>): [string, AnyFunction][] {
   );
 }
 
-function safeCall(fn: () => void): void {
-  try {
-    fn();
-  } catch (error) {
-    console.error('weft: a watch listener threw', error);
-  }
-}
-
-/** Why an activity's result cannot be recorded, as the failure to record instead; or nothing. */
-function unstorableResult(
-  result: unknown,
+/**
+ * Why `value` cannot be stored, as a failure to report; or nothing. `DataCloneError`: it holds
+ * what cannot be stored (a function, a symbol, a promise) or, checked with `clone`, does not
+ * clone; `PayloadTooLarge`: it is over `limit` bytes.
+ */
+function unstorable(
+  value: unknown,
   limit: number,
-  activityType: string,
+  what: string,
+  clone = true,
 ): ApplicationFailure | undefined {
   const seen = { exotic: false };
   let size: number;
   try {
-    size = payloadSize(result, limit, seen);
+    size = payloadSize(value, limit, seen);
     // Plain data always clones: only values with more in them are cloned to check.
-    if (seen.exotic) structuredClone(result);
-  } catch {
+    if (clone && seen.exotic) structuredClone(value);
+  } catch (error) {
     return ApplicationFailure.nonRetryable(
-      `Activity ${activityType} returned a value that cannot be stored (not structured-cloneable)`,
+      `${what} cannot be stored: ${(error as Error).message}`,
       'DataCloneError',
     );
   }
   if (size <= limit) return undefined;
-  return ApplicationFailure.nonRetryable(
-    tooLargeMessage(`Activity ${activityType} result`, limit, size),
-    'PayloadTooLarge',
-  );
+  return ApplicationFailure.nonRetryable(tooLargeMessage(what, limit, size), 'PayloadTooLarge');
 }
 
 function assertCloneable(value: unknown, what: string): void {
@@ -1534,7 +1472,7 @@ function assertCloneable(value: unknown, what: string): void {
     structuredClone(value);
   } catch (error) {
     throw new InvalidArgumentError(
-      `${what} cannot be stored: not structured-cloneable (${(error as Error).message ?? error})`,
+      `${what} is not structured-cloneable (${(error as Error).message ?? error})`,
     );
   }
 }
@@ -1554,11 +1492,11 @@ export function describeExecution(exec: ExecutionRecord): WorkflowDescription {
       exec.parentRunId !== undefined && {
         parent: { workflowId: exec.parentWorkflowId, runId: exec.parentRunId },
       }),
-    ...(exec.root !== undefined && { root: exec.root }),
     ...(exec.blocked !== undefined && {
       blocked: { reason: exec.blocked.reason, since: new Date(exec.blocked.since) },
     }),
     ...defined({
+      root: exec.root,
       parentClosePolicy: exec.parentClosePolicy,
       memo: exec.memo,
     }),
@@ -1607,6 +1545,6 @@ function outcomeOf(exec: ExecutionRecord, closing: HistoryEvent | undefined): Wo
         retryState: closing.attributes.retryState,
       };
     default:
-      throw new Error(`Run ${runId} is ${exec.status} but its history does not end with a closing event`);
+      throw new Error(`Run ${runId} is ${exec.status} but its last event does not close it`);
   }
 }

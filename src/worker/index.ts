@@ -3,6 +3,7 @@
  * time, activity execution and task claiming, and exposes a flat API over Comlink.
  */
 import { expose } from 'comlink';
+import { defined } from '../engine/defined.ts';
 import { indexedDbStore } from '../store/indexeddb.ts';
 import type { Store } from '../store/types.ts';
 import { broadcastBus } from './bus.ts';
@@ -52,11 +53,9 @@ export function startWorker(options: StartWorkerOptions): Promise<Host> {
           for (const page of pages) page.postMessage({ weftVersionChange: newVersion });
         },
       }));
-    const taskQueues =
-      options.taskQueues ?? (options.taskQueue !== undefined ? [options.taskQueue] : undefined);
     // Workers, tabs and service workers on one database wake each other through a BroadcastChannel.
     const bus =
-      options.bus ?? (typeof BroadcastChannel !== 'undefined' ? broadcastBus(databaseName) : undefined);
+      options.bus ?? (typeof BroadcastChannel === 'undefined' ? undefined : broadcastBus(databaseName));
     // Each host holds a Web Lock while it lives: when a tab closes or a worker is killed, the
     // lock is released at once, and other hosts take over its claimed work without waiting.
     const identity = options.identity ?? `host-${crypto.randomUUID().slice(0, 8)}`;
@@ -79,8 +78,10 @@ export function startWorker(options: StartWorkerOptions): Promise<Host> {
         whenHostGone: (hostId: string) => locks.request(`weft-host:${hostId}`, () => undefined),
       }),
       store,
-      ...(taskQueues !== undefined && { taskQueues }),
-      ...(bus !== undefined && { bus }),
+      ...defined({
+        taskQueues: options.taskQueues ?? (options.taskQueue === undefined ? undefined : [options.taskQueue]),
+        bus,
+      }),
     });
     await host.start();
     return host;
