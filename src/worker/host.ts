@@ -124,7 +124,8 @@ const FORWARDED = [
 const FIRST_READ = 5;
 type Forwarded = (typeof FORWARDED)[number];
 /** What the leader asks of a host that runs a task queue for it. */
-type ExecutorMethod = 'task' | 'activity' | 'abort' | 'query';
+// Not named like a client method: `#answer` tells the two apart by name.
+type ExecutorMethod = 'task' | 'activity' | 'abort' | 'queryRun';
 interface RemoteTask {
   exec: ExecutionRecord;
   inbox: InboxRecord[];
@@ -1237,7 +1238,7 @@ export class Host {
         `Cannot query '${workflowId}': no worker serves its task queue '${exec.taskQueue}'`,
       );
     }
-    const reply = await this.#call(executor, 'query', [{ exec, history, name, args }]);
+    const reply = await this.#call(executor, 'queryRun', [{ exec, history, name, args }]);
     if ('error' in reply) throw fromErrorRecord(reply.error);
     return reply.ok;
   }

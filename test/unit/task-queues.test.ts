@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { createEngine, memoryStore } from '../../src/index.ts';
-import { executeChild, proxyActivities } from '../../src/workflow/index.ts';
+import {
+  condition,
+  defineQuery,
+  defineSignal,
+  executeChild,
+  proxyActivities,
+  setHandler,
+} from '../../src/workflow/index.ts';
+
+const status = defineQuery<string>('status');
+const go = defineSignal('go');
 
 const workflows = {
   async reportsWhere(): Promise<string> {
@@ -13,6 +23,15 @@ const workflows = {
       Array.from({ length: n }, () => executeChild(workflows.reportsWhere, { taskQueue: 'other' })),
     );
     return [here, ...children];
+  },
+  async waiter(): Promise<string> {
+    let done = false;
+    setHandler(status, () => (done ? 'done' : 'waiting'));
+    setHandler(go, () => {
+      done = true;
+    });
+    await condition(() => done);
+    return 'ok';
   },
 };
 
@@ -39,6 +58,20 @@ describe('task queues', () => {
       taskQueues: ['other'],
     });
     expect(await handle.result()).toEqual(['host A', 'host B', 'host B', 'host B', 'host B', 'host B']);
+    await a.shutdown();
+    await b.shutdown();
+  });
+
+  it('a query on a run whose queue another host serves is answered by that host', async () => {
+    const store = memoryStore();
+    const a = await createEngine({ workflows, store, taskQueues: ['default'] });
+    const b = await createEngine({ workflows, store, taskQueues: ['other'] });
+    const handle = await a.client.workflow.start('waiter', { workflowId: 'q', taskQueue: 'other' });
+    // Through the leader (a), then through the executor's own client (forwarded to a).
+    expect(await handle.query(status)).toBe('waiting');
+    expect(await b.client.workflow.getHandle('q').query(status)).toBe('waiting');
+    await handle.signal(go);
+    expect(await handle.result()).toBe('ok');
     await a.shutdown();
     await b.shutdown();
   });
