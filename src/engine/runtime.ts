@@ -297,28 +297,22 @@ export class WorkflowRuntime implements ScopeTimerHost {
 
   /**
    * Waits until the workflow's microtasks have gone quiet: `budget` hops in a row in which no
-   * workflow API was called. Each hop is exactly one microtask, as `await undefined` would be,
-   * but a reaction on an already fulfilled promise costs about half an async function's resume,
-   * and this runs hundreds of times per activation.
+   * workflow API was called. Each hop is exactly one microtask (`await` on a fulfilled native
+   * promise), and this runs hundreds of times per activation: an async loop allocates no
+   * derived promise per hop, unlike a chain of `then` (measured: a quarter less time, and the
+   * largest source of garbage in a start gone).
    */
-  #quiesce(): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const budget = this.#budget;
-      let idle = 0;
-      let seen = this.#tick;
-      const hop = (): void => {
-        if (this.#tick !== seen) {
-          seen = this.#tick;
-          idle = 0;
-        } else if (++idle >= budget) {
-          resolve();
-          return;
-        }
-        fulfilled.then(hop);
-      };
-      if (budget > 0) fulfilled.then(hop);
-      else resolve();
-    });
+  async #quiesce(): Promise<void> {
+    const budget = this.#budget;
+    let idle = 0;
+    let seen = this.#tick;
+    while (idle < budget) {
+      await fulfilled;
+      if (this.#tick !== seen) {
+        seen = this.#tick;
+        idle = 0;
+      } else idle++;
+    }
   }
 
   /** Called by every authoring function: refuses use outside an activation. */
