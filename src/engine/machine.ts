@@ -805,6 +805,7 @@ export class WorkflowMachine {
     }
   }
 
+  /** Adds the event a command becomes (attributes in the order Temporal's events list them). */
   #commandEvent(
     command: Command,
     workflowTaskCompletedEventId: number,
@@ -813,20 +814,10 @@ export class WorkflowMachine {
   ): HistoryEvent | undefined {
     const w = { workflowTaskCompletedEventId };
     switch (command.type) {
-      case 'ScheduleActivityTask':
-        return add('ActivityTaskScheduled', {
-          activityId: String(command.seq),
-          activityType: command.activityType,
-          taskQueue: command.taskQueue,
-          input: command.input,
-          ...defined({
-            scheduleToCloseTimeout: command.scheduleToCloseTimeout,
-            startToCloseTimeout: command.startToCloseTimeout,
-            heartbeatTimeout: command.heartbeatTimeout,
-            retryPolicy: command.retryPolicy,
-          }),
-          ...w,
-        });
+      case 'ScheduleActivityTask': {
+        const { type, seq, ...schedule } = command;
+        return add('ActivityTaskScheduled', { activityId: String(seq), ...schedule, ...w });
+      }
       case 'RequestCancelActivityTask':
         return add('ActivityTaskCancelRequested', {
           scheduledEventId: this.#openActivities.get(command.seq)?.scheduledEventId ?? 0,
@@ -868,62 +859,34 @@ export class WorkflowMachine {
           retryState: command.retryState ?? 'RETRY_STATE_RETRY_POLICY_NOT_SET',
           ...w,
         });
-      case 'CancelWorkflowExecution':
-        return add('WorkflowExecutionCanceled', {
-          ...(command.details !== undefined && { details: command.details }),
-          ...w,
-        });
-      case 'ContinueAsNewWorkflowExecution':
-        return add('WorkflowExecutionContinuedAsNew', {
-          newExecutionRunId: ids.newRunId(),
-          workflowType: command.workflowType,
-          taskQueue: command.taskQueue,
-          input: command.input,
-          ...(command.workflowRunTimeout !== undefined && { workflowRunTimeout: command.workflowRunTimeout }),
-          ...(command.workflowTaskTimeout !== undefined && {
-            workflowTaskTimeout: command.workflowTaskTimeout,
-          }),
-          ...w,
-        });
-      case 'StartChildWorkflowExecution':
-        return add('StartChildWorkflowExecutionInitiated', {
-          workflowId: command.workflowId,
-          workflowType: command.workflowType,
-          taskQueue: command.taskQueue,
-          input: command.input,
-          parentClosePolicy: command.parentClosePolicy,
-          cancellationType: command.cancellationType,
-          workflowIdReusePolicy: command.workflowIdReusePolicy,
-          workflowIdConflictPolicy: command.workflowIdConflictPolicy,
-          ...defined({
-            workflowExecutionTimeout: command.workflowExecutionTimeout,
-            workflowRunTimeout: command.workflowRunTimeout,
-            workflowTaskTimeout: command.workflowTaskTimeout,
-            retryPolicy: command.retryPolicy,
-            memo: command.memo,
-          }),
-          ...w,
-        });
-      case 'SignalExternalWorkflowExecution':
+      case 'CancelWorkflowExecution': {
+        const { type, ...canceled } = command;
+        return add('WorkflowExecutionCanceled', { ...canceled, ...w });
+      }
+      case 'ContinueAsNewWorkflowExecution': {
+        const { type, ...next } = command;
+        return add('WorkflowExecutionContinuedAsNew', { newExecutionRunId: ids.newRunId(), ...next, ...w });
+      }
+      case 'StartChildWorkflowExecution': {
+        const { type, seq, ...start } = command;
+        return add('StartChildWorkflowExecutionInitiated', { ...start, ...w });
+      }
+      case 'SignalExternalWorkflowExecution': {
+        const { type, seq, workflowId, runId, ...signal } = command;
         return add('SignalExternalWorkflowExecutionInitiated', {
-          workflowExecution: {
-            workflowId: command.workflowId,
-            ...(command.runId !== undefined && { runId: command.runId }),
-          },
-          signalName: command.signalName,
-          input: command.input,
-          childWorkflowOnly: command.childWorkflowOnly,
+          workflowExecution: defined({ workflowId, runId }),
+          ...signal,
           ...w,
         });
-      case 'RequestCancelExternalWorkflowExecution':
+      }
+      case 'RequestCancelExternalWorkflowExecution': {
+        const { type, seq, workflowId, runId, ...request } = command;
         return add('RequestCancelExternalWorkflowExecutionInitiated', {
-          workflowExecution: {
-            workflowId: command.workflowId,
-            ...(command.runId !== undefined && { runId: command.runId }),
-          },
-          childWorkflowOnly: command.childWorkflowOnly,
+          workflowExecution: defined({ workflowId, runId }),
+          ...request,
           ...w,
         });
+      }
     }
   }
 }

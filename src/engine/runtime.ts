@@ -1,11 +1,4 @@
-import type {
-  Activation,
-  ActivityResolution,
-  ChildResolution,
-  ChildStartResolution,
-  Job,
-  WorkflowInfo,
-} from './activation.ts';
+import type { Activation, ChildResolution, ChildStartResolution, Job, WorkflowInfo } from './activation.ts';
 import { type Command, type CommandOf, isClosingCommand } from './commands.ts';
 import { defined } from './defined.ts';
 import type {
@@ -20,6 +13,7 @@ import {
   ApplicationFailure,
   CancelledFailure,
   ChildWorkflowFailure,
+  type FailureRecord,
   fromFailureRecord,
   InvalidArgumentError,
   isCancellation,
@@ -172,7 +166,16 @@ export class WorkflowRuntime implements ScopeTimerHost {
   readonly #typeOf: ((fn: Function) => string | undefined) | undefined;
   readonly #maxPendingChildren: number;
   readonly #timers = new Map<number, Pending>();
-  readonly #activities = new Map<number, Pending & { activityType: string }>();
+  readonly #activities = new Map<number, Pending>();
+  /** The open operations each kind of job settles, by the job's `seq`. */
+  readonly #operations: Partial<Record<Job['type'], Map<number, { scope: CancellationScope }>>> = {
+    FireTimer: this.#timers,
+    ResolveActivity: this.#activities,
+    ResolveChildWorkflowExecutionStart: this.#children,
+    ResolveChildWorkflowExecution: this.#children,
+    ResolveSignalExternalWorkflow: this.#externalSignals,
+    ResolveRequestCancelExternalWorkflow: this.#externalCancels,
+  };
   readonly #conditions = new Map<number, { fn: () => boolean; resolve(): void }>();
   readonly #signalHandlers = new Map<string, Handler>();
   #defaultSignalHandler: ((signalName: string, ...args: unknown[]) => unknown) | undefined;
@@ -350,21 +353,7 @@ export class WorkflowRuntime implements ScopeTimerHost {
 
   /** The scope whose code a job resumes (root for inputs such as signals). */
   #scopeOfJob(job: Job): CancellationScope {
-    switch (job.type) {
-      case 'FireTimer':
-        return this.#timers.get(job.seq)?.scope ?? this.rootScope;
-      case 'ResolveActivity':
-        return this.#activities.get(job.seq)?.scope ?? this.rootScope;
-      case 'ResolveChildWorkflowExecutionStart':
-      case 'ResolveChildWorkflowExecution':
-        return this.#children.get(job.seq)?.scope ?? this.rootScope;
-      case 'ResolveSignalExternalWorkflow':
-        return this.#externalSignals.get(job.seq)?.scope ?? this.rootScope;
-      case 'ResolveRequestCancelExternalWorkflow':
-        return this.#externalCancels.get(job.seq)?.scope ?? this.rootScope;
-      default:
-        return this.rootScope;
-    }
+    return ('seq' in job && this.#operations[job.type]?.get(job.seq)?.scope) || this.rootScope;
   }
 
   #applyJob(job: Job): void {
@@ -373,20 +362,19 @@ export class WorkflowRuntime implements ScopeTimerHost {
       case 'StartWorkflow':
         this.#startMain(job.input);
         return;
-      case 'FireTimer': {
-        const pending = this.#timers.get(job.seq);
-        if (!pending) return;
-        this.#timers.delete(job.seq);
-        this.#enter(pending.scope);
-        pending.resolve(undefined);
+      case 'FireTimer':
+        this.#settle(this.#timers, job.seq);
         return;
-      }
       case 'ResolveActivity': {
-        const pending = this.#activities.get(job.seq);
-        if (!pending) return;
-        this.#activities.delete(job.seq);
-        this.#enter(pending.scope);
-        this.#resolveActivity(pending, job.result);
+        const result = job.result;
+        if ('completed' in result) this.#settle(this.#activities, job.seq, result.completed);
+        else
+          this.#settle(
+            this.#activities,
+            job.seq,
+            undefined,
+            'failed' in result ? result.failed : result.cancelled,
+          );
         return;
       }
       case 'SignalWorkflow':
@@ -406,23 +394,22 @@ export class WorkflowRuntime implements ScopeTimerHost {
         this.#resolveChild(job.seq, job.result);
         return;
       case 'ResolveSignalExternalWorkflow':
-      case 'ResolveRequestCancelExternalWorkflow': {
-        const map =
-          job.type === 'ResolveSignalExternalWorkflow' ? this.#externalSignals : this.#externalCancels;
-        const pending = map.get(job.seq);
-        if (!pending) return;
-        map.delete(job.seq);
-        this.#enter(pending.scope);
-        if (job.failure) pending.reject(fromFailureRecord(job.failure));
-        else pending.resolve(undefined);
+        this.#settle(this.#externalSignals, job.seq, undefined, job.failure);
         return;
-      }
+      case 'ResolveRequestCancelExternalWorkflow':
+        this.#settle(this.#externalCancels, job.seq, undefined, job.failure);
+        return;
     }
   }
 
-  #resolveActivity(pending: Pending, result: ActivityResolution): void {
-    if ('completed' in result) pending.resolve(result.completed);
-    else pending.reject(fromFailureRecord('failed' in result ? result.failed : result.cancelled));
+  /** Settles an open operation (if it still is) in its own scope: rejected when `failure` is given. */
+  #settle(operations: Map<number, Pending>, seq: number, value?: unknown, failure?: FailureRecord): void {
+    const pending = operations.get(seq);
+    if (!pending) return;
+    operations.delete(seq);
+    this.#enter(pending.scope);
+    if (failure) pending.reject(fromFailureRecord(failure));
+    else pending.resolve(value);
   }
 
   #startMain(input: unknown[]): void {
@@ -469,37 +456,45 @@ export class WorkflowRuntime implements ScopeTimerHost {
       return { promise: Promise.reject(new CancelledFailure('Timer cancelled')), cancel: () => undefined };
     }
     const seq = this.#seq.timer++;
-    const command: Command = { type: 'StartTimer', seq, startToFireTimeout: Math.max(1, Math.round(ms)) };
+    return this.#open<void>(
+      this.#timers,
+      seq,
+      { type: 'StartTimer', seq, startToFireTimeout: Math.max(1, Math.round(ms)) },
+      { type: 'CancelTimer', seq },
+      scope,
+    );
+  }
+
+  /**
+   * Sends `command` and keeps its operation open until a job settles it. Cancelling `scope`
+   * drops the operation: the command is withdrawn if not handed out yet, else `cancelCommand`
+   * is sent, and the promise rejects with `cancelled(failure)`. `cancel()` drops it silently.
+   * The caller has checked that `scope` is not cancelled already.
+   */
+  #open<T>(
+    operations: Map<number, Pending>,
+    seq: number,
+    command: Command,
+    cancelCommand: Command,
+    scope: CancellationScope,
+    cancelled: (failure: CancelledFailure) => Error = (failure) => failure,
+  ): { promise: Promise<T>; cancel(): void } {
     this.#push(command);
-    /** Forgets the timer if still pending, cancelling its command; false if it was not. */
+    const pending = deferred<T>(scope, () => unlisten());
+    /** False if the operation was no longer open. */
     const drop = (): boolean => {
-      if (!this.#timers.delete(seq)) return false;
-      if (!this.#unsend(command)) this.#push({ type: 'CancelTimer', seq });
+      if (!operations.delete(seq)) return false;
+      unlisten();
+      if (!this.#unsend(command)) this.#push(cancelCommand);
       return true;
     };
-    let unlisten!: () => void;
-    const promise = new Promise<void>((resolve, reject) => {
-      unlisten = scope.onCancel((failure) => {
-        if (!drop()) return;
-        this.#touch();
-        reject(failure);
-      });
-      this.#timers.set(seq, {
-        resolve: (v) => {
-          unlisten();
-          resolve(v as undefined);
-        },
-        reject,
-        scope,
-      });
+    const unlisten = scope.onCancel((failure) => {
+      if (!drop()) return;
+      this.#touch();
+      pending.reject(cancelled(failure));
     });
-    return {
-      promise,
-      cancel: () => {
-        unlisten();
-        drop();
-      },
-    };
+    operations.set(seq, pending);
+    return { promise: pending.promise, cancel: drop };
   }
 
   // ---- activities ---------------------------------------------------------------------
@@ -508,17 +503,15 @@ export class WorkflowRuntime implements ScopeTimerHost {
     this.assertActive('An activity call');
     const scope = CancellationScope.current();
     const seq = this.#seq.activity++;
-    const cancelledFailure = (cause: CancelledFailure) =>
+    const cancelled = () =>
       new ActivityFailure(
         'Activity cancelled',
         activityType,
         String(seq),
         'RETRY_STATE_CANCEL_REQUESTED',
-        cause,
+        new CancelledFailure('Activity cancelled'),
       );
-    if (scope.consideredCancelled) {
-      return Promise.reject(cancelledFailure(new CancelledFailure('Activity cancelled')));
-    }
+    if (scope.consideredCancelled) return Promise.reject(cancelled());
     const command: Command = {
       type: 'ScheduleActivityTask',
       seq,
@@ -526,34 +519,21 @@ export class WorkflowRuntime implements ScopeTimerHost {
       taskQueue: options.taskQueue,
       input,
       ...defined({
-        startToCloseTimeout: options.startToCloseTimeout,
         scheduleToCloseTimeout: options.scheduleToCloseTimeout,
+        startToCloseTimeout: options.startToCloseTimeout,
         heartbeatTimeout: options.heartbeatTimeout,
         retryPolicy: options.retry,
       }),
     };
-    this.#push(command);
-    return new Promise((resolve, reject) => {
-      const unlisten = scope.onCancel(() => {
-        if (!this.#activities.delete(seq)) return;
-        // TRY_CANCEL, the SDK's default: ask the activity to stop and resolve at once.
-        if (!this.#unsend(command)) this.#push({ type: 'RequestCancelActivityTask', seq });
-        this.#touch();
-        reject(cancelledFailure(new CancelledFailure('Activity cancelled')));
-      });
-      this.#activities.set(seq, {
-        activityType,
-        scope,
-        resolve: (v) => {
-          unlisten();
-          resolve(v);
-        },
-        reject: (e) => {
-          unlisten();
-          reject(e);
-        },
-      });
-    });
+    // TRY_CANCEL, the SDK's default: ask the activity to stop and reject at once.
+    return this.#open(
+      this.#activities,
+      seq,
+      command,
+      { type: 'RequestCancelActivityTask', seq },
+      scope,
+      cancelled,
+    ).promise;
   }
 
   // ---- conditions ---------------------------------------------------------------------
