@@ -15,10 +15,8 @@ export type Job =
   | { type: 'ResolveSignalExternalWorkflow'; seq: number; failure?: FailureRecord }
   | { type: 'ResolveRequestCancelExternalWorkflow'; seq: number; failure?: FailureRecord };
 
-export type ActivityResolution =
-  | { completed: unknown }
-  | { failed: FailureRecord }
-  | { cancelled: FailureRecord };
+/** `failed` is an ActivityFailure record, whose cause says why: a failure, a timeout, a cancellation. */
+export type ActivityResolution = { completed: unknown } | { failed: FailureRecord };
 
 export type ChildStartResolution =
   | { succeeded: { runId: string } }

@@ -11,6 +11,7 @@ import {
 } from './failure.ts';
 import type { InboxMessage } from './inbox.ts';
 import { WorkflowRuntime } from './runtime.ts';
+import { take } from './take.ts';
 
 /**
  * The history side of a run: turns recorded history into activations (replay), checks the
@@ -363,47 +364,33 @@ export class WorkflowMachine {
       case 'ActivityTaskFailed':
       case 'ActivityTaskTimedOut':
       case 'ActivityTaskCanceled': {
-        const seq = this.#activitySeq(event.attributes.scheduledEventId);
+        const seq = take(this.#activityByScheduledEventId, event.attributes.scheduledEventId);
         if (seq === undefined) return undefined;
-        const open = this.#openActivities.get(seq)!;
-        this.#openActivities.delete(seq);
-        this.#activityByScheduledEventId.delete(event.attributes.scheduledEventId);
-        const activityFailure = (
-          message: string,
-          retryState: RetryState,
-          cause: FailureRecord,
-        ): FailureRecord => ({
-          name: 'ActivityFailure',
-          message,
-          activityType: open.activityType,
-          activityId: String(seq),
-          retryState,
-          cause,
-        });
+        const { activityType } = take(this.#openActivities, seq)!;
         if (event.eventType === 'ActivityTaskCompleted') {
           return { type: 'ResolveActivity', seq, result: { completed: event.attributes.result } };
         }
-        if (event.eventType === 'ActivityTaskCanceled') {
-          return {
-            type: 'ResolveActivity',
-            seq,
-            result: {
-              cancelled: activityFailure('Activity cancelled', 'RETRY_STATE_CANCEL_REQUESTED', {
-                name: 'CancelledFailure',
-                message: 'Activity cancelled',
-              }),
-            },
-          };
-        }
-        const message =
-          event.eventType === 'ActivityTaskFailed' ? 'Activity task failed' : 'Activity task timed out';
-        return {
-          type: 'ResolveActivity',
-          seq,
-          result: {
-            failed: activityFailure(message, event.attributes.retryState, event.attributes.failure),
-          },
+        const [message, retryState, cause]: [string, RetryState, FailureRecord] =
+          event.eventType === 'ActivityTaskCanceled'
+            ? [
+                'Activity cancelled',
+                'RETRY_STATE_CANCEL_REQUESTED',
+                { name: 'CancelledFailure', message: 'Activity cancelled' },
+              ]
+            : [
+                event.eventType === 'ActivityTaskFailed' ? 'Activity task failed' : 'Activity task timed out',
+                event.attributes.retryState,
+                event.attributes.failure,
+              ];
+        const failed = {
+          name: 'ActivityFailure',
+          message,
+          activityType,
+          activityId: String(seq),
+          retryState,
+          cause,
         };
+        return { type: 'ResolveActivity', seq, result: { failed } };
       }
       case 'TimerFired': {
         const seq = Number(event.attributes.timerId);
@@ -429,9 +416,8 @@ export class WorkflowMachine {
         };
       }
       case 'StartChildWorkflowExecutionFailed': {
-        const child = this.#openChildren.get(event.attributes.initiatedEventId);
+        const child = take(this.#openChildren, event.attributes.initiatedEventId);
         if (!child) return undefined;
-        this.#openChildren.delete(event.attributes.initiatedEventId);
         const { workflowId, workflowType, cause } = event.attributes;
         return {
           type: 'ResolveChildWorkflowExecutionStart',
@@ -444,9 +430,8 @@ export class WorkflowMachine {
       case 'ChildWorkflowExecutionCanceled':
       case 'ChildWorkflowExecutionTimedOut':
       case 'ChildWorkflowExecutionTerminated': {
-        const child = this.#openChildren.get(event.attributes.initiatedEventId);
+        const child = take(this.#openChildren, event.attributes.initiatedEventId);
         if (!child) return undefined;
-        this.#openChildren.delete(event.attributes.initiatedEventId);
         let result: ChildResolution;
         switch (event.eventType) {
           case 'ChildWorkflowExecutionCompleted':
@@ -483,34 +468,25 @@ export class WorkflowMachine {
       case 'SignalExternalWorkflowExecutionFailed':
       case 'ExternalWorkflowExecutionCancelRequested':
       case 'RequestCancelExternalWorkflowExecutionFailed': {
-        const open = this.#openExternal.get(event.attributes.initiatedEventId);
+        const open = take(this.#openExternal, event.attributes.initiatedEventId);
         if (!open) return undefined;
-        this.#openExternal.delete(event.attributes.initiatedEventId);
-        const failed =
-          event.eventType === 'SignalExternalWorkflowExecutionFailed' ||
-          event.eventType === 'RequestCancelExternalWorkflowExecutionFailed';
-        const failure: FailureRecord | undefined = failed
-          ? {
+        return {
+          type:
+            open.kind === 'signal' ? 'ResolveSignalExternalWorkflow' : 'ResolveRequestCancelExternalWorkflow',
+          seq: open.seq,
+          ...(event.eventType.endsWith('Failed') && {
+            failure: {
               name: 'ApplicationFailure',
               type: 'ExternalWorkflowExecutionNotFound',
               message: `Cannot ${open.kind} workflow '${event.attributes.workflowExecution.workflowId}': not found or already closed`,
               nonRetryable: true,
-            }
-          : undefined;
-        return open.kind === 'signal'
-          ? { type: 'ResolveSignalExternalWorkflow', seq: open.seq, ...(failure && { failure }) }
-          : { type: 'ResolveRequestCancelExternalWorkflow', seq: open.seq, ...(failure && { failure }) };
+            },
+          }),
+        };
       }
       default:
         return undefined;
     }
-  }
-
-  #activitySeq(scheduledEventId: number): number | undefined {
-    const seq = this.#activityByScheduledEventId.get(scheduledEventId);
-    return seq !== undefined && this.#openActivities.get(seq)?.scheduledEventId === scheduledEventId
-      ? seq
-      : undefined;
   }
 
   #start(attributes: EventAttributes['WorkflowExecutionStarted'], startedAt: number): void {

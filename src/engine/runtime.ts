@@ -25,6 +25,7 @@ import {
 } from './failure.ts';
 import { seededRandom, uuid4From } from './random.ts';
 import { CancellationScope, type ScopeTimerHost, setScopeContext } from './scope.ts';
+import { take } from './take.ts';
 
 /**
  * Runs one workflow run's code: activation in, commands out. Each authoring call takes the
@@ -368,13 +369,7 @@ export class WorkflowRuntime implements ScopeTimerHost {
       case 'ResolveActivity': {
         const result = job.result;
         if ('completed' in result) this.#settle(this.#activities, job.seq, result.completed);
-        else
-          this.#settle(
-            this.#activities,
-            job.seq,
-            undefined,
-            'failed' in result ? result.failed : result.cancelled,
-          );
+        else this.#settle(this.#activities, job.seq, undefined, result.failed);
         return;
       }
       case 'SignalWorkflow':
@@ -404,9 +399,8 @@ export class WorkflowRuntime implements ScopeTimerHost {
 
   /** Settles an open operation (if it still is) in its own scope: rejected when `failure` is given. */
   #settle(operations: Map<number, Pending>, seq: number, value?: unknown, failure?: FailureRecord): void {
-    const pending = operations.get(seq);
+    const pending = take(operations, seq);
     if (!pending) return;
-    operations.delete(seq);
     this.#enter(pending.scope);
     if (failure) pending.reject(fromFailureRecord(failure));
     else pending.resolve(value);
@@ -882,9 +876,8 @@ export class WorkflowRuntime implements ScopeTimerHost {
   }
 
   #resolveChild(seq: number, resolution: ChildResolution): void {
-    const child = this.#children.get(seq);
+    const child = take(this.#children, seq);
     if (!child) return;
-    this.#children.delete(seq);
     this.#enter(child.scope);
     if ('completed' in resolution) child.result.resolve(resolution.completed);
     else {
