@@ -10,7 +10,7 @@ import {
   toFailureRecord,
 } from './failure.ts';
 import type { InboxMessage } from './inbox.ts';
-import { WorkflowRuntime } from './runtime.ts';
+import { type RuntimeOptions, WorkflowRuntime } from './runtime.ts';
 import { take } from './take.ts';
 
 /**
@@ -21,7 +21,7 @@ import { take } from './take.ts';
 
 export type WorkflowFunction = (...args: unknown[]) => unknown;
 
-export interface MachineInit {
+export interface MachineInit extends RuntimeOptions {
   workflowId: string;
   runId: string;
   /** Finds the workflow function registered under a type name. */
@@ -30,10 +30,6 @@ export interface MachineInit {
   identity: string;
   /** `continueAsNewSuggested` from this many events (default 10,000). */
   suggestContinueAsNewAt?: number;
-  quiescenceBudget?: number;
-  /** Finds a workflow function's registered type (for `executeChild(fn)`). */
-  workflowTypeOf?: (fn: Function) => string | undefined;
-  maxPendingChildren?: number;
 }
 
 /** IDs the host supplies when a command needs a fresh one (a new run). */
@@ -88,6 +84,22 @@ function patchIds(recorded: HistoryEvent[]): string[] {
   return ids;
 }
 
+/** Records new events in `events` at `time`, numbered by `nextId()`. */
+function recorder(events: HistoryEvent[], time: number, nextId: () => number): AddEvent {
+  return (eventType, attributes) => {
+    const event = { eventId: nextId(), eventTime: time, eventType, attributes } as HistoryEvent;
+    events.push(event);
+    return event;
+  };
+}
+
+/** Adds the events that open a workflow task; returns their IDs, as the task's end names them. */
+function openTask(add: AddEvent, taskQueue: string, identity: string) {
+  const scheduledEventId = add('WorkflowTaskScheduled', { taskQueue, attempt: 1 }).eventId;
+  const startedEventId = add('WorkflowTaskStarted', { scheduledEventId, identity }).eventId;
+  return { scheduledEventId, startedEventId };
+}
+
 /** The events of a workflow task that failed: recorded once, inputs stay in the inbox. */
 export function failedTaskEvents(
   nextEventId: number,
@@ -96,36 +108,18 @@ export function failedTaskEvents(
   identity: string,
   error: unknown,
 ): HistoryEvent[] {
-  const cause =
-    error instanceof DeterminismViolationError
-      ? 'NON_DETERMINISTIC_ERROR'
-      : 'WORKFLOW_WORKER_UNHANDLED_FAILURE';
-  return [
-    {
-      eventId: nextEventId,
-      eventTime: time,
-      eventType: 'WorkflowTaskScheduled',
-      attributes: { taskQueue, attempt: 1 },
-    },
-    {
-      eventId: nextEventId + 1,
-      eventTime: time,
-      eventType: 'WorkflowTaskStarted',
-      attributes: { scheduledEventId: nextEventId, identity },
-    },
-    {
-      eventId: nextEventId + 2,
-      eventTime: time,
-      eventType: 'WorkflowTaskFailed',
-      attributes: {
-        scheduledEventId: nextEventId,
-        startedEventId: nextEventId + 1,
-        cause,
-        failure: toFailureRecord(error),
-        identity,
-      },
-    },
-  ];
+  const events: HistoryEvent[] = [];
+  const add = recorder(events, time, () => nextEventId++);
+  add('WorkflowTaskFailed', {
+    ...openTask(add, taskQueue, identity),
+    cause:
+      error instanceof DeterminismViolationError
+        ? 'NON_DETERMINISTIC_ERROR'
+        : 'WORKFLOW_WORKER_UNHANDLED_FAILURE',
+    failure: toFailureRecord(error),
+    identity,
+  });
+  return events;
 }
 
 interface OpenChild {
@@ -519,14 +513,10 @@ export class WorkflowMachine {
       }),
     };
     this.runtime = new WorkflowRuntime({
+      ...this.#init,
       info,
       workflowFn: fn,
       randomnessSeed: attributes.randomnessSeed,
-      ...defined({
-        quiescenceBudget: this.#init.quiescenceBudget,
-        workflowTypeOf: this.#init.workflowTypeOf,
-        maxPendingChildren: this.#init.maxPendingChildren,
-      }),
     });
   }
 
@@ -596,21 +586,13 @@ export class WorkflowMachine {
     ids: IdSource,
   ): Promise<TaskResult> {
     const events: HistoryEvent[] = [];
-    const add = <K extends EventType>(
-      eventType: K,
-      attributes: EventAttributes[K],
-      eventTime = time,
-    ): HistoryEvent => {
-      const event = { eventId: this.nextEventId++, eventTime, eventType, attributes } as HistoryEvent;
-      events.push(event);
-      return event;
-    };
+    const nextId = () => this.nextEventId++;
+    const add = recorder(events, time, nextId);
     const jobs: Job[] = this.#pendingJobs;
     this.#pendingJobs = [];
     const updates: Job[] = [];
     for (const message of messages) {
       if (!this.#live(message)) continue;
-      const at = message.time ?? time;
       if (message.kind === 'update') {
         updates.push({
           type: 'DoUpdate',
@@ -622,29 +604,21 @@ export class WorkflowMachine {
         continue;
       }
       const first = events.length;
-      this.#messageEvents(message, at, add);
+      this.#messageEvents(message, recorder(events, message.time ?? time, nextId));
       for (let i = first; i < events.length; i++) {
         const job = this.#jobFor(events[i]!);
         if (job) jobs.push(job);
       }
     }
-    const scheduled = add('WorkflowTaskScheduled', { taskQueue: this.taskQueue, attempt: 1 });
-    const started = add('WorkflowTaskStarted', {
-      scheduledEventId: scheduled.eventId,
-      identity: this.#init.identity,
-    });
+    const task = openTask(add, this.taskQueue, this.#init.identity);
     const commands = await this.#requireRuntime().activate({
       timestamp: time,
       isReplaying: false,
-      historyLength: started.eventId,
-      continueAsNewSuggested: started.eventId >= (this.#init.suggestContinueAsNewAt ?? 10_000),
+      historyLength: task.startedEventId,
+      continueAsNewSuggested: task.startedEventId >= (this.#init.suggestContinueAsNewAt ?? 10_000),
       jobs: [...jobs, ...updates],
     });
-    const completed = add('WorkflowTaskCompleted', {
-      scheduledEventId: scheduled.eventId,
-      startedEventId: started.eventId,
-      identity: this.#init.identity,
-    });
+    const completed = add('WorkflowTaskCompleted', { ...task, identity: this.#init.identity });
     this.#lastCompletedEventId = completed.eventId;
     const out: TaskResult['commands'] = [];
     for (const command of commands) {
@@ -656,18 +630,14 @@ export class WorkflowMachine {
   }
 
   /** Adds the events an inbox message becomes, through `add` (which records them). */
-  #messageEvents(message: InboxMessage, at: number, add: AddEvent): void {
+  #messageEvents(message: InboxMessage, add: AddEvent): void {
     switch (message.kind) {
       case 'signal':
-        add(
-          'WorkflowExecutionSignaled',
-          {
-            signalName: message.signalName,
-            input: message.input,
-            ...(message.identity !== undefined && { identity: message.identity }),
-          },
-          at,
-        );
+        add('WorkflowExecutionSignaled', {
+          signalName: message.signalName,
+          input: message.input,
+          ...(message.identity !== undefined && { identity: message.identity }),
+        });
         return;
       case 'cancelRequest':
         add(
@@ -677,15 +647,13 @@ export class WorkflowMachine {
             identity: message.identity,
             externalInitiatedEventId: message.externalInitiatedEventId,
           }),
-          at,
         );
         return;
       case 'timerFired':
-        add(
-          'TimerFired',
-          { timerId: String(message.seq), startedEventId: this.#openTimers.get(message.seq) ?? 0 },
-          at,
-        );
+        add('TimerFired', {
+          timerId: String(message.seq),
+          startedEventId: this.#openTimers.get(message.seq) ?? 0,
+        });
         return;
       case 'activityCompleted':
       case 'activityFailed':
@@ -694,52 +662,41 @@ export class WorkflowMachine {
         const scheduledEventId = this.#openActivities.get(message.seq)!.scheduledEventId;
         const started = message.kind !== 'activityCanceled' || message.started;
         const startedEventId = started
-          ? add(
-              'ActivityTaskStarted',
-              { scheduledEventId, attempt: message.attempt, identity: message.identity },
-              at,
-            ).eventId
+          ? add('ActivityTaskStarted', {
+              scheduledEventId,
+              attempt: message.attempt,
+              identity: message.identity,
+            }).eventId
           : 0;
         if (message.kind === 'activityCompleted') {
-          add('ActivityTaskCompleted', { scheduledEventId, startedEventId, result: message.result }, at);
+          add('ActivityTaskCompleted', { scheduledEventId, startedEventId, result: message.result });
         } else if (message.kind === 'activityCanceled') {
-          add(
-            'ActivityTaskCanceled',
-            started ? { scheduledEventId, startedEventId } : { scheduledEventId },
-            at,
-          );
+          add('ActivityTaskCanceled', started ? { scheduledEventId, startedEventId } : { scheduledEventId });
         } else {
-          add(
-            message.kind === 'activityFailed' ? 'ActivityTaskFailed' : 'ActivityTaskTimedOut',
-            { scheduledEventId, startedEventId, failure: message.failure, retryState: message.retryState },
-            at,
-          );
+          add(message.kind === 'activityFailed' ? 'ActivityTaskFailed' : 'ActivityTaskTimedOut', {
+            scheduledEventId,
+            startedEventId,
+            failure: message.failure,
+            retryState: message.retryState,
+          });
         }
         return;
       }
       case 'childStarted':
         // #jobFor records the started event ID on the open child.
-        add(
-          'ChildWorkflowExecutionStarted',
-          {
-            workflowExecution: message.execution,
-            workflowType: message.workflowType,
-            initiatedEventId: message.initiatedEventId,
-          },
-          at,
-        );
+        add('ChildWorkflowExecutionStarted', {
+          workflowExecution: message.execution,
+          workflowType: message.workflowType,
+          initiatedEventId: message.initiatedEventId,
+        });
         return;
       case 'childStartFailed':
-        add(
-          'StartChildWorkflowExecutionFailed',
-          {
-            workflowId: message.workflowId,
-            workflowType: message.workflowType,
-            cause: message.cause,
-            initiatedEventId: message.initiatedEventId,
-          },
-          at,
-        );
+        add('StartChildWorkflowExecutionFailed', {
+          workflowId: message.workflowId,
+          workflowType: message.workflowType,
+          cause: message.cause,
+          initiatedEventId: message.initiatedEventId,
+        });
         return;
       case 'childCompleted':
       case 'childFailed':
@@ -759,7 +716,7 @@ export class WorkflowMachine {
           if (message.kind === 'childFailed') attributes.failure = message.failure;
           attributes.retryState = message.retryState;
         }
-        add(childEventTypes[message.kind], attributes as EventAttributes[ChildClosingEventType], at);
+        add(childEventTypes[message.kind], attributes as EventAttributes[ChildClosingEventType]);
         return;
       }
       case 'externalSignaled':
@@ -775,7 +732,6 @@ export class WorkflowMachine {
                 cause: message.cause,
               }
             : { initiatedEventId: message.initiatedEventId, workflowExecution: message.execution },
-          at,
         );
         return;
     }
@@ -867,7 +823,7 @@ export class WorkflowMachine {
   }
 }
 
-type AddEvent = <K extends EventType>(t: K, a: EventAttributes[K], eventTime?: number) => HistoryEvent;
+type AddEvent = <K extends EventType>(eventType: K, attributes: EventAttributes[K]) => HistoryEvent;
 
 type ChildClosingEventType =
   | 'ChildWorkflowExecutionCompleted'

@@ -99,16 +99,20 @@ export interface ActivityCallOptions {
   retry?: RetryPolicy;
 }
 
-export interface RuntimeInit {
-  info: Omit<WorkflowInfo, 'unsafe' | 'historyLength' | 'continueAsNewSuggested'>;
-  workflowFn: Handler;
-  randomnessSeed: number;
+/** How a run's code runs: the machine passes these on to its runtime as they are. */
+export interface RuntimeOptions {
   /** Microtask hops without workflow activity that count as quiet (default 200). */
   quiescenceBudget?: number;
   /** Finds the registered type name of a workflow function (by identity, never by `fn.name`). */
   workflowTypeOf?: (fn: Function) => string | undefined;
   /** Children started and not yet closed, per run (default 2,000). */
   maxPendingChildren?: number;
+}
+
+export interface RuntimeInit extends RuntimeOptions {
+  info: Omit<WorkflowInfo, 'unsafe' | 'historyLength' | 'continueAsNewSuggested'>;
+  workflowFn: Handler;
+  randomnessSeed: number;
 }
 
 export interface ChildOptions {
