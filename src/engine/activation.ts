@@ -20,8 +20,7 @@ export type ActivityResolution = { completed: unknown } | { failed: FailureRecor
 
 export type ChildStartResolution =
   | { succeeded: { runId: string } }
-  | { failed: { workflowId: string; workflowType: string; cause: 'WORKFLOW_ALREADY_EXISTS' } }
-  | { cancelled: FailureRecord };
+  | { failed: { workflowId: string; workflowType: string; cause: 'WORKFLOW_ALREADY_EXISTS' } };
 
 export type ChildResolution =
   | { completed: unknown }

@@ -776,9 +776,7 @@ export class WorkflowRuntime implements ScopeTimerHost {
     if (!child.started) {
       if (this.#unsend(child.command)) {
         // Never left this activation: as if it had not been called.
-        this.#children.delete(seq);
-        child.start.reject(failure);
-        child.result.reject(failure);
+        this.#dropChild(seq, failure);
         return;
       }
       // Initiated but not started yet: the start resolves as cancelled; the cancel request is
@@ -799,19 +797,10 @@ export class WorkflowRuntime implements ScopeTimerHost {
     }
     if (!child.cancelSent) {
       child.cancelSent = true;
-      const cancelSeq = this.#seq.cancel++;
-      this.#push({
-        type: 'RequestCancelExternalWorkflowExecution',
-        seq: cancelSeq,
-        workflowId: child.workflowId,
-        ...(child.runId !== undefined && { runId: child.runId }),
-        childWorkflowOnly: true,
-      });
-      const requested = deferred<void>(child.scope);
-      requested.promise.catch(() => undefined);
-      this.#externalCancels.set(cancelSeq, requested);
+      const requested = this.#requestCancel(child.workflowId, child.runId, true, child.scope);
+      requested.catch(() => undefined);
       if (child.cancellationType === 'WAIT_CANCELLATION_REQUESTED') {
-        requested.promise.then(
+        requested.then(
           () => child.result.reject(this.#childFailure(child, failure)),
           () => undefined,
         );
@@ -862,21 +851,24 @@ export class WorkflowRuntime implements ScopeTimerHost {
       } else {
         child.start.resolve(handle);
       }
-    } else if ('failed' in resolution) {
-      const error = new WorkflowExecutionAlreadyStartedError(
-        `Child workflow '${resolution.failed.workflowId}' was not started: ${resolution.failed.cause}`,
-        resolution.failed.workflowId,
-        resolution.failed.workflowType,
-      );
-      this.#children.delete(seq);
-      child.start.reject(error);
-      child.result.reject(error);
     } else {
-      this.#children.delete(seq);
-      const failure = fromFailureRecord(resolution.cancelled);
-      child.start.reject(failure);
-      child.result.reject(failure);
+      const { workflowId, workflowType, cause } = resolution.failed;
+      this.#dropChild(
+        seq,
+        new WorkflowExecutionAlreadyStartedError(
+          `Child workflow '${workflowId}' was not started: ${cause}`,
+          workflowId,
+          workflowType,
+        ),
+      );
     }
+  }
+
+  /** Forgets a child that will never run: its start and result reject with `error`. */
+  #dropChild(seq: number, error: Error): void {
+    const child = take(this.#children, seq)!;
+    child.start.reject(error);
+    child.result.reject(error);
   }
 
   #resolveChild(seq: number, resolution: ChildResolution): void {
@@ -908,34 +900,55 @@ export class WorkflowRuntime implements ScopeTimerHost {
     this.assertActive('signal');
     const scope = CancellationScope.current();
     if (scope.consideredCancelled) return Promise.reject(new CancelledFailure('Signal cancelled'));
-    const seq = this.#seq.signal++;
-    this.#push({
-      type: 'SignalExternalWorkflowExecution',
-      seq,
-      workflowId,
-      ...(runId !== undefined && { runId }),
-      signalName,
-      input,
-      childWorkflowOnly,
-    });
-    const pending = deferred<void>(scope);
-    this.#externalSignals.set(seq, pending);
-    return pending.promise;
+    return this.#toExternal(
+      {
+        type: 'SignalExternalWorkflowExecution',
+        seq: this.#seq.signal++,
+        workflowId,
+        ...defined({ runId }),
+        signalName,
+        input,
+        childWorkflowOnly,
+      },
+      scope,
+    );
   }
 
   /** Requests cancellation of another execution; resolves once the request is delivered. */
   cancelExternal(workflowId: string, runId: string | undefined): Promise<void> {
     this.assertActive('cancel');
-    const seq = this.#seq.cancel++;
-    this.#push({
-      type: 'RequestCancelExternalWorkflowExecution',
-      seq,
-      workflowId,
-      ...(runId !== undefined && { runId }),
-      childWorkflowOnly: false,
-    });
-    const pending = deferred<void>(CancellationScope.current());
-    this.#externalCancels.set(seq, pending);
+    return this.#requestCancel(workflowId, runId, false, CancellationScope.current());
+  }
+
+  #requestCancel(
+    workflowId: string,
+    runId: string | undefined,
+    childWorkflowOnly: boolean,
+    scope: CancellationScope,
+  ): Promise<void> {
+    return this.#toExternal(
+      {
+        type: 'RequestCancelExternalWorkflowExecution',
+        seq: this.#seq.cancel++,
+        workflowId,
+        ...defined({ runId }),
+        childWorkflowOnly,
+      },
+      scope,
+    );
+  }
+
+  /** Sends a command to another execution; the promise settles when its outcome comes back. */
+  #toExternal(
+    command: CommandOf<'SignalExternalWorkflowExecution' | 'RequestCancelExternalWorkflowExecution'>,
+    scope: CancellationScope,
+  ): Promise<void> {
+    this.#push(command);
+    const pending = deferred<void>(scope);
+    (command.type === 'SignalExternalWorkflowExecution' ? this.#externalSignals : this.#externalCancels).set(
+      command.seq,
+      pending,
+    );
     return pending.promise;
   }
 
