@@ -22,10 +22,8 @@ export type ChildStartResolution =
   | { succeeded: { runId: string } }
   | { failed: { workflowId: string; workflowType: string; cause: 'WORKFLOW_ALREADY_EXISTS' } };
 
-export type ChildResolution =
-  | { completed: unknown }
-  | { failed: FailureRecord; retryState?: RetryState }
-  | { cancelled: FailureRecord };
+/** `failed` is the child's failure: its own, or a cancellation, timeout or termination. */
+export type ChildResolution = { completed: unknown } | { failed: FailureRecord; retryState?: RetryState };
 
 /** Facts about the run that workflow code reads through `workflowInfo()`. */
 export interface WorkflowInfo {

@@ -1,4 +1,4 @@
-import type { Activation, ChildResolution, Job, WorkflowInfo } from './activation.ts';
+import type { Activation, Job, WorkflowInfo } from './activation.ts';
 import type { Command } from './commands.ts';
 import { defined } from './defined.ts';
 import type { EventAttributes, EventType, HistoryEvent } from './events.ts';
@@ -426,37 +426,38 @@ export class WorkflowMachine {
       case 'ChildWorkflowExecutionTerminated': {
         const child = take(this.#openChildren, event.attributes.initiatedEventId);
         if (!child) return undefined;
-        let result: ChildResolution;
-        switch (event.eventType) {
-          case 'ChildWorkflowExecutionCompleted':
-            result = { completed: event.attributes.result };
-            break;
-          case 'ChildWorkflowExecutionFailed':
-            result = { failed: event.attributes.failure, retryState: event.attributes.retryState };
-            break;
-          case 'ChildWorkflowExecutionCanceled':
-            result = {
-              cancelled: {
-                name: 'CancelledFailure',
-                message: 'Child workflow canceled',
-                ...(event.attributes.details !== undefined && { details: event.attributes.details }),
-              },
-            };
-            break;
-          case 'ChildWorkflowExecutionTimedOut':
-            result = {
-              failed: {
-                name: 'TimeoutFailure',
-                message: 'Child workflow timed out',
-                timeoutType: 'START_TO_CLOSE',
-              },
-              retryState: event.attributes.retryState,
-            };
-            break;
-          default:
-            result = { failed: { name: 'TerminatedFailure', message: 'Child workflow terminated' } };
+        if (event.eventType === 'ChildWorkflowExecutionCompleted') {
+          return {
+            type: 'ResolveChildWorkflowExecution',
+            seq: child.seq,
+            result: { completed: event.attributes.result },
+          };
         }
-        return { type: 'ResolveChildWorkflowExecution', seq: child.seq, result };
+        // The child's own failure, or the one its end stands for.
+        const failed: FailureRecord =
+          event.eventType === 'ChildWorkflowExecutionFailed'
+            ? event.attributes.failure
+            : event.eventType === 'ChildWorkflowExecutionCanceled'
+              ? {
+                  name: 'CancelledFailure',
+                  message: 'Child workflow canceled',
+                  ...defined({ details: event.attributes.details }),
+                }
+              : event.eventType === 'ChildWorkflowExecutionTimedOut'
+                ? {
+                    name: 'TimeoutFailure',
+                    message: 'Child workflow timed out',
+                    timeoutType: 'START_TO_CLOSE',
+                  }
+                : { name: 'TerminatedFailure', message: 'Child workflow terminated' };
+        return {
+          type: 'ResolveChildWorkflowExecution',
+          seq: child.seq,
+          result:
+            'retryState' in event.attributes
+              ? { failed, retryState: event.attributes.retryState }
+              : { failed },
+        };
       }
       case 'ExternalWorkflowExecutionSignaled':
       case 'SignalExternalWorkflowExecutionFailed':

@@ -876,17 +876,11 @@ export class WorkflowRuntime implements ScopeTimerHost {
     if (!child) return;
     this.#enter(child.scope);
     if ('completed' in resolution) child.result.resolve(resolution.completed);
-    else {
-      // A missing retry state (always, for a cancellation) is #childFailure's default.
-      const failed = 'failed' in resolution;
+    // A missing retry state (always, for a cancellation) is #childFailure's default.
+    else
       child.result.reject(
-        this.#childFailure(
-          child,
-          fromFailureRecord(failed ? resolution.failed : resolution.cancelled),
-          failed ? resolution.retryState : undefined,
-        ),
+        this.#childFailure(child, fromFailureRecord(resolution.failed), resolution.retryState),
       );
-    }
   }
 
   /** Signals another execution; resolves once the signal is delivered. */
