@@ -66,6 +66,15 @@ interface Deferred<T> extends Pending {
   settled: boolean;
 }
 
+/** What `fn()` returns, as a promise: a synchronous throw becomes a rejection. */
+function promiseOf(fn: () => unknown): Promise<unknown> {
+  try {
+    return Promise.resolve(fn());
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
 /** `onSettled` runs once, when the deferred first settles. */
 function deferred<T>(scope: CancellationScope, onSettled?: () => void): Deferred<T> {
   const d = { settled: false, scope } as Deferred<T>;
@@ -412,13 +421,7 @@ export class WorkflowRuntime implements ScopeTimerHost {
 
   #startMain(input: unknown[]): void {
     setScopeContext(this.rootScope);
-    let result: Promise<unknown>;
-    try {
-      result = Promise.resolve(this.#workflowFn(...input));
-    } catch (error) {
-      result = Promise.reject(error);
-    }
-    result.then(
+    promiseOf(() => this.#workflowFn(...input)).then(
       (value) => this.#push({ type: 'CompleteWorkflowExecution', result: value }),
       (error: unknown) => this.#failWorkflow(error),
     );
@@ -657,15 +660,13 @@ export class WorkflowRuntime implements ScopeTimerHost {
   #doUpdate(updateId: string, name: string, input: unknown[], accepted: boolean): void {
     setScopeContext(this.rootScope);
     const entry = this.#updateHandlers.get(name);
+    const reject = (error: unknown) =>
+      this.#push({ type: 'RejectUpdate', updateId, failure: toFailureRecord(error) });
     if (!entry) {
       if (!accepted) {
-        this.#push({
-          type: 'RejectUpdate',
-          updateId,
-          failure: toFailureRecord(
-            ApplicationFailure.create({ message: `No update handler for '${name}'`, type: 'UnknownUpdate' }),
-          ),
-        });
+        reject(
+          ApplicationFailure.create({ message: `No update handler for '${name}'`, type: 'UnknownUpdate' }),
+        );
       }
       return;
     }
@@ -673,26 +674,18 @@ export class WorkflowRuntime implements ScopeTimerHost {
       try {
         entry.validator(...input);
       } catch (error) {
-        this.#push({ type: 'RejectUpdate', updateId, failure: toFailureRecord(error) });
+        reject(error);
         return;
       }
     }
     this.#push({ type: 'AcceptUpdate', updateId, name, input });
-    let result: Promise<unknown>;
-    try {
-      result = Promise.resolve(entry.handler(...input));
-    } catch (error) {
-      result = Promise.reject(error);
-    }
-    result.then(
-      (value) => {
-        this.#touch();
-        this.#push({ type: 'CompleteUpdate', updateId, outcome: { success: value } });
-      },
-      (error: unknown) => {
-        this.#touch();
-        this.#push({ type: 'CompleteUpdate', updateId, outcome: { failure: toFailureRecord(error) } });
-      },
+    const complete = (outcome: CommandOf<'CompleteUpdate'>['outcome']) => {
+      this.#touch();
+      this.#push({ type: 'CompleteUpdate', updateId, outcome });
+    };
+    promiseOf(() => entry.handler(...input)).then(
+      (value) => complete({ success: value }),
+      (error: unknown) => complete({ failure: toFailureRecord(error) }),
     );
   }
 
