@@ -334,48 +334,46 @@ export function toFailureRecord(error: unknown): FailureRecord {
 
 /** Rebuilds a typed failure from a record; the inverse of {@link toFailureRecord}. */
 export function fromFailureRecord(record: FailureRecord): TemporalFailure {
-  const cause = record.cause === undefined ? undefined : fromFailureRecord(record.cause);
-  let failure: TemporalFailure;
+  const failure = typedFailure(record, record.cause && fromFailureRecord(record.cause));
+  if (record.stack !== undefined) failure.stack = record.stack;
+  return failure;
+}
+
+/** The failure class a record names, with the record's fields (all but the stack). */
+function typedFailure(record: FailureRecord, cause: TemporalFailure | undefined): TemporalFailure {
   switch (record.name) {
     case 'ActivityFailure':
-      failure = new ActivityFailure(
+      return new ActivityFailure(
         record.message,
         record.activityType ?? '',
         record.activityId,
         record.retryState ?? 'RETRY_STATE_UNSPECIFIED',
         cause,
       );
-      break;
     case 'ChildWorkflowFailure':
-      failure = new ChildWorkflowFailure(
+      return new ChildWorkflowFailure(
         undefined,
         record.workflowExecution ?? { workflowId: '', runId: '' },
         record.workflowType ?? '',
         record.retryState ?? 'RETRY_STATE_UNSPECIFIED',
         cause,
       );
-      break;
     case 'CancelledFailure':
-      failure = new CancelledFailure(record.message, record.details ?? [], cause);
-      break;
+      return new CancelledFailure(record.message, record.details ?? [], cause);
     case 'TerminatedFailure':
-      failure = new TerminatedFailure(record.message, cause);
-      break;
+      return new TerminatedFailure(record.message, cause);
     case 'TimeoutFailure':
-      failure = new TimeoutFailure(record.message, undefined, record.timeoutType ?? 'START_TO_CLOSE');
-      break;
+      return new TimeoutFailure(record.message, undefined, record.timeoutType ?? 'START_TO_CLOSE');
     case 'ServerFailure':
-      failure = new ServerFailure(record.message, record.nonRetryable ?? false, cause);
-      break;
+      return new ServerFailure(record.message, record.nonRetryable ?? false, cause);
     case 'WorkflowExecutionAlreadyStartedError':
-      failure = new WorkflowExecutionAlreadyStartedError(
+      return new WorkflowExecutionAlreadyStartedError(
         record.message,
         record.workflowExecution?.workflowId ?? '',
         record.workflowType ?? '',
       );
-      break;
     default:
-      failure = new ApplicationFailure(
+      return new ApplicationFailure(
         record.message,
         record.type,
         record.nonRetryable ?? false,
@@ -383,8 +381,6 @@ export function fromFailureRecord(record: FailureRecord): TemporalFailure {
         cause,
       );
   }
-  if (record.stack !== undefined) failure.stack = record.stack;
-  return failure;
 }
 
 const weftErrors: Record<string, new (message: string) => Error> = {
