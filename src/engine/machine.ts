@@ -1,4 +1,4 @@
-import type { Activation, Job, WorkflowInfo } from './activation.ts';
+import type { Job, WorkflowInfo } from './activation.ts';
 import type { Command } from './commands.ts';
 import { defined } from './defined.ts';
 import type { EventAttributes, EventType, HistoryEvent } from './events.ts';
@@ -77,13 +77,6 @@ function isPatchMarker(event: HistoryEvent): event is Extract<HistoryEvent, { ev
   return event.eventType === 'MarkerRecorded' && event.attributes.markerName === 'core_patch';
 }
 
-/** The patch IDs of a task's recorded markers, in order. */
-function patchIds(recorded: HistoryEvent[]): string[] {
-  const ids: string[] = [];
-  for (const e of recorded) if (isPatchMarker(e)) ids.push(String(e.attributes.details.patchId));
-  return ids;
-}
-
 /** Records new events in `events` at `time`, numbered by `nextId()`. */
 function recorder(events: HistoryEvent[], time: number, nextId: () => number): AddEvent {
   return (eventType, attributes) => {
@@ -156,12 +149,14 @@ export class WorkflowMachine {
   }
 
   /** Replay reads events in order, each the next of the run: anything else is a broken history. */
-  #expectNext(event: HistoryEvent): void {
+  #next(event: HistoryEvent): HistoryEvent {
     if (event.eventId !== this.nextEventId) {
       throw new DeterminismViolationError(
         `History is not contiguous: expected event ${this.nextEventId}, found ${event.eventId}`,
       );
     }
+    this.nextEventId++;
+    return event;
   }
 
   /**
@@ -177,36 +172,39 @@ export class WorkflowMachine {
   async #replayEvents(history: HistoryEvent[]): Promise<void> {
     let jobs: Job[] = [];
     let started: HistoryEvent | undefined;
-    let i = 0;
-    while (i < history.length) {
-      const event = history[i]!;
-      this.#expectNext(event);
+    for (let i = 0; i < history.length; i++) {
+      const event = this.#next(history[i]!);
       if (event.eventType === 'WorkflowTaskCompleted') {
-        this.nextEventId++;
         this.#lastCompletedEventId = event.eventId;
-        let j = i + 1;
         const recorded: HistoryEvent[] = [];
-        while (j < history.length && isCommandEvent(history[j]!)) {
-          const commandEvent = history[j++]!;
-          this.#expectNext(commandEvent);
-          this.nextEventId++;
+        /** The task's recorded patch markers, which `patched()` calls must find. */
+        const patches: string[] = [];
+        while (i + 1 < history.length && isCommandEvent(history[i + 1]!)) {
+          const commandEvent = this.#next(history[++i]!);
           recorded.push(commandEvent);
+          if (isPatchMarker(commandEvent)) patches.push(String(commandEvent.attributes.details.patchId));
+          // A recorded update runs again, after the task's inputs (its validator does not).
+          if (commandEvent.eventType === 'WorkflowExecutionUpdateAccepted') {
+            jobs.push({
+              type: 'DoUpdate',
+              updateId: commandEvent.attributes.protocolInstanceId,
+              name: commandEvent.attributes.name,
+              input: commandEvent.attributes.input,
+              accepted: true,
+            });
+          }
         }
-        const activation: Activation = {
+        const commands = await this.#requireRuntime().activate({
           timestamp: started?.eventTime ?? event.eventTime,
           isReplaying: true,
           historyLength: started?.eventId ?? event.eventId,
           continueAsNewSuggested: (started?.eventId ?? 0) >= (this.#init.suggestContinueAsNewAt ?? 10_000),
-          jobs: this.#withUpdateJobs(jobs, recorded),
-          patches: patchIds(recorded),
-        };
-        const commands = await this.#requireRuntime().activate(activation);
+          jobs,
+          patches,
+        });
         this.#matchCommands(commands, recorded);
         jobs = [];
-        i = j;
-        continue;
-      }
-      if (event.eventType === 'WorkflowTaskStarted') started = event;
+      } else if (event.eventType === 'WorkflowTaskStarted') started = event;
       else if (
         event.eventType === 'WorkflowExecutionTerminated' ||
         event.eventType === 'WorkflowExecutionTimedOut'
@@ -220,8 +218,6 @@ export class WorkflowMachine {
         const job = this.#jobFor(event);
         if (job) jobs.push(job);
       }
-      this.nextEventId++;
-      i++;
     }
     this.#pendingJobs = jobs;
   }
@@ -230,23 +226,6 @@ export class WorkflowMachine {
     if (!this.runtime)
       throw new DeterminismViolationError('History does not start with WorkflowExecutionStarted');
     return this.runtime;
-  }
-
-  /** `jobs` followed by the recorded updates' jobs; replay runs this once per workflow task. */
-  #withUpdateJobs(jobs: Job[], recorded: HistoryEvent[]): Job[] {
-    const all = [...jobs];
-    for (const e of recorded) {
-      if (e.eventType === 'WorkflowExecutionUpdateAccepted') {
-        all.push({
-          type: 'DoUpdate',
-          updateId: e.attributes.protocolInstanceId,
-          name: e.attributes.name,
-          input: e.attributes.input,
-          accepted: true,
-        });
-      }
-    }
-    return all;
   }
 
   /** Compares a replayed task's commands with its recorded events, in order. */
