@@ -616,7 +616,7 @@ export class WorkflowMachine {
         add('WorkflowExecutionSignaled', {
           signalName: message.signalName,
           input: message.input,
-          ...(message.identity !== undefined && { identity: message.identity }),
+          ...defined({ identity: message.identity }),
         });
         return;
       case 'cancelRequest':
@@ -703,16 +703,11 @@ export class WorkflowMachine {
       case 'externalSignalFailed':
       case 'externalCancelRequested':
       case 'externalCancelFailed':
-        add(
-          externalEventTypes[message.kind],
-          'cause' in message
-            ? {
-                initiatedEventId: message.initiatedEventId,
-                workflowExecution: message.execution,
-                cause: message.cause,
-              }
-            : { initiatedEventId: message.initiatedEventId, workflowExecution: message.execution },
-        );
+        add(externalEventTypes[message.kind], {
+          initiatedEventId: message.initiatedEventId,
+          workflowExecution: message.execution,
+          ...('cause' in message && { cause: message.cause }),
+        });
         return;
     }
   }
