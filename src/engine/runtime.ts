@@ -304,10 +304,6 @@ export class WorkflowRuntime implements ScopeTimerHost {
     return uuid4From(this.#random);
   }
 
-  get isReplaying(): boolean {
-    return this.#replaying;
-  }
-
   #touch(): void {
     this.#tick++;
   }
