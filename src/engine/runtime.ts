@@ -17,6 +17,7 @@ import {
   fromFailureRecord,
   InvalidArgumentError,
   isCancellation,
+  named,
   QueryNotRegisteredError,
   type RetryState,
   TemporalFailure,
@@ -52,7 +53,7 @@ export class ContinueAsNew extends Error {
     this.command = command;
   }
 }
-Object.defineProperty(ContinueAsNew.prototype, 'name', { value: 'ContinueAsNew' });
+named(ContinueAsNew, 'ContinueAsNew');
 
 type Handler = (...args: unknown[]) => unknown;
 
@@ -201,8 +202,11 @@ export class WorkflowRuntime implements ScopeTimerHost {
   readonly #facts: RuntimeInit['info'];
   /** What `workflowInfo()` returns, built on first use: most runs never ask for it. */
   #infoObject: WorkflowInfo | undefined;
-  #historyLength = 0;
-  #continueAsNewSuggested = false;
+  /** The `workflowInfo()` fields that change at each activation. */
+  #progress: Pick<WorkflowInfo, 'historyLength' | 'continueAsNewSuggested'> = {
+    historyLength: 0,
+    continueAsNewSuggested: false,
+  };
   #now = 0;
   #replaying = false;
   #tick = 0;
@@ -226,9 +230,7 @@ export class WorkflowRuntime implements ScopeTimerHost {
       const runtime = this;
       // Object.assign rather than `{ ...this.#facts, more }`: V8 builds a literal that starts
       // with a spread on a slow path.
-      this.#infoObject = Object.assign({}, this.#facts, {
-        historyLength: this.#historyLength,
-        continueAsNewSuggested: this.#continueAsNewSuggested,
+      this.#infoObject = Object.assign({}, this.#facts, this.#progress, {
         unsafe: {
           get isReplaying() {
             return runtime.#replaying;
@@ -249,12 +251,11 @@ export class WorkflowRuntime implements ScopeTimerHost {
   async activate(activation: Activation): Promise<Command[]> {
     this.#now = activation.timestamp;
     this.#replaying = activation.isReplaying;
-    this.#historyLength = activation.historyLength;
-    this.#continueAsNewSuggested = activation.continueAsNewSuggested;
-    if (this.#infoObject !== undefined) {
-      this.#infoObject.historyLength = activation.historyLength;
-      this.#infoObject.continueAsNewSuggested = activation.continueAsNewSuggested;
-    }
+    this.#progress = {
+      historyLength: activation.historyLength,
+      continueAsNewSuggested: activation.continueAsNewSuggested,
+    };
+    if (this.#infoObject !== undefined) Object.assign(this.#infoObject, this.#progress);
     const patches = activation.patches;
     this.#patchesInTask = patches === undefined || patches.length === 0 ? noPatches : new Set(patches);
     active = this;
