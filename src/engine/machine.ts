@@ -139,7 +139,8 @@ export class WorkflowMachine {
   readonly #openUpdates = new Map<string, number>();
   /** Children by their initiated event ID. Sequence numbers follow the order of initiation. */
   readonly #openChildren = new Map<number, OpenChild>();
-  readonly #openExternal = new Map<number, { seq: number; kind: 'signal' | 'cancel' }>();
+  /** Seqs of signals and cancel requests to other executions, by their initiated event ID. */
+  readonly #openExternal = new Map<number, number>();
   #lastCompletedEventId = 0;
   /** Inputs recorded but not yet seen by workflow code (the start event, or after a failed task). */
   #pendingJobs: Job[] = [];
@@ -442,17 +443,18 @@ export class WorkflowMachine {
       case 'SignalExternalWorkflowExecutionFailed':
       case 'ExternalWorkflowExecutionCancelRequested':
       case 'RequestCancelExternalWorkflowExecutionFailed': {
-        const open = take(this.#openExternal, event.attributes.initiatedEventId);
-        if (!open) return undefined;
+        const seq = take(this.#openExternal, event.attributes.initiatedEventId);
+        if (seq === undefined) return undefined;
+        // The outcome of a signal names one (`...Signaled`, `Signal...Failed`); of a cancel request, not.
+        const kind = event.eventType.includes('Signal') ? 'signal' : 'cancel';
         return {
-          type:
-            open.kind === 'signal' ? 'ResolveSignalExternalWorkflow' : 'ResolveRequestCancelExternalWorkflow',
-          seq: open.seq,
+          type: kind === 'signal' ? 'ResolveSignalExternalWorkflow' : 'ResolveRequestCancelExternalWorkflow',
+          seq,
           ...(event.eventType.endsWith('Failed') && {
             failure: {
               name: 'ApplicationFailure',
               type: 'ExternalWorkflowExecutionNotFound',
-              message: `Cannot ${open.kind} workflow '${event.attributes.workflowExecution.workflowId}': not found or already closed`,
+              message: `Cannot ${kind} workflow '${event.attributes.workflowExecution.workflowId}': not found or already closed`,
               nonRetryable: true,
             },
           }),
@@ -523,10 +525,8 @@ export class WorkflowMachine {
         this.#openChildren.set(event.eventId, { seq: seqOf(command) });
         break;
       case 'SignalExternalWorkflowExecutionInitiated':
-        this.#openExternal.set(event.eventId, { seq: seqOf(command), kind: 'signal' });
-        break;
       case 'RequestCancelExternalWorkflowExecutionInitiated':
-        this.#openExternal.set(event.eventId, { seq: seqOf(command), kind: 'cancel' });
+        this.#openExternal.set(event.eventId, seqOf(command));
         break;
       case 'WorkflowExecutionUpdateCompleted':
         this.#openUpdates.delete(event.attributes.protocolInstanceId);

@@ -835,9 +835,9 @@ export class WorkflowRuntime implements ScopeTimerHost {
           ),
       };
       if (child.start.settled) {
-        // Cancelled while only initiated: now that it runs, ask it to stop.
-        if (child.cancellationType !== 'ABANDON')
-          this.#requestChildCancel(child, new CancelledFailure('Child workflow cancelled'));
+        // Cancelled while only initiated: now that it runs, ask it to stop (an abandoned
+        // child's result was rejected then, so this changes nothing for it).
+        this.#requestChildCancel(child, new CancelledFailure('Child workflow cancelled'));
       } else {
         child.start.resolve(handle);
       }
