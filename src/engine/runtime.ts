@@ -57,8 +57,6 @@ named(ContinueAsNew, 'ContinueAsNew');
 
 type Handler = (...args: unknown[]) => unknown;
 
-const noPatches: ReadonlySet<string> = new Set();
-
 /** A reaction on it runs one microtask later: the quiescence wait's unit of time. */
 const fulfilled = Promise.resolve();
 
@@ -198,7 +196,8 @@ export class WorkflowRuntime implements ScopeTimerHost {
   readonly #queryHandlers = new Map<string, Handler>();
   readonly #updateHandlers = new Map<string, { handler: Handler; validator?: Handler }>();
   readonly #patchMemo = new Map<string, boolean>();
-  #patchesInTask: ReadonlySet<string> = noPatches;
+  /** The patches recorded in the task being replayed: a few at most, and `patched()` memoises. */
+  #patchesInTask: readonly string[] = [];
   readonly #facts: RuntimeInit['info'];
   /** What `workflowInfo()` returns, built on first use: most runs never ask for it. */
   #infoObject: WorkflowInfo | undefined;
@@ -256,8 +255,7 @@ export class WorkflowRuntime implements ScopeTimerHost {
       continueAsNewSuggested: activation.continueAsNewSuggested,
     };
     if (this.#infoObject !== undefined) Object.assign(this.#infoObject, this.#progress);
-    const patches = activation.patches;
-    this.#patchesInTask = patches === undefined || patches.length === 0 ? noPatches : new Set(patches);
+    this.#patchesInTask = activation.patches ?? [];
     active = this;
     this.#inActivation = true;
     setScopeContext(this.rootScope, this);
@@ -942,7 +940,7 @@ export class WorkflowRuntime implements ScopeTimerHost {
     this.assertActive('patched');
     const memo = this.#patchMemo.get(patchId);
     if (memo !== undefined) return memo;
-    const present = !this.#replaying || this.#patchesInTask.has(patchId);
+    const present = !this.#replaying || this.#patchesInTask.includes(patchId);
     if (present)
       this.#push({ type: 'RecordMarker', markerName: 'core_patch', details: { patchId, deprecated } });
     // A deprecated patch always takes the new code path.
