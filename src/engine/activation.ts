@@ -4,19 +4,29 @@ import type { FailureRecord, RetryState } from './failure.ts';
 /** Something that happened, handed to workflow code in an activation. */
 export type Job =
   | { type: 'StartWorkflow'; input: unknown[] }
-  | { type: 'FireTimer'; seq: number }
-  | { type: 'ResolveActivity'; seq: number; result: ActivityResolution }
+  | Settlement
   | { type: 'SignalWorkflow'; signalName: string; input: unknown[] }
   | { type: 'CancelWorkflow' }
   /** `accepted` is set on replay: the update was recorded, so its validator is not run again. */
   | { type: 'DoUpdate'; updateId: string; name: string; input: unknown[]; accepted: boolean }
   | { type: 'ResolveChildWorkflowExecutionStart'; seq: number; result: ChildStartResolution }
-  | { type: 'ResolveChildWorkflowExecution'; seq: number; result: ChildResolution }
-  | { type: 'ResolveSignalExternalWorkflow'; seq: number; failure?: FailureRecord }
-  | { type: 'ResolveRequestCancelExternalWorkflow'; seq: number; failure?: FailureRecord };
+  | { type: 'ResolveChildWorkflowExecution'; seq: number; result: ChildResolution };
 
-/** `failed` is an ActivityFailure record, whose cause says why: a failure, a timeout, a cancellation. */
-export type ActivityResolution = { completed: unknown } | { failed: FailureRecord };
+/**
+ * A job that settles what workflow code awaits (a timer, an activity, a signal or cancel request
+ * to another execution): it rejects with `failure` if given (for an activity, its ActivityFailure,
+ * whose cause says why), else resolves with `result`.
+ */
+export interface Settlement {
+  type:
+    | 'FireTimer'
+    | 'ResolveActivity'
+    | 'ResolveSignalExternalWorkflow'
+    | 'ResolveRequestCancelExternalWorkflow';
+  seq: number;
+  result?: unknown;
+  failure?: FailureRecord;
+}
 
 export type ChildStartResolution =
   | { succeeded: { runId: string } }

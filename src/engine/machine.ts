@@ -342,7 +342,7 @@ export class WorkflowMachine {
         if (seq === undefined) return undefined;
         const { activityType } = take(this.#openActivities, seq)!;
         if (event.eventType === 'ActivityTaskCompleted') {
-          return { type: 'ResolveActivity', seq, result: { completed: event.attributes.result } };
+          return { type: 'ResolveActivity', seq, result: event.attributes.result };
         }
         const [message, retryState, cause]: [string, RetryState, FailureRecord] =
           event.eventType === 'ActivityTaskCanceled'
@@ -356,7 +356,7 @@ export class WorkflowMachine {
                 event.attributes.retryState,
                 event.attributes.failure,
               ];
-        const failed = {
+        const failure = {
           name: 'ActivityFailure',
           message,
           activityType,
@@ -364,7 +364,7 @@ export class WorkflowMachine {
           retryState,
           cause,
         };
-        return { type: 'ResolveActivity', seq, result: { failed } };
+        return { type: 'ResolveActivity', seq, failure };
       }
       case 'TimerFired': {
         const seq = Number(event.attributes.timerId);

@@ -1,4 +1,11 @@
-import type { Activation, ChildResolution, ChildStartResolution, Job, WorkflowInfo } from './activation.ts';
+import type {
+  Activation,
+  ChildResolution,
+  ChildStartResolution,
+  Job,
+  Settlement,
+  WorkflowInfo,
+} from './activation.ts';
 import { type Command, type CommandOf, isClosingCommand } from './commands.ts';
 import { defined } from './defined.ts';
 import type {
@@ -13,7 +20,6 @@ import {
   ApplicationFailure,
   CancelledFailure,
   ChildWorkflowFailure,
-  type FailureRecord,
   fromFailureRecord,
   InvalidArgumentError,
   isCancellation,
@@ -372,14 +378,11 @@ export class WorkflowRuntime implements ScopeTimerHost {
         this.#startMain(job.input);
         return;
       case 'FireTimer':
-        this.#settle(this.#timers, job.seq);
+        this.#settle(this.#timers, job);
         return;
-      case 'ResolveActivity': {
-        const result = job.result;
-        if ('completed' in result) this.#settle(this.#activities, job.seq, result.completed);
-        else this.#settle(this.#activities, job.seq, undefined, result.failed);
+      case 'ResolveActivity':
+        this.#settle(this.#activities, job);
         return;
-      }
       case 'SignalWorkflow':
         this.#deliverSignal(job.signalName, job.input);
         return;
@@ -397,21 +400,21 @@ export class WorkflowRuntime implements ScopeTimerHost {
         this.#resolveChild(job.seq, job.result);
         return;
       case 'ResolveSignalExternalWorkflow':
-        this.#settle(this.#externalSignals, job.seq, undefined, job.failure);
+        this.#settle(this.#externalSignals, job);
         return;
       case 'ResolveRequestCancelExternalWorkflow':
-        this.#settle(this.#externalCancels, job.seq, undefined, job.failure);
+        this.#settle(this.#externalCancels, job);
         return;
     }
   }
 
-  /** Settles an open operation (if it still is) in its own scope: rejected when `failure` is given. */
-  #settle(operations: Map<number, Pending>, seq: number, value?: unknown, failure?: FailureRecord): void {
+  /** Settles an open operation (if it still is), in its own scope. */
+  #settle(operations: Map<number, Pending>, { seq, result, failure }: Settlement): void {
     const pending = take(operations, seq);
     if (!pending) return;
     this.#enter(pending.scope);
     if (failure) pending.reject(fromFailureRecord(failure));
-    else pending.resolve(value);
+    else pending.resolve(result);
   }
 
   #startMain(input: unknown[]): void {
