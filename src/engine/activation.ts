@@ -10,7 +10,16 @@ export type Job =
   /** `accepted` is set on replay: the update was recorded, so its validator is not run again. */
   | { type: 'DoUpdate'; updateId: string; name: string; input: unknown[]; accepted: boolean }
   | { type: 'ResolveChildWorkflowExecutionStart'; seq: number; result: ChildStartResolution }
-  | { type: 'ResolveChildWorkflowExecution'; seq: number; result: ChildResolution };
+  /** A child's end: `failure` is its own, or the cancellation, timeout or termination it stands for. */
+  | {
+      type: 'ResolveChildWorkflowExecution';
+      seq: number;
+      result?: unknown;
+      failure?: FailureRecord;
+      retryState?: RetryState;
+    };
+
+export type JobOf<T extends Job['type']> = Extract<Job, { type: T }>;
 
 /**
  * A job that settles what workflow code awaits (a timer, an activity, a signal or cancel request
@@ -31,9 +40,6 @@ export interface Settlement {
 export type ChildStartResolution =
   | { succeeded: { runId: string } }
   | { failed: { workflowId: string; workflowType: string; cause: 'WORKFLOW_ALREADY_EXISTS' } };
-
-/** `failed` is the child's failure: its own, or a cancellation, timeout or termination. */
-export type ChildResolution = { completed: unknown } | { failed: FailureRecord; retryState?: RetryState };
 
 /** Facts about the run that workflow code reads through `workflowInfo()`. */
 export interface WorkflowInfo {

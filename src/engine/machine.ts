@@ -410,11 +410,11 @@ export class WorkflowMachine {
           return {
             type: 'ResolveChildWorkflowExecution',
             seq: child.seq,
-            result: { completed: event.attributes.result },
+            result: event.attributes.result,
           };
         }
         // The child's own failure, or the one its end stands for.
-        const failed: FailureRecord =
+        const failure: FailureRecord =
           event.eventType === 'ChildWorkflowExecutionFailed'
             ? event.attributes.failure
             : event.eventType === 'ChildWorkflowExecutionCanceled'
@@ -433,10 +433,8 @@ export class WorkflowMachine {
         return {
           type: 'ResolveChildWorkflowExecution',
           seq: child.seq,
-          result:
-            'retryState' in event.attributes
-              ? { failed, retryState: event.attributes.retryState }
-              : { failed },
+          failure,
+          ...('retryState' in event.attributes && { retryState: event.attributes.retryState }),
         };
       }
       case 'ExternalWorkflowExecutionSignaled':

@@ -1,11 +1,4 @@
-import type {
-  Activation,
-  ChildResolution,
-  ChildStartResolution,
-  Job,
-  Settlement,
-  WorkflowInfo,
-} from './activation.ts';
+import type { Activation, ChildStartResolution, Job, JobOf, Settlement, WorkflowInfo } from './activation.ts';
 import { type Command, type CommandOf, isClosingCommand } from './commands.ts';
 import { defined } from './defined.ts';
 import type {
@@ -397,7 +390,7 @@ export class WorkflowRuntime implements ScopeTimerHost {
         this.#resolveChildStart(job.seq, job.result);
         return;
       case 'ResolveChildWorkflowExecution':
-        this.#resolveChild(job.seq, job.result);
+        this.#resolveChild(job);
         return;
       case 'ResolveSignalExternalWorkflow':
         this.#settle(this.#externalSignals, job);
@@ -862,16 +855,14 @@ export class WorkflowRuntime implements ScopeTimerHost {
     child.result.reject(error);
   }
 
-  #resolveChild(seq: number, resolution: ChildResolution): void {
-    const child = take(this.#children, seq);
+  #resolveChild(job: JobOf<'ResolveChildWorkflowExecution'>): void {
+    const child = take(this.#children, job.seq);
     if (!child) return;
     this.#enter(child.scope);
-    if ('completed' in resolution) child.result.resolve(resolution.completed);
     // A missing retry state (always, for a cancellation) is #childFailure's default.
-    else
-      child.result.reject(
-        this.#childFailure(child, fromFailureRecord(resolution.failed), resolution.retryState),
-      );
+    if (job.failure)
+      child.result.reject(this.#childFailure(child, fromFailureRecord(job.failure), job.retryState));
+    else child.result.resolve(job.result);
   }
 
   /** Signals another execution; resolves once the signal is delivered. */
