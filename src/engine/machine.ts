@@ -9,9 +9,9 @@ import {
   type RetryState,
   toFailureRecord,
 } from './failure.ts';
+import { take } from './helpers.ts';
 import type { InboxMessage } from './inbox.ts';
 import { type RuntimeOptions, WorkflowRuntime } from './runtime.ts';
-import { take } from './take.ts';
 
 /**
  * The history side of a run: turns recorded history into activations (replay), checks the

@@ -23,9 +23,9 @@ import {
   toFailureRecord,
   WorkflowExecutionAlreadyStartedError,
 } from './failure.ts';
+import { promiseOf, take } from './helpers.ts';
 import { seededRandom, uuid4From } from './random.ts';
 import { CancellationScope, type ScopeTimerHost, setScopeContext } from './scope.ts';
-import { take } from './take.ts';
 
 /**
  * Runs one workflow run's code: activation in, commands out. Each authoring call takes the
@@ -62,15 +62,6 @@ const fulfilled = Promise.resolve();
 interface Deferred<T> extends Pending {
   promise: Promise<T>;
   settled: boolean;
-}
-
-/** What `fn()` returns, as a promise: a synchronous throw becomes a rejection. */
-function promiseOf(fn: () => unknown): Promise<unknown> {
-  try {
-    return Promise.resolve(fn());
-  } catch (error) {
-    return Promise.reject(error);
-  }
 }
 
 /** `onSettled` runs once, when the deferred first settles. */
