@@ -277,8 +277,8 @@ export class WorkflowMachine {
   #mismatch(command: Command, event: HistoryEvent): string | undefined {
     const expected = commandEventType[command.type];
     if (event.eventType !== expected) return '';
-    const differ = (what: string, ours: unknown, theirs: unknown) =>
-      ours === theirs ? undefined : ` (${what}: code has ${String(ours)}, history has ${String(theirs)})`;
+    const differ = (what: string, ours: string | number | undefined, theirs: string | number) =>
+      ours === theirs ? undefined : ` (${what}: code has ${ours}, history has ${theirs})`;
     switch (command.type) {
       case 'ScheduleActivityTask': {
         const a = event.attributes as EventAttributes['ActivityTaskScheduled'];
