@@ -503,13 +503,15 @@ export class WorkflowMachine {
   /** Bookkeeping for a command event, recorded or new, with the command that matched it. */
   #applyCommandEvent(event: HistoryEvent, command?: Command): void {
     switch (event.eventType) {
-      case 'ActivityTaskScheduled':
-        this.#openActivities.set(Number(event.attributes.activityId), {
+      case 'ActivityTaskScheduled': {
+        const seq = Number(event.attributes.activityId);
+        this.#openActivities.set(seq, {
           scheduledEventId: event.eventId,
           activityType: event.attributes.activityType,
         });
-        this.#activityByScheduledEventId.set(event.eventId, Number(event.attributes.activityId));
+        this.#activityByScheduledEventId.set(event.eventId, seq);
         break;
+      }
       case 'TimerStarted':
         this.#openTimers.set(Number(event.attributes.timerId), event.eventId);
         break;
