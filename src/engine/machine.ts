@@ -835,11 +835,11 @@ function seqOf(command: Command | undefined): number {
 function describeCommand(command: Command): string {
   switch (command.type) {
     case 'ScheduleActivityTask':
-      return `ScheduleActivityTask(${command.activityType}, seq ${command.seq})`;
+      return `${command.type}(${command.activityType}, seq ${command.seq})`;
     case 'StartTimer':
-      return `StartTimer(seq ${command.seq}, ${command.startToFireTimeout} ms)`;
+      return `${command.type}(seq ${command.seq}, ${command.startToFireTimeout} ms)`;
     case 'StartChildWorkflowExecution':
-      return `StartChildWorkflowExecution(${command.workflowType}, ${command.workflowId})`;
+      return `${command.type}(${command.workflowType}, ${command.workflowId})`;
     default:
       return command.type;
   }
