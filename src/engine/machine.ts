@@ -130,7 +130,6 @@ export class WorkflowMachine {
   nextEventId = 1;
   closed = false;
   taskQueue = '';
-  workflowType = '';
   readonly #init: MachineInit;
   readonly #openActivities = new Map<number, OpenActivity>();
   /** The reverse of `openActivities`: a completion names its scheduled event, not its seq. */
@@ -471,7 +470,6 @@ export class WorkflowMachine {
       );
     }
     this.taskQueue = attributes.taskQueue;
-    this.workflowType = attributes.workflowType;
     const info: Omit<WorkflowInfo, 'unsafe' | 'historyLength' | 'continueAsNewSuggested'> = {
       workflowId: this.#init.workflowId,
       runId: this.#init.runId,
