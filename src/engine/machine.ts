@@ -630,7 +630,7 @@ export class WorkflowMachine {
       case 'timerFired':
         add('TimerFired', {
           timerId: String(message.seq),
-          startedEventId: this.#openTimers.get(message.seq) ?? 0,
+          startedEventId: this.#openTimers.get(message.seq)!,
         });
         return;
       case 'activityCompleted':
@@ -740,8 +740,10 @@ export class WorkflowMachine {
           startedEventId: this.#openTimers.get(command.seq) ?? 0,
           ...w,
         });
-      case 'RecordMarker':
-        return add('MarkerRecorded', { markerName: command.markerName, details: command.details, ...w });
+      case 'RecordMarker': {
+        const { type, ...marker } = command;
+        return add('MarkerRecorded', { ...marker, ...w });
+      }
       case 'AcceptUpdate':
         return add('WorkflowExecutionUpdateAccepted', {
           protocolInstanceId: command.updateId,
