@@ -136,6 +136,8 @@ export interface ChildWorkflowHandle<R = unknown> {
   signal(def: string | { name: string }, ...args: unknown[]): Promise<void>;
 }
 
+type ChildJob = JobOf<'ResolveChildWorkflowExecutionStart' | 'ResolveChildWorkflowExecution'>;
+
 interface ChildState {
   workflowId: string;
   workflowType: string;
@@ -171,7 +173,8 @@ export class WorkflowRuntime implements ScopeTimerHost {
   readonly #timers = new Map<number, Pending>();
   readonly #activities = new Map<number, Pending>();
   /** The open operations each kind of job settles, by the job's `seq`. */
-  readonly #operations: Partial<Record<Job['type'], Map<number, { scope: CancellationScope }>>> = {
+  readonly #operations: Record<Settlement['type'], Map<number, Pending>> &
+    Record<ChildJob['type'], Map<number, ChildState>> = {
     FireTimer: this.#timers,
     ResolveActivity: this.#activities,
     ResolveChildWorkflowExecutionStart: this.#children,
@@ -352,7 +355,7 @@ export class WorkflowRuntime implements ScopeTimerHost {
 
   /** The scope whose code a job resumes (root for inputs such as signals). */
   #scopeOfJob(job: Job): CancellationScope {
-    return ('seq' in job && this.#operations[job.type]?.get(job.seq)?.scope) || this.rootScope;
+    return ('seq' in job && this.#operations[job.type].get(job.seq)?.scope) || this.rootScope;
   }
 
   #applyJob(job: Job): void {
@@ -362,10 +365,10 @@ export class WorkflowRuntime implements ScopeTimerHost {
         this.#startMain(job.input);
         return;
       case 'FireTimer':
-        this.#settle(this.#timers, job);
-        return;
       case 'ResolveActivity':
-        this.#settle(this.#activities, job);
+      case 'ResolveSignalExternalWorkflow':
+      case 'ResolveRequestCancelExternalWorkflow':
+        this.#settle(this.#operations[job.type], job);
         return;
       case 'SignalWorkflow':
         this.#deliverSignal(job.signalName, job.input);
@@ -382,12 +385,6 @@ export class WorkflowRuntime implements ScopeTimerHost {
         return;
       case 'ResolveChildWorkflowExecution':
         this.#resolveChild(job);
-        return;
-      case 'ResolveSignalExternalWorkflow':
-        this.#settle(this.#externalSignals, job);
-        return;
-      case 'ResolveRequestCancelExternalWorkflow':
-        this.#settle(this.#externalCancels, job);
         return;
     }
   }
