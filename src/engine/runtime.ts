@@ -144,8 +144,8 @@ interface ChildState {
   cancellationType: ChildWorkflowCancellationType;
   command: Command;
   scope: CancellationScope;
+  /** Set once the child has started. */
   runId?: string;
-  started: boolean;
   cancelSent: boolean;
   start: Deferred<ChildWorkflowHandle>;
   result: Deferred<unknown>;
@@ -731,7 +731,6 @@ export class WorkflowRuntime implements ScopeTimerHost {
       cancellationType: command.cancellationType,
       command,
       scope,
-      started: false,
       cancelSent: false,
       start,
       result,
@@ -745,7 +744,7 @@ export class WorkflowRuntime implements ScopeTimerHost {
     const child = this.#children.get(seq);
     if (!child || child.result.settled) return;
     this.#touch();
-    if (!child.started) {
+    if (child.runId === undefined) {
       if (this.#unsend(child.command)) {
         // Never left this activation: as if it had not been called.
         this.#dropChild(seq, failure);
@@ -801,7 +800,6 @@ export class WorkflowRuntime implements ScopeTimerHost {
     if (!child) return;
     this.#enter(child.scope);
     if ('succeeded' in resolution) {
-      child.started = true;
       child.runId = resolution.succeeded.runId;
       const handle: ChildWorkflowHandle = {
         workflowId: child.workflowId,
