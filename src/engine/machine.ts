@@ -1,7 +1,7 @@
 import type { Job, WorkflowInfo } from './activation.ts';
 import type { Command } from './commands.ts';
 import { defined } from './defined.ts';
-import type { EventAttributes, EventType, HistoryEvent } from './events.ts';
+import { closingStatus, type EventAttributes, type EventType, type HistoryEvent } from './events.ts';
 import {
   DeterminismViolationError,
   type FailureRecord,
@@ -205,16 +205,14 @@ export class WorkflowMachine {
         this.#matchCommands(commands, recorded);
         jobs = [];
       } else if (event.eventType === 'WorkflowTaskStarted') started = event;
-      else if (
-        event.eventType === 'WorkflowExecutionTerminated' ||
-        event.eventType === 'WorkflowExecutionTimedOut'
-      ) {
-        this.closed = true;
-      } else if (isCommandEvent(event)) {
+      else if (isCommandEvent(event)) {
         throw new DeterminismViolationError(
           `Event ${event.eventId} ${event.eventType} is not preceded by a completed workflow task`,
         );
-      } else {
+      }
+      // Terminated or timed out: closed by the host, not by a command.
+      else if (closingStatus(event.eventType)) this.closed = true;
+      else {
         const job = this.#jobFor(event);
         if (job) jobs.push(job);
       }
@@ -529,14 +527,8 @@ export class WorkflowMachine {
       case 'WorkflowExecutionUpdateCompleted':
         this.#openUpdates.delete(event.attributes.protocolInstanceId);
         break;
-      case 'WorkflowExecutionCompleted':
-      case 'WorkflowExecutionFailed':
-      case 'WorkflowExecutionCanceled':
-      case 'WorkflowExecutionContinuedAsNew':
-        this.closed = true;
-        break;
       default:
-        break;
+        if (closingStatus(event.eventType)) this.closed = true;
     }
   }
 
