@@ -1,5 +1,5 @@
 import type { Job, WorkflowInfo } from './activation.ts';
-import type { Command } from './commands.ts';
+import { type Command, commandEventType } from './commands.ts';
 import { defined } from './defined.ts';
 import { closingStatus, type EventAttributes, type EventType, type HistoryEvent } from './events.ts';
 import {
@@ -45,25 +45,6 @@ export interface TaskResult {
   /** True when the run closed in this task. */
   closed: boolean;
 }
-
-/** The event each command becomes (none for `RejectUpdate`). */
-const commandEventType: Record<Command['type'], EventType | undefined> = {
-  ScheduleActivityTask: 'ActivityTaskScheduled',
-  RequestCancelActivityTask: 'ActivityTaskCancelRequested',
-  StartTimer: 'TimerStarted',
-  CancelTimer: 'TimerCanceled',
-  RecordMarker: 'MarkerRecorded',
-  StartChildWorkflowExecution: 'StartChildWorkflowExecutionInitiated',
-  SignalExternalWorkflowExecution: 'SignalExternalWorkflowExecutionInitiated',
-  RequestCancelExternalWorkflowExecution: 'RequestCancelExternalWorkflowExecutionInitiated',
-  AcceptUpdate: 'WorkflowExecutionUpdateAccepted',
-  CompleteUpdate: 'WorkflowExecutionUpdateCompleted',
-  RejectUpdate: undefined,
-  CompleteWorkflowExecution: 'WorkflowExecutionCompleted',
-  FailWorkflowExecution: 'WorkflowExecutionFailed',
-  CancelWorkflowExecution: 'WorkflowExecutionCanceled',
-  ContinueAsNewWorkflowExecution: 'WorkflowExecutionContinuedAsNew',
-};
 
 /** The events a workflow task's commands produce. */
 const commandEvents = new Set(Object.values(commandEventType));
