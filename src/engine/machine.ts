@@ -350,11 +350,7 @@ export class WorkflowMachine {
         return { type: 'FireTimer', seq };
       }
       case 'WorkflowExecutionSignaled':
-        return {
-          type: 'SignalWorkflow',
-          signalName: event.attributes.signalName,
-          input: event.attributes.input,
-        };
+        return { type: 'SignalWorkflow', ...event.attributes };
       case 'WorkflowExecutionCancelRequested':
         return { type: 'CancelWorkflow' };
       case 'ChildWorkflowExecutionStarted': {
@@ -370,11 +366,10 @@ export class WorkflowMachine {
       case 'StartChildWorkflowExecutionFailed': {
         const child = take(this.#openChildren, event.attributes.initiatedEventId);
         if (!child) return undefined;
-        const { workflowId, workflowType, cause } = event.attributes;
         return {
           type: 'ResolveChildWorkflowExecutionStart',
           seq: child.seq,
-          result: { failed: { workflowId, workflowType, cause } },
+          result: { failed: event.attributes },
         };
       }
       case 'ChildWorkflowExecutionCompleted':
