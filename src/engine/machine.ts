@@ -360,7 +360,7 @@ export class WorkflowMachine {
         return {
           type: 'ResolveChildWorkflowExecutionStart',
           seq: child.seq,
-          result: { succeeded: { runId: event.attributes.workflowExecution.runId } },
+          result: { succeeded: event.attributes.workflowExecution },
         };
       }
       case 'StartChildWorkflowExecutionFailed': {
