@@ -159,7 +159,7 @@ export class WorkflowRuntime implements ScopeTimerHost {
   readonly #budget: number;
   #commands: Command[] = [];
   #closed = false;
-  readonly #seq = { timer: 1, activity: 1, condition: 1, child: 1, signal: 1, cancel: 1 };
+  readonly #seq = { timer: 1, activity: 1, child: 1, signal: 1, cancel: 1 };
   readonly #children = new Map<number, ChildState>();
   /** Children whose result has not settled: counted, as a fan-out of thousands checks it per start. */
   #openChildren = 0;
@@ -182,7 +182,8 @@ export class WorkflowRuntime implements ScopeTimerHost {
     ResolveSignalExternalWorkflow: this.#externalSignals,
     ResolveRequestCancelExternalWorkflow: this.#externalCancels,
   };
-  readonly #conditions = new Map<number, { fn: () => boolean; resolve(): void }>();
+  /** Conditions waiting, in the order they were called. */
+  readonly #conditions = new Set<{ fn: () => boolean; resolve(): void }>();
   readonly #signalHandlers = new Map<string, Handler>();
   #defaultSignalHandler: ((signalName: string, ...args: unknown[]) => unknown) | undefined;
   readonly #bufferedSignals: { signalName: string; input: unknown[] }[] = [];
@@ -522,27 +523,27 @@ export class WorkflowRuntime implements ScopeTimerHost {
     this.assertActive('condition');
     const scope = CancellationScope.current();
     if (scope.consideredCancelled) return Promise.reject(new CancelledFailure('Condition cancelled'));
-    const seq = this.#seq.condition++;
     return new Promise<void>((resolve, reject) => {
-      const unlisten = scope.onCancel((failure) => {
-        if (this.#conditions.delete(seq)) reject(failure);
-      });
-      this.#conditions.set(seq, {
+      const condition = {
         fn,
         resolve: () => {
           unlisten();
           setScopeContext(scope);
           resolve();
         },
+      };
+      const unlisten = scope.onCancel((failure) => {
+        if (this.#conditions.delete(condition)) reject(failure);
       });
+      this.#conditions.add(condition);
     });
   }
 
   #unblockConditions(): boolean {
     let unblocked = false;
-    for (const [seq, condition] of this.#conditions) {
+    for (const condition of this.#conditions) {
       if (condition.fn()) {
-        this.#conditions.delete(seq);
+        this.#conditions.delete(condition);
         this.#touch();
         condition.resolve();
         unblocked = true;
