@@ -1,5 +1,5 @@
 import { type ChildWorkflowStart, closingStatus, type EventType, type RetryPolicy } from './events.ts';
-import type { FailureRecord, RetryState } from './failure.ts';
+import type { FailureRecord } from './failure.ts';
 
 /**
  * What workflow code asks for in one activation. Each command that has an event becomes
@@ -44,7 +44,7 @@ export type Command =
   /** A validator refused the update: answered to the caller, never recorded. */
   | { type: 'RejectUpdate'; updateId: string; failure: FailureRecord }
   | { type: 'CompleteWorkflowExecution'; result: unknown }
-  | { type: 'FailWorkflowExecution'; failure: FailureRecord; retryState?: RetryState }
+  | { type: 'FailWorkflowExecution'; failure: FailureRecord }
   | { type: 'CancelWorkflowExecution'; details?: unknown[] }
   | {
       type: 'ContinueAsNewWorkflowExecution';

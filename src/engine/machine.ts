@@ -729,9 +729,10 @@ export class WorkflowMachine {
       case 'CompleteWorkflowExecution':
         return add('WorkflowExecutionCompleted', { result: command.result, ...w });
       case 'FailWorkflowExecution':
+        // The host sets the retry state when the run has a retry policy.
         return add('WorkflowExecutionFailed', {
           failure: command.failure,
-          retryState: command.retryState ?? 'RETRY_STATE_RETRY_POLICY_NOT_SET',
+          retryState: 'RETRY_STATE_RETRY_POLICY_NOT_SET',
           ...w,
         });
       case 'CancelWorkflowExecution': {
