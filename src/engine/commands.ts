@@ -45,7 +45,7 @@ export type Command =
   | { type: 'RejectUpdate'; updateId: string; failure: FailureRecord }
   | { type: 'CompleteWorkflowExecution'; result: unknown }
   | { type: 'FailWorkflowExecution'; failure: FailureRecord }
-  | { type: 'CancelWorkflowExecution'; details?: unknown[] }
+  | { type: 'CancelWorkflowExecution' }
   | {
       type: 'ContinueAsNewWorkflowExecution';
       workflowType: string;

@@ -735,10 +735,8 @@ export class WorkflowMachine {
           retryState: 'RETRY_STATE_RETRY_POLICY_NOT_SET',
           ...w,
         });
-      case 'CancelWorkflowExecution': {
-        const { type, ...canceled } = command;
-        return add('WorkflowExecutionCanceled', { ...canceled, ...w });
-      }
+      case 'CancelWorkflowExecution':
+        return add('WorkflowExecutionCanceled', { ...w });
       case 'ContinueAsNewWorkflowExecution': {
         const { type, ...next } = command;
         return add('WorkflowExecutionContinuedAsNew', { newExecutionRunId: ids.newRunId(), ...next, ...w });
