@@ -4,31 +4,42 @@ import type { FailureRecord, RetryState } from './failure.ts';
 /** Something that happened, handed to workflow code in an activation. */
 export type Job =
   | { type: 'StartWorkflow'; input: unknown[] }
-  | { type: 'FireTimer'; seq: number }
-  | { type: 'ResolveActivity'; seq: number; result: ActivityResolution }
+  | Settlement
   | { type: 'SignalWorkflow'; signalName: string; input: unknown[] }
   | { type: 'CancelWorkflow' }
   /** `accepted` is set on replay: the update was recorded, so its validator is not run again. */
   | { type: 'DoUpdate'; updateId: string; name: string; input: unknown[]; accepted: boolean }
   | { type: 'ResolveChildWorkflowExecutionStart'; seq: number; result: ChildStartResolution }
-  | { type: 'ResolveChildWorkflowExecution'; seq: number; result: ChildResolution }
-  | { type: 'ResolveSignalExternalWorkflow'; seq: number; failure?: FailureRecord }
-  | { type: 'ResolveRequestCancelExternalWorkflow'; seq: number; failure?: FailureRecord };
+  /** A child's end: `failure` is its own, or the cancellation, timeout or termination it stands for. */
+  | {
+      type: 'ResolveChildWorkflowExecution';
+      seq: number;
+      result?: unknown;
+      failure?: FailureRecord;
+      retryState?: RetryState;
+    };
 
-export type ActivityResolution =
-  | { completed: unknown }
-  | { failed: FailureRecord }
-  | { cancelled: FailureRecord };
+export type JobOf<T extends Job['type']> = Extract<Job, { type: T }>;
+
+/**
+ * A job that settles what workflow code awaits (a timer, an activity, a signal or cancel request
+ * to another execution): it rejects with `failure` if given (for an activity, its ActivityFailure,
+ * whose cause says why), else resolves with `result`.
+ */
+export interface Settlement {
+  type:
+    | 'FireTimer'
+    | 'ResolveActivity'
+    | 'ResolveSignalExternalWorkflow'
+    | 'ResolveRequestCancelExternalWorkflow';
+  seq: number;
+  result?: unknown;
+  failure?: FailureRecord;
+}
 
 export type ChildStartResolution =
   | { succeeded: { runId: string } }
-  | { failed: { workflowId: string; workflowType: string; cause: 'WORKFLOW_ALREADY_EXISTS' } }
-  | { cancelled: FailureRecord };
-
-export type ChildResolution =
-  | { completed: unknown }
-  | { failed: FailureRecord; retryState?: RetryState }
-  | { cancelled: FailureRecord };
+  | { failed: { workflowId: string; workflowType: string; cause: 'WORKFLOW_ALREADY_EXISTS' } };
 
 /** Facts about the run that workflow code reads through `workflowInfo()`. */
 export interface WorkflowInfo {

@@ -1,5 +1,5 @@
-import type { ChildWorkflowStart, RetryPolicy } from './events.ts';
-import type { FailureRecord, RetryState } from './failure.ts';
+import { type ChildWorkflowStart, closingStatus, type EventType, type RetryPolicy } from './events.ts';
+import type { FailureRecord } from './failure.ts';
 
 /**
  * What workflow code asks for in one activation. Each command that has an event becomes
@@ -44,8 +44,8 @@ export type Command =
   /** A validator refused the update: answered to the caller, never recorded. */
   | { type: 'RejectUpdate'; updateId: string; failure: FailureRecord }
   | { type: 'CompleteWorkflowExecution'; result: unknown }
-  | { type: 'FailWorkflowExecution'; failure: FailureRecord; retryState?: RetryState }
-  | { type: 'CancelWorkflowExecution'; details?: unknown[] }
+  | { type: 'FailWorkflowExecution'; failure: FailureRecord }
+  | { type: 'CancelWorkflowExecution' }
   | {
       type: 'ContinueAsNewWorkflowExecution';
       workflowType: string;
@@ -58,14 +58,27 @@ export type Command =
 export type CommandType = Command['type'];
 export type CommandOf<T extends CommandType> = Extract<Command, { type: T }>;
 
-const closing = new Set<CommandType>([
-  'CompleteWorkflowExecution',
-  'FailWorkflowExecution',
-  'CancelWorkflowExecution',
-  'ContinueAsNewWorkflowExecution',
-]);
+/** The event each command becomes (none for `RejectUpdate`). */
+export const commandEventType: Record<CommandType, EventType | undefined> = {
+  ScheduleActivityTask: 'ActivityTaskScheduled',
+  RequestCancelActivityTask: 'ActivityTaskCancelRequested',
+  StartTimer: 'TimerStarted',
+  CancelTimer: 'TimerCanceled',
+  RecordMarker: 'MarkerRecorded',
+  StartChildWorkflowExecution: 'StartChildWorkflowExecutionInitiated',
+  SignalExternalWorkflowExecution: 'SignalExternalWorkflowExecutionInitiated',
+  RequestCancelExternalWorkflowExecution: 'RequestCancelExternalWorkflowExecutionInitiated',
+  AcceptUpdate: 'WorkflowExecutionUpdateAccepted',
+  CompleteUpdate: 'WorkflowExecutionUpdateCompleted',
+  RejectUpdate: undefined,
+  CompleteWorkflowExecution: 'WorkflowExecutionCompleted',
+  FailWorkflowExecution: 'WorkflowExecutionFailed',
+  CancelWorkflowExecution: 'WorkflowExecutionCanceled',
+  ContinueAsNewWorkflowExecution: 'WorkflowExecutionContinuedAsNew',
+};
 
 /** True for the commands that close the run. */
 export function isClosingCommand(command: Command): boolean {
-  return closing.has(command.type);
+  const eventType = commandEventType[command.type];
+  return eventType !== undefined && closingStatus(eventType) !== undefined;
 }

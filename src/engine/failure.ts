@@ -109,7 +109,7 @@ export class ApplicationFailure extends TemporalFailure {
   static fromError(error: unknown): ApplicationFailure {
     if (error instanceof ApplicationFailure) return error;
     const e = error instanceof Error ? error : new Error(String(error));
-    return new ApplicationFailure(e.message, e.name, false, undefined, undefined);
+    return new ApplicationFailure(e.message, e.name);
   }
 }
 named(ApplicationFailure, 'ApplicationFailure');
@@ -334,48 +334,46 @@ export function toFailureRecord(error: unknown): FailureRecord {
 
 /** Rebuilds a typed failure from a record; the inverse of {@link toFailureRecord}. */
 export function fromFailureRecord(record: FailureRecord): TemporalFailure {
-  const cause = record.cause === undefined ? undefined : fromFailureRecord(record.cause);
-  let failure: TemporalFailure;
+  const failure = typedFailure(record, record.cause && fromFailureRecord(record.cause));
+  if (record.stack !== undefined) failure.stack = record.stack;
+  return failure;
+}
+
+/** The failure class a record names, with the record's fields (all but the stack). */
+function typedFailure(record: FailureRecord, cause: TemporalFailure | undefined): TemporalFailure {
   switch (record.name) {
     case 'ActivityFailure':
-      failure = new ActivityFailure(
+      return new ActivityFailure(
         record.message,
         record.activityType ?? '',
         record.activityId,
         record.retryState ?? 'RETRY_STATE_UNSPECIFIED',
         cause,
       );
-      break;
     case 'ChildWorkflowFailure':
-      failure = new ChildWorkflowFailure(
+      return new ChildWorkflowFailure(
         undefined,
         record.workflowExecution ?? { workflowId: '', runId: '' },
         record.workflowType ?? '',
         record.retryState ?? 'RETRY_STATE_UNSPECIFIED',
         cause,
       );
-      break;
     case 'CancelledFailure':
-      failure = new CancelledFailure(record.message, record.details ?? [], cause);
-      break;
+      return new CancelledFailure(record.message, record.details ?? [], cause);
     case 'TerminatedFailure':
-      failure = new TerminatedFailure(record.message, cause);
-      break;
+      return new TerminatedFailure(record.message, cause);
     case 'TimeoutFailure':
-      failure = new TimeoutFailure(record.message, undefined, record.timeoutType ?? 'START_TO_CLOSE');
-      break;
+      return new TimeoutFailure(record.message, undefined, record.timeoutType ?? 'START_TO_CLOSE');
     case 'ServerFailure':
-      failure = new ServerFailure(record.message, record.nonRetryable ?? false, cause);
-      break;
+      return new ServerFailure(record.message, record.nonRetryable ?? false, cause);
     case 'WorkflowExecutionAlreadyStartedError':
-      failure = new WorkflowExecutionAlreadyStartedError(
+      return new WorkflowExecutionAlreadyStartedError(
         record.message,
         record.workflowExecution?.workflowId ?? '',
         record.workflowType ?? '',
       );
-      break;
     default:
-      failure = new ApplicationFailure(
+      return new ApplicationFailure(
         record.message,
         record.type,
         record.nonRetryable ?? false,
@@ -383,8 +381,6 @@ export function fromFailureRecord(record: FailureRecord): TemporalFailure {
         cause,
       );
   }
-  if (record.stack !== undefined) failure.stack = record.stack;
-  return failure;
 }
 
 const weftErrors: Record<string, new (message: string) => Error> = {
@@ -407,33 +403,26 @@ export interface ErrorRecord {
 }
 
 export function toErrorRecord(error: unknown): ErrorRecord {
-  if (error instanceof WorkflowExecutionAlreadyStartedError) {
-    return {
-      name: error.name,
-      message: error.message,
-      workflowId: error.workflowId,
-      workflowType: error.workflowType,
-    };
-  }
-  if (error instanceof WorkflowNotFoundError) {
-    const r: ErrorRecord = { name: error.name, message: error.message, workflowId: error.workflowId };
-    if (error.runId !== undefined) r.runId = error.runId;
-    return r;
-  }
-  if (error instanceof WorkflowFailedError || error instanceof WorkflowUpdateFailedError) {
-    const r: ErrorRecord = { name: error.name, message: error.message };
-    if (error.cause !== undefined) r.failure = toFailureRecord(error.cause);
-    if (error instanceof WorkflowFailedError) r.retryState = error.retryState;
-    return r;
-  }
-  if (error instanceof TemporalFailure) {
+  if (!(error instanceof Error)) return { name: 'Error', message: String(error) };
+  if (error instanceof TemporalFailure && !(error instanceof WorkflowExecutionAlreadyStartedError)) {
     return { name: 'Failure', message: error.message, failure: toFailureRecord(error) };
   }
-  if (error instanceof Error) return { name: error.name, message: error.message };
-  return { name: 'Error', message: String(error) };
+  const record: ErrorRecord = { name: error.name, message: error.message };
+  if (error instanceof WorkflowExecutionAlreadyStartedError) {
+    record.workflowId = error.workflowId;
+    record.workflowType = error.workflowType;
+  } else if (error instanceof WorkflowNotFoundError) {
+    record.workflowId = error.workflowId;
+    if (error.runId !== undefined) record.runId = error.runId;
+  } else if (error instanceof WorkflowFailedError || error instanceof WorkflowUpdateFailedError) {
+    if (error.cause !== undefined) record.failure = toFailureRecord(error.cause);
+    if (error instanceof WorkflowFailedError) record.retryState = error.retryState;
+  }
+  return record;
 }
 
 export function fromErrorRecord(record: ErrorRecord): Error {
+  const failure = record.failure && fromFailureRecord(record.failure);
   switch (record.name) {
     case 'WorkflowExecutionAlreadyStartedError':
       return new WorkflowExecutionAlreadyStartedError(
@@ -444,18 +433,11 @@ export function fromErrorRecord(record: ErrorRecord): Error {
     case 'WorkflowNotFoundError':
       return new WorkflowNotFoundError(record.message, record.workflowId ?? '', record.runId);
     case 'WorkflowFailedError':
-      return new WorkflowFailedError(
-        record.message,
-        record.failure && fromFailureRecord(record.failure),
-        record.retryState ?? 'RETRY_STATE_UNSPECIFIED',
-      );
+      return new WorkflowFailedError(record.message, failure, record.retryState ?? 'RETRY_STATE_UNSPECIFIED');
     case 'WorkflowUpdateFailedError':
-      return new WorkflowUpdateFailedError(
-        record.message,
-        record.failure && fromFailureRecord(record.failure),
-      );
+      return new WorkflowUpdateFailedError(record.message, failure);
     case 'Failure':
-      return record.failure ? fromFailureRecord(record.failure) : new Error(record.message);
+      return failure ?? new Error(record.message);
   }
   const Ctor = weftErrors[record.name];
   if (Ctor) return new Ctor(record.message);

@@ -1,7 +1,7 @@
-import type { Activation, ChildResolution, Job, WorkflowInfo } from './activation.ts';
-import type { Command } from './commands.ts';
+import type { Job, WorkflowInfo } from './activation.ts';
+import { type Command, commandEventType } from './commands.ts';
 import { defined } from './defined.ts';
-import type { EventAttributes, EventType, HistoryEvent } from './events.ts';
+import { closingStatus, type EventAttributes, type EventType, type HistoryEvent } from './events.ts';
 import {
   DeterminismViolationError,
   type FailureRecord,
@@ -9,8 +9,9 @@ import {
   type RetryState,
   toFailureRecord,
 } from './failure.ts';
+import { take } from './helpers.ts';
 import type { InboxMessage } from './inbox.ts';
-import { WorkflowRuntime } from './runtime.ts';
+import { type RuntimeOptions, WorkflowRuntime } from './runtime.ts';
 
 /**
  * The history side of a run: turns recorded history into activations (replay), checks the
@@ -20,7 +21,7 @@ import { WorkflowRuntime } from './runtime.ts';
 
 export type WorkflowFunction = (...args: unknown[]) => unknown;
 
-export interface MachineInit {
+export interface MachineInit extends RuntimeOptions {
   workflowId: string;
   runId: string;
   /** Finds the workflow function registered under a type name. */
@@ -29,10 +30,6 @@ export interface MachineInit {
   identity: string;
   /** `continueAsNewSuggested` from this many events (default 10,000). */
   suggestContinueAsNewAt?: number;
-  quiescenceBudget?: number;
-  /** Finds a workflow function's registered type (for `executeChild(fn)`). */
-  workflowTypeOf?: (fn: Function) => string | undefined;
-  maxPendingChildren?: number;
 }
 
 /** IDs the host supplies when a command needs a fresh one (a new run). */
@@ -49,25 +46,6 @@ export interface TaskResult {
   closed: boolean;
 }
 
-/** The event each command becomes (none for `RejectUpdate`). */
-const commandEventType: Record<Command['type'], EventType | undefined> = {
-  ScheduleActivityTask: 'ActivityTaskScheduled',
-  RequestCancelActivityTask: 'ActivityTaskCancelRequested',
-  StartTimer: 'TimerStarted',
-  CancelTimer: 'TimerCanceled',
-  RecordMarker: 'MarkerRecorded',
-  StartChildWorkflowExecution: 'StartChildWorkflowExecutionInitiated',
-  SignalExternalWorkflowExecution: 'SignalExternalWorkflowExecutionInitiated',
-  RequestCancelExternalWorkflowExecution: 'RequestCancelExternalWorkflowExecutionInitiated',
-  AcceptUpdate: 'WorkflowExecutionUpdateAccepted',
-  CompleteUpdate: 'WorkflowExecutionUpdateCompleted',
-  RejectUpdate: undefined,
-  CompleteWorkflowExecution: 'WorkflowExecutionCompleted',
-  FailWorkflowExecution: 'WorkflowExecutionFailed',
-  CancelWorkflowExecution: 'WorkflowExecutionCanceled',
-  ContinueAsNewWorkflowExecution: 'WorkflowExecutionContinuedAsNew',
-};
-
 /** The events a workflow task's commands produce. */
 const commandEvents = new Set(Object.values(commandEventType));
 
@@ -80,11 +58,20 @@ function isPatchMarker(event: HistoryEvent): event is Extract<HistoryEvent, { ev
   return event.eventType === 'MarkerRecorded' && event.attributes.markerName === 'core_patch';
 }
 
-/** The patch IDs of a task's recorded markers, in order. */
-function patchIds(recorded: HistoryEvent[]): string[] {
-  const ids: string[] = [];
-  for (const e of recorded) if (isPatchMarker(e)) ids.push(String(e.attributes.details.patchId));
-  return ids;
+/** Records new events in `events` at `time`, numbered by `nextId()`. */
+function recorder(events: HistoryEvent[], time: number, nextId: () => number): AddEvent {
+  return (eventType, attributes) => {
+    const event = { eventId: nextId(), eventTime: time, eventType, attributes } as HistoryEvent;
+    events.push(event);
+    return event;
+  };
+}
+
+/** Adds the events that open a workflow task; returns their IDs, as the task's end names them. */
+function openTask(add: AddEvent, taskQueue: string, identity: string) {
+  const scheduledEventId = add('WorkflowTaskScheduled', { taskQueue, attempt: 1 }).eventId;
+  const startedEventId = add('WorkflowTaskStarted', { scheduledEventId, identity }).eventId;
+  return { scheduledEventId, startedEventId };
 }
 
 /** The events of a workflow task that failed: recorded once, inputs stay in the inbox. */
@@ -95,36 +82,18 @@ export function failedTaskEvents(
   identity: string,
   error: unknown,
 ): HistoryEvent[] {
-  const cause =
-    error instanceof DeterminismViolationError
-      ? 'NON_DETERMINISTIC_ERROR'
-      : 'WORKFLOW_WORKER_UNHANDLED_FAILURE';
-  return [
-    {
-      eventId: nextEventId,
-      eventTime: time,
-      eventType: 'WorkflowTaskScheduled',
-      attributes: { taskQueue, attempt: 1 },
-    },
-    {
-      eventId: nextEventId + 1,
-      eventTime: time,
-      eventType: 'WorkflowTaskStarted',
-      attributes: { scheduledEventId: nextEventId, identity },
-    },
-    {
-      eventId: nextEventId + 2,
-      eventTime: time,
-      eventType: 'WorkflowTaskFailed',
-      attributes: {
-        scheduledEventId: nextEventId,
-        startedEventId: nextEventId + 1,
-        cause,
-        failure: toFailureRecord(error),
-        identity,
-      },
-    },
-  ];
+  const events: HistoryEvent[] = [];
+  const add = recorder(events, time, () => nextEventId++);
+  add('WorkflowTaskFailed', {
+    ...openTask(add, taskQueue, identity),
+    cause:
+      error instanceof DeterminismViolationError
+        ? 'NON_DETERMINISTIC_ERROR'
+        : 'WORKFLOW_WORKER_UNHANDLED_FAILURE',
+    failure: toFailureRecord(error),
+    identity,
+  });
+  return events;
 }
 
 interface OpenChild {
@@ -142,7 +111,6 @@ export class WorkflowMachine {
   nextEventId = 1;
   closed = false;
   taskQueue = '';
-  workflowType = '';
   readonly #init: MachineInit;
   readonly #openActivities = new Map<number, OpenActivity>();
   /** The reverse of `openActivities`: a completion names its scheduled event, not its seq. */
@@ -151,7 +119,8 @@ export class WorkflowMachine {
   readonly #openUpdates = new Map<string, number>();
   /** Children by their initiated event ID. Sequence numbers follow the order of initiation. */
   readonly #openChildren = new Map<number, OpenChild>();
-  readonly #openExternal = new Map<number, { seq: number; kind: 'signal' | 'cancel' }>();
+  /** Seqs of signals and cancel requests to other executions, by their initiated event ID. */
+  readonly #openExternal = new Map<number, number>();
   #lastCompletedEventId = 0;
   /** Inputs recorded but not yet seen by workflow code (the start event, or after a failed task). */
   #pendingJobs: Job[] = [];
@@ -161,12 +130,14 @@ export class WorkflowMachine {
   }
 
   /** Replay reads events in order, each the next of the run: anything else is a broken history. */
-  #expectNext(event: HistoryEvent): void {
+  #next(event: HistoryEvent): HistoryEvent {
     if (event.eventId !== this.nextEventId) {
       throw new DeterminismViolationError(
         `History is not contiguous: expected event ${this.nextEventId}, found ${event.eventId}`,
       );
     }
+    this.nextEventId++;
+    return event;
   }
 
   /**
@@ -182,51 +153,50 @@ export class WorkflowMachine {
   async #replayEvents(history: HistoryEvent[]): Promise<void> {
     let jobs: Job[] = [];
     let started: HistoryEvent | undefined;
-    let i = 0;
-    while (i < history.length) {
-      const event = history[i]!;
-      this.#expectNext(event);
+    for (let i = 0; i < history.length; i++) {
+      const event = this.#next(history[i]!);
       if (event.eventType === 'WorkflowTaskCompleted') {
-        this.nextEventId++;
         this.#lastCompletedEventId = event.eventId;
-        let j = i + 1;
         const recorded: HistoryEvent[] = [];
-        while (j < history.length && isCommandEvent(history[j]!)) {
-          const commandEvent = history[j++]!;
-          this.#expectNext(commandEvent);
-          this.nextEventId++;
+        /** The task's recorded patch markers, which `patched()` calls must find. */
+        const patches: string[] = [];
+        while (i + 1 < history.length && isCommandEvent(history[i + 1]!)) {
+          const commandEvent = this.#next(history[++i]!);
           recorded.push(commandEvent);
+          if (isPatchMarker(commandEvent)) patches.push(String(commandEvent.attributes.details.patchId));
+          // A recorded update runs again, after the task's inputs (its validator does not).
+          if (commandEvent.eventType === 'WorkflowExecutionUpdateAccepted') {
+            jobs.push({
+              type: 'DoUpdate',
+              updateId: commandEvent.attributes.protocolInstanceId,
+              name: commandEvent.attributes.name,
+              input: commandEvent.attributes.input,
+              accepted: true,
+            });
+          }
         }
-        const activation: Activation = {
+        const commands = await this.#requireRuntime().activate({
           timestamp: started?.eventTime ?? event.eventTime,
           isReplaying: true,
           historyLength: started?.eventId ?? event.eventId,
           continueAsNewSuggested: (started?.eventId ?? 0) >= (this.#init.suggestContinueAsNewAt ?? 10_000),
-          jobs: this.#withUpdateJobs(jobs, recorded),
-          patches: patchIds(recorded),
-        };
-        const commands = await this.#requireRuntime().activate(activation);
+          jobs,
+          patches,
+        });
         this.#matchCommands(commands, recorded);
         jobs = [];
-        i = j;
-        continue;
-      }
-      if (event.eventType === 'WorkflowTaskStarted') started = event;
-      else if (
-        event.eventType === 'WorkflowExecutionTerminated' ||
-        event.eventType === 'WorkflowExecutionTimedOut'
-      ) {
-        this.closed = true;
-      } else if (isCommandEvent(event)) {
+      } else if (event.eventType === 'WorkflowTaskStarted') started = event;
+      else if (isCommandEvent(event)) {
         throw new DeterminismViolationError(
           `Event ${event.eventId} ${event.eventType} is not preceded by a completed workflow task`,
         );
-      } else {
+      }
+      // Terminated or timed out: closed by the host, not by a command.
+      else if (closingStatus(event.eventType)) this.closed = true;
+      else {
         const job = this.#jobFor(event);
         if (job) jobs.push(job);
       }
-      this.nextEventId++;
-      i++;
     }
     this.#pendingJobs = jobs;
   }
@@ -235,23 +205,6 @@ export class WorkflowMachine {
     if (!this.runtime)
       throw new DeterminismViolationError('History does not start with WorkflowExecutionStarted');
     return this.runtime;
-  }
-
-  /** `jobs` followed by the recorded updates' jobs; replay runs this once per workflow task. */
-  #withUpdateJobs(jobs: Job[], recorded: HistoryEvent[]): Job[] {
-    const all = [...jobs];
-    for (const e of recorded) {
-      if (e.eventType === 'WorkflowExecutionUpdateAccepted') {
-        all.push({
-          type: 'DoUpdate',
-          updateId: e.attributes.protocolInstanceId,
-          name: e.attributes.name,
-          input: e.attributes.input,
-          accepted: true,
-        });
-      }
-    }
-    return all;
   }
 
   /** Compares a replayed task's commands with its recorded events, in order. */
@@ -302,8 +255,8 @@ export class WorkflowMachine {
   #mismatch(command: Command, event: HistoryEvent): string | undefined {
     const expected = commandEventType[command.type];
     if (event.eventType !== expected) return '';
-    const differ = (what: string, ours: unknown, theirs: unknown) =>
-      ours === theirs ? undefined : ` (${what}: code has ${String(ours)}, history has ${String(theirs)})`;
+    const differ = (what: string, ours: string | number | undefined, theirs: string | number) =>
+      ours === theirs ? undefined : ` (${what}: code has ${ours}, history has ${theirs})`;
     switch (command.type) {
       case 'ScheduleActivityTask': {
         const a = event.attributes as EventAttributes['ActivityTaskScheduled'];
@@ -363,47 +316,33 @@ export class WorkflowMachine {
       case 'ActivityTaskFailed':
       case 'ActivityTaskTimedOut':
       case 'ActivityTaskCanceled': {
-        const seq = this.#activitySeq(event.attributes.scheduledEventId);
+        const seq = take(this.#activityByScheduledEventId, event.attributes.scheduledEventId);
         if (seq === undefined) return undefined;
-        const open = this.#openActivities.get(seq)!;
-        this.#openActivities.delete(seq);
-        this.#activityByScheduledEventId.delete(event.attributes.scheduledEventId);
-        const activityFailure = (
-          message: string,
-          retryState: RetryState,
-          cause: FailureRecord,
-        ): FailureRecord => ({
+        const { activityType } = take(this.#openActivities, seq)!;
+        if (event.eventType === 'ActivityTaskCompleted') {
+          return { type: 'ResolveActivity', seq, result: event.attributes.result };
+        }
+        const [message, retryState, cause]: [string, RetryState, FailureRecord] =
+          event.eventType === 'ActivityTaskCanceled'
+            ? [
+                'Activity cancelled',
+                'RETRY_STATE_CANCEL_REQUESTED',
+                { name: 'CancelledFailure', message: 'Activity cancelled' },
+              ]
+            : [
+                event.eventType === 'ActivityTaskFailed' ? 'Activity task failed' : 'Activity task timed out',
+                event.attributes.retryState,
+                event.attributes.failure,
+              ];
+        const failure = {
           name: 'ActivityFailure',
           message,
-          activityType: open.activityType,
+          activityType,
           activityId: String(seq),
           retryState,
           cause,
-        });
-        if (event.eventType === 'ActivityTaskCompleted') {
-          return { type: 'ResolveActivity', seq, result: { completed: event.attributes.result } };
-        }
-        if (event.eventType === 'ActivityTaskCanceled') {
-          return {
-            type: 'ResolveActivity',
-            seq,
-            result: {
-              cancelled: activityFailure('Activity cancelled', 'RETRY_STATE_CANCEL_REQUESTED', {
-                name: 'CancelledFailure',
-                message: 'Activity cancelled',
-              }),
-            },
-          };
-        }
-        const message =
-          event.eventType === 'ActivityTaskFailed' ? 'Activity task failed' : 'Activity task timed out';
-        return {
-          type: 'ResolveActivity',
-          seq,
-          result: {
-            failed: activityFailure(message, event.attributes.retryState, event.attributes.failure),
-          },
         };
+        return { type: 'ResolveActivity', seq, failure };
       }
       case 'TimerFired': {
         const seq = Number(event.attributes.timerId);
@@ -411,11 +350,7 @@ export class WorkflowMachine {
         return { type: 'FireTimer', seq };
       }
       case 'WorkflowExecutionSignaled':
-        return {
-          type: 'SignalWorkflow',
-          signalName: event.attributes.signalName,
-          input: event.attributes.input,
-        };
+        return { type: 'SignalWorkflow', ...event.attributes };
       case 'WorkflowExecutionCancelRequested':
         return { type: 'CancelWorkflow' };
       case 'ChildWorkflowExecutionStarted': {
@@ -425,18 +360,16 @@ export class WorkflowMachine {
         return {
           type: 'ResolveChildWorkflowExecutionStart',
           seq: child.seq,
-          result: { succeeded: { runId: event.attributes.workflowExecution.runId } },
+          result: { succeeded: event.attributes.workflowExecution },
         };
       }
       case 'StartChildWorkflowExecutionFailed': {
-        const child = this.#openChildren.get(event.attributes.initiatedEventId);
+        const child = take(this.#openChildren, event.attributes.initiatedEventId);
         if (!child) return undefined;
-        this.#openChildren.delete(event.attributes.initiatedEventId);
-        const { workflowId, workflowType, cause } = event.attributes;
         return {
           type: 'ResolveChildWorkflowExecutionStart',
           seq: child.seq,
-          result: { failed: { workflowId, workflowType, cause } },
+          result: { failed: event.attributes },
         };
       }
       case 'ChildWorkflowExecutionCompleted':
@@ -444,73 +377,63 @@ export class WorkflowMachine {
       case 'ChildWorkflowExecutionCanceled':
       case 'ChildWorkflowExecutionTimedOut':
       case 'ChildWorkflowExecutionTerminated': {
-        const child = this.#openChildren.get(event.attributes.initiatedEventId);
+        const child = take(this.#openChildren, event.attributes.initiatedEventId);
         if (!child) return undefined;
-        this.#openChildren.delete(event.attributes.initiatedEventId);
-        let result: ChildResolution;
-        switch (event.eventType) {
-          case 'ChildWorkflowExecutionCompleted':
-            result = { completed: event.attributes.result };
-            break;
-          case 'ChildWorkflowExecutionFailed':
-            result = { failed: event.attributes.failure, retryState: event.attributes.retryState };
-            break;
-          case 'ChildWorkflowExecutionCanceled':
-            result = {
-              cancelled: {
-                name: 'CancelledFailure',
-                message: 'Child workflow canceled',
-                ...(event.attributes.details !== undefined && { details: event.attributes.details }),
-              },
-            };
-            break;
-          case 'ChildWorkflowExecutionTimedOut':
-            result = {
-              failed: {
-                name: 'TimeoutFailure',
-                message: 'Child workflow timed out',
-                timeoutType: 'START_TO_CLOSE',
-              },
-              retryState: event.attributes.retryState,
-            };
-            break;
-          default:
-            result = { failed: { name: 'TerminatedFailure', message: 'Child workflow terminated' } };
+        if (event.eventType === 'ChildWorkflowExecutionCompleted') {
+          return {
+            type: 'ResolveChildWorkflowExecution',
+            seq: child.seq,
+            result: event.attributes.result,
+          };
         }
-        return { type: 'ResolveChildWorkflowExecution', seq: child.seq, result };
+        // The child's own failure, or the one its end stands for.
+        const failure: FailureRecord =
+          event.eventType === 'ChildWorkflowExecutionFailed'
+            ? event.attributes.failure
+            : event.eventType === 'ChildWorkflowExecutionCanceled'
+              ? {
+                  name: 'CancelledFailure',
+                  message: 'Child workflow canceled',
+                  ...defined({ details: event.attributes.details }),
+                }
+              : event.eventType === 'ChildWorkflowExecutionTimedOut'
+                ? {
+                    name: 'TimeoutFailure',
+                    message: 'Child workflow timed out',
+                    timeoutType: 'START_TO_CLOSE',
+                  }
+                : { name: 'TerminatedFailure', message: 'Child workflow terminated' };
+        return {
+          type: 'ResolveChildWorkflowExecution',
+          seq: child.seq,
+          failure,
+          ...('retryState' in event.attributes && { retryState: event.attributes.retryState }),
+        };
       }
       case 'ExternalWorkflowExecutionSignaled':
       case 'SignalExternalWorkflowExecutionFailed':
       case 'ExternalWorkflowExecutionCancelRequested':
       case 'RequestCancelExternalWorkflowExecutionFailed': {
-        const open = this.#openExternal.get(event.attributes.initiatedEventId);
-        if (!open) return undefined;
-        this.#openExternal.delete(event.attributes.initiatedEventId);
-        const failed =
-          event.eventType === 'SignalExternalWorkflowExecutionFailed' ||
-          event.eventType === 'RequestCancelExternalWorkflowExecutionFailed';
-        const failure: FailureRecord | undefined = failed
-          ? {
+        const seq = take(this.#openExternal, event.attributes.initiatedEventId);
+        if (seq === undefined) return undefined;
+        // The outcome of a signal names one (`...Signaled`, `Signal...Failed`); of a cancel request, not.
+        const kind = event.eventType.includes('Signal') ? 'signal' : 'cancel';
+        return {
+          type: kind === 'signal' ? 'ResolveSignalExternalWorkflow' : 'ResolveRequestCancelExternalWorkflow',
+          seq,
+          ...(event.eventType.endsWith('Failed') && {
+            failure: {
               name: 'ApplicationFailure',
               type: 'ExternalWorkflowExecutionNotFound',
-              message: `Cannot ${open.kind} workflow '${event.attributes.workflowExecution.workflowId}': not found or already closed`,
+              message: `Cannot ${kind} workflow '${event.attributes.workflowExecution.workflowId}': not found or already closed`,
               nonRetryable: true,
-            }
-          : undefined;
-        return open.kind === 'signal'
-          ? { type: 'ResolveSignalExternalWorkflow', seq: open.seq, ...(failure && { failure }) }
-          : { type: 'ResolveRequestCancelExternalWorkflow', seq: open.seq, ...(failure && { failure }) };
+            },
+          }),
+        };
       }
       default:
         return undefined;
     }
-  }
-
-  #activitySeq(scheduledEventId: number): number | undefined {
-    const seq = this.#activityByScheduledEventId.get(scheduledEventId);
-    return seq !== undefined && this.#openActivities.get(seq)?.scheduledEventId === scheduledEventId
-      ? seq
-      : undefined;
   }
 
   #start(attributes: EventAttributes['WorkflowExecutionStarted'], startedAt: number): void {
@@ -521,7 +444,6 @@ export class WorkflowMachine {
       );
     }
     this.taskQueue = attributes.taskQueue;
-    this.workflowType = attributes.workflowType;
     const info: Omit<WorkflowInfo, 'unsafe' | 'historyLength' | 'continueAsNewSuggested'> = {
       workflowId: this.#init.workflowId,
       runId: this.#init.runId,
@@ -543,27 +465,25 @@ export class WorkflowMachine {
       }),
     };
     this.runtime = new WorkflowRuntime({
+      ...this.#init,
       info,
       workflowFn: fn,
       randomnessSeed: attributes.randomnessSeed,
-      ...defined({
-        quiescenceBudget: this.#init.quiescenceBudget,
-        workflowTypeOf: this.#init.workflowTypeOf,
-        maxPendingChildren: this.#init.maxPendingChildren,
-      }),
     });
   }
 
   /** Bookkeeping for a command event, recorded or new, with the command that matched it. */
   #applyCommandEvent(event: HistoryEvent, command?: Command): void {
     switch (event.eventType) {
-      case 'ActivityTaskScheduled':
-        this.#openActivities.set(Number(event.attributes.activityId), {
+      case 'ActivityTaskScheduled': {
+        const seq = Number(event.attributes.activityId);
+        this.#openActivities.set(seq, {
           scheduledEventId: event.eventId,
           activityType: event.attributes.activityType,
         });
-        this.#activityByScheduledEventId.set(event.eventId, Number(event.attributes.activityId));
+        this.#activityByScheduledEventId.set(event.eventId, seq);
         break;
+      }
       case 'TimerStarted':
         this.#openTimers.set(Number(event.attributes.timerId), event.eventId);
         break;
@@ -577,22 +497,14 @@ export class WorkflowMachine {
         this.#openChildren.set(event.eventId, { seq: seqOf(command) });
         break;
       case 'SignalExternalWorkflowExecutionInitiated':
-        this.#openExternal.set(event.eventId, { seq: seqOf(command), kind: 'signal' });
-        break;
       case 'RequestCancelExternalWorkflowExecutionInitiated':
-        this.#openExternal.set(event.eventId, { seq: seqOf(command), kind: 'cancel' });
+        this.#openExternal.set(event.eventId, seqOf(command));
         break;
       case 'WorkflowExecutionUpdateCompleted':
         this.#openUpdates.delete(event.attributes.protocolInstanceId);
         break;
-      case 'WorkflowExecutionCompleted':
-      case 'WorkflowExecutionFailed':
-      case 'WorkflowExecutionCanceled':
-      case 'WorkflowExecutionContinuedAsNew':
-        this.closed = true;
-        break;
       default:
-        break;
+        if (closingStatus(event.eventType)) this.closed = true;
     }
   }
 
@@ -620,21 +532,13 @@ export class WorkflowMachine {
     ids: IdSource,
   ): Promise<TaskResult> {
     const events: HistoryEvent[] = [];
-    const add = <K extends EventType>(
-      eventType: K,
-      attributes: EventAttributes[K],
-      eventTime = time,
-    ): HistoryEvent => {
-      const event = { eventId: this.nextEventId++, eventTime, eventType, attributes } as HistoryEvent;
-      events.push(event);
-      return event;
-    };
+    const nextId = () => this.nextEventId++;
+    const add = recorder(events, time, nextId);
     const jobs: Job[] = this.#pendingJobs;
     this.#pendingJobs = [];
     const updates: Job[] = [];
     for (const message of messages) {
       if (!this.#live(message)) continue;
-      const at = message.time ?? time;
       if (message.kind === 'update') {
         updates.push({
           type: 'DoUpdate',
@@ -646,29 +550,21 @@ export class WorkflowMachine {
         continue;
       }
       const first = events.length;
-      this.#messageEvents(message, at, add);
+      this.#messageEvents(message, recorder(events, message.time ?? time, nextId));
       for (let i = first; i < events.length; i++) {
         const job = this.#jobFor(events[i]!);
         if (job) jobs.push(job);
       }
     }
-    const scheduled = add('WorkflowTaskScheduled', { taskQueue: this.taskQueue, attempt: 1 });
-    const started = add('WorkflowTaskStarted', {
-      scheduledEventId: scheduled.eventId,
-      identity: this.#init.identity,
-    });
+    const task = openTask(add, this.taskQueue, this.#init.identity);
     const commands = await this.#requireRuntime().activate({
       timestamp: time,
       isReplaying: false,
-      historyLength: started.eventId,
-      continueAsNewSuggested: started.eventId >= (this.#init.suggestContinueAsNewAt ?? 10_000),
+      historyLength: task.startedEventId,
+      continueAsNewSuggested: task.startedEventId >= (this.#init.suggestContinueAsNewAt ?? 10_000),
       jobs: [...jobs, ...updates],
     });
-    const completed = add('WorkflowTaskCompleted', {
-      scheduledEventId: scheduled.eventId,
-      startedEventId: started.eventId,
-      identity: this.#init.identity,
-    });
+    const completed = add('WorkflowTaskCompleted', { ...task, identity: this.#init.identity });
     this.#lastCompletedEventId = completed.eventId;
     const out: TaskResult['commands'] = [];
     for (const command of commands) {
@@ -680,18 +576,14 @@ export class WorkflowMachine {
   }
 
   /** Adds the events an inbox message becomes, through `add` (which records them). */
-  #messageEvents(message: InboxMessage, at: number, add: AddEvent): void {
+  #messageEvents(message: InboxMessage, add: AddEvent): void {
     switch (message.kind) {
       case 'signal':
-        add(
-          'WorkflowExecutionSignaled',
-          {
-            signalName: message.signalName,
-            input: message.input,
-            ...(message.identity !== undefined && { identity: message.identity }),
-          },
-          at,
-        );
+        add('WorkflowExecutionSignaled', {
+          signalName: message.signalName,
+          input: message.input,
+          ...defined({ identity: message.identity }),
+        });
         return;
       case 'cancelRequest':
         add(
@@ -701,15 +593,13 @@ export class WorkflowMachine {
             identity: message.identity,
             externalInitiatedEventId: message.externalInitiatedEventId,
           }),
-          at,
         );
         return;
       case 'timerFired':
-        add(
-          'TimerFired',
-          { timerId: String(message.seq), startedEventId: this.#openTimers.get(message.seq) ?? 0 },
-          at,
-        );
+        add('TimerFired', {
+          timerId: String(message.seq),
+          startedEventId: this.#openTimers.get(message.seq)!,
+        });
         return;
       case 'activityCompleted':
       case 'activityFailed':
@@ -718,52 +608,41 @@ export class WorkflowMachine {
         const scheduledEventId = this.#openActivities.get(message.seq)!.scheduledEventId;
         const started = message.kind !== 'activityCanceled' || message.started;
         const startedEventId = started
-          ? add(
-              'ActivityTaskStarted',
-              { scheduledEventId, attempt: message.attempt, identity: message.identity },
-              at,
-            ).eventId
+          ? add('ActivityTaskStarted', {
+              scheduledEventId,
+              attempt: message.attempt,
+              identity: message.identity,
+            }).eventId
           : 0;
         if (message.kind === 'activityCompleted') {
-          add('ActivityTaskCompleted', { scheduledEventId, startedEventId, result: message.result }, at);
+          add('ActivityTaskCompleted', { scheduledEventId, startedEventId, result: message.result });
         } else if (message.kind === 'activityCanceled') {
-          add(
-            'ActivityTaskCanceled',
-            started ? { scheduledEventId, startedEventId } : { scheduledEventId },
-            at,
-          );
+          add('ActivityTaskCanceled', started ? { scheduledEventId, startedEventId } : { scheduledEventId });
         } else {
-          add(
-            message.kind === 'activityFailed' ? 'ActivityTaskFailed' : 'ActivityTaskTimedOut',
-            { scheduledEventId, startedEventId, failure: message.failure, retryState: message.retryState },
-            at,
-          );
+          add(message.kind === 'activityFailed' ? 'ActivityTaskFailed' : 'ActivityTaskTimedOut', {
+            scheduledEventId,
+            startedEventId,
+            failure: message.failure,
+            retryState: message.retryState,
+          });
         }
         return;
       }
       case 'childStarted':
         // #jobFor records the started event ID on the open child.
-        add(
-          'ChildWorkflowExecutionStarted',
-          {
-            workflowExecution: message.execution,
-            workflowType: message.workflowType,
-            initiatedEventId: message.initiatedEventId,
-          },
-          at,
-        );
+        add('ChildWorkflowExecutionStarted', {
+          workflowExecution: message.execution,
+          workflowType: message.workflowType,
+          initiatedEventId: message.initiatedEventId,
+        });
         return;
       case 'childStartFailed':
-        add(
-          'StartChildWorkflowExecutionFailed',
-          {
-            workflowId: message.workflowId,
-            workflowType: message.workflowType,
-            cause: message.cause,
-            initiatedEventId: message.initiatedEventId,
-          },
-          at,
-        );
+        add('StartChildWorkflowExecutionFailed', {
+          workflowId: message.workflowId,
+          workflowType: message.workflowType,
+          cause: message.cause,
+          initiatedEventId: message.initiatedEventId,
+        });
         return;
       case 'childCompleted':
       case 'childFailed':
@@ -783,28 +662,23 @@ export class WorkflowMachine {
           if (message.kind === 'childFailed') attributes.failure = message.failure;
           attributes.retryState = message.retryState;
         }
-        add(childEventTypes[message.kind], attributes as EventAttributes[ChildClosingEventType], at);
+        add(childEventTypes[message.kind], attributes as EventAttributes[ChildClosingEventType]);
         return;
       }
       case 'externalSignaled':
       case 'externalSignalFailed':
       case 'externalCancelRequested':
       case 'externalCancelFailed':
-        add(
-          externalEventTypes[message.kind],
-          'cause' in message
-            ? {
-                initiatedEventId: message.initiatedEventId,
-                workflowExecution: message.execution,
-                cause: message.cause,
-              }
-            : { initiatedEventId: message.initiatedEventId, workflowExecution: message.execution },
-          at,
-        );
+        add(externalEventTypes[message.kind], {
+          initiatedEventId: message.initiatedEventId,
+          workflowExecution: message.execution,
+          ...('cause' in message && { cause: message.cause }),
+        });
         return;
     }
   }
 
+  /** Adds the event a command becomes (attributes in the order Temporal's events list them). */
   #commandEvent(
     command: Command,
     workflowTaskCompletedEventId: number,
@@ -813,20 +687,10 @@ export class WorkflowMachine {
   ): HistoryEvent | undefined {
     const w = { workflowTaskCompletedEventId };
     switch (command.type) {
-      case 'ScheduleActivityTask':
-        return add('ActivityTaskScheduled', {
-          activityId: String(command.seq),
-          activityType: command.activityType,
-          taskQueue: command.taskQueue,
-          input: command.input,
-          ...defined({
-            scheduleToCloseTimeout: command.scheduleToCloseTimeout,
-            startToCloseTimeout: command.startToCloseTimeout,
-            heartbeatTimeout: command.heartbeatTimeout,
-            retryPolicy: command.retryPolicy,
-          }),
-          ...w,
-        });
+      case 'ScheduleActivityTask': {
+        const { type, seq, ...schedule } = command;
+        return add('ActivityTaskScheduled', { activityId: String(seq), ...schedule, ...w });
+      }
       case 'RequestCancelActivityTask':
         return add('ActivityTaskCancelRequested', {
           scheduledEventId: this.#openActivities.get(command.seq)?.scheduledEventId ?? 0,
@@ -844,8 +708,10 @@ export class WorkflowMachine {
           startedEventId: this.#openTimers.get(command.seq) ?? 0,
           ...w,
         });
-      case 'RecordMarker':
-        return add('MarkerRecorded', { markerName: command.markerName, details: command.details, ...w });
+      case 'RecordMarker': {
+        const { type, ...marker } = command;
+        return add('MarkerRecorded', { ...marker, ...w });
+      }
       case 'AcceptUpdate':
         return add('WorkflowExecutionUpdateAccepted', {
           protocolInstanceId: command.updateId,
@@ -863,72 +729,43 @@ export class WorkflowMachine {
       case 'CompleteWorkflowExecution':
         return add('WorkflowExecutionCompleted', { result: command.result, ...w });
       case 'FailWorkflowExecution':
+        // The host sets the retry state when the run has a retry policy.
         return add('WorkflowExecutionFailed', {
           failure: command.failure,
-          retryState: command.retryState ?? 'RETRY_STATE_RETRY_POLICY_NOT_SET',
+          retryState: 'RETRY_STATE_RETRY_POLICY_NOT_SET',
           ...w,
         });
       case 'CancelWorkflowExecution':
-        return add('WorkflowExecutionCanceled', {
-          ...(command.details !== undefined && { details: command.details }),
-          ...w,
-        });
-      case 'ContinueAsNewWorkflowExecution':
-        return add('WorkflowExecutionContinuedAsNew', {
-          newExecutionRunId: ids.newRunId(),
-          workflowType: command.workflowType,
-          taskQueue: command.taskQueue,
-          input: command.input,
-          ...(command.workflowRunTimeout !== undefined && { workflowRunTimeout: command.workflowRunTimeout }),
-          ...(command.workflowTaskTimeout !== undefined && {
-            workflowTaskTimeout: command.workflowTaskTimeout,
-          }),
-          ...w,
-        });
-      case 'StartChildWorkflowExecution':
-        return add('StartChildWorkflowExecutionInitiated', {
-          workflowId: command.workflowId,
-          workflowType: command.workflowType,
-          taskQueue: command.taskQueue,
-          input: command.input,
-          parentClosePolicy: command.parentClosePolicy,
-          cancellationType: command.cancellationType,
-          workflowIdReusePolicy: command.workflowIdReusePolicy,
-          workflowIdConflictPolicy: command.workflowIdConflictPolicy,
-          ...defined({
-            workflowExecutionTimeout: command.workflowExecutionTimeout,
-            workflowRunTimeout: command.workflowRunTimeout,
-            workflowTaskTimeout: command.workflowTaskTimeout,
-            retryPolicy: command.retryPolicy,
-            memo: command.memo,
-          }),
-          ...w,
-        });
-      case 'SignalExternalWorkflowExecution':
+        return add('WorkflowExecutionCanceled', { ...w });
+      case 'ContinueAsNewWorkflowExecution': {
+        const { type, ...next } = command;
+        return add('WorkflowExecutionContinuedAsNew', { newExecutionRunId: ids.newRunId(), ...next, ...w });
+      }
+      case 'StartChildWorkflowExecution': {
+        const { type, seq, ...start } = command;
+        return add('StartChildWorkflowExecutionInitiated', { ...start, ...w });
+      }
+      case 'SignalExternalWorkflowExecution': {
+        const { type, seq, workflowId, runId, ...signal } = command;
         return add('SignalExternalWorkflowExecutionInitiated', {
-          workflowExecution: {
-            workflowId: command.workflowId,
-            ...(command.runId !== undefined && { runId: command.runId }),
-          },
-          signalName: command.signalName,
-          input: command.input,
-          childWorkflowOnly: command.childWorkflowOnly,
+          workflowExecution: defined({ workflowId, runId }),
+          ...signal,
           ...w,
         });
-      case 'RequestCancelExternalWorkflowExecution':
+      }
+      case 'RequestCancelExternalWorkflowExecution': {
+        const { type, seq, workflowId, runId, ...request } = command;
         return add('RequestCancelExternalWorkflowExecutionInitiated', {
-          workflowExecution: {
-            workflowId: command.workflowId,
-            ...(command.runId !== undefined && { runId: command.runId }),
-          },
-          childWorkflowOnly: command.childWorkflowOnly,
+          workflowExecution: defined({ workflowId, runId }),
+          ...request,
           ...w,
         });
+      }
     }
   }
 }
 
-type AddEvent = <K extends EventType>(t: K, a: EventAttributes[K], eventTime?: number) => HistoryEvent;
+type AddEvent = <K extends EventType>(eventType: K, attributes: EventAttributes[K]) => HistoryEvent;
 
 type ChildClosingEventType =
   | 'ChildWorkflowExecutionCompleted'
@@ -965,11 +802,11 @@ function seqOf(command: Command | undefined): number {
 function describeCommand(command: Command): string {
   switch (command.type) {
     case 'ScheduleActivityTask':
-      return `ScheduleActivityTask(${command.activityType}, seq ${command.seq})`;
+      return `${command.type}(${command.activityType}, seq ${command.seq})`;
     case 'StartTimer':
-      return `StartTimer(seq ${command.seq}, ${command.startToFireTimeout} ms)`;
+      return `${command.type}(seq ${command.seq}, ${command.startToFireTimeout} ms)`;
     case 'StartChildWorkflowExecution':
-      return `StartChildWorkflowExecution(${command.workflowType}, ${command.workflowId})`;
+      return `${command.type}(${command.workflowType}, ${command.workflowId})`;
     default:
       return command.type;
   }

@@ -30,10 +30,9 @@ export function seededRandom(seed: number): () => number {
 
 /** An RFC 4122 version 4 UUID drawn from `random`. */
 export function uuid4From(random: () => number): string {
-  const bytes = new Array<number>(16);
-  for (let i = 0; i < 16; i++) bytes[i] = Math.floor(random() * 256);
-  bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x40;
-  bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80;
+  const bytes = Array.from({ length: 16 }, () => Math.floor(random() * 256));
+  bytes[6] = (bytes[6]! & 0x0f) | 0x40;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
   const hex = bytes.map((b) => b.toString(16).padStart(2, '0')).join('');
   return hex.replace(/^(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-');
 }

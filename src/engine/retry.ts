@@ -35,8 +35,10 @@ export function nextRetry(
   deadline?: number,
 ): { retry: true; delay: number } | { retry: false; retryState: RetryState } {
   const p = normaliseRetryPolicy(policy);
-  if (failure.nonRetryable === true) return { retry: false, retryState: 'RETRY_STATE_NON_RETRYABLE_FAILURE' };
-  if (failure.type !== undefined && p.nonRetryableErrorTypes.includes(failure.type)) {
+  if (
+    failure.nonRetryable === true ||
+    (failure.type !== undefined && p.nonRetryableErrorTypes.includes(failure.type))
+  ) {
     return { retry: false, retryState: 'RETRY_STATE_NON_RETRYABLE_FAILURE' };
   }
   if (p.maximumAttempts > 0 && attempt >= p.maximumAttempts) {

@@ -1,11 +1,4 @@
-import type {
-  Activation,
-  ActivityResolution,
-  ChildResolution,
-  ChildStartResolution,
-  Job,
-  WorkflowInfo,
-} from './activation.ts';
+import type { Activation, ChildStartResolution, Job, JobOf, Settlement, WorkflowInfo } from './activation.ts';
 import { type Command, type CommandOf, isClosingCommand } from './commands.ts';
 import { defined } from './defined.ts';
 import type {
@@ -23,12 +16,14 @@ import {
   fromFailureRecord,
   InvalidArgumentError,
   isCancellation,
+  named,
   QueryNotRegisteredError,
   type RetryState,
   TemporalFailure,
   toFailureRecord,
   WorkflowExecutionAlreadyStartedError,
 } from './failure.ts';
+import { promiseOf, take } from './helpers.ts';
 import { seededRandom, uuid4From } from './random.ts';
 import { CancellationScope, type ScopeTimerHost, setScopeContext } from './scope.ts';
 
@@ -57,11 +52,9 @@ export class ContinueAsNew extends Error {
     this.command = command;
   }
 }
-Object.defineProperty(ContinueAsNew.prototype, 'name', { value: 'ContinueAsNew' });
+named(ContinueAsNew, 'ContinueAsNew');
 
 type Handler = (...args: unknown[]) => unknown;
-
-const noPatches: ReadonlySet<string> = new Set();
 
 /** A reaction on it runs one microtask later: the quiescence wait's unit of time. */
 const fulfilled = Promise.resolve();
@@ -104,16 +97,20 @@ export interface ActivityCallOptions {
   retry?: RetryPolicy;
 }
 
-export interface RuntimeInit {
-  info: Omit<WorkflowInfo, 'unsafe' | 'historyLength' | 'continueAsNewSuggested'>;
-  workflowFn: Handler;
-  randomnessSeed: number;
+/** How a run's code runs: the machine passes these on to its runtime as they are. */
+export interface RuntimeOptions {
   /** Microtask hops without workflow activity that count as quiet (default 200). */
   quiescenceBudget?: number;
   /** Finds the registered type name of a workflow function (by identity, never by `fn.name`). */
   workflowTypeOf?: (fn: Function) => string | undefined;
   /** Children started and not yet closed, per run (default 2,000). */
   maxPendingChildren?: number;
+}
+
+export interface RuntimeInit extends RuntimeOptions {
+  info: Omit<WorkflowInfo, 'unsafe' | 'historyLength' | 'continueAsNewSuggested'>;
+  workflowFn: Handler;
+  randomnessSeed: number;
 }
 
 export interface ChildOptions {
@@ -139,14 +136,16 @@ export interface ChildWorkflowHandle<R = unknown> {
   signal(def: string | { name: string }, ...args: unknown[]): Promise<void>;
 }
 
+type ChildJob = JobOf<'ResolveChildWorkflowExecutionStart' | 'ResolveChildWorkflowExecution'>;
+
 interface ChildState {
   workflowId: string;
   workflowType: string;
   cancellationType: ChildWorkflowCancellationType;
   command: Command;
   scope: CancellationScope;
+  /** Set once the child has started. */
   runId?: string;
-  started: boolean;
   cancelSent: boolean;
   start: Deferred<ChildWorkflowHandle>;
   result: Deferred<unknown>;
@@ -160,7 +159,7 @@ export class WorkflowRuntime implements ScopeTimerHost {
   readonly #budget: number;
   #commands: Command[] = [];
   #closed = false;
-  readonly #seq = { timer: 1, activity: 1, condition: 1, child: 1, signal: 1, cancel: 1 };
+  readonly #seq = { timer: 1, activity: 1, child: 1, signal: 1, cancel: 1 };
   readonly #children = new Map<number, ChildState>();
   /** Children whose result has not settled: counted, as a fan-out of thousands checks it per start. */
   #openChildren = 0;
@@ -172,20 +171,35 @@ export class WorkflowRuntime implements ScopeTimerHost {
   readonly #typeOf: ((fn: Function) => string | undefined) | undefined;
   readonly #maxPendingChildren: number;
   readonly #timers = new Map<number, Pending>();
-  readonly #activities = new Map<number, Pending & { activityType: string }>();
-  readonly #conditions = new Map<number, { fn: () => boolean; resolve(): void }>();
+  readonly #activities = new Map<number, Pending>();
+  /** The open operations each kind of job settles, by the job's `seq`. */
+  readonly #operations: Record<Settlement['type'], Map<number, Pending>> &
+    Record<ChildJob['type'], Map<number, ChildState>> = {
+    FireTimer: this.#timers,
+    ResolveActivity: this.#activities,
+    ResolveChildWorkflowExecutionStart: this.#children,
+    ResolveChildWorkflowExecution: this.#children,
+    ResolveSignalExternalWorkflow: this.#externalSignals,
+    ResolveRequestCancelExternalWorkflow: this.#externalCancels,
+  };
+  /** Conditions waiting, in the order they were called. */
+  readonly #conditions = new Set<{ fn: () => boolean; resolve(): void }>();
   readonly #signalHandlers = new Map<string, Handler>();
   #defaultSignalHandler: ((signalName: string, ...args: unknown[]) => unknown) | undefined;
   readonly #bufferedSignals: { signalName: string; input: unknown[] }[] = [];
   readonly #queryHandlers = new Map<string, Handler>();
   readonly #updateHandlers = new Map<string, { handler: Handler; validator?: Handler }>();
   readonly #patchMemo = new Map<string, boolean>();
-  #patchesInTask: ReadonlySet<string> = noPatches;
+  /** The patches recorded in the task being replayed: a few at most, and `patched()` memoises. */
+  #patchesInTask: readonly string[] = [];
   readonly #facts: RuntimeInit['info'];
   /** What `workflowInfo()` returns, built on first use: most runs never ask for it. */
   #infoObject: WorkflowInfo | undefined;
-  #historyLength = 0;
-  #continueAsNewSuggested = false;
+  /** The `workflowInfo()` fields that change at each activation. */
+  #progress: Pick<WorkflowInfo, 'historyLength' | 'continueAsNewSuggested'> = {
+    historyLength: 0,
+    continueAsNewSuggested: false,
+  };
   #now = 0;
   #replaying = false;
   #tick = 0;
@@ -209,9 +223,7 @@ export class WorkflowRuntime implements ScopeTimerHost {
       const runtime = this;
       // Object.assign rather than `{ ...this.#facts, more }`: V8 builds a literal that starts
       // with a spread on a slow path.
-      this.#infoObject = Object.assign({}, this.#facts, {
-        historyLength: this.#historyLength,
-        continueAsNewSuggested: this.#continueAsNewSuggested,
+      this.#infoObject = Object.assign({}, this.#facts, this.#progress, {
         unsafe: {
           get isReplaying() {
             return runtime.#replaying;
@@ -232,14 +244,12 @@ export class WorkflowRuntime implements ScopeTimerHost {
   async activate(activation: Activation): Promise<Command[]> {
     this.#now = activation.timestamp;
     this.#replaying = activation.isReplaying;
-    this.#historyLength = activation.historyLength;
-    this.#continueAsNewSuggested = activation.continueAsNewSuggested;
-    if (this.#infoObject !== undefined) {
-      this.#infoObject.historyLength = activation.historyLength;
-      this.#infoObject.continueAsNewSuggested = activation.continueAsNewSuggested;
-    }
-    const patches = activation.patches;
-    this.#patchesInTask = patches === undefined || patches.length === 0 ? noPatches : new Set(patches);
+    this.#progress = {
+      historyLength: activation.historyLength,
+      continueAsNewSuggested: activation.continueAsNewSuggested,
+    };
+    if (this.#infoObject !== undefined) Object.assign(this.#infoObject, this.#progress);
+    this.#patchesInTask = activation.patches ?? [];
     active = this;
     this.#inActivation = true;
     setScopeContext(this.rootScope, this);
@@ -285,10 +295,6 @@ export class WorkflowRuntime implements ScopeTimerHost {
   uuid4(): string {
     this.#touch();
     return uuid4From(this.#random);
-  }
-
-  get isReplaying(): boolean {
-    return this.#replaying;
   }
 
   #touch(): void {
@@ -344,21 +350,7 @@ export class WorkflowRuntime implements ScopeTimerHost {
 
   /** The scope whose code a job resumes (root for inputs such as signals). */
   #scopeOfJob(job: Job): CancellationScope {
-    switch (job.type) {
-      case 'FireTimer':
-        return this.#timers.get(job.seq)?.scope ?? this.rootScope;
-      case 'ResolveActivity':
-        return this.#activities.get(job.seq)?.scope ?? this.rootScope;
-      case 'ResolveChildWorkflowExecutionStart':
-      case 'ResolveChildWorkflowExecution':
-        return this.#children.get(job.seq)?.scope ?? this.rootScope;
-      case 'ResolveSignalExternalWorkflow':
-        return this.#externalSignals.get(job.seq)?.scope ?? this.rootScope;
-      case 'ResolveRequestCancelExternalWorkflow':
-        return this.#externalCancels.get(job.seq)?.scope ?? this.rootScope;
-      default:
-        return this.rootScope;
-    }
+    return ('seq' in job && this.#operations[job.type].get(job.seq)?.scope) || this.rootScope;
   }
 
   #applyJob(job: Job): void {
@@ -367,22 +359,12 @@ export class WorkflowRuntime implements ScopeTimerHost {
       case 'StartWorkflow':
         this.#startMain(job.input);
         return;
-      case 'FireTimer': {
-        const pending = this.#timers.get(job.seq);
-        if (!pending) return;
-        this.#timers.delete(job.seq);
-        this.#enter(pending.scope);
-        pending.resolve(undefined);
+      case 'FireTimer':
+      case 'ResolveActivity':
+      case 'ResolveSignalExternalWorkflow':
+      case 'ResolveRequestCancelExternalWorkflow':
+        this.#settle(this.#operations[job.type], job);
         return;
-      }
-      case 'ResolveActivity': {
-        const pending = this.#activities.get(job.seq);
-        if (!pending) return;
-        this.#activities.delete(job.seq);
-        this.#enter(pending.scope);
-        this.#resolveActivity(pending, job.result);
-        return;
-      }
       case 'SignalWorkflow':
         this.#deliverSignal(job.signalName, job.input);
         return;
@@ -397,37 +379,23 @@ export class WorkflowRuntime implements ScopeTimerHost {
         this.#resolveChildStart(job.seq, job.result);
         return;
       case 'ResolveChildWorkflowExecution':
-        this.#resolveChild(job.seq, job.result);
+        this.#resolveChild(job);
         return;
-      case 'ResolveSignalExternalWorkflow':
-      case 'ResolveRequestCancelExternalWorkflow': {
-        const map =
-          job.type === 'ResolveSignalExternalWorkflow' ? this.#externalSignals : this.#externalCancels;
-        const pending = map.get(job.seq);
-        if (!pending) return;
-        map.delete(job.seq);
-        this.#enter(pending.scope);
-        if (job.failure) pending.reject(fromFailureRecord(job.failure));
-        else pending.resolve(undefined);
-        return;
-      }
     }
   }
 
-  #resolveActivity(pending: Pending, result: ActivityResolution): void {
-    if ('completed' in result) pending.resolve(result.completed);
-    else pending.reject(fromFailureRecord('failed' in result ? result.failed : result.cancelled));
+  /** Settles an open operation (if it still is), in its own scope. */
+  #settle(operations: Map<number, Pending>, { seq, result, failure }: Settlement): void {
+    const pending = take(operations, seq);
+    if (!pending) return;
+    this.#enter(pending.scope);
+    if (failure) pending.reject(fromFailureRecord(failure));
+    else pending.resolve(result);
   }
 
   #startMain(input: unknown[]): void {
     setScopeContext(this.rootScope);
-    let result: Promise<unknown>;
-    try {
-      result = Promise.resolve(this.#workflowFn(...input));
-    } catch (error) {
-      result = Promise.reject(error);
-    }
-    result.then(
+    promiseOf(() => this.#workflowFn(...input)).then(
       (value) => this.#push({ type: 'CompleteWorkflowExecution', result: value }),
       (error: unknown) => this.#failWorkflow(error),
     );
@@ -463,37 +431,45 @@ export class WorkflowRuntime implements ScopeTimerHost {
       return { promise: Promise.reject(new CancelledFailure('Timer cancelled')), cancel: () => undefined };
     }
     const seq = this.#seq.timer++;
-    const command: Command = { type: 'StartTimer', seq, startToFireTimeout: Math.max(1, Math.round(ms)) };
+    return this.#open<void>(
+      this.#timers,
+      seq,
+      { type: 'StartTimer', seq, startToFireTimeout: Math.max(1, Math.round(ms)) },
+      { type: 'CancelTimer', seq },
+      scope,
+    );
+  }
+
+  /**
+   * Sends `command` and keeps its operation open until a job settles it. Cancelling `scope`
+   * drops the operation: the command is withdrawn if not handed out yet, else `cancelCommand`
+   * is sent, and the promise rejects with `cancelled(failure)`. `cancel()` drops it silently.
+   * The caller has checked that `scope` is not cancelled already.
+   */
+  #open<T>(
+    operations: Map<number, Pending>,
+    seq: number,
+    command: Command,
+    cancelCommand: Command,
+    scope: CancellationScope,
+    cancelled: (failure: CancelledFailure) => Error = (failure) => failure,
+  ): { promise: Promise<T>; cancel(): void } {
     this.#push(command);
-    /** Forgets the timer if still pending, cancelling its command; false if it was not. */
+    const pending = deferred<T>(scope, () => unlisten());
+    /** False if the operation was no longer open. */
     const drop = (): boolean => {
-      if (!this.#timers.delete(seq)) return false;
-      if (!this.#unsend(command)) this.#push({ type: 'CancelTimer', seq });
+      if (!operations.delete(seq)) return false;
+      unlisten();
+      if (!this.#unsend(command)) this.#push(cancelCommand);
       return true;
     };
-    let unlisten!: () => void;
-    const promise = new Promise<void>((resolve, reject) => {
-      unlisten = scope.onCancel((failure) => {
-        if (!drop()) return;
-        this.#touch();
-        reject(failure);
-      });
-      this.#timers.set(seq, {
-        resolve: (v) => {
-          unlisten();
-          resolve(v as undefined);
-        },
-        reject,
-        scope,
-      });
+    const unlisten = scope.onCancel((failure) => {
+      if (!drop()) return;
+      this.#touch();
+      pending.reject(cancelled(failure));
     });
-    return {
-      promise,
-      cancel: () => {
-        unlisten();
-        drop();
-      },
-    };
+    operations.set(seq, pending);
+    return { promise: pending.promise, cancel: drop };
   }
 
   // ---- activities ---------------------------------------------------------------------
@@ -502,17 +478,15 @@ export class WorkflowRuntime implements ScopeTimerHost {
     this.assertActive('An activity call');
     const scope = CancellationScope.current();
     const seq = this.#seq.activity++;
-    const cancelledFailure = (cause: CancelledFailure) =>
+    const cancelled = () =>
       new ActivityFailure(
         'Activity cancelled',
         activityType,
         String(seq),
         'RETRY_STATE_CANCEL_REQUESTED',
-        cause,
+        new CancelledFailure('Activity cancelled'),
       );
-    if (scope.consideredCancelled) {
-      return Promise.reject(cancelledFailure(new CancelledFailure('Activity cancelled')));
-    }
+    if (scope.consideredCancelled) return Promise.reject(cancelled());
     const command: Command = {
       type: 'ScheduleActivityTask',
       seq,
@@ -520,34 +494,21 @@ export class WorkflowRuntime implements ScopeTimerHost {
       taskQueue: options.taskQueue,
       input,
       ...defined({
-        startToCloseTimeout: options.startToCloseTimeout,
         scheduleToCloseTimeout: options.scheduleToCloseTimeout,
+        startToCloseTimeout: options.startToCloseTimeout,
         heartbeatTimeout: options.heartbeatTimeout,
         retryPolicy: options.retry,
       }),
     };
-    this.#push(command);
-    return new Promise((resolve, reject) => {
-      const unlisten = scope.onCancel(() => {
-        if (!this.#activities.delete(seq)) return;
-        // TRY_CANCEL, the SDK's default: ask the activity to stop and resolve at once.
-        if (!this.#unsend(command)) this.#push({ type: 'RequestCancelActivityTask', seq });
-        this.#touch();
-        reject(cancelledFailure(new CancelledFailure('Activity cancelled')));
-      });
-      this.#activities.set(seq, {
-        activityType,
-        scope,
-        resolve: (v) => {
-          unlisten();
-          resolve(v);
-        },
-        reject: (e) => {
-          unlisten();
-          reject(e);
-        },
-      });
-    });
+    // TRY_CANCEL, the SDK's default: ask the activity to stop and reject at once.
+    return this.#open(
+      this.#activities,
+      seq,
+      command,
+      { type: 'RequestCancelActivityTask', seq },
+      scope,
+      cancelled,
+    ).promise;
   }
 
   // ---- conditions ---------------------------------------------------------------------
@@ -556,27 +517,27 @@ export class WorkflowRuntime implements ScopeTimerHost {
     this.assertActive('condition');
     const scope = CancellationScope.current();
     if (scope.consideredCancelled) return Promise.reject(new CancelledFailure('Condition cancelled'));
-    const seq = this.#seq.condition++;
     return new Promise<void>((resolve, reject) => {
-      const unlisten = scope.onCancel((failure) => {
-        if (this.#conditions.delete(seq)) reject(failure);
-      });
-      this.#conditions.set(seq, {
+      const condition = {
         fn,
         resolve: () => {
           unlisten();
           setScopeContext(scope);
           resolve();
         },
+      };
+      const unlisten = scope.onCancel((failure) => {
+        if (this.#conditions.delete(condition)) reject(failure);
       });
+      this.#conditions.add(condition);
     });
   }
 
   #unblockConditions(): boolean {
     let unblocked = false;
-    for (const [seq, condition] of this.#conditions) {
+    for (const condition of this.#conditions) {
       if (condition.fn()) {
-        this.#conditions.delete(seq);
+        this.#conditions.delete(condition);
         this.#touch();
         condition.resolve();
         unblocked = true;
@@ -673,15 +634,13 @@ export class WorkflowRuntime implements ScopeTimerHost {
   #doUpdate(updateId: string, name: string, input: unknown[], accepted: boolean): void {
     setScopeContext(this.rootScope);
     const entry = this.#updateHandlers.get(name);
+    const reject = (error: unknown) =>
+      this.#push({ type: 'RejectUpdate', updateId, failure: toFailureRecord(error) });
     if (!entry) {
       if (!accepted) {
-        this.#push({
-          type: 'RejectUpdate',
-          updateId,
-          failure: toFailureRecord(
-            ApplicationFailure.create({ message: `No update handler for '${name}'`, type: 'UnknownUpdate' }),
-          ),
-        });
+        reject(
+          ApplicationFailure.create({ message: `No update handler for '${name}'`, type: 'UnknownUpdate' }),
+        );
       }
       return;
     }
@@ -689,26 +648,18 @@ export class WorkflowRuntime implements ScopeTimerHost {
       try {
         entry.validator(...input);
       } catch (error) {
-        this.#push({ type: 'RejectUpdate', updateId, failure: toFailureRecord(error) });
+        reject(error);
         return;
       }
     }
     this.#push({ type: 'AcceptUpdate', updateId, name, input });
-    let result: Promise<unknown>;
-    try {
-      result = Promise.resolve(entry.handler(...input));
-    } catch (error) {
-      result = Promise.reject(error);
-    }
-    result.then(
-      (value) => {
-        this.#touch();
-        this.#push({ type: 'CompleteUpdate', updateId, outcome: { success: value } });
-      },
-      (error: unknown) => {
-        this.#touch();
-        this.#push({ type: 'CompleteUpdate', updateId, outcome: { failure: toFailureRecord(error) } });
-      },
+    const complete = (outcome: CommandOf<'CompleteUpdate'>['outcome']) => {
+      this.#touch();
+      this.#push({ type: 'CompleteUpdate', updateId, outcome });
+    };
+    promiseOf(() => entry.handler(...input)).then(
+      (value) => complete({ success: value }),
+      (error: unknown) => complete({ failure: toFailureRecord(error) }),
     );
   }
 
@@ -775,7 +726,6 @@ export class WorkflowRuntime implements ScopeTimerHost {
       cancellationType: command.cancellationType,
       command,
       scope,
-      started: false,
       cancelSent: false,
       start,
       result,
@@ -789,12 +739,10 @@ export class WorkflowRuntime implements ScopeTimerHost {
     const child = this.#children.get(seq);
     if (!child || child.result.settled) return;
     this.#touch();
-    if (!child.started) {
+    if (child.runId === undefined) {
       if (this.#unsend(child.command)) {
         // Never left this activation: as if it had not been called.
-        this.#children.delete(seq);
-        child.start.reject(failure);
-        child.result.reject(failure);
+        this.#dropChild(seq, failure);
         return;
       }
       // Initiated but not started yet: the start resolves as cancelled; the cancel request is
@@ -815,19 +763,10 @@ export class WorkflowRuntime implements ScopeTimerHost {
     }
     if (!child.cancelSent) {
       child.cancelSent = true;
-      const cancelSeq = this.#seq.cancel++;
-      this.#push({
-        type: 'RequestCancelExternalWorkflowExecution',
-        seq: cancelSeq,
-        workflowId: child.workflowId,
-        ...(child.runId !== undefined && { runId: child.runId }),
-        childWorkflowOnly: true,
-      });
-      const requested = deferred<void>(child.scope);
-      requested.promise.catch(() => undefined);
-      this.#externalCancels.set(cancelSeq, requested);
+      const requested = this.#requestCancel(child.workflowId, child.runId, true, child.scope);
+      requested.catch(() => undefined);
       if (child.cancellationType === 'WAIT_CANCELLATION_REQUESTED') {
-        requested.promise.then(
+        requested.then(
           () => child.result.reject(this.#childFailure(child, failure)),
           () => undefined,
         );
@@ -856,7 +795,6 @@ export class WorkflowRuntime implements ScopeTimerHost {
     if (!child) return;
     this.#enter(child.scope);
     if ('succeeded' in resolution) {
-      child.started = true;
       child.runId = resolution.succeeded.runId;
       const handle: ChildWorkflowHandle = {
         workflowId: child.workflowId,
@@ -872,46 +810,40 @@ export class WorkflowRuntime implements ScopeTimerHost {
           ),
       };
       if (child.start.settled) {
-        // Cancelled while only initiated: now that it runs, ask it to stop.
-        if (child.cancellationType !== 'ABANDON')
-          this.#requestChildCancel(child, new CancelledFailure('Child workflow cancelled'));
+        // Cancelled while only initiated: now that it runs, ask it to stop (an abandoned
+        // child's result was rejected then, so this changes nothing for it).
+        this.#requestChildCancel(child, new CancelledFailure('Child workflow cancelled'));
       } else {
         child.start.resolve(handle);
       }
-    } else if ('failed' in resolution) {
-      const error = new WorkflowExecutionAlreadyStartedError(
-        `Child workflow '${resolution.failed.workflowId}' was not started: ${resolution.failed.cause}`,
-        resolution.failed.workflowId,
-        resolution.failed.workflowType,
-      );
-      this.#children.delete(seq);
-      child.start.reject(error);
-      child.result.reject(error);
     } else {
-      this.#children.delete(seq);
-      const failure = fromFailureRecord(resolution.cancelled);
-      child.start.reject(failure);
-      child.result.reject(failure);
-    }
-  }
-
-  #resolveChild(seq: number, resolution: ChildResolution): void {
-    const child = this.#children.get(seq);
-    if (!child) return;
-    this.#children.delete(seq);
-    this.#enter(child.scope);
-    if ('completed' in resolution) child.result.resolve(resolution.completed);
-    else {
-      // A missing retry state (always, for a cancellation) is #childFailure's default.
-      const failed = 'failed' in resolution;
-      child.result.reject(
-        this.#childFailure(
-          child,
-          fromFailureRecord(failed ? resolution.failed : resolution.cancelled),
-          failed ? resolution.retryState : undefined,
+      const { workflowId, workflowType, cause } = resolution.failed;
+      this.#dropChild(
+        seq,
+        new WorkflowExecutionAlreadyStartedError(
+          `Child workflow '${workflowId}' was not started: ${cause}`,
+          workflowId,
+          workflowType,
         ),
       );
     }
+  }
+
+  /** Forgets a child that will never run: its start and result reject with `error`. */
+  #dropChild(seq: number, error: Error): void {
+    const child = take(this.#children, seq)!;
+    child.start.reject(error);
+    child.result.reject(error);
+  }
+
+  #resolveChild(job: JobOf<'ResolveChildWorkflowExecution'>): void {
+    const child = take(this.#children, job.seq);
+    if (!child) return;
+    this.#enter(child.scope);
+    // A missing retry state (always, for a cancellation) is #childFailure's default.
+    if (job.failure)
+      child.result.reject(this.#childFailure(child, fromFailureRecord(job.failure), job.retryState));
+    else child.result.resolve(job.result);
   }
 
   /** Signals another execution; resolves once the signal is delivered. */
@@ -925,34 +857,55 @@ export class WorkflowRuntime implements ScopeTimerHost {
     this.assertActive('signal');
     const scope = CancellationScope.current();
     if (scope.consideredCancelled) return Promise.reject(new CancelledFailure('Signal cancelled'));
-    const seq = this.#seq.signal++;
-    this.#push({
-      type: 'SignalExternalWorkflowExecution',
-      seq,
-      workflowId,
-      ...(runId !== undefined && { runId }),
-      signalName,
-      input,
-      childWorkflowOnly,
-    });
-    const pending = deferred<void>(scope);
-    this.#externalSignals.set(seq, pending);
-    return pending.promise;
+    return this.#toExternal(
+      {
+        type: 'SignalExternalWorkflowExecution',
+        seq: this.#seq.signal++,
+        workflowId,
+        ...defined({ runId }),
+        signalName,
+        input,
+        childWorkflowOnly,
+      },
+      scope,
+    );
   }
 
   /** Requests cancellation of another execution; resolves once the request is delivered. */
   cancelExternal(workflowId: string, runId: string | undefined): Promise<void> {
     this.assertActive('cancel');
-    const seq = this.#seq.cancel++;
-    this.#push({
-      type: 'RequestCancelExternalWorkflowExecution',
-      seq,
-      workflowId,
-      ...(runId !== undefined && { runId }),
-      childWorkflowOnly: false,
-    });
-    const pending = deferred<void>(CancellationScope.current());
-    this.#externalCancels.set(seq, pending);
+    return this.#requestCancel(workflowId, runId, false, CancellationScope.current());
+  }
+
+  #requestCancel(
+    workflowId: string,
+    runId: string | undefined,
+    childWorkflowOnly: boolean,
+    scope: CancellationScope,
+  ): Promise<void> {
+    return this.#toExternal(
+      {
+        type: 'RequestCancelExternalWorkflowExecution',
+        seq: this.#seq.cancel++,
+        workflowId,
+        ...defined({ runId }),
+        childWorkflowOnly,
+      },
+      scope,
+    );
+  }
+
+  /** Sends a command to another execution; the promise settles when its outcome comes back. */
+  #toExternal(
+    command: CommandOf<'SignalExternalWorkflowExecution' | 'RequestCancelExternalWorkflowExecution'>,
+    scope: CancellationScope,
+  ): Promise<void> {
+    this.#push(command);
+    const pending = deferred<void>(scope);
+    (command.type === 'SignalExternalWorkflowExecution' ? this.#externalSignals : this.#externalCancels).set(
+      command.seq,
+      pending,
+    );
     return pending.promise;
   }
 
@@ -962,7 +915,7 @@ export class WorkflowRuntime implements ScopeTimerHost {
     this.assertActive('patched');
     const memo = this.#patchMemo.get(patchId);
     if (memo !== undefined) return memo;
-    const present = !this.#replaying || this.#patchesInTask.has(patchId);
+    const present = !this.#replaying || this.#patchesInTask.includes(patchId);
     if (present)
       this.#push({ type: 'RecordMarker', markerName: 'core_patch', details: { patchId, deprecated } });
     // A deprecated patch always takes the new code path.

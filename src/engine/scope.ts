@@ -1,4 +1,5 @@
 import { CancelledFailure } from './failure.ts';
+import { promiseOf } from './helpers.ts';
 
 /**
  * Browsers have no AsyncLocalStorage, so the current scope is a variable the runtime sets:
@@ -95,8 +96,7 @@ export class CancellationScope {
     const caller = currentScope;
     currentScope = this;
     let timer: { promise: Promise<void>; cancel(): void } | undefined;
-    let result: Promise<T>;
-    try {
+    const result = promiseOf(() => {
       if (this.timeout !== undefined && this.#timerHost !== undefined) {
         // The deadline timer belongs to the caller's scope: cancelling this scope must not
         // cancel its own deadline.
@@ -106,21 +106,20 @@ export class CancellationScope {
           () => undefined,
         );
       }
-      result = Promise.resolve(fn());
-    } catch (error) {
-      result = Promise.reject(error);
-    } finally {
+      return fn();
+    });
+    currentScope = caller;
+    const leave = () => {
+      timer?.cancel();
       currentScope = caller;
-    }
+    };
     return result.then(
       (value) => {
-        timer?.cancel();
-        currentScope = caller;
+        leave();
         return value;
       },
       (error: unknown) => {
-        timer?.cancel();
-        currentScope = caller;
+        leave();
         throw error;
       },
     );

@@ -88,7 +88,7 @@ export const makeFireTimer = (seq: number): Job => ({ type: 'FireTimer', seq });
 export const makeResolveActivity = (seq: number, completed: unknown): Job => ({
   type: 'ResolveActivity',
   seq,
-  result: { completed },
+  result: completed,
 });
 export const makeSignal = (signalName: string, ...input: unknown[]): Job => ({
   type: 'SignalWorkflow',
