@@ -7,8 +7,12 @@
  * which the engine's records, built fresh for each write, never notice.
  */
 export function copy<T>(value: T): T {
+  if (typeof value !== 'object' || value === null) {
+    if (typeof value === 'function' || typeof value === 'symbol') throw uncloneable(value);
+    return value;
+  }
   try {
-    return copyValue(value, 0) as T;
+    return copyObject(value, 0) as T;
   } catch (error) {
     if (error !== SLOW_PATH) throw error;
     return structuredClone(value);
@@ -21,20 +25,32 @@ const SLOW_PATH = Symbol('slow path');
 /** Deep enough for any record the engine writes; deeper values take the slow path. */
 const MAX_DEPTH = 64;
 
-function copyValue(value: unknown, depth: number): unknown {
-  if (typeof value === 'function' || typeof value === 'symbol') {
-    throw new DOMException(`${String(value)} could not be cloned.`, 'DataCloneError');
-  }
-  if (typeof value !== 'object' || value === null) return value;
+function copyObject(value: object, depth: number): unknown {
   if (depth > MAX_DEPTH) throw SLOW_PATH;
   if (Array.isArray(value)) {
     const out = new Array<unknown>(value.length);
-    for (let i = 0; i < value.length; i++) out[i] = copyValue(value[i], depth + 1);
+    for (let i = 0; i < value.length; i++) out[i] = copyValue(value[i], depth);
     return out;
   }
   const proto = Object.getPrototypeOf(value) as unknown;
   if (proto !== Object.prototype && proto !== null) throw SLOW_PATH;
   const out: Record<string, unknown> = {};
-  for (const key in value) out[key] = copyValue((value as Record<string, unknown>)[key], depth + 1);
+  for (const key in value) out[key] = copyValue((value as Record<string, unknown>)[key], depth);
   return out;
+}
+
+function copyValue(v: unknown, depth: number): unknown {
+  switch (typeof v) {
+    case 'object':
+      return v === null ? null : copyObject(v, depth + 1);
+    case 'function':
+    case 'symbol':
+      throw uncloneable(v);
+    default:
+      return v;
+  }
+}
+
+function uncloneable(v: unknown): DOMException {
+  return new DOMException(`${String(v)} could not be cloned.`, 'DataCloneError');
 }
