@@ -385,27 +385,20 @@ export async function terminateWorkflow(
   await terminateRun(tx, exec, reason, ctx, fx);
 }
 
+interface NextRun {
+  nextRunId?: string;
+  retryBackoff?: number;
+}
+
 /**
- * Closes a run with its closing event: records the outcome, drops its pending work,
- * tells its parent, applies the parent close policy to each child still open, and starts
- * the next run for continue-as-new or a workflow retry.
+ * The run a closing event leads to: continue-as-new's, or a workflow retry's (a failed or
+ * timed-out run with a retry policy starts again, same ID), which is recorded on the event.
+ * Called before the event is appended: the store keeps what it was given then.
  */
-export async function closeRun(
-  tx: StoreTx,
-  exec: ExecutionRecord,
-  closing: HistoryEvent,
-  ctx: ServiceContext,
-  fx: Effects,
-  alreadyAppended = false,
-): Promise<void> {
-  const status = closingStatus(closing.eventType);
-  if (status === undefined) throw new Error(`${closing.eventType} does not close a run`);
-  // Workflow retry: a failed or timed-out run with a retry policy starts again (same ID).
-  let retryBackoff: number | undefined;
-  let nextRunId: string | undefined;
+function nextRunOf(exec: ExecutionRecord, closing: HistoryEvent, ctx: ServiceContext): NextRun {
   if (closing.eventType === 'WorkflowExecutionContinuedAsNew')
-    nextRunId = closing.attributes.newExecutionRunId;
-  else if (
+    return { nextRunId: closing.attributes.newExecutionRunId };
+  if (
     (closing.eventType === 'WorkflowExecutionFailed' || closing.eventType === 'WorkflowExecutionTimedOut') &&
     exec.retryPolicy
   ) {
@@ -421,14 +414,34 @@ export async function closeRun(
       exec.executionExpirationTime,
     );
     if (decision.retry) {
-      retryBackoff = decision.delay;
-      nextRunId = ctx.newRunId();
+      const nextRunId = ctx.newRunId();
       closing.attributes.newExecutionRunId = nextRunId;
       closing.attributes.retryState = 'RETRY_STATE_IN_PROGRESS';
-    } else {
-      closing.attributes.retryState = decision.retryState;
+      return { nextRunId, retryBackoff: decision.delay };
     }
+    closing.attributes.retryState = decision.retryState;
   }
+  return {};
+}
+
+/**
+ * Closes a run with its closing event: records the outcome, drops its pending work,
+ * tells its parent, applies the parent close policy to each child still open, and starts
+ * the next run for continue-as-new or a workflow retry.
+ */
+export async function closeRun(
+  tx: StoreTx,
+  exec: ExecutionRecord,
+  closing: HistoryEvent,
+  ctx: ServiceContext,
+  fx: Effects,
+  /** Set when the closing event is already appended: what `nextRunOf` decided before that. */
+  appended?: NextRun,
+): Promise<void> {
+  const status = closingStatus(closing.eventType);
+  if (status === undefined) throw new Error(`${closing.eventType} does not close a run`);
+  const { nextRunId, retryBackoff } = appended ?? nextRunOf(exec, closing, ctx);
+
   // Issued together: IndexedDB answers queued requests far faster than awaited ones.
   const [inbox, timers, activities, children] = await Promise.all([
     tx.inbox.list(exec.runId),
@@ -436,7 +449,7 @@ export async function closeRun(
     tx.activityTasks.listByRun(exec.runId),
     tx.executions.list({ parentRunId: exec.runId }),
   ]);
-  if (!alreadyAppended) {
+  if (!appended) {
     // Closed from outside (terminate, timeout): signals and cancel requests that arrived but
     // were not yet processed are recorded first, as Temporal records them on arrival.
     appendEvents(tx, exec, numbered(exec, [...arrivedEvents(inbox), closing]), fx);
@@ -748,14 +761,15 @@ export async function completeWorkflowTask(
     return true;
   }
   delete exec.blocked;
+  // Commands after the one that closes the run are dropped by the runtime: at most one.
+  const closingId = commit.result.commands.find(({ command }) => isClosingCommand(command))?.eventId;
+  const closing = events.find((e) => e.eventId === closingId);
+  // A retry is recorded on the closing event, so it is decided before the event is stored.
+  const next = closing && nextRunOf(exec, closing, ctx);
   appendEvents(tx, exec, events, fx);
-  let closing: HistoryEvent | undefined;
   // Commands without an event (eventId 0) never close the run, and 0 matches no event.
   for (const { command, eventId = 0 } of commit.result.commands) {
-    if (isClosingCommand(command)) {
-      closing = events.find((e) => e.eventId === eventId);
-      continue;
-    }
+    if (isClosingCommand(command)) continue;
     switch (command.type) {
       case 'ScheduleActivityTask': {
         // The task keeps the command's fields (seq, activity, queue, input, timeouts, retry).
@@ -862,7 +876,7 @@ export async function completeWorkflowTask(
     }
   }
   if (closing) {
-    await closeRun(tx, exec, closing, ctx, fx, true);
+    await closeRun(tx, exec, closing, ctx, fx, next);
     return true;
   }
   // Messages that arrived while the task ran, or that this commit sent to the run itself

@@ -357,6 +357,13 @@ describe('early queries and retry backoff', () => {
     const runs = await engine.client.workflow.list({ workflowId: 'backoff' });
     const { events } = await engine.client.workflow.getHandle('backoff', runs.at(-1)!.runId).fetchHistory();
     expect(events[0]?.attributes).toMatchObject({ attempt: 3, firstWorkflowTaskBackoff: 200 });
-    void handle;
+    // The failed runs' closing events say a retry followed, and which run it is.
+    const first = await engine.client.workflow
+      .getHandle('backoff', handle.firstExecutionRunId)
+      .fetchHistory();
+    expect(first.events.at(-1)).toMatchObject({
+      eventType: 'WorkflowExecutionFailed',
+      attributes: { retryState: 'RETRY_STATE_IN_PROGRESS', newExecutionRunId: runs[1]!.runId },
+    });
   });
 });
