@@ -325,6 +325,25 @@ describe('early queries and retry backoff', () => {
     expect(await handle.query('status')).toBe('waiting');
   });
 
+  it('a workflow whose retries run out fails saying so, on its last run and in its history', async () => {
+    const workflows = {
+      async alwaysFails(): Promise<void> {
+        throw ApplicationFailure.create({ message: `attempt ${workflowInfo().attempt} failed` });
+      },
+    };
+    engine = await createEngine({ workflows });
+    const handle = await engine.client.workflow.start('alwaysFails', {
+      workflowId: 'exhausted',
+      retry: { initialInterval: 1, maximumAttempts: 2 },
+    });
+    await expect(handle.result()).rejects.toMatchObject({
+      name: 'WorkflowFailedError',
+      retryState: 'RETRY_STATE_MAXIMUM_ATTEMPTS_REACHED',
+    });
+    const { events } = await handle.fetchHistory();
+    expect(events.at(-1)?.attributes).toMatchObject({ retryState: 'RETRY_STATE_MAXIMUM_ATTEMPTS_REACHED' });
+  });
+
   it('a retried workflow waits out its backoff before its next attempt, durably', async () => {
     const store = memoryStore();
     const attemptsAt: number[] = [];
