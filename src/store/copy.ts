@@ -54,3 +54,22 @@ function copyValue(v: unknown, depth: number): unknown {
 function uncloneable(v: unknown): DOMException {
   return new DOMException(`${String(v)} could not be cloned.`, 'DataCloneError');
 }
+
+/**
+ * `record` itself, with a copy of everything it holds (objects `levels` deep are kept, what
+ * they hold is copied). A write keeps the records and events the engine builds fresh for it,
+ * and copies only what they hold: payloads, policies and references may be shared with code
+ * that changes them later. The shells were most of what a write copied.
+ */
+export function own<T extends object>(record: T, levels = 1): T {
+  const fields = record as Record<string, unknown>;
+  for (const key in fields) {
+    const value = fields[key];
+    if (typeof value === 'object' && value !== null) {
+      fields[key] = levels > 1 ? own(value, levels - 1) : copy(value);
+    } else if (typeof value === 'function' || typeof value === 'symbol') {
+      throw uncloneable(value);
+    }
+  }
+  return record;
+}

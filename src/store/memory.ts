@@ -3,7 +3,7 @@ import type { Fence, Store, StoreTx } from './types.ts';
 
 /**
  * An in-memory {@link Store}: plain Maps, for tests, Node and edge runtimes. It behaves like
- * the IndexedDB store: values are copied in and out (uncloneable values throw a
+ * the IndexedDB store: what it keeps and hands out is never shared with the caller (uncloneable values throw a
  * `DataCloneError`), a failed write changes nothing, and transactions run one at a time.
  *
  * @example

@@ -1,5 +1,5 @@
 import type { HistoryEvent } from '../engine/events.ts';
-import { copy } from './copy.ts';
+import { copy, own } from './copy.ts';
 import { LeaseLostError } from './errors.ts';
 import type {
   ActivityTaskRecord,
@@ -8,7 +8,6 @@ import type {
   Fence,
   InboxRecord,
   LeaseRecord,
-  NewInboxRecord,
   StoreTx,
   TimerRecord,
   WorkflowIdRecord,
@@ -159,8 +158,10 @@ export function rollback(state: TxState): void {
 }
 
 /**
- * A transaction over in-memory tables. Values are copied in and out, so neither the caller nor
- * the tables see each other's later changes; writes are undone when the transaction fails.
+ * A transaction over in-memory tables. Reads hand out copies; a write keeps the record (or
+ * event) object it is given, which the caller builds for it and leaves alone afterwards, and
+ * copies what that object holds. So neither the caller's code nor workflow or activity code
+ * sees the tables change, nor the tables theirs; writes are undone when the transaction fails.
  */
 export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: TxState): StoreTx {
   /** Guards every operation: no use after the transaction ended, as in IndexedDB. */
@@ -194,9 +195,9 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
     map.set(key, value);
   }
 
-  /** Writes a copy of `record` into `table`, under the key its key path gives. */
+  /** Writes `record` (what it holds copied) into `table`, under the key its key path gives. */
   function put(table: TableName, record: object): void {
-    write(() => set(table, tableOf(tables, table), recordKey(table, record), copy(record)));
+    write(() => set(table, tableOf(tables, table), recordKey(table, record), own(record)));
   }
 
   function remove(table: TableName, key: string | number): void {
@@ -242,7 +243,8 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
         write(() => {
           const first = chunk[0];
           if (first === undefined) throw new RangeError('history.append needs at least one event');
-          const events = copy(chunk);
+          // Each event and its attributes are kept; what the attributes hold is copied.
+          const events = chunk.map((event) => own(event, 2));
           let chunks = tables.history.get(runId);
           if (chunks === undefined) {
             chunks = new Map();
@@ -268,10 +270,9 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
     inbox: {
       add: (record) =>
         write(() => {
-          const message: NewInboxRecord = copy(record);
           // Ids are never reused: a rolled-back add just leaves a gap.
           const id = nextInboxId.value++;
-          set('inbox', tables.inbox, id, { ...message, id });
+          set('inbox', tables.inbox, id, own({ ...record, id }));
         }),
       list: (runId) => read(() => tables.inbox.byIndex(runId).sort((a, b) => a.id - b.id)),
       delete: (id) => remove('inbox', id),

@@ -17,6 +17,7 @@ import {
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
 } from '../engine/index.ts';
+import { copy } from '../store/copy.ts';
 import { LeaseLostError, StoreConflictError } from '../store/errors.ts';
 import {
   type ActivityTaskRecord,
@@ -622,7 +623,8 @@ export class Host {
       for (const event of events) {
         if (event.eventType !== 'WorkflowExecutionUpdateCompleted') continue;
         // The outcome is `{ success }` or `{ failure }`, as the note carries it.
-        updates.push({ updateId: event.attributes.protocolInstanceId, ...event.attributes.outcome });
+        // A copy: the event is the store's, and the caller may change the result it gets.
+        updates.push({ updateId: event.attributes.protocolInstanceId, ...copy(event.attributes.outcome) });
       }
     }
     if (this.#lease) {
@@ -1109,7 +1111,8 @@ export class Host {
             'NotFoundError',
           );
         }
-        const result = await runWithContext(context, () => fn(...task.input));
+        // A copy: the task is the store's record, and an activity may change its arguments.
+        const result = await runWithContext(context, () => fn(...copy(task.input)));
         const failure = unstorable(result, this.#payloadLimit, `Activity ${task.activityType} result`);
         return failure ? { failed: toFailureRecord(failure) } : { completed: result };
       } catch (error) {
