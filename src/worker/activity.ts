@@ -37,19 +37,21 @@ export class Context {
     });
   }
 
-  /** Sleeps with a real timer, cut short by cancellation. */
+  /** Sleeps with a real timer, cut short by cancellation (at once if already cancelled). */
   sleep(ms: number): Promise<void> {
+    const signal = this.cancellationSignal;
+    if (signal.aborted) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {
-      const signal = this.cancellationSignal;
-      const t = setTimeout(resolve, ms);
-      signal.addEventListener(
-        'abort',
-        () => {
-          clearTimeout(t);
-          reject(signal.reason);
-        },
-        { once: true },
-      );
+      const abort = (): void => {
+        clearTimeout(timer);
+        reject(signal.reason);
+      };
+      // The listener goes with the timer: an activity that sleeps in a loop leaves none behind.
+      const timer = setTimeout(() => {
+        signal.removeEventListener('abort', abort);
+        resolve();
+      }, ms);
+      signal.addEventListener('abort', abort, { once: true });
     });
   }
 

@@ -1,5 +1,7 @@
+import { getEventListeners } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createEngine, type Engine, memoryStore } from '../../src/index.ts';
+import { Context } from '../../src/worker/activity.ts';
 import {
   condition,
   defineSignal,
@@ -101,5 +103,33 @@ describe('recorded values stay as recorded', () => {
     const { events } = await handle.fetchHistory();
     const completed = events.find((e) => e.eventType === 'WorkflowExecutionUpdateCompleted');
     expect(completed?.attributes).toMatchObject({ outcome: { success: { n: 1 } } });
+  });
+});
+
+describe('Context.sleep in an activity', () => {
+  const info = {
+    activityId: '1',
+    activityType: 'a',
+    attempt: 1,
+    workflowExecution: { workflowId: 'w', runId: 'r' },
+    workflowType: 't',
+    taskQueue: 'default',
+    scheduledTimestampMs: 0,
+  };
+
+  it('rejects at once when the activity is already cancelled', async () => {
+    const controller = new AbortController();
+    controller.abort(new Error('cancelled before'));
+    await expect(new Context(info, controller.signal).sleep(60_000)).rejects.toThrow('cancelled before');
+  });
+
+  it('leaves no abort listener behind once it has slept', async () => {
+    const controller = new AbortController();
+    const context = new Context(info, controller.signal);
+    for (let i = 0; i < 3; i++) await context.sleep(1);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    const cut = context.sleep(60_000);
+    controller.abort(new Error('cancelled during'));
+    await expect(cut).rejects.toThrow('cancelled during');
   });
 });
