@@ -65,24 +65,6 @@ export function payloadSize(value: unknown, limit: number, seen: { exotic: boole
   return size;
 }
 
-/**
- * @returns whether `value` holds more than plain objects, arrays and primitives (whose
- *   cloneability only structuredClone can tell); plain data always clones.
- * @throws InvalidArgumentError when `value` is larger than `limit` bytes, or holds what cannot
- *   be stored (a function, a symbol, a promise). The store remains the final judge.
- */
-export function assertPayloadSize(value: unknown, limit: number, what: string): boolean {
-  let size: number;
-  const seen = { exotic: false };
-  try {
-    size = payloadSize(value, limit, seen);
-  } catch (error) {
-    throw new InvalidArgumentError(`${what} cannot be stored: ${(error as Error).message}`);
-  }
-  if (size > limit) throw new InvalidArgumentError(tooLargeMessage(what, limit, size));
-  return seen.exotic;
-}
-
 export function tooLargeMessage(what: string, limit: number, size: number): string {
   return `${what} is too large: over ${limit} bytes (${size} counted); store large data elsewhere (e.g. IndexedDB) and pass a key`;
 }
