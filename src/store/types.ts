@@ -22,6 +22,8 @@ export interface ExecutionRecord {
   startTime: number;
   closeTime?: number;
   firstExecutionRunId: string;
+  /** The request that started it: the same start sent again (to a new leader) finds this run. */
+  startRequestId?: string;
   /** Set when this run continues another (continue-as-new or retry). */
   continuedFromRunId?: string;
   /** Set when this run was closed by continue-as-new or a retry. */

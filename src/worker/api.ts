@@ -19,6 +19,12 @@ import type {
 
 export interface WorkflowStartOptions {
   workflowId: string;
+  /**
+   * Makes the start idempotent, as Temporal's request ID: a start with the ID of the run it
+   * finds returns that run. Hosts set one on every start, so one that is sent again to a new
+   * leader (the old one died before it answered) does not fail as already started.
+   */
+  requestId?: string;
   args?: unknown[];
   taskQueue?: string;
   workflowIdReusePolicy?: WorkflowIdReusePolicy;

@@ -1143,6 +1143,8 @@ export class Host {
     }
     const args = options.args ?? [];
     if (!Array.isArray(args)) throw new InvalidArgumentError('options.args must be an array');
+    if (options.requestId !== undefined && typeof options.requestId !== 'string')
+      throw new InvalidArgumentError('options.requestId must be a string');
     this.#assertStorable(args, 'Workflow arguments');
     if (options.memo !== undefined) assertCloneable(options.memo, 'Memo');
     // Built (and its durations checked) before it is queued.
@@ -1160,6 +1162,7 @@ export class Host {
         workflowTaskTimeout: msOptional(options.workflowTaskTimeout),
         retry: options.retry,
         memo: options.memo,
+        requestId: options.requestId,
       }),
     };
     const { runId } = await this.#enqueueWrite((tx, fx, ctx) => startWorkflow(tx, request, ctx, fx), true);
@@ -1336,10 +1339,16 @@ export class Host {
     };
     for (const method of FORWARDED) {
       api[method] = async (...args: unknown[]): Promise<Reply<unknown>> => {
-        // A start without a queue goes to the first queue of the host the client called.
+        // A start without a queue goes to the first queue of the host the client called; it
+        // gets its request ID here, before it may be sent (and sent again) to the leader.
         const options = args[1] as WorkflowStartOptions | undefined;
-        if (method === 'start' && options?.taskQueue === undefined)
-          args[1] = { ...options, taskQueue: this.taskQueues[0] ?? 'default' };
+        if (method === 'start' && typeof options === 'object' && options !== null) {
+          args[1] = {
+            ...options,
+            taskQueue: options.taskQueue ?? this.taskQueues[0] ?? 'default',
+            requestId: options.requestId ?? crypto.randomUUID(),
+          };
+        }
         for (let attempt = 1; ; attempt++) {
           if (!this.#lease) return this.#call('', method, args);
           const answer = await this.#local(method, args);

@@ -82,6 +82,8 @@ export interface StartRequest {
   retry?: RetryPolicy;
   memo?: Record<string, unknown>;
   identity?: string;
+  /** A start sent again with the same ID (its leader died before it answered) returns the run it started. */
+  requestId?: string;
   parent?: {
     workflowId: string;
     runId: string;
@@ -210,6 +212,9 @@ export async function startWorkflow(
   const reuse = req.workflowIdReusePolicy ?? 'ALLOW_DUPLICATE';
   const conflict = req.workflowIdConflictPolicy ?? 'FAIL';
   const current = continuation ? undefined : await findRun(tx, workflowId);
+  if (current?.startRequestId !== undefined && current.startRequestId === req.requestId) {
+    return { runId: current.runId, created: false };
+  }
   if (current) {
     if (isOpen(current)) {
       if (conflict === 'USE_EXISTING') return { runId: current.runId, created: false };
@@ -254,6 +259,7 @@ export async function startWorkflow(
     root,
     ...defined({
       continuedFromRunId: continuation?.fromRunId,
+      startRequestId: req.requestId,
       parentWorkflowId: parent?.workflowId,
       parentRunId: parent?.runId,
       parentInitiatedEventId: parent?.initiatedEventId,

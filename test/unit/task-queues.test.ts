@@ -76,6 +76,30 @@ describe('task queues', () => {
     await b.shutdown();
   });
 
+  it('a start sent again with its request ID, through a host that forwards it, returns the run it started', async () => {
+    const store = memoryStore();
+    const a = await createEngine({ workflows, store });
+    const b = await createEngine({ workflows, store });
+    // b follows a: its starts are forwarded, as a resend to a new leader would be.
+    const options = { workflowId: 'once', requestId: 'request-1' };
+    const first = await b.host.api().start('waiter', options);
+    const again = await b.host.api().start('waiter', options);
+    expect('ok' in first && again).toEqual(first);
+    const other = await b.host.api().start('waiter', { workflowId: 'once', requestId: 'request-2' });
+    expect('error' in other && other.error.name).toBe('WorkflowExecutionAlreadyStartedError');
+    // Without one, each start gets its own.
+    const plain = await a.client.workflow.start('waiter', { workflowId: 'twice' });
+    await expect(a.client.workflow.start('waiter', { workflowId: 'twice' })).rejects.toMatchObject({
+      name: 'WorkflowExecutionAlreadyStartedError',
+    });
+    expect(await b.host.api().start('waiter', { workflowId: 'x', requestId: 7 as never })).toMatchObject({
+      error: { name: 'InvalidArgumentError' },
+    });
+    void plain;
+    await a.shutdown();
+    await b.shutdown();
+  });
+
   it('hosts on the same queue do not run an activity twice', async () => {
     const store = memoryStore();
     let runs = 0;
