@@ -88,14 +88,13 @@ describe('task queues', () => {
     const other = await b.host.api().start('waiter', { workflowId: 'once', requestId: 'request-2' });
     expect('error' in other && other.error.name).toBe('WorkflowExecutionAlreadyStartedError');
     // Without one, each start gets its own.
-    const plain = await a.client.workflow.start('waiter', { workflowId: 'twice' });
+    await a.client.workflow.start('waiter', { workflowId: 'twice' });
     await expect(a.client.workflow.start('waiter', { workflowId: 'twice' })).rejects.toMatchObject({
       name: 'WorkflowExecutionAlreadyStartedError',
     });
     expect(await b.host.api().start('waiter', { workflowId: 'x', requestId: 7 as never })).toMatchObject({
       error: { name: 'InvalidArgumentError' },
     });
-    void plain;
     await a.shutdown();
     await b.shutdown();
   });
