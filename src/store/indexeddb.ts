@@ -2,11 +2,13 @@ import { type DBSchema, type IDBPDatabase, type StoreNames, unwrap, wrap } from 
 import type { HistoryEvent } from '../engine/events.ts';
 import { SchemaMismatchError } from '../engine/failure.ts';
 import { copy } from './copy.ts';
-import { type Backing, type MirrorSnapshot, mirrorStore } from './mirror.ts';
+import { type Backing, type MirrorSnapshot, mirrorStore, type Put } from './mirror.ts';
 import {
   type DurableKey,
   durableKeyOf,
+  isAfter,
   KEY_PATHS,
+  matchesFilter,
   memoryKey,
   pairKey,
   TABLES,
@@ -14,6 +16,8 @@ import {
 } from './tables.ts';
 import type {
   ActivityTaskRecord,
+  ExecutionCursor,
+  ExecutionFilter,
   ExecutionRecord,
   HistoryChunk,
   InboxRecord,
@@ -28,7 +32,7 @@ import type {
  * The schema this build writes. Bump it, add an `if (oldVersion < N)` step to migrate, and make
  * new databases at the new schema (see `upgrade`).
  */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 /** How long to wait for other connections to let go of an old version before giving up. */
 const BLOCKED_TIMEOUT_MS = 5_000;
@@ -41,28 +45,53 @@ interface SchemaMeta {
 
 /**
  * What one flush wrote, as one record: the platform writes a few large records far faster
- * than many small ones. Compaction later folds it into the stores below.
+ * than many small ones. Compaction later folds it into the stores below. Its history goes
+ * into a {@link Pack} under the same key.
  */
 interface LogEntry {
   nextInboxId: number;
-  puts: { table: TableName; value: object }[];
+  puts: Put[];
   deletes: { table: TableName; key: DurableKey }[];
-  history: HistoryChunk[];
+  dropHistory?: string[];
+}
+
+/**
+ * One flush's history: each run's new events, as one record for all of them. A run's events are
+ * found through the multi-entry index on `runs`. Packs are never moved: folding history into a
+ * record per run would cost the platform one request per run, the bulk of a busy database's
+ * writes.
+ */
+interface Pack {
+  runs: string[];
+  chunks: HistoryChunk[];
 }
 
 /**
  * The stores, as `idb` types them (types only: the schema itself is made by `upgrade`). The
  * durable state is the tables' stores (records keyed by KEY_PATHS) with the log applied on top,
- * in key order. Every query runs in memory (see `mirror.ts`), so the stores need no indexes.
+ * in key order. Open work is loaded at open; the rest is read through the executions' indexes.
  */
 interface WeftDB extends DBSchema {
-  /** The {@link SchemaMeta} under `'schema'`. */
-  meta: { key: string; value: SchemaMeta };
+  /** The {@link SchemaMeta} under `'schema'`; under `'folded'`, the last log version the stores hold. */
+  meta: { key: string; value: SchemaMeta | number };
   /** {@link LogEntry}s, keyed by the version each flush created. */
   log: { key: number; value: LogEntry };
-  /** {@link HistoryChunk}s, keyed by `[runId, firstEventId]`: a run's events, in chunks. */
+  /** {@link Pack}s, keyed by the version of the flush that wrote them. */
+  packs: { key: number; value: Pack; indexes: { runs: string } };
+  /** {@link HistoryChunk}s of schema 3 and before, keyed by `[runId, firstEventId]`. */
   history: { key: [string, number]; value: HistoryChunk };
-  executions: { key: string; value: ExecutionRecord };
+  executions: {
+    key: string;
+    value: ExecutionRecord;
+    indexes: {
+      start: [number, string];
+      status: [string, number, string];
+      type: [string, number, string];
+      parent: [string, number, string];
+      workflowId: [string, number, string];
+      closeTime: number;
+    };
+  };
   workflowIds: { key: string; value: WorkflowIdRecord };
   inbox: { key: number; value: InboxRecord };
   workflowTasks: { key: string; value: WorkflowTaskRecord };
@@ -71,15 +100,20 @@ interface WeftDB extends DBSchema {
   leases: { key: string; value: LeaseRecord };
 }
 
-const STORE_NAMES: StoreNames<WeftDB>[] = ['meta', 'log', 'history', ...TABLES];
+const STORE_NAMES: StoreNames<WeftDB>[] = ['meta', 'log', 'packs', 'history', ...TABLES];
 
-/**
- * Compaction waits for this long without a flush or a history read, so it does not compete with
- * work (it reads the whole log: a cold replay right after a start would share the CPU with it).
- */
-const COMPACT_IDLE_MS = 1_000;
-/** ...unless the log grew past this many entries: then it runs at once. */
-const COMPACT_MAX_ENTRIES = 2_000;
+/** The executions' indexes: each sorts by start time then run ID after its own field. */
+const EXECUTION_INDEXES = {
+  start: ['startTime', 'runId'],
+  status: ['status', 'startTime', 'runId'],
+  type: ['workflowType', 'startTime', 'runId'],
+  parent: ['parentWorkflowId', 'startTime', 'runId'],
+  workflowId: ['workflowId', 'startTime', 'runId'],
+  closeTime: 'closeTime',
+} as const;
+
+/** The history of its own recent flushes a connection keeps at hand, in events. */
+const PACK_CACHE_EVENTS = 10_000;
 
 /**
  * A {@link Store} in IndexedDB, through `idb`. Opening refuses (with `SchemaMismatchError`,
@@ -121,150 +155,131 @@ export async function indexedDbStore(options: {
   return store;
 }
 
-/** Where a run's events in the log are (see `logged`). */
-interface LoggedChunk {
-  key: number;
-  chunk?: HistoryChunk;
-  own: boolean;
+/** A filter's best index, and the key range within it (before the page's own bounds). */
+function indexFor(filter: ExecutionFilter): {
+  index: keyof typeof EXECUTION_INDEXES;
+  prefix: string[];
+} {
+  if (filter.status !== undefined) return { index: 'status', prefix: [filter.status] };
+  if (filter.workflowId !== undefined) return { index: 'workflowId', prefix: [filter.workflowId] };
+  if (filter.parentWorkflowId !== undefined) return { index: 'parent', prefix: [filter.parentWorkflowId] };
+  if (filter.workflowType !== undefined) return { index: 'type', prefix: [filter.workflowType] };
+  return { index: 'start', prefix: [] };
+}
+
+/** The index's range for a filter's start times, ending before `after` when given. */
+function rangeFor(prefix: string[], filter: ExecutionFilter, after?: ExecutionCursor): IDBKeyRange {
+  const lower = [...prefix, filter.startTimeFrom ?? Number.NEGATIVE_INFINITY];
+  // Past every start time of the prefix: arrays sort after numbers.
+  let upper: unknown[] = [...prefix, filter.startTimeTo ?? []];
+  if (after && (filter.startTimeTo === undefined || after.startTime < filter.startTimeTo))
+    upper = [...prefix, after.startTime, after.runId];
+  return IDBKeyRange.bound(lower, upper, false, true);
+}
+
+/** Whether the filter is all its index's range says: the index counts it alone. */
+function indexCovers(filter: ExecutionFilter, index: keyof typeof EXECUTION_INDEXES): boolean {
+  const fields = Object.entries(filter).filter(([, v]) => v !== undefined).map(([k]) => k);
+  const own: Record<string, string> = {
+    status: 'status',
+    workflowId: 'workflowId',
+    parent: 'parentWorkflowId',
+    type: 'workflowType',
+    start: '',
+  };
+  return fields.every((f) => f === own[index] || f === 'startTimeFrom' || f === 'startTimeTo');
 }
 
 /**
- * The mirror's durable side in IndexedDB. A flush is one record appended to `log` (plus the
- * version check); when the database has been idle for a moment, or the log is long, compaction
- * folds the log into the stores, a record's last value once, in one transaction.
+ * The mirror's durable side in IndexedDB. A flush is one record appended to `log` and one to
+ * `packs` (plus the version check); compaction folds the log into the stores.
  */
 function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
-  /** For the flush commit, which issues its requests raw (see `commit`). */
+  /** For the flush commit and compaction, which issue their requests raw (see `commit`). */
   const raw = unwrap(db);
   /**
-   * Which log entries hold events of which run, in key order, with the chunks at hand. Chunks of
-   * this connection's own flushes are copied for each reader. Chunks read from the database (at
-   * load, or catching up) are fresh objects: the first reader takes them as they are, and the
-   * next reads them from the log again.
+   * This connection's recent packs, by version, each run's events in them: read back without
+   * asking the database, and copied for each reader.
    */
-  let logged = new Map<string, LoggedChunk[]>();
-  let logEntries = 0;
-  let compacting = false;
-  let idleTimer: ReturnType<typeof setTimeout> | undefined;
+  const recent = new Map<number, Map<string, HistoryEvent[]>>();
+  let recentEvents = 0;
   let closed = false;
 
-  /** Log entries read from the database: indexed, and counted towards compaction. */
-  function noteEntries(keys: number[], entries: LogEntry[]): void {
-    entries.forEach((entry, i) => {
-      indexLogged(keys[i]!, entry.history, false);
-    });
-    logEntries += entries.length;
-    scheduleCompaction();
-  }
-
-  function indexLogged(key: number, chunks: HistoryChunk[], own: boolean): void {
+  function remember(version: number, chunks: HistoryChunk[]): void {
+    const byRun = new Map<string, HistoryEvent[]>();
     for (const chunk of chunks) {
-      const list = logged.get(chunk.runId) ?? [];
-      list.push({ key, chunk, own });
-      logged.set(chunk.runId, list);
+      byRun.set(chunk.runId, chunk.events);
+      recentEvents += chunk.events.length;
+    }
+    recent.set(version, byRun);
+    for (const [v, old] of recent) {
+      if (recentEvents <= PACK_CACHE_EVENTS) break;
+      recent.delete(v);
+      for (const events of old.values()) recentEvents -= events.length;
     }
   }
 
-  /** A chunk's events for a reader: copies of ours; fresh ones handed over once. */
-  function take(item: LoggedChunk): HistoryEvent[] {
-    const events = item.chunk?.events ?? [];
-    if (item.own) return copy(events);
-    delete item.chunk;
-    return events;
-  }
-
-  /** When the last flush (or history read) began or ended, and how many flushes are in flight. */
-  let lastFlush = 0;
-  let flushesInFlight = 0;
-
-  function scheduleCompaction(): void {
-    if (closed || logEntries === 0) return;
-    if (logEntries >= COMPACT_MAX_ENTRIES) {
-      clearTimeout(idleTimer);
-      idleTimer = undefined;
-      void compact();
-      return;
-    }
-    if (idleTimer !== undefined) return;
-    const wait = (): void => {
-      const idleFor = performance.now() - lastFlush;
-      if (flushesInFlight > 0 || idleFor < COMPACT_IDLE_MS) {
-        idleTimer = setTimeout(wait, COMPACT_IDLE_MS - Math.min(idleFor, COMPACT_IDLE_MS / 2));
-        // Node: a pending compaction must not keep the process alive.
-        (idleTimer as { unref?: () => void }).unref?.();
-        return;
+  function forgetRuns(runIds: string[]): void {
+    for (const byRun of recent.values()) {
+      for (const runId of runIds) {
+        const events = byRun.get(runId);
+        if (events) recentEvents -= events.length;
+        byRun.delete(runId);
       }
-      idleTimer = undefined;
-      void compact();
-    };
-    wait();
+    }
   }
 
-  function compact(): void {
-    if (compacting) return;
-    compacting = true;
-    compactLog()
-      .catch((error: unknown) => {
-        // The log stays as it is, complete: compaction only saves space and load time.
-        if (!closed) console.error('weft: log compaction failed (will retry)', error);
-      })
-      .finally(() => {
-        compacting = false;
+  /** Walks an index cursor, collecting what `take` accepts, until `limit` or the range ends. */
+  function collect<T>(
+    request: IDBRequest<IDBCursorWithValue | null>,
+    limit: number,
+    take: (value: T) => boolean,
+  ): Promise<T[]> {
+    return new Promise((resolve, reject) => {
+      const out: T[] = [];
+      request.addEventListener('error', () => reject(request.error));
+      request.addEventListener('success', () => {
+        const cursor = request.result;
+        if (cursor === null) return resolve(out);
+        const value = cursor.value as T;
+        if (take(value)) out.push(value);
+        if (out.length >= limit) return resolve(out);
+        cursor.continue();
       });
-  }
-
-  async function compactLog(): Promise<void> {
-    const tx = db.transaction(STORE_NAMES, 'readwrite');
-    const log = tx.objectStore('log');
-    const [keys, entries] = await Promise.all([log.getAllKeys(), log.getAll()]);
-    // The newest entry stays: its key is how a commit sees that someone wrote after it.
-    const folding = keys.length - 1;
-    const last = keys[folding - 1];
-    if (last === undefined) {
-      await tx.done;
-      return;
-    }
-    const folded = foldLog(entries.slice(0, folding));
-    // Raw requests without handlers, not a promise each: a failed one aborts the transaction,
-    // and `tx.done` reports it.
-    const rawTx = unwrap(tx);
-    for (const { table, key, value } of folded.records) {
-      const store = rawTx.objectStore(table);
-      if (value === undefined) store.delete(key);
-      else store.put(value);
-    }
-    const history = rawTx.objectStore('history');
-    for (const chunk of folded.history) history.add(chunk);
-    rawTx.objectStore('log').delete(IDBKeyRange.upperBound(last));
-    await tx.done;
-    logEntries = Math.max(0, logEntries - folding);
-    for (const [runId, list] of logged) {
-      const rest = list.filter((item) => item.key > last);
-      if (rest.length > 0) logged.set(runId, rest);
-      else logged.delete(runId);
-    }
+    });
   }
 
   return {
     name,
     async load() {
-      const tx = db.transaction(STORE_NAMES, 'readonly');
+      const tx = db.transaction(
+        ['log', 'executions', 'inbox', 'workflowTasks', 'activityTasks', 'timers', 'leases'],
+        'readonly',
+      );
       const log = tx.objectStore('log');
       // Issued together: queued requests answer far faster than requests awaited one by one.
-      const [keys, entries, ...tables] = await Promise.all([
-        log.getAllKeys(),
-        log.getAll(),
-        ...TABLES.map((table) => tx.objectStore(table).getAll()),
-      ]);
-      logged = new Map();
-      logEntries = 0;
-      noteEntries(keys, entries);
+      const [keys, entries, executions, inbox, workflowTasks, activityTasks, timers, leases] =
+        await Promise.all([
+          log.getAllKeys(),
+          log.getAll(),
+          tx.objectStore('executions').index('status').getAll(IDBKeyRange.bound(['RUNNING'], ['RUNNING', []])),
+          tx.objectStore('inbox').getAll(),
+          tx.objectStore('workflowTasks').getAll(),
+          tx.objectStore('activityTasks').getAll(),
+          tx.objectStore('timers').getAll(),
+          tx.objectStore('leases').getAll(),
+        ]);
       return {
-        // The newest entry always stays in the log (see compactLog): its key is the version.
+        // The newest entry always stays in the log (see compact): its key is the version.
         version: keys[keys.length - 1] ?? 0,
-        ...Object.fromEntries(TABLES.map((table, i) => [table, tables[i]])),
-        changes: entries,
-      } as unknown as MirrorSnapshot;
+        executions,
+        inbox,
+        workflowTasks,
+        activityTasks,
+        timers,
+        leases,
+        changes: entries.map((entry, i) => ({ ...entry, version: keys[i]! })),
+      };
     },
     async changesSince(version) {
       const log = db.transaction('log', 'readonly').objectStore('log');
@@ -274,74 +289,109 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
       // Every version since ours must still be in the log, or some changes are only in the stores.
       // The keys are distinct whole versions above ours up to `durable`: all there if as many.
       if (keys.length !== durable - version) return undefined;
-      noteEntries(keys, entries);
-      return { version: durable, changes: entries };
+      return { version: durable, changes: entries.map((entry, i) => ({ ...entry, version: keys[i]! })) };
+    },
+    get(table, key) {
+      return db.get(table, key);
+    },
+    async getMany(table, keys) {
+      const store = db.transaction(table, 'readonly').objectStore(table);
+      return Promise.all(keys.map((key) => store.get(key)));
+    },
+    page(query, skip) {
+      const filter = query.filter ?? {};
+      const { index, prefix } = indexFor(filter);
+      const store = raw.transaction('executions', 'readonly').objectStore('executions');
+      const request = store.index(index).openCursor(rangeFor(prefix, filter, query.after), 'prev');
+      return collect<ExecutionRecord>(
+        request,
+        query.limit,
+        (record) => !skip(record.runId) && matchesFilter(record, filter),
+      );
+    },
+    closedBefore(time, limit, after, skip) {
+      const store = raw.transaction('executions', 'readonly').objectStore('executions');
+      const from = after?.closeTime;
+      const range =
+        from === undefined ? IDBKeyRange.upperBound(time, true) : IDBKeyRange.bound(from, time, false, true);
+      return collect<ExecutionRecord>(
+        store.index('closeTime').openCursor(range),
+        limit,
+        (record) => !skip(record.runId) && isAfter(record, after),
+      );
+    },
+    count(filter, correction) {
+      const { index, prefix } = indexFor(filter);
+      const store = raw.transaction('executions', 'readonly').objectStore('executions');
+      const range = rangeFor(prefix, filter);
+      return new Promise((resolve, reject) => {
+        if (indexCovers(filter, index)) {
+          const request = store.index(index).count(range);
+          request.addEventListener('error', () => reject(request.error));
+          request.addEventListener('success', () => resolve(request.result + correction()));
+          return;
+        }
+        // Fields of several indexes: the best index narrows it, the records say the rest.
+        let n = 0;
+        const request = store.index(index).openCursor(range);
+        request.addEventListener('error', () => reject(request.error));
+        request.addEventListener('success', () => {
+          const cursor = request.result;
+          if (cursor === null) return resolve(n + correction());
+          if (matchesFilter(cursor.value as ExecutionRecord, filter)) n++;
+          cursor.continue();
+        });
+      });
     },
     async readHistory(runId, fromEventId) {
-      // A history read, and the replay that follows, is work too: compaction waits for it.
-      lastFlush = performance.now();
-      const items = logged.get(runId) ?? [];
+      const tx = db.transaction(['history', 'packs'], 'readonly');
+      const history = tx.objectStore('history');
+      const packs = tx.objectStore('packs');
+      // The chunk holding `fromEventId` may start before it: fetch the last chunk that starts
+      // below it (a reverse cursor, one step) alongside every chunk that starts at or after it.
+      const [before, rest, versions] = await Promise.all([
+        history.openCursor(IDBKeyRange.bound([runId, -Infinity], [runId, fromEventId], false, true), 'prev'),
+        history.getAll(IDBKeyRange.bound([runId, fromEventId], [runId, Infinity])),
+        packs.index('runs').getAllKeys(runId),
+      ]);
+      const fromDisk = await Promise.all(
+        versions.map((v) => (recent.get(v)?.has(runId) ? undefined : packs.get(v))),
+      );
       /** The events read, in order: each once, none before `fromEventId`. */
       const events: HistoryEvent[] = [];
       let last = fromEventId - 1;
-      const add = (chunk: HistoryEvent[] = []): void => {
+      const add = (chunk: HistoryEvent[] = [], own = false): void => {
         for (const event of chunk) {
           if (event.eventId <= last) continue;
-          events.push(event);
+          events.push(own ? copy(event) : event);
           last = event.eventId;
         }
       };
-      const first = items[0]?.chunk?.events[0]?.eventId;
-      // All of the run from `fromEventId` on is at hand.
-      if (first !== undefined && first <= fromEventId && items.every((item) => item.chunk)) {
-        for (const item of items) add(take(item));
-        return events;
-      }
-      // One snapshot of the stores and the log: compaction moves events from one to the other
-      // atomically, so each event is in exactly one of them here.
-      const tx = db.transaction(['history', 'log'], 'readonly');
-      const history = tx.objectStore('history');
-      const log = tx.objectStore('log');
-      // The chunk holding `fromEventId` may start before it: fetch the last chunk that starts
-      // below it (a reverse cursor, one step) alongside every chunk that starts at or after it.
-      const [before, rest, ...entries] = await Promise.all([
-        history.openCursor(IDBKeyRange.bound([runId, -Infinity], [runId, fromEventId], false, true), 'prev'),
-        history.getAll(IDBKeyRange.bound([runId, fromEventId], [runId, Infinity])),
-        ...items.map((item) => (item.chunk ? undefined : log.get(item.key))),
-      ]);
-      // The stores' chunks, then the log's, in order: each event once (what compaction already
-      // moved is in the stores above).
       add(before?.value.events);
       for (const chunk of rest) add(chunk.events);
-      items.forEach((item, i) => {
-        add(item.chunk ? take(item) : entries[i]?.history.find((c) => c.runId === runId)?.events);
+      versions.forEach((v, i) => {
+        const mine = recent.get(v)?.get(runId);
+        if (mine) add(mine, true);
+        else add(fromDisk[i]?.chunks.find((c) => c.runId === runId)?.events);
       });
-      lastFlush = performance.now();
       return events;
     },
     commit(batch) {
       // The raw API, events rather than idb's promise per request: a flush is on the engine's
       // critical path. What throws here (no transaction, a value that cannot be stored) rejects.
       return new Promise<boolean>((resolve, reject) => {
-        const tx = raw.transaction('log', 'readwrite');
-        const { expectedVersion, ...entry } = batch;
+        const withHistory = batch.history.length > 0;
+        const tx = raw.transaction(withHistory ? ['log', 'packs'] : ['log'], 'readwrite');
+        const { expectedVersion, history, dropHistory, ...rest } = batch;
         const key = expectedVersion + 1;
+        const entry: LogEntry = dropHistory.length > 0 ? { ...rest, dropHistory } : rest;
         let conflict = false;
-        flushesInFlight++;
-        lastFlush = performance.now();
-        const ended = (): void => {
-          flushesInFlight--;
-          lastFlush = performance.now();
-        };
         tx.addEventListener('complete', () => {
-          ended();
-          logEntries++;
-          indexLogged(key, batch.history, true);
-          scheduleCompaction();
+          if (withHistory) remember(key, history);
+          if (dropHistory.length > 0) forgetRuns(dropHistory);
           resolve(true);
         });
         tx.addEventListener('abort', () => {
-          ended();
           if (conflict) resolve(false);
           else reject(tx.error ?? new Error('aborted'));
         });
@@ -356,47 +406,123 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
             }
           });
           // `add`: two writers at one version cannot both succeed, even past the check.
-          log.add(entry satisfies LogEntry, key);
+          log.add(entry, key);
+          if (withHistory) {
+            const pack: Pack = { runs: history.map((c) => c.runId), chunks: history };
+            tx.objectStore('packs').add(pack, key);
+          }
         } catch (error) {
           abortQuietly(tx);
           throw error;
         }
       });
     },
+    async compact(stored) {
+      const read = db.transaction(['log', 'meta'], 'readonly');
+      const [keys, entries, folded = 0] = await Promise.all([
+        read.objectStore('log').getAllKeys(),
+        read.objectStore('log').getAll(),
+        read.objectStore('meta').get('folded') as Promise<number | undefined>,
+      ]);
+      // The newest entry stays: its key is how a commit sees that someone wrote after it.
+      const last = keys[keys.length - 2];
+      if (last === undefined || closed) return undefined;
+      const fold = foldLog(entries.filter((_, i) => keys[i]! > folded && keys[i]! <= last));
+      // First the stores, with the version they are at; then, in a transaction of its own that
+      // a flush need not wait for, the entries leave the log. Folding again what a crash left
+      // in between is skipped by that version.
+      if (last > folded) {
+        const drops = fold.dropHistory.length > 0;
+        const scope: StoreNames<WeftDB>[] = ['meta', ...TABLES, ...(drops ? (['history', 'packs'] as const) : [])];
+        await new Promise<void>((resolve, reject) => {
+          const tx = raw.transaction(scope, 'readwrite');
+          tx.addEventListener('complete', () => {
+            stored(fold.executions);
+            resolve();
+          });
+          tx.addEventListener('abort', () => reject(tx.error ?? new Error('compaction aborted')));
+          try {
+            const meta = tx.objectStore('meta');
+            const check = meta.get('folded');
+            check.addEventListener('success', () => {
+              // Another writer folded it meanwhile.
+              if (((check.result as number | undefined) ?? 0) !== folded) abortQuietly(tx);
+            });
+            // Raw requests without handlers, not a promise each: a failed one aborts the
+            // transaction, and its abort reports it.
+            for (const { table, key, value } of fold.records) {
+              const store = tx.objectStore(table);
+              if (value === undefined) store.delete(key as IDBValidKey);
+              else store.put(value);
+            }
+            for (const runId of fold.dropHistory) dropRun(tx, runId);
+            meta.put(last, 'folded');
+          } catch (error) {
+            abortQuietly(tx);
+            reject(error);
+          }
+        });
+      }
+      const done = db.transaction('log', 'readwrite');
+      await Promise.all([done.objectStore('log').delete(IDBKeyRange.upperBound(last)), done.done]);
+      return last;
+    },
     close() {
       closed = true;
-      clearTimeout(idleTimer);
-      idleTimer = undefined;
       db.close();
     },
   };
 }
 
-/** The last value of every record the log touched, and each run's new events as one chunk. */
+/** Deletes a run's history: its old chunks, and its events in every pack (a pack left empty goes). */
+function dropRun(tx: IDBTransaction, runId: string): void {
+  tx.objectStore('history').delete(IDBKeyRange.bound([runId, -Infinity], [runId, Infinity]));
+  const request = tx.objectStore('packs').index('runs').openCursor(IDBKeyRange.only(runId));
+  request.addEventListener('success', () => {
+    const cursor = request.result;
+    if (cursor === null) return;
+    const pack = cursor.value as Pack;
+    const runs = pack.runs.filter((r) => r !== runId);
+    if (runs.length === 0) cursor.delete();
+    else cursor.update({ runs, chunks: pack.chunks.filter((c) => c.runId !== runId) } satisfies Pack);
+    cursor.continue();
+  });
+}
+
+/**
+ * The last value of every record the log touched (a record created and deleted within it is
+ * left out: the stores never held it), the executions among them, and the runs whose history goes.
+ */
 function foldLog(entries: LogEntry[]): {
   records: { table: TableName; key: DurableKey; value: object | undefined }[];
-  history: HistoryChunk[];
+  executions: Map<string, ExecutionRecord | null>;
+  dropHistory: string[];
 } {
-  const records = new Map<string, { table: TableName; key: DurableKey; value: object | undefined }>();
-  const history = new Map<string, HistoryEvent[]>();
+  const records = new Map<
+    string,
+    { table: TableName; key: DurableKey; value: object | undefined; fresh: boolean }
+  >();
+  const dropHistory = new Set<string>();
   for (const entry of entries) {
     for (const { table, key } of entry.deletes) {
-      records.set(pairKey(table, memoryKey(key)), { table, key, value: undefined });
+      const k = pairKey(table, memoryKey(key));
+      records.set(k, { table, key, value: undefined, fresh: records.get(k)?.fresh ?? false });
     }
-    for (const { table, value } of entry.puts) {
+    for (const { table, value, fresh } of entry.puts) {
       const key = durableKeyOf(table, value);
-      records.set(pairKey(table, memoryKey(key)), { table, key, value });
+      const k = pairKey(table, memoryKey(key));
+      records.set(k, { table, key, value, fresh: records.get(k)?.fresh ?? fresh === true });
     }
-    for (const chunk of entry.history) {
-      const events = history.get(chunk.runId) ?? [];
-      events.push(...chunk.events);
-      history.set(chunk.runId, events);
-    }
+    for (const runId of entry.dropHistory ?? []) dropHistory.add(runId);
   }
-  return {
-    records: [...records.values()],
-    history: [...history].map(([runId, events]) => ({ runId, firstEventId: events[0]!.eventId, events })),
-  };
+  const executions = new Map<string, ExecutionRecord | null>();
+  const out: { table: TableName; key: DurableKey; value: object | undefined }[] = [];
+  for (const { table, key, value, fresh } of records.values()) {
+    if (value === undefined && fresh) continue;
+    out.push({ table, key, value });
+    if (table === 'executions') executions.set(key as string, (value as ExecutionRecord | undefined) ?? null);
+  }
+  return { records: out, executions, dropHistory: [...dropHistory] };
 }
 
 /**
@@ -517,9 +643,9 @@ function upgrade(
     }
   } else {
     if (oldVersion < 2) {
-      // Version 2 queries in memory and writes a log: indexes would only slow compaction.
-      // Version 1 had them on its tables and hosts; a foreign database is refused once its meta
-      // record has been read, which rolls this back.
+      // Version 2 queried in memory and wrote a log. Version 1 had indexes on its tables and
+      // hosts; a foreign database is refused once its meta record has been read, which rolls
+      // this back.
       for (const name of [...db.objectStoreNames]) {
         const store = transaction.objectStore(name);
         for (const index of [...store.indexNames]) store.deleteIndex(index);
@@ -533,7 +659,21 @@ function upgrade(
       if (db.objectStoreNames.contains('hosts')) db.deleteObjectStore('hosts');
       // The guards only spare a foreign database a throw here; it is refused all the same.
       if (!db.objectStoreNames.contains('leases')) db.createObjectStore('leases', { keyPath: 'name' });
-      if (db.objectStoreNames.contains('log')) dropFromLog(transaction.objectStore('log'), 'hosts');
+    }
+  }
+
+  if (oldVersion < 4) {
+    // Version 4 keeps only open work in memory and finds the rest through indexes; history goes
+    // into packs, one per flush. (Building the indexes reads every execution, once.)
+    const packs = db.createObjectStore('packs');
+    packs.createIndex('runs', 'runs', { multiEntry: true });
+    if (db.objectStoreNames.contains('executions')) {
+      const executions = transaction.objectStore('executions');
+      for (const [index, keyPath] of Object.entries(EXECUTION_INDEXES))
+        executions.createIndex(index, keyPath as string | string[]);
+    }
+    if (oldVersion > 0 && db.objectStoreNames.contains('log')) {
+      migrateLog(transaction.objectStore('log'), packs, oldVersion);
     }
   }
 
@@ -543,22 +683,23 @@ function upgrade(
 }
 
 /**
- * Removes a dropped table's writes from every log entry: loading and compaction would
- * otherwise look for a table that is gone. Keys stay, so the database's version does too.
+ * Brings every log entry to the current schema, in one pass (two cursors over one store would
+ * interleave their updates): a dropped table's writes go (loading and compaction would look
+ * for a table that is gone), and an entry's history moves to a pack under its key. Keys stay,
+ * so the database's version does too.
  */
-function dropFromLog(log: IDBObjectStore, table: string): void {
+function migrateLog(log: IDBObjectStore, packs: IDBObjectStore, oldVersion: number): void {
   const request = log.openCursor();
   request.addEventListener('success', () => {
     const cursor = request.result;
     if (cursor === null) return;
-    const entry = cursor.value as LogEntry;
+    const { history, ...entry } = cursor.value as LogEntry & { history?: HistoryChunk[] };
     // Widened: the table is no longer one of TableName's.
-    const kept = (change: { table: string }): boolean => change.table !== table;
-    const puts = entry.puts.filter(kept);
-    const deletes = entry.deletes.filter(kept);
-    if (puts.length !== entry.puts.length || deletes.length !== entry.deletes.length) {
-      cursor.update({ ...entry, puts, deletes });
+    const kept = (change: { table: string }): boolean => oldVersion >= 3 || change.table !== 'hosts';
+    if (history && history.length > 0) {
+      packs.add({ runs: history.map((c) => c.runId), chunks: history } satisfies Pack, cursor.key);
     }
+    cursor.update({ ...entry, puts: entry.puts.filter(kept), deletes: entry.deletes.filter(kept) });
     cursor.continue();
   });
 }

@@ -3,7 +3,9 @@ import { copy, own } from './copy.ts';
 import { LeaseLostError } from './errors.ts';
 import type {
   ActivityTaskRecord,
+  ExecutionCursor,
   ExecutionFilter,
+  ExecutionPageQuery,
   ExecutionRecord,
   Fence,
   InboxRecord,
@@ -15,25 +17,25 @@ import type {
 } from './types.ts';
 
 /**
- * A Map with one secondary index on a field of its values, kept in `set` and `delete`, so a
- * rollback (which calls them) keeps the index right too. Like an IndexedDB index: lookups by
- * the field touch only the matching records, not the whole table.
+ * A Map with secondary indexes on fields of its values, kept in `set` and `delete`, so a
+ * rollback (which calls them) keeps the indexes right too. Like an IndexedDB index: lookups by
+ * a field touch only the matching records, not the whole table.
  */
 export class IndexedMap<K, V extends object> extends Map<K, V> {
-  readonly #index = new Map<unknown, Set<K>>();
-  readonly #field: keyof V;
-  constructor(field: keyof V) {
+  readonly #indexes: Map<keyof V, Map<unknown, Set<K>>>;
+  constructor(...fields: (keyof V)[]) {
     super();
-    this.#field = field;
+    this.#indexes = new Map(fields.map((field) => [field, new Map()]));
   }
   override set(key: K, value: V): this {
     this.#unindex(key);
     super.set(key, value);
-    const ik = value[this.#field];
-    if (ik !== undefined) {
-      const keys = this.#index.get(ik) ?? new Set<K>();
+    for (const [field, index] of this.#indexes) {
+      const ik = value[field];
+      if (ik === undefined) continue;
+      const keys = index.get(ik) ?? new Set<K>();
       keys.add(key);
-      this.#index.set(ik, keys);
+      index.set(ik, keys);
     }
     return this;
   }
@@ -44,20 +46,22 @@ export class IndexedMap<K, V extends object> extends Map<K, V> {
   #unindex(key: K): void {
     const old = super.get(key);
     if (old === undefined) return;
-    const ik = old[this.#field];
-    const keys = this.#index.get(ik);
-    keys?.delete(key);
-    if (keys?.size === 0) this.#index.delete(ik);
+    for (const [field, index] of this.#indexes) {
+      const ik = old[field];
+      const keys = index.get(ik);
+      keys?.delete(key);
+      if (keys?.size === 0) index.delete(ik);
+    }
   }
-  /** The values whose field is `ik`. */
-  byIndex(ik: string): V[] {
-    return [...(this.#index.get(ik) ?? [])].map((key) => super.get(key)!);
+  /** The values whose `field` is `ik` (`field` must be one the map indexes). */
+  byIndex(ik: unknown, field: keyof V = this.#indexes.keys().next().value!): V[] {
+    return [...(this.#indexes.get(field)?.get(ik) ?? [])].map((key) => super.get(key)!);
   }
 }
 
 /** Everything the store holds. History is nested by run so a read touches one run only. */
 export interface Tables {
-  /** Indexed by parent run, for close policies. */
+  /** Indexed by parent run (close policies) and by workflow ID (a workflow's open run). */
   executions: IndexedMap<string, ExecutionRecord>;
   workflowIds: Map<string, WorkflowIdRecord>;
   history: Map<string, Map<number, HistoryEvent[]>>;
@@ -108,11 +112,18 @@ export interface Write {
   map: Map<string | number, unknown>;
   key: string | number;
   previous: unknown;
+  /** Written by `add`: the key was never used, on disk either. */
+  created?: boolean;
+}
+
+/** The tables whose records of closed runs live on disk only, in a store that keeps open work in memory. */
+export function isDurableTable(table: TableName): table is 'executions' | 'workflowIds' {
+  return table === 'executions' || table === 'workflowIds';
 }
 
 export function createTables(): Tables {
   return {
-    executions: new IndexedMap('parentRunId'),
+    executions: new IndexedMap('parentRunId', 'workflowId'),
     workflowIds: new Map(),
     history: new Map(),
     inbox: new IndexedMap('runId'),
@@ -137,6 +148,28 @@ export function checkFence(tables: Tables, fence: Fence): void {
   );
 }
 
+/**
+ * What memory does not hold, for a store that keeps only open work in memory (see
+ * `mirror.ts`): executions and workflow-ID records of closed runs live on disk.
+ */
+export interface DurableSide {
+  /** Whether memory holds the truth about this record (at hand, or written since the disk last caught up). */
+  knows(table: 'executions' | 'workflowIds', key: string): boolean;
+  /** The record as the disk holds it; called only for keys memory does not know. */
+  get(table: 'executions' | 'workflowIds', key: string): Promise<object | undefined>;
+  /** Up to `limit` matching records from the disk, newest first, none that `skip` names. */
+  page(query: ExecutionPageQuery, skip: (runId: string) => boolean): Promise<ExecutionRecord[]>;
+  /** Up to `limit` records closed before `time`, oldest close first, after `after`, none that `skip` names. */
+  closedBefore(
+    time: number,
+    limit: number,
+    after: ClosedCursor | undefined,
+    skip: (runId: string) => boolean,
+  ): Promise<ExecutionRecord[]>;
+  /** How many executions match, memory and disk together. */
+  count(filter: ExecutionFilter): Promise<number>;
+}
+
 /** What one transaction needs besides the tables: its writes and its state. */
 export interface TxState {
   readonly writable: boolean;
@@ -147,6 +180,10 @@ export interface TxState {
   failure: { error: unknown } | undefined;
   /** When set, answers history reads (a mirror keeps only unflushed history in the tables). */
   readonly readHistory?: (runId: string, fromEventId: number) => Promise<HistoryEvent[]>;
+  /** Runs whose history this transaction deleted (a mirror deletes their durable events too). */
+  droppedHistory?: string[];
+  /** When set, holds what the tables do not: records of closed runs. */
+  readonly durable?: DurableSide;
 }
 
 /** Undoes a failed transaction's writes, newest first. */
@@ -157,6 +194,9 @@ export function rollback(state: TxState): void {
   }
 }
 
+/** Records per page when `list` reads every page. */
+const LIST_PAGE = 1_000;
+
 /**
  * A transaction over in-memory tables. Reads hand out copies; a write keeps the record (or
  * event) object it is given, which the caller builds for it and leaves alone afterwards, and
@@ -164,6 +204,8 @@ export function rollback(state: TxState): void {
  * sees the tables change, nor the tables theirs; writes are undone when the transaction fails.
  */
 export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: TxState): StoreTx {
+  const durable = state.durable;
+
   /** Guards every operation: no use after the transaction ended, as in IndexedDB. */
   function checkActive(): void {
     if (!state.active) {
@@ -185,13 +227,19 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
     }
   }
 
+  /** Fails the transaction later, through the transaction, as IndexedDB reports a request's error. */
+  function failLater(message: string, name: string): void {
+    state.failure ??= { error: new DOMException(message, name) };
+  }
+
   function set(
     table: TableName | undefined,
     map: Map<string | number, unknown>,
     key: string | number,
     value: unknown,
+    created?: boolean,
   ): void {
-    state.writes.push({ table, map, key, previous: map.get(key) });
+    state.writes.push({ table, map, key, previous: map.get(key), ...(created && { created }) });
     map.set(key, value);
   }
 
@@ -204,7 +252,9 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
     write(() => {
       const map = tableOf(tables, table);
       const previous = map.get(key);
-      if (previous === undefined) return;
+      // On disk only: memory records the delete, for the flush to carry out.
+      if (previous === undefined && !(durable && isDurableTable(table) && !durable.knows(table, key as string)))
+        return;
       state.writes.push({ table, map, key, previous });
       map.delete(key);
     });
@@ -220,23 +270,111 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
     }
   }
 
+  /** A record of a table that lives on disk too: from memory if memory knows it, else from disk. */
+  async function getDurable<T>(table: 'executions' | 'workflowIds', key: string): Promise<T | undefined> {
+    checkActive();
+    const held = (tables[table] as Map<string, T>).get(key);
+    if (held !== undefined || !durable || durable.knows(table, key)) return copy(held);
+    const found = (await durable.get(table, key)) as T | undefined;
+    checkActive();
+    // Fresh from the disk: nobody else holds it.
+    return found;
+  }
+
+  /** Memory's matching executions after the cursor, newest first. */
+  function memoryPage(query: ExecutionPageQuery): ExecutionRecord[] {
+    const filter = query.filter ?? {};
+    const after = query.after;
+    const candidates =
+      filter.parentRunId !== undefined
+        ? tables.executions.byIndex(filter.parentRunId, 'parentRunId')
+        : filter.workflowId !== undefined
+          ? tables.executions.byIndex(filter.workflowId, 'workflowId')
+          : tables.executions.values();
+    const out: ExecutionRecord[] = [];
+    for (const record of candidates) {
+      if (matchesFilter(record, filter) && (after === undefined || compareNewestFirst(after, record) < 0))
+        out.push(record);
+    }
+    return out.sort(compareNewestFirst).slice(0, query.limit);
+  }
+
+  async function page(query: ExecutionPageQuery): Promise<ExecutionRecord[]> {
+    checkActive();
+    if (!(query.limit > 0)) return [];
+    const held = copy(memoryPage(query));
+    if (!durable) return held;
+    const skip = (runId: string) => tables.executions.has(runId) || durable.knows('executions', runId);
+    const stored = await durable.page(query, skip);
+    checkActive();
+    return [...held, ...stored].sort(compareNewestFirst).slice(0, query.limit);
+  }
+
+  async function closedBefore(time: number, limit: number, after?: ClosedCursor): Promise<ExecutionRecord[]> {
+    checkActive();
+    const held: ExecutionRecord[] = [];
+    for (const record of tables.executions.values()) {
+      if (record.closeTime !== undefined && record.closeTime < time && isAfter(record, after)) held.push(record);
+    }
+    held.sort(compareCloseTimes);
+    const mine = copy(held.slice(0, limit));
+    if (!durable) return mine;
+    const skip = (runId: string) => tables.executions.has(runId) || durable.knows('executions', runId);
+    const stored = await durable.closedBefore(time, limit, after, skip);
+    checkActive();
+    return [...mine, ...stored].sort(compareCloseTimes).slice(0, limit);
+  }
+
   return {
     executions: {
-      get: (runId) => read(() => tables.executions.get(runId)),
+      get: (runId) => getDurable('executions', runId),
       put: (record) => put('executions', record),
-      list: (filter = {}) =>
-        read(() =>
-          (filter.parentRunId !== undefined
-            ? tables.executions.byIndex(filter.parentRunId)
-            : [...tables.executions.values()]
-          )
-            .filter((record) => matchesFilter(record, filter))
-            .sort(compareExecutions),
-        ),
+      add: (record) =>
+        write(() => {
+          if (tables.executions.has(record.runId)) {
+            failLater(`An execution with run ID ${record.runId} exists already.`, 'ConstraintError');
+            return;
+          }
+          set('executions', tables.executions, record.runId, own(record), true);
+        }),
+      delete: (runId) => remove('executions', runId),
+      open: (filter) =>
+        read(() => {
+          const candidates =
+            filter.workflowId !== undefined
+              ? tables.executions.byIndex(filter.workflowId, 'workflowId')
+              : filter.parentRunId !== undefined
+                ? tables.executions.byIndex(filter.parentRunId, 'parentRunId')
+                : [...tables.executions.values()];
+          return candidates
+            .filter((record) => record.status === 'RUNNING' && matchesFilter(record, filter))
+            .sort(compareExecutions);
+        }),
+      page,
+      count: async (filter = {}) => {
+        checkActive();
+        if (durable) return durable.count(filter);
+        let n = 0;
+        for (const record of tables.executions.values()) if (matchesFilter(record, filter)) n++;
+        return n;
+      },
+      closedBefore,
+      list: async (filter = {}) => {
+        const all: ExecutionRecord[] = [];
+        let after: ExecutionCursor | undefined;
+        for (;;) {
+          const batch = await page({ filter, limit: LIST_PAGE, ...(after && { after }) });
+          all.push(...batch);
+          if (batch.length < LIST_PAGE) return all.reverse();
+          const last = batch[batch.length - 1]!;
+          after = { startTime: last.startTime, runId: last.runId };
+        }
+      },
     },
     workflowIds: {
-      get: (workflowId) => read(() => tables.workflowIds.get(workflowId)),
+      get: (workflowId) => getDurable('workflowIds', workflowId),
       put: (record) => put('workflowIds', record),
+      delete: (workflowId) => remove('workflowIds', workflowId),
     },
     history: {
       append: (runId, chunk) =>
@@ -253,12 +391,10 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
           if (chunks.has(first.eventId)) {
             // IndexedDB's `add` reports a duplicate key later, through the transaction, not
             // by throwing: fail the transaction the same way.
-            state.failure ??= {
-              error: new DOMException(
-                `History of run ${runId} already has a chunk starting at event ${first.eventId}.`,
-                'ConstraintError',
-              ),
-            };
+            failLater(
+              `History of run ${runId} already has a chunk starting at event ${first.eventId}.`,
+              'ConstraintError',
+            );
             return;
           }
           set(undefined, chunks, first.eventId, events);
@@ -266,6 +402,15 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
       read: (runId, fromEventId = 1) =>
         state.readHistory?.(runId, fromEventId) ??
         read(() => chunkedEvents(tables.history.get(runId)).filter((event) => event.eventId >= fromEventId)),
+      delete: (runId) =>
+        write(() => {
+          const previous = tables.history.get(runId);
+          if (previous !== undefined) {
+            state.writes.push({ table: undefined, map: tables.history, key: runId, previous });
+            tables.history.delete(runId);
+          }
+          (state.droppedHistory ??= []).push(runId);
+        }),
     },
     inbox: {
       add: (record) =>
@@ -358,19 +503,42 @@ export function compareKeys(a: string, b: string): number {
 }
 
 /** Whether an execution passes every field of a filter (fields combine with AND). */
-function matchesFilter(record: ExecutionRecord, filter: ExecutionFilter): boolean {
+export function matchesFilter(record: ExecutionRecord, filter: ExecutionFilter): boolean {
   return (
     (filter.workflowType === undefined || record.workflowType === filter.workflowType) &&
     (filter.status === undefined || record.status === filter.status) &&
     (filter.parentWorkflowId === undefined || record.parentWorkflowId === filter.parentWorkflowId) &&
     (filter.parentRunId === undefined || record.parentRunId === filter.parentRunId) &&
-    (filter.workflowId === undefined || record.workflowId === filter.workflowId)
+    (filter.workflowId === undefined || record.workflowId === filter.workflowId) &&
+    (filter.startTimeFrom === undefined || record.startTime >= filter.startTimeFrom) &&
+    (filter.startTimeTo === undefined || record.startTime < filter.startTimeTo)
   );
 }
 
-/** The order `executions.list` promises: by start time, then run ID. */
+/** By start time, then run ID (the order of `open` and `list`). */
 function compareExecutions(a: ExecutionRecord, b: ExecutionRecord): number {
   return a.startTime - b.startTime || compareKeys(a.runId, b.runId);
+}
+
+/** The order of pages: newest first, by start time then run ID, as the stores' indexes sort them backwards. */
+export function compareNewestFirst(a: ExecutionCursor, b: ExecutionCursor): number {
+  return b.startTime - a.startTime || compareKeys(b.runId, a.runId);
+}
+
+/** Where a scan of closed executions stopped. */
+export type ClosedCursor = Pick<ExecutionRecord, 'closeTime' | 'runId'>;
+
+/** Whether a closed record comes after the cursor in close order. */
+export function isAfter(record: ExecutionRecord, after: ClosedCursor | undefined): boolean {
+  if (after === undefined) return true;
+  const a = after.closeTime ?? 0;
+  const r = record.closeTime ?? 0;
+  return r > a || (r === a && record.runId > after.runId);
+}
+
+/** Oldest close first, then by run ID: the order retention deletes in. */
+export function compareCloseTimes(a: ExecutionRecord, b: ExecutionRecord): number {
+  return (a.closeTime ?? 0) - (b.closeTime ?? 0) || compareKeys(a.runId, b.runId);
 }
 
 // The orders below match the IndexedDB store, whose lists come back in key order.

@@ -151,6 +151,25 @@ export interface ExecutionFilter {
   parentWorkflowId?: string;
   parentRunId?: string;
   workflowId?: string;
+  /** Started at or after this time (milliseconds since the epoch). */
+  startTimeFrom?: number;
+  /** Started before this time (milliseconds since the epoch). */
+  startTimeTo?: number;
+}
+
+/** Where a page of executions ends: the next page starts strictly after it (newest first). */
+export interface ExecutionCursor {
+  startTime: number;
+  runId: string;
+}
+
+/** One page of {@link StoreTx.executions}`.page`: newest first, by start time then run ID. */
+export interface ExecutionPageQuery {
+  filter?: ExecutionFilter;
+  /** At most this many records. */
+  limit: number;
+  /** Only records that sort after this one (older, or as old with a smaller run ID). */
+  after?: ExecutionCursor;
 }
 
 /**
@@ -163,18 +182,49 @@ export interface StoreTx {
   executions: {
     get(runId: string): Promise<ExecutionRecord | undefined>;
     put(record: ExecutionRecord): void;
-    /** Filters combine with AND. Ordered by startTime, then runId. */
+    /**
+     * Puts a record under a run ID that was never used (a new run): the store may take it that
+     * the database holds nothing under it (IndexedDB's `add`; a store that holds the key fails
+     * the transaction with a `ConstraintError`).
+     */
+    add(record: ExecutionRecord): void;
+    delete(runId: string): void;
+    /**
+     * The open (RUNNING) executions matching the filter, ordered by startTime then runId. Every
+     * store keeps open work at hand: this never waits for a disk, whatever the database holds.
+     */
+    open(filter: ExecutionFilter): Promise<ExecutionRecord[]>;
+    /** A page of the matching executions, newest first (see {@link ExecutionPageQuery}). */
+    page(query: ExecutionPageQuery): Promise<ExecutionRecord[]>;
+    /** How many executions match; answered from indexes, without reading the records. */
+    count(filter?: ExecutionFilter): Promise<number>;
+    /**
+     * Closed executions whose closeTime is before `time`, oldest close first (then by run ID),
+     * at most `limit`, after `after` in that order when given.
+     */
+    closedBefore(
+      time: number,
+      limit: number,
+      after?: Pick<ExecutionRecord, 'closeTime' | 'runId'>,
+    ): Promise<ExecutionRecord[]>;
+    /**
+     * Every matching execution, oldest first. Reads them all: for tests and small databases;
+     * code that serves users pages through {@link StoreTx.executions}`.page`.
+     */
     list(filter?: ExecutionFilter): Promise<ExecutionRecord[]>;
   };
   workflowIds: {
     get(workflowId: string): Promise<WorkflowIdRecord | undefined>;
     put(record: WorkflowIdRecord): void;
+    delete(workflowId: string): void;
   };
   history: {
     /** Adds one chunk; `events[0].eventId` is its key within the run. */
     append(runId: string, events: HistoryEvent[]): void;
     /** Events with eventId >= fromEventId (default 1), in order. */
     read(runId: string, fromEventId?: number): Promise<HistoryEvent[]>;
+    /** Deletes every event of the run. */
+    delete(runId: string): void;
   };
   inbox: {
     add(record: NewInboxRecord): void;

@@ -84,6 +84,12 @@ export interface StartRequest {
   identity?: string;
   /** A start sent again with the same ID (its leader died before it answered) returns the run it started. */
   requestId?: string;
+  /**
+   * The start may have been sent before (it was forwarded from another host): a closed run it
+   * started is looked for too. Otherwise only the ID's open run is (it is at hand), unless the
+   * reuse policy needs the closed ones.
+   */
+  maybeResent?: boolean;
   parent?: {
     workflowId: string;
     runId: string;
@@ -115,8 +121,9 @@ function appendEvents(tx: StoreTx, exec: ExecutionRecord, events: HistoryEvent[]
   fx.appended.set(exec.runId, list);
 }
 
-function save(tx: StoreTx, exec: ExecutionRecord, fx: Effects): void {
-  tx.executions.put(exec);
+function save(tx: StoreTx, exec: ExecutionRecord, fx: Effects, created = false): void {
+  if (created) tx.executions.add(exec);
+  else tx.executions.put(exec);
   fx.changed.set(exec.runId, exec);
 }
 
@@ -175,6 +182,9 @@ export async function findRun(
     const exec = await tx.executions.get(runId);
     return exec?.workflowId === workflowId ? exec : undefined;
   }
+  // A running run is its ID's current one, and at hand: no disk read for open work.
+  const [open] = await tx.executions.open({ workflowId });
+  if (open) return open;
   const current = await tx.workflowIds.get(workflowId);
   return current ? tx.executions.get(current.runId) : undefined;
 }
@@ -211,7 +221,13 @@ export async function startWorkflow(
   const { workflowId, workflowType, taskQueue, continuation, parent, workflowRunTimeout: runTimeout } = req;
   const reuse = req.workflowIdReusePolicy ?? 'ALLOW_DUPLICATE';
   const conflict = req.workflowIdConflictPolicy ?? 'FAIL';
-  const current = continuation ? undefined : await findRun(tx, workflowId);
+  // The closed runs of the ID are on disk: read only when the outcome depends on them.
+  const past = req.maybeResent || reuse === 'REJECT_DUPLICATE' || reuse === 'ALLOW_DUPLICATE_FAILED_ONLY';
+  const current = continuation
+    ? undefined
+    : past
+      ? await findRun(tx, workflowId)
+      : (await tx.executions.open({ workflowId }))[0];
   if (current?.startRequestId !== undefined && current.startRequestId === req.requestId) {
     return { runId: current.runId, created: false };
   }
@@ -303,7 +319,7 @@ export async function startWorkflow(
   };
   appendEvents(tx, exec, [started], fx);
   tx.workflowIds.put({ workflowId, runId });
-  save(tx, exec, fx);
+  save(tx, exec, fx, true);
   const backoff = continuation?.firstWorkflowTaskBackoff ?? 0;
   // A retry waits out its backoff before its first workflow task, durably (a timer record).
   if (backoff > 0) addTimer(tx, exec, 'backoff', 'backoff', ctx.now + backoff, fx);
@@ -453,7 +469,8 @@ export async function closeRun(
     tx.inbox.list(exec.runId),
     tx.timers.listByRun(exec.runId),
     tx.activityTasks.listByRun(exec.runId),
-    tx.executions.list({ parentRunId: exec.runId }),
+    // Only open children have a close policy to apply, and open work is at hand.
+    tx.executions.open({ parentRunId: exec.runId }),
   ]);
   if (!appended) {
     // Closed from outside (terminate, timeout): signals and cancel requests that arrived but
@@ -1056,4 +1073,56 @@ export async function fireTimer(
     ctx,
     fx,
   );
+}
+
+/**
+ * Deletes a closed run and everything it had: its record, its history, its workflow-ID record
+ * when that still names it, and any task, timer or message left. Refuses an open run.
+ */
+export async function deleteRun(tx: StoreTx, exec: ExecutionRecord): Promise<void> {
+  if (isOpen(exec)) {
+    throw new InvalidArgumentError(
+      `Cannot delete workflow execution '${exec.workflowId}' (run ${exec.runId}): it is still running; terminate or cancel it first`,
+    );
+  }
+  const [id, inbox, timers, activities, task] = await Promise.all([
+    tx.workflowIds.get(exec.workflowId),
+    tx.inbox.list(exec.runId),
+    tx.timers.listByRun(exec.runId),
+    tx.activityTasks.listByRun(exec.runId),
+    tx.workflowTasks.get(exec.runId),
+  ]);
+  tx.executions.delete(exec.runId);
+  tx.history.delete(exec.runId);
+  if (id?.runId === exec.runId) tx.workflowIds.delete(exec.workflowId);
+  for (const message of inbox) tx.inbox.delete(message.id);
+  for (const timer of timers) tx.timers.delete(timer.runId, timer.key);
+  for (const activity of activities) tx.activityTasks.delete(activity.runId, activity.seq);
+  if (task) tx.workflowTasks.delete(exec.runId);
+}
+
+/**
+ * Deletes up to `limit` closed runs whose retention ran out (closed before `before`), but
+ * never a closed child whose parent is still open: the parent may still look at it.
+ * @returns the runs deleted, and the last run looked at when more may be waiting (the next
+ *   batch starts after it).
+ */
+export async function deleteExpired(
+  tx: StoreTx,
+  before: number,
+  limit: number,
+  after?: ExecutionRecord,
+): Promise<{ deleted: ExecutionRecord[]; last: ExecutionRecord | undefined }> {
+  const candidates = await tx.executions.closedBefore(before, limit, after);
+  const parents = await Promise.all(
+    candidates.map((exec) => (exec.parentRunId === undefined ? undefined : tx.executions.get(exec.parentRunId))),
+  );
+  const deleted: ExecutionRecord[] = [];
+  for (const [i, exec] of candidates.entries()) {
+    if (parents[i] && isOpen(parents[i])) continue;
+    await deleteRun(tx, exec);
+    deleted.push(exec);
+  }
+  // The runs kept are passed over by the next batch.
+  return { deleted, last: candidates.length === limit ? candidates.at(-1) : undefined };
 }

@@ -85,12 +85,19 @@ describe('indexedDbStore', () => {
         'leases',
         'log',
         'meta',
+        'packs',
         'timers',
         'workflowIds',
         'workflowTasks',
       ].sort(),
     );
     expect(await rawGet(db, 'meta', 'schema')).toEqual({ app: 'weft', version: SCHEMA_VERSION });
+    // What visibility, open work and retention are read through.
+    expect([...db.transaction('executions').objectStore('executions').indexNames].sort()).toEqual(
+      ['closeTime', 'parent', 'start', 'status', 'type', 'workflowId'].sort(),
+    );
+    const runs = db.transaction('packs').objectStore('packs').index('runs');
+    expect([runs.keyPath, runs.multiEntry]).toEqual(['runs', true]);
     db.close();
   });
 
@@ -116,36 +123,46 @@ describe('indexedDbStore', () => {
     other.close();
   });
 
-  it('writes a flush as one log record, and compacts the log into the stores when idle', async () => {
+  it('writes a flush as one log record and its history as one pack, and folds the log into the stores when idle', async () => {
     const factory = new IDBFactory();
     const store = await indexedDbStore({ name: 'weft', indexedDB: factory });
     await store.write(async (tx) => {
       tx.history.append('r1', makeEvents(1, 2));
       tx.history.append('r1', makeEvents(3, 3));
+      tx.history.append('r2', makeEvents(1, 1));
       tx.executions.put(makeExecution({ runId: 'r1' }));
       tx.inbox.add({ runId: 'r1', time: 1, kind: 'timerFired', seq: 1 });
     });
     await store.flushed();
     await store.write(async (tx) => tx.history.append('r1', makeEvents(4, 4)), { durable: true });
     const db = await rawOpen(factory, 'weft');
-    const log = (await rawGetAll(db, 'log')) as { history: unknown[]; puts: unknown[] }[];
-    expect(log.map((entry) => [entry.history.length, entry.puts.length])).toEqual([
-      [1, 2],
-      [1, 0],
+    const log = (await rawGetAll(db, 'log')) as { puts: unknown[] }[];
+    expect(log.map((entry) => entry.puts.length)).toEqual([2, 0]);
+    // One pack per flush, each run's events in it as one chunk.
+    expect(await rawGetAll(db, 'packs')).toEqual([
+      {
+        runs: ['r1', 'r2'],
+        chunks: [
+          { runId: 'r1', firstEventId: 1, events: makeEvents(1, 3) },
+          { runId: 'r2', firstEventId: 1, events: makeEvents(1, 1) },
+        ],
+      },
+      { runs: ['r1'], chunks: [{ runId: 'r1', firstEventId: 4, events: makeEvents(4, 4) }] },
     ]);
     // The newest entry stays in the log: its key is the database's version.
     await vi.waitFor(async () => expect(await rawGetAll(db, 'log')).toHaveLength(1), { timeout: 5_000 });
-    // One chunk per run per compaction, whatever the number of flushes.
-    expect(await rawGetAll(db, 'history')).toEqual([
-      { runId: 'r1', firstEventId: 1, events: makeEvents(1, 3) },
-    ]);
     expect(await rawGetAll(db, 'executions')).toEqual([makeExecution({ runId: 'r1' })]);
     const [message] = await rawGetAll(db, 'inbox');
     expect(message).toEqual({ id: expect.any(Number), runId: 'r1', time: 1, kind: 'timerFired', seq: 1 });
+    expect(await rawGet(db, 'meta', 'folded')).toBe(1);
     db.close();
-    // The store reads history from both, before and after compaction alike.
+    // The store reads history from every pack, at any event.
     expect(await store.read((tx) => tx.history.read('r1', 2))).toEqual(makeEvents(2, 4));
     store.close();
+    const again = await indexedDbStore({ name: 'weft', indexedDB: factory });
+    expect(await again.read((tx) => tx.history.read('r1'))).toEqual(makeEvents(1, 4));
+    expect(await again.read((tx) => tx.history.read('r2'))).toEqual(makeEvents(1, 1));
+    again.close();
   });
 
   it('upgrades a version 1 database in place to the current schema: its records stay, its indexes and hosts go', async () => {
@@ -177,16 +194,22 @@ describe('indexedDbStore', () => {
     await store.write(async (tx) => tx.leases.put(lease(ENGINE_LEASE)), { durable: true });
     store.close();
     const db = await rawOpen(factory, 'weft');
-    expect(db.version).toBe(3);
-    expect(SCHEMA_VERSION).toBe(3);
-    expect(await rawGet(db, 'meta', 'schema')).toEqual({ app: 'weft', version: 3 });
-    expect([...db.transaction('executions').objectStore('executions').indexNames]).toEqual([]);
+    expect(db.version).toBe(4);
+    expect(SCHEMA_VERSION).toBe(4);
+    expect(await rawGet(db, 'meta', 'schema')).toEqual({ app: 'weft', version: 4 });
+    // Version 1's indexes went; version 4's are there.
+    expect(db.transaction('executions').objectStore('executions').index('status').keyPath).toEqual([
+      'status',
+      'startTime',
+      'runId',
+    ]);
+    expect([...db.transaction('inbox').objectStore('inbox').indexNames]).toEqual([]);
     expect(db.objectStoreNames.contains('hosts')).toBe(false);
     expect(db.transaction('leases').objectStore('leases').keyPath).toBe('name');
     db.close();
   });
 
-  it('upgrades a version 2 database in place: records in the stores and the log stay, hosts go', async () => {
+  it('upgrades a version 2 database in place: records in the stores and the log stay, the history of the log moves to packs, hosts go', async () => {
     const factory = new IDBFactory();
     // Version 2 as it was written: no indexes, a log, and a hosts store, here with a record
     // compacted into it and another still in the log.
@@ -239,9 +262,14 @@ describe('indexedDbStore', () => {
     // folds entry 7 into the stores, finds no write to the dropped hosts store there.
     await store.write(async (tx) => tx.leases.put(lease(ENGINE_LEASE)), { durable: true });
     const db = await rawOpen(factory, 'weft');
-    expect(db.version).toBe(3);
-    expect(await rawGet(db, 'meta', 'schema')).toEqual({ app: 'weft', version: 3 });
+    expect(db.version).toBe(4);
+    expect(await rawGet(db, 'meta', 'schema')).toEqual({ app: 'weft', version: 4 });
     expect(db.objectStoreNames.contains('hosts')).toBe(false);
+    // The log entry's history moved to a pack under its key.
+    expect(await rawGet(db, 'packs', 7)).toEqual({
+      runs: ['r2'],
+      chunks: [{ runId: 'r2', firstEventId: 1, events: makeEvents(1, 1) }],
+    });
     expect(db.objectStoreNames.contains('leases')).toBe(true);
     await vi.waitFor(async () => expect(await rawGetAll(db, 'log')).toHaveLength(1), { timeout: 5_000 });
     expect(await rawGet(db, 'log', 8)).toBeDefined();
@@ -361,9 +389,10 @@ describe('indexedDbStore writes behind from memory', () => {
     await store.write(async (tx) => tx.inbox.delete(message!.id), { durable: true });
     const db = await rawOpen(factory, 'weft');
     const log = (await rawGetAll(db, 'log')) as { puts: unknown[]; deletes: unknown[] }[];
+    // `fresh`: the database held nothing under the key, so a later delete folds to nothing.
     expect(log.flatMap((entry) => entry.puts)).toEqual([
-      { table: 'workflowTasks', value: task('first') },
-      { table: 'workflowTasks', value: task('a', 2) },
+      { table: 'workflowTasks', value: task('first'), fresh: true },
+      { table: 'workflowTasks', value: task('a', 2), fresh: true },
     ]);
     expect(log.flatMap((entry) => entry.deletes)).toEqual([]);
     db.close();
