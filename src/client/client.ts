@@ -12,6 +12,8 @@ import type {
   WorkflowChange,
   WorkflowDescription,
   WorkflowListFilter,
+  WorkflowListPage,
+  WorkflowListQuery,
   WorkflowStartOptions,
 } from '../worker/api.ts';
 import { batchingEndpoint, type MessageEndpoint } from '../worker/endpoint.ts';
@@ -97,6 +99,14 @@ export class WorkflowHandle<R = unknown> {
   async fetchHistory(): Promise<{ events: HistoryEvent[] }> {
     return { events: await unwrap(() => this.api.history(this.workflowId, this.runId)) };
   }
+
+  /**
+   * Deletes this execution now, with its history, as retention later would: the run this handle
+   * names, or the workflow's current run. Only a closed execution can be deleted.
+   */
+  delete(): Promise<void> {
+    return unwrap(() => this.api.delete(this.workflowId, this.runId));
+  }
 }
 
 /** `client.workflow`: start workflows, get handles, list and watch executions. */
@@ -133,20 +143,52 @@ export class WorkflowClient {
   }
 
   /**
-   * Executions matching the filter, oldest first: await it for an array, or iterate it.
+   * Executions matching the filter, newest first, read one page at a time from the engine's
+   * indexes (as Temporal's `list`): iterate it with `for await`. Awaiting it reads every page
+   * into one array: fine for a few thousand, not for a database of a year.
    * @example for await (const wf of client.workflow.list({ status: 'RUNNING' })) console.log(wf.workflowId);
    */
   list(
-    filter: WorkflowListFilter = {},
+    filter: WorkflowListFilter & { pageSize?: number } = {},
   ): PromiseLike<WorkflowDescription[]> & AsyncIterable<WorkflowDescription> {
-    const fetch = () => unwrap(() => this.api.list(filter));
+    const pages = async function* (this: WorkflowClient): AsyncGenerator<WorkflowDescription> {
+      let nextPageToken: string | undefined;
+      do {
+        const page: WorkflowListPage = await this.listPage({ ...filter, ...(nextPageToken && { nextPageToken }) });
+        yield* page.executions;
+        nextPageToken = page.nextPageToken;
+      } while (nextPageToken !== undefined);
+    }.bind(this);
+    const all = async (): Promise<WorkflowDescription[]> => {
+      const out: WorkflowDescription[] = [];
+      for await (const execution of pages()) out.push(execution);
+      return out;
+    };
     return {
       // biome-ignore lint/suspicious/noThenProperty: deliberately thenable, so `await list()` gives an array
-      then: (onFulfilled, onRejected) => fetch().then(onFulfilled, onRejected),
-      async *[Symbol.asyncIterator]() {
-        yield* await fetch();
-      },
+      then: (onFulfilled, onRejected) => all().then(onFulfilled, onRejected),
+      [Symbol.asyncIterator]: () => pages(),
     };
+  }
+
+  /**
+   * One page of the executions matching the filter, newest first, for a UI that pages: pass the
+   * `nextPageToken` it returns to get the next page (absent on the last one). Executions started
+   * after the first page never appear on later ones, so no execution is skipped or repeated.
+   * @example const { executions, nextPageToken } = await client.workflow.listPage({ status: 'FAILED', pageSize: 50 });
+   */
+  listPage(query: WorkflowListQuery = {}): Promise<WorkflowListPage> {
+    return unwrap(() => this.api.listPage(query), query);
+  }
+
+  /** How many executions match the filter, answered from the engine's indexes. */
+  count(filter: WorkflowListFilter = {}): Promise<{ count: number }> {
+    return unwrap(() => this.api.count(filter), filter);
+  }
+
+  /** Deletes a closed execution now, with its history (the workflow's current run unless `runId` is given). */
+  delete(workflowId: string, runId?: string): Promise<void> {
+    return unwrap(() => this.api.delete(workflowId, runId));
   }
 
   /**
@@ -183,7 +225,9 @@ const API_METHODS = [
   'describe',
   'history',
   'result',
-  'list',
+  'delete',
+  'listPage',
+  'count',
   'watch',
   'unwatch',
 ] as const satisfies readonly (keyof EngineApi)[];

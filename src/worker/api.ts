@@ -59,6 +59,24 @@ export interface WorkflowListFilter {
   status?: ExecutionStatus;
   parentWorkflowId?: string;
   workflowId?: string;
+  /** Started at or after this time (a Date, or milliseconds since the epoch). */
+  startTimeFrom?: Date | number;
+  /** Started before this time (a Date, or milliseconds since the epoch). */
+  startTimeTo?: Date | number;
+}
+
+/** A filter, and which page of what it matches. */
+export interface WorkflowListQuery extends WorkflowListFilter {
+  /** Executions per page: 1 to 1,000 (default 100). */
+  pageSize?: number;
+  /** From the previous page: this page starts after it. Absent: the first page. */
+  nextPageToken?: string;
+}
+
+/** One page of executions, newest first; `nextPageToken` is absent on the last page. */
+export interface WorkflowListPage {
+  executions: WorkflowDescription[];
+  nextPageToken?: string;
 }
 
 /** A closed run's outcome, following continue-as-new and retries to the last run. */
@@ -80,6 +98,8 @@ export interface WorkflowChange {
   parentWorkflowId?: string;
   historyLength: number;
   blocked: boolean;
+  /** The execution was deleted (retention, or `delete()`). */
+  deleted?: true;
 }
 
 export type Reply<T> = { ok: T } | { error: ErrorRecord };
@@ -113,7 +133,10 @@ export interface EngineApi {
   history(workflowId: string, runId: string | undefined): Promise<Reply<HistoryEvent[]>>;
   /** Resolves when the run (or the last run of its chain) closes. */
   result(workflowId: string, runId: string | undefined): Promise<Reply<WorkflowOutcome>>;
-  list(filter: WorkflowListFilter): Promise<Reply<WorkflowDescription[]>>;
+  /** Deletes a closed execution with its history. */
+  delete(workflowId: string, runId: string | undefined): Promise<Reply<void>>;
+  listPage(query: WorkflowListQuery): Promise<Reply<WorkflowListPage>>;
+  count(filter: WorkflowListFilter): Promise<Reply<{ count: number }>>;
   /** Calls `listener` for each change until the returned id is passed to `unwatch`. */
   watch(listener: (changes: WorkflowChange[]) => void): Promise<number>;
   unwatch(id: number): Promise<void>;

@@ -6,8 +6,10 @@ import {
   fromFailureRecord,
   type HistoryEvent,
   InvalidArgumentError,
+  type Duration,
   type MachineInit,
   msOptional,
+  msToNumber,
   type TaskResult,
   TimeoutFailure,
   toErrorRecord,
@@ -22,6 +24,7 @@ import { LeaseLostError, StoreConflictError } from '../store/errors.ts';
 import {
   type ActivityTaskRecord,
   ENGINE_LEASE,
+  type ExecutionFilter,
   type ExecutionRecord,
   type InboxRecord,
   type LeaseRecord,
@@ -36,6 +39,8 @@ import type {
   WorkflowChange,
   WorkflowDescription,
   WorkflowListFilter,
+  WorkflowListPage,
+  WorkflowListQuery,
   WorkflowOutcome,
   WorkflowStartOptions,
 } from './api.ts';
@@ -47,6 +52,8 @@ import {
   claimActivity,
   completeActivity,
   completeWorkflowTask,
+  deleteExpired,
+  deleteRun,
   type Effects,
   failWorkflowTask,
   findRun,
@@ -99,7 +106,21 @@ export interface HostOptions {
   leaseTimeout?: number;
   /** Largest payload (arguments, results, signal data) in bytes (default 2 MiB). */
   payloadLimit?: number;
+  /**
+   * How long a closed execution is kept, as a Temporal namespace's retention (default 7 days):
+   * then it is deleted with its history. `0` keeps nothing beyond close; `Infinity` keeps all.
+   */
+  retention?: Duration;
 }
+
+/** The default retention: a week, long enough to look back on what ran, short enough to stay small. */
+export const DEFAULT_RETENTION = 7 * 24 * 3_600_000;
+/** Closed runs deleted per transaction: small, so workflow tasks never wait long behind one. */
+const SWEEP_BATCH = 50;
+/** Page sizes of `listPage`. */
+const DEFAULT_PAGE_SIZE = 100;
+const MAX_PAGE_SIZE = 1_000;
+const STATUSES = ['RUNNING', 'COMPLETED', 'FAILED', 'CANCELED', 'TERMINATED', 'TIMED_OUT', 'CONTINUED_AS_NEW'];
 
 const MAX_TIMEOUT = 2 ** 31 - 1;
 type WriteOp<T> = (tx: StoreTx, fx: Effects, ctx: ServiceContext) => Promise<T>;
@@ -116,13 +137,15 @@ const FORWARDED = [
   'update',
   'cancel',
   'terminate',
+  'delete',
   'query',
   'describe',
   'history',
   'result',
-  'list',
+  'listPage',
+  'count',
 ] as const;
-const FIRST_READ = 5;
+const FIRST_READ = 6;
 type Forwarded = (typeof FORWARDED)[number];
 /** What the leader asks of a host that runs a task queue for it. */
 // Not named like a client method: `#answer` tells the two apart by name.
@@ -168,6 +191,9 @@ export class Host {
   readonly #options: HostOptions;
   readonly #bus: WakeBus;
   readonly #payloadLimit: number;
+  /** How long closed runs are kept, in ms (Infinity: always). */
+  readonly #retention: number;
+  #sweepTimer: ReturnType<typeof setTimeout> | undefined;
   /** What every run's machine gets from this host, built once. */
   readonly #machineBase: Omit<MachineInit, 'workflowId' | 'runId'>;
   /** Undoes `start`'s subscriptions (to the bus, to the store's reloads). */
@@ -233,6 +259,8 @@ export class Host {
     this.#workflowTypes = new Map([...this.#workflows].map(([name, fn]) => [fn as Function, name]));
     this.#bus = options.bus ?? localBus(options.store);
     this.#payloadLimit = options.payloadLimit ?? DEFAULT_PAYLOAD_LIMIT;
+    const retention = options.retention ?? DEFAULT_RETENTION;
+    this.#retention = retention === Number.POSITIVE_INFINITY ? retention : msToNumber(retention);
     this.#machineBase = {
       workflowTypeOf: (fn) => this.#workflowTypes.get(fn),
       resolveWorkflow: (type) => this.#workflows.get(type),
@@ -358,6 +386,8 @@ export class Host {
     this.#hold(lease);
     this.#resendCalls();
     void this.#scan();
+    // Not at once: the first moments of a leader are for the work that waited for it.
+    this.#scheduleSweep(1_000);
   }
 
   /** Holds `lease`, won or renewed: tells the other hosts, and renews it after a third of its time. */
@@ -402,6 +432,7 @@ export class Host {
     this.#lease = undefined;
     this.#leader = undefined;
     clearTimeout(this.#leaseTimer);
+    clearTimeout(this.#sweepTimer);
     this.#cache.clear();
     this.#ready.clear();
     this.#blocked.clear();
@@ -525,7 +556,7 @@ export class Host {
 
   /** Answers a call from another host: a client call for the leader, or a task for an executor. */
   #answer(method: string, args: unknown[]): Promise<Reply<unknown>> {
-    if ((FORWARDED as readonly string[]).includes(method)) return this.#local(method as Forwarded, args);
+    if ((FORWARDED as readonly string[]).includes(method)) return this.#local(method as Forwarded, args, true);
     return reply(() => this.#execute(method as ExecutorMethod, args[0]));
   }
 
@@ -534,6 +565,7 @@ export class Host {
     const lease = this.#lease;
     this.#stopped = true;
     clearTimeout(this.#leaseTimer);
+    clearTimeout(this.#sweepTimer);
     for (const unsubscribe of this.#unsubscribe) unsubscribe();
     this.#timers.clear();
     const stopped = new Error('Host shut down');
@@ -638,7 +670,14 @@ export class Host {
       for (const [runId, key] of fx.cancelledTimers) this.#timers.remove(`${runId}/${key}`);
       for (const record of fx.timers) this.#timers.add(record, record.fireAt);
     }
-    const note: WakeNote = { from: this.hostId, changes: [...fx.changed.values()].map(changeOf), updates };
+    const note: WakeNote = {
+      from: this.hostId,
+      changes: [
+        ...[...fx.changed.values()].map(changeOf),
+        ...fx.deleted.map((exec): WorkflowChange => ({ ...changeOf(exec), deleted: true })),
+      ],
+      updates,
+    };
     this.#applyNote(note);
     if (note.changes.length + updates.length === 0) return;
     // Other hosts and watchers may tell a user: both wait for durability.
@@ -946,6 +985,53 @@ export class Host {
     return { ...this.#machineBase, workflowId: exec.workflowId, runId: exec.runId };
   }
 
+  // ---- retention ----------------------------------------------------------------------------
+
+  /** Sweeps after `delay`, then again and again, while this host leads. */
+  #scheduleSweep(delay: number): void {
+    clearTimeout(this.#sweepTimer);
+    if (this.#retention === Number.POSITIVE_INFINITY || this.#stopped) return;
+    this.#sweepTimer = unref(
+      setTimeout(() => {
+        this.sweep()
+          .catch((error: unknown) => {
+            if (this.#lease) console.error('weft: deleting expired executions failed; will retry', error);
+          })
+          .finally(() => {
+            // As often as a tenth of the retention, between once a second and once a minute.
+            if (this.#lease) this.#scheduleSweep(Math.min(60_000, Math.max(1_000, this.#retention / 10)));
+          });
+      }, delay),
+    );
+  }
+
+  /**
+   * Deletes the closed executions whose retention ran out, with everything they had, a small
+   * transaction at a time; a closed child whose parent is still open is kept. Only the leader
+   * deletes. Each execution goes in one transaction, so a crash never leaves part of one.
+   * @returns how many executions were deleted.
+   */
+  async sweep(): Promise<number> {
+    if (this.#retention === Number.POSITIVE_INFINITY) return 0;
+    let total = 0;
+    let after: ExecutionRecord | undefined;
+    while (this.#lease && !this.#stopped) {
+      const before = realNow() - this.#retention;
+      const { deleted, last } = await this.#write(async (tx, fx) => {
+        const swept = await deleteExpired(tx, before, SWEEP_BATCH, after);
+        fx.deleted.push(...swept.deleted);
+        return swept;
+      });
+      total += deleted.length;
+      if (last === undefined) break;
+      after = last;
+      // Workflow tasks go first: the next batch waits for a quiet moment.
+      await nextMacrotask();
+      await this.#draining;
+    }
+    return total;
+  }
+
   // ---- timers -------------------------------------------------------------------------------
 
   #onTimersDue(due: TimerRecord[]): void {
@@ -1128,9 +1214,11 @@ export class Host {
 
   // ---- the client API --------------------------------------------------------------------------
 
+  /** @param forwarded the start came from another host, and may have been sent before. */
   async startWorkflow(
     workflowType: string,
     options: WorkflowStartOptions,
+    forwarded = false,
   ): Promise<{ workflowId: string; runId: string }> {
     // Only a registered name (a string) is known.
     if (!this.#workflows.has(workflowType)) {
@@ -1164,6 +1252,7 @@ export class Host {
         memo: options.memo,
         requestId: options.requestId,
       }),
+      ...(forwarded && { maybeResent: true }),
     };
     const { runId } = await this.#enqueueWrite((tx, fx, ctx) => startWorkflow(tx, request, ctx, fx), true);
     return { workflowId: options.workflowId, runId };
@@ -1292,9 +1381,43 @@ export class Host {
     return this.#store.read(async (tx) => tx.history.read((await mustFind(tx, workflowId, runId)).runId));
   }
 
-  async list(filter: WorkflowListFilter): Promise<WorkflowDescription[]> {
-    const records = await this.#store.read((tx) => tx.executions.list(filter ?? {}));
-    return records.map(describeExecution);
+  /**
+   * One page of executions, newest first (start time, then run ID), read from the store's
+   * indexes: a page costs in proportion to its size, not to the database. Executions started
+   * after the first page never appear on later ones, so paging under concurrent starts neither
+   * skips nor repeats an execution.
+   */
+  async listPage(query: WorkflowListQuery = {}): Promise<WorkflowListPage> {
+    const { pageSize = DEFAULT_PAGE_SIZE, nextPageToken, ...rest } = query ?? {};
+    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_PAGE_SIZE)
+      throw new InvalidArgumentError(`pageSize must be an integer from 1 to ${MAX_PAGE_SIZE}, not ${String(pageSize)}`);
+    const filter = storeFilter(rest);
+    const after = nextPageToken === undefined ? undefined : decodeToken(nextPageToken);
+    // One more than asked: whether there is a next page is known without another read.
+    const records = await this.#store.read((tx) =>
+      tx.executions.page({ filter, limit: pageSize + 1, ...(after && { after }) }),
+    );
+    const page = records.slice(0, pageSize);
+    const last = page.at(-1);
+    return {
+      executions: page.map(describeExecution),
+      ...(records.length > pageSize && last && { nextPageToken: encodeToken(last) }),
+    };
+  }
+
+  /** How many executions match, answered from the store's indexes. */
+  async count(filter: WorkflowListFilter = {}): Promise<{ count: number }> {
+    const storeFilter_ = storeFilter(filter ?? {});
+    return { count: await this.#store.read((tx) => tx.executions.count(storeFilter_)) };
+  }
+
+  /** Deletes a closed execution now, with its history (as retention would). Refuses an open one. */
+  async delete(workflowId: string, runId: string | undefined): Promise<void> {
+    await this.#enqueueWrite(async (tx, fx) => {
+      const exec = await mustFind(tx, workflowId, runId);
+      await deleteRun(tx, exec);
+      fx.deleted.push(exec);
+    }, true);
   }
 
   /** Waits for the run to close, following continue-as-new and retries to the last run. */
@@ -1363,10 +1486,13 @@ export class Host {
   }
 
   /** Answers a client call here: the host's method of the same name (`start`: `startWorkflow`), its errors as records. */
-  #local(method: Forwarded, args: unknown[]): Promise<Reply<unknown>> {
+  #local(method: Forwarded, args: unknown[], forwarded = false): Promise<Reply<unknown>> {
     const host = this as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
     return reply(async () => {
-      const value = await host[method === 'start' ? 'startWorkflow' : method]!(...args);
+      const value =
+        method === 'start'
+          ? await this.startWorkflow(args[0] as string, args[1] as WorkflowStartOptions, forwarded)
+          : await host[method]!(...args);
       // A read may see writes not yet durable: it answers once they are, so a client is
       // never told of a state a crash could take back.
       if (FORWARDED.indexOf(method) >= FIRST_READ) await this.#store.flushed();
@@ -1433,6 +1559,47 @@ function nextMacrotask(): Promise<void> {
     nodePort?.ref?.();
     channel.port2.postMessage(null);
   });
+}
+
+/** A client's filter as the store takes it, checked: bad fields are refused, not ignored. */
+function storeFilter(filter: WorkflowListFilter): ExecutionFilter {
+  if (typeof filter !== 'object' || filter === null) throw new InvalidArgumentError('A list filter must be an object');
+  const out: ExecutionFilter = {};
+  for (const field of ['workflowType', 'workflowId', 'parentWorkflowId'] as const) {
+    const value = filter[field];
+    if (value === undefined) continue;
+    if (typeof value !== 'string') throw new InvalidArgumentError(`Filter field ${field} must be a string`);
+    out[field] = value;
+  }
+  if (filter.status !== undefined) {
+    if (!STATUSES.includes(filter.status))
+      throw new InvalidArgumentError(`Unknown status '${String(filter.status)}' (one of ${STATUSES.join(', ')})`);
+    out.status = filter.status;
+  }
+  for (const field of ['startTimeFrom', 'startTimeTo'] as const) {
+    const value = filter[field];
+    if (value === undefined) continue;
+    const ms = value instanceof Date ? value.getTime() : value;
+    if (typeof ms !== 'number' || Number.isNaN(ms))
+      throw new InvalidArgumentError(`Filter field ${field} must be a Date or milliseconds since the epoch`);
+    out[field] = ms;
+  }
+  return out;
+}
+
+/** A page's end as an opaque token; the next page starts after it. */
+function encodeToken(exec: ExecutionRecord): string {
+  return btoa(JSON.stringify([exec.startTime, exec.runId]));
+}
+
+function decodeToken(token: string): { startTime: number; runId: string } {
+  try {
+    const [startTime, runId] = JSON.parse(atob(token)) as unknown[];
+    if (typeof startTime === 'number' && typeof runId === 'string') return { startTime, runId };
+  } catch {
+    // Refused below, whatever was wrong with it.
+  }
+  throw new InvalidArgumentError(`Not a page token from listPage: '${String(token)}'`);
 }
 
 function changeOf(exec: ExecutionRecord): WorkflowChange {

@@ -55,6 +55,8 @@ export interface Effects {
   changed: Map<string, ExecutionRecord>;
   /** Events appended per run, for update waiters. */
   appended: Map<string, HistoryEvent[]>;
+  /** Closed runs deleted (retention, or on request). */
+  deleted: ExecutionRecord[];
 }
 
 export function newEffects(): Effects {
@@ -66,6 +68,7 @@ export function newEffects(): Effects {
     cancelledTimers: [],
     changed: new Map(),
     appended: new Map(),
+    deleted: [],
   };
 }
 

@@ -373,8 +373,9 @@ describe('early queries and retry backoff', () => {
     // Each attempt's workflow task started after the backoff (the task time is Date.now() there).
     expect(attemptsAt[1]! - attemptsAt[0]!).toBeGreaterThanOrEqual(200);
     expect(attemptsAt[2]! - attemptsAt[1]!).toBeGreaterThanOrEqual(200);
+    // Newest first.
     const runs = await engine.client.workflow.list({ workflowId: 'backoff' });
-    const { events } = await engine.client.workflow.getHandle('backoff', runs.at(-1)!.runId).fetchHistory();
+    const { events } = await engine.client.workflow.getHandle('backoff', runs[0]!.runId).fetchHistory();
     expect(events[0]?.attributes).toMatchObject({ attempt: 3, firstWorkflowTaskBackoff: 200 });
     // The failed runs' closing events say a retry followed, and which run it is.
     const first = await engine.client.workflow
