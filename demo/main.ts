@@ -92,13 +92,38 @@ function scheduleRefresh(): Promise<void> {
   return inflight;
 }
 
+/** Executions per page of the table. */
+const PAGE_SIZE = 50;
+/** Tokens of the pages before the one shown: the table pages through the engine's indexes. */
+let pageTokens: (string | undefined)[] = [];
+let pageToken: string | undefined;
+let nextToken: string | undefined;
+/** Workflow types seen so far, for the type filter (the database may hold too many to scan). */
+const knownTypes = new Set(SAMPLES.map((sample) => sample.workflowType));
+
 async function refresh(): Promise<void> {
   try {
     while (dirty) {
       dirty = false;
-      const executions = await client.workflow.list();
-      renderList(executions);
-      renderTree(executions);
+      const status = $<HTMLSelectElement>('filter-status').value;
+      const type = $<HTMLSelectElement>('filter-type').value;
+      const filter = {
+        ...(status !== '' && { status: status as WorkflowDescription['status'] }),
+        ...(type !== '' && { workflowType: type }),
+      };
+      // One page from the indexes, and the total they count: quick whatever the database holds.
+      const [page, { count }, recent] = await Promise.all([
+        client.workflow.listPage({
+          ...filter,
+          pageSize: PAGE_SIZE,
+          ...(pageToken && { nextPageToken: pageToken }),
+        }),
+        client.workflow.count(filter),
+        client.workflow.listPage({ pageSize: PAGE_SIZE }),
+      ]);
+      nextToken = page.nextPageToken;
+      renderList(page.executions, count);
+      await renderTree(recent.executions);
       await renderDetails();
     }
   } catch (error) {
@@ -125,58 +150,108 @@ const STATUSES = [
 ];
 for (const status of STATUSES) $('filter-status').append(h('option', { value: status }, status));
 for (const id of ['filter-status', 'filter-type'])
-  $(id).addEventListener('change', () => void scheduleRefresh());
+  $(id).addEventListener('change', () => {
+    // Another filter: its first page.
+    pageTokens = [];
+    pageToken = undefined;
+    void scheduleRefresh();
+  });
+$('page-newer').addEventListener('click', () => {
+  pageToken = pageTokens.pop();
+  void scheduleRefresh();
+});
+$('page-older').addEventListener('click', () => {
+  if (nextToken === undefined) return;
+  pageTokens.push(pageToken);
+  pageToken = nextToken;
+  void scheduleRefresh();
+});
 
 const time = (date: Date | undefined): string => (date ? date.toLocaleTimeString() : '');
 
-function renderList(executions: WorkflowDescription[]): void {
-  const status = $<HTMLSelectElement>('filter-status').value;
+function renderList(executions: WorkflowDescription[], count: number): void {
   const typeSelect = $<HTMLSelectElement>('filter-type');
   const type = typeSelect.value;
-  const types = [...new Set(executions.map((wf) => wf.type))].sort();
+  for (const wf of executions) knownTypes.add(wf.type);
   typeSelect.replaceChildren(
     h('option', { value: '' }, 'all'),
-    ...types.map((t) => h('option', { value: t, ...(t === type && { selected: '' }) }, t)),
+    ...[...knownTypes].sort().map((t) => h('option', { value: t, ...(t === type && { selected: '' }) }, t)),
   );
-  const rows = executions
-    .filter((wf) => (status === '' || wf.status === status) && (type === '' || wf.type === type))
-    .map((wf) => {
-      const row = h(
-        'tr',
-        {
-          'data-workflow-id': wf.workflowId,
-          'data-status': wf.status,
-          class: wf.workflowId === selected ? 'selected' : '',
-          tabindex: '0',
-        },
-        h('td', {}, wf.workflowId),
-        h('td', {}, wf.type),
-        h('td', {}, statusBadge(wf.status, wf.blocked !== undefined)),
-        h('td', {}, String(wf.historyLength)),
-        h('td', {}, time(wf.startTime)),
-        h('td', {}, time(wf.closeTime)),
-      );
-      row.addEventListener('click', () => void select(wf.workflowId));
-      row.addEventListener('keydown', (event) => {
-        if (event.key === 'Enter') void select(wf.workflowId);
-      });
-      return row;
+  const first = pageTokens.length * PAGE_SIZE;
+  $('page-info').textContent =
+    count === 0
+      ? ''
+      : `${first + 1}–${first + executions.length} of ${count.toLocaleString('en')}, newest first`;
+  $<HTMLButtonElement>('page-newer').disabled = pageTokens.length === 0 && pageToken === undefined;
+  $<HTMLButtonElement>('page-older').disabled = nextToken === undefined;
+  const rows = executions.map((wf) => {
+    const row = h(
+      'tr',
+      {
+        'data-workflow-id': wf.workflowId,
+        'data-status': wf.status,
+        class: wf.workflowId === selected ? 'selected' : '',
+        tabindex: '0',
+      },
+      h('td', {}, wf.workflowId),
+      h('td', {}, wf.type),
+      h('td', {}, statusBadge(wf.status, wf.blocked !== undefined)),
+      h('td', {}, String(wf.historyLength)),
+      h('td', {}, time(wf.startTime)),
+      h('td', {}, time(wf.closeTime)),
+    );
+    row.addEventListener('click', () => void select(wf.workflowId));
+    row.addEventListener('keydown', (event) => {
+      if (event.key === 'Enter') void select(wf.workflowId);
     });
+    return row;
+  });
   $('executions').replaceChildren(...rows);
   $('empty').hidden = executions.length > 0;
 }
 
-/** Each root with its children and grandchildren, closed ones included; the close policy on each edge. */
-function renderTree(executions: WorkflowDescription[]): void {
+/** Child pages read per refresh at most: the tree stays quick however many runs there are. */
+const TREE_READS = 30;
+
+/**
+ * The recent roots' descendants, a level at a time from the parent index, within a budget of
+ * reads; each run with the children of its own run (an ID's other runs have theirs).
+ */
+async function descendants(roots: WorkflowDescription[]): Promise<Map<string, WorkflowDescription[]>> {
   const byParent = new Map<string, WorkflowDescription[]>();
-  const runs = new Set(executions.map((wf) => wf.runId));
-  for (const wf of executions) {
-    const parent = wf.parent && runs.has(wf.parent.runId) ? wf.parent.runId : '';
-    byParent.set(parent, [...(byParent.get(parent) ?? []), wf]);
+  let level = roots;
+  let reads = 0;
+  while (level.length > 0 && reads < TREE_READS) {
+    const batch = level.slice(0, TREE_READS - reads);
+    reads += batch.length;
+    const pages = await Promise.all(
+      batch.map((wf) => client.workflow.listPage({ parentWorkflowId: wf.workflowId, pageSize: 200 })),
+    );
+    level = [];
+    batch.forEach((wf, i) => {
+      const children = pages[i]!.executions.filter((c) => c.parent?.runId === wf.runId);
+      if (children.length === 0) return;
+      byParent.set(wf.runId, children);
+      level.push(...children);
+    });
   }
+  return byParent;
+}
+
+/**
+ * Each recent root with its children and grandchildren, closed ones included; the close policy
+ * on each edge.
+ */
+async function renderTree(recent: WorkflowDescription[]): Promise<void> {
+  const byParent = await descendants(recent.filter((wf) => wf.parent === undefined));
+  byParent.set(
+    '',
+    recent.filter((wf) => wf.parent === undefined),
+  );
   // Children in the order of their IDs (child-1, child-2 ... child-10), not of their run IDs.
-  for (const list of byParent.values())
-    list.sort((a, b) => a.workflowId.localeCompare(b.workflowId, 'en', { numeric: true }));
+  for (const [parent, list] of byParent) {
+    if (parent !== '') list.sort((a, b) => a.workflowId.localeCompare(b.workflowId, 'en', { numeric: true }));
+  }
   const node = (wf: WorkflowDescription): HTMLElement => {
     const open = h(
       'button',

@@ -154,7 +154,10 @@ export class WorkflowClient {
     const pages = async function* (this: WorkflowClient): AsyncGenerator<WorkflowDescription> {
       let nextPageToken: string | undefined;
       do {
-        const page: WorkflowListPage = await this.listPage({ ...filter, ...(nextPageToken && { nextPageToken }) });
+        const page: WorkflowListPage = await this.listPage({
+          ...filter,
+          ...(nextPageToken && { nextPageToken }),
+        });
         yield* page.executions;
         nextPageToken = page.nextPageToken;
       } while (nextPageToken !== undefined);

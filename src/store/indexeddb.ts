@@ -179,7 +179,9 @@ function rangeFor(prefix: string[], filter: ExecutionFilter, after?: ExecutionCu
 
 /** Whether the filter is all its index's range says: the index counts it alone. */
 function indexCovers(filter: ExecutionFilter, index: keyof typeof EXECUTION_INDEXES): boolean {
-  const fields = Object.entries(filter).filter(([, v]) => v !== undefined).map(([k]) => k);
+  const fields = Object.entries(filter)
+    .filter(([, v]) => v !== undefined)
+    .map(([k]) => k);
   const own: Record<string, string> = {
     status: 'status',
     workflowId: 'workflowId',
@@ -262,7 +264,10 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
         await Promise.all([
           log.getAllKeys(),
           log.getAll(),
-          tx.objectStore('executions').index('status').getAll(IDBKeyRange.bound(['RUNNING'], ['RUNNING', []])),
+          tx
+            .objectStore('executions')
+            .index('status')
+            .getAll(IDBKeyRange.bound(['RUNNING'], ['RUNNING', []])),
           tx.objectStore('inbox').getAll(),
           tx.objectStore('workflowTasks').getAll(),
           tx.objectStore('activityTasks').getAll(),
@@ -433,7 +438,11 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
       // in between is skipped by that version.
       if (last > folded) {
         const drops = fold.dropHistory.length > 0;
-        const scope: StoreNames<WeftDB>[] = ['meta', ...TABLES, ...(drops ? (['history', 'packs'] as const) : [])];
+        const scope: StoreNames<WeftDB>[] = [
+          'meta',
+          ...TABLES,
+          ...(drops ? (['history', 'packs'] as const) : []),
+        ];
         await new Promise<void>((resolve, reject) => {
           const tx = raw.transaction(scope, 'readwrite');
           tx.addEventListener('complete', () => {

@@ -17,7 +17,6 @@ import {
   rollback,
   TABLES,
   type TableName,
-  type Tables,
   type TxState,
   tableOf,
   tablesTx,
@@ -140,7 +139,7 @@ const COMPACT_IDLE_MS = 1_000;
  * ...or at once past this many records or entries in it: the log is what every connection
  * reads when it opens, so it must stay short however busy the database is.
  */
-const COMPACT_MAX_RECORDS = 3_000;
+const COMPACT_MAX_RECORDS = 2_000;
 const COMPACT_MAX_ENTRIES = 300;
 
 interface Waiter {
@@ -223,8 +222,11 @@ export function mirrorStore(
   let wroteLog = false;
   let compacting = false;
   let idleTimer: ReturnType<typeof setTimeout> | undefined;
-  /** When the last flush or history read began or ended. */
-  let lastActivity = 0;
+  /**
+   * When the last flush or history read began or ended; at first, when the store opened (a
+   * connection that took long to open has not been idle for that long).
+   */
+  let lastActivity = performance.now();
   /** Records changed since the last flush began, with what the database held before. */
   let dirty = newDirty();
   /** Record writes since the last flush began (an upper bound on the records in `dirty`). */
@@ -545,7 +547,8 @@ export function mirrorStore(
       const durableTable = isDurableTable(table);
       for (const [key, previous] of dirty[table]) {
         const value = tableOf(tables, table).get(key);
-        if (value !== undefined) batch.puts.push(previous === NEW ? { table, value, fresh: true } : { table, value });
+        if (value !== undefined)
+          batch.puts.push(previous === NEW ? { table, value, fresh: true } : { table, value });
         // Created and deleted since the last flush: the database never saw it.
         else if (previous !== NEW) {
           batch.deletes.push({
@@ -653,7 +656,8 @@ export function mirrorStore(
       .compact((executions) => {
         // The stores hold these now: what a count of theirs must be corrected by changes.
         for (const [runId, value] of executions) {
-          if (storeValues.has(runId) || known.has(pairKey('executions', runId))) storeValues.set(runId, value);
+          if (storeValues.has(runId) || known.has(pairKey('executions', runId)))
+            storeValues.set(runId, value);
         }
       })
       .then((upTo) => {

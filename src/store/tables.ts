@@ -253,7 +253,10 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
       const map = tableOf(tables, table);
       const previous = map.get(key);
       // On disk only: memory records the delete, for the flush to carry out.
-      if (previous === undefined && !(durable && isDurableTable(table) && !durable.knows(table, key as string)))
+      if (
+        previous === undefined &&
+        !(durable && isDurableTable(table) && !durable.knows(table, key as string))
+      )
         return;
       state.writes.push({ table, map, key, previous });
       map.delete(key);
@@ -314,7 +317,8 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
     checkActive();
     const held: ExecutionRecord[] = [];
     for (const record of tables.executions.values()) {
-      if (record.closeTime !== undefined && record.closeTime < time && isAfter(record, after)) held.push(record);
+      if (record.closeTime !== undefined && record.closeTime < time && isAfter(record, after))
+        held.push(record);
     }
     held.sort(compareCloseTimes);
     const mine = copy(held.slice(0, limit));
@@ -409,7 +413,8 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
             state.writes.push({ table: undefined, map: tables.history, key: runId, previous });
             tables.history.delete(runId);
           }
-          (state.droppedHistory ??= []).push(runId);
+          state.droppedHistory ??= [];
+          state.droppedHistory.push(runId);
         }),
     },
     inbox: {

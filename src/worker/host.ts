@@ -1,12 +1,12 @@
 import { defined } from '../engine/defined.ts';
 import {
   ApplicationFailure,
+  type Duration,
   failedTaskEvents,
   fromErrorRecord,
   fromFailureRecord,
   type HistoryEvent,
   InvalidArgumentError,
-  type Duration,
   type MachineInit,
   msOptional,
   msToNumber,
@@ -120,7 +120,15 @@ const SWEEP_BATCH = 50;
 /** Page sizes of `listPage`. */
 const DEFAULT_PAGE_SIZE = 100;
 const MAX_PAGE_SIZE = 1_000;
-const STATUSES = ['RUNNING', 'COMPLETED', 'FAILED', 'CANCELED', 'TERMINATED', 'TIMED_OUT', 'CONTINUED_AS_NEW'];
+const STATUSES = [
+  'RUNNING',
+  'COMPLETED',
+  'FAILED',
+  'CANCELED',
+  'TERMINATED',
+  'TIMED_OUT',
+  'CONTINUED_AS_NEW',
+];
 
 const MAX_TIMEOUT = 2 ** 31 - 1;
 type WriteOp<T> = (tx: StoreTx, fx: Effects, ctx: ServiceContext) => Promise<T>;
@@ -556,7 +564,8 @@ export class Host {
 
   /** Answers a call from another host: a client call for the leader, or a task for an executor. */
   #answer(method: string, args: unknown[]): Promise<Reply<unknown>> {
-    if ((FORWARDED as readonly string[]).includes(method)) return this.#local(method as Forwarded, args, true);
+    if ((FORWARDED as readonly string[]).includes(method))
+      return this.#local(method as Forwarded, args, true);
     return reply(() => this.#execute(method as ExecutorMethod, args[0]));
   }
 
@@ -1390,7 +1399,9 @@ export class Host {
   async listPage(query: WorkflowListQuery = {}): Promise<WorkflowListPage> {
     const { pageSize = DEFAULT_PAGE_SIZE, nextPageToken, ...rest } = query ?? {};
     if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_PAGE_SIZE)
-      throw new InvalidArgumentError(`pageSize must be an integer from 1 to ${MAX_PAGE_SIZE}, not ${String(pageSize)}`);
+      throw new InvalidArgumentError(
+        `pageSize must be an integer from 1 to ${MAX_PAGE_SIZE}, not ${String(pageSize)}`,
+      );
     const filter = storeFilter(rest);
     const after = nextPageToken === undefined ? undefined : decodeToken(nextPageToken);
     // One more than asked: whether there is a next page is known without another read.
@@ -1563,7 +1574,8 @@ function nextMacrotask(): Promise<void> {
 
 /** A client's filter as the store takes it, checked: bad fields are refused, not ignored. */
 function storeFilter(filter: WorkflowListFilter): ExecutionFilter {
-  if (typeof filter !== 'object' || filter === null) throw new InvalidArgumentError('A list filter must be an object');
+  if (typeof filter !== 'object' || filter === null)
+    throw new InvalidArgumentError('A list filter must be an object');
   const out: ExecutionFilter = {};
   for (const field of ['workflowType', 'workflowId', 'parentWorkflowId'] as const) {
     const value = filter[field];
@@ -1573,7 +1585,9 @@ function storeFilter(filter: WorkflowListFilter): ExecutionFilter {
   }
   if (filter.status !== undefined) {
     if (!STATUSES.includes(filter.status))
-      throw new InvalidArgumentError(`Unknown status '${String(filter.status)}' (one of ${STATUSES.join(', ')})`);
+      throw new InvalidArgumentError(
+        `Unknown status '${String(filter.status)}' (one of ${STATUSES.join(', ')})`,
+      );
     out.status = filter.status;
   }
   for (const field of ['startTimeFrom', 'startTimeTo'] as const) {

@@ -1118,7 +1118,9 @@ export async function deleteExpired(
 ): Promise<{ deleted: ExecutionRecord[]; last: ExecutionRecord | undefined }> {
   const candidates = await tx.executions.closedBefore(before, limit, after);
   const parents = await Promise.all(
-    candidates.map((exec) => (exec.parentRunId === undefined ? undefined : tx.executions.get(exec.parentRunId))),
+    candidates.map((exec) =>
+      exec.parentRunId === undefined ? undefined : tx.executions.get(exec.parentRunId),
+    ),
   );
   const deleted: ExecutionRecord[] = [];
   for (const [i, exec] of candidates.entries()) {
