@@ -213,6 +213,8 @@ export function mirrorStore(
    * that a count from the stores' indexes can be corrected by what memory knows better.
    */
   let storeValues = new Map<string, ExecutionRecord | null>();
+  /** Runs whose history was deleted since the log was folded (the packs still hold it), with the version. */
+  let dropped = new Map<string, number>();
   let version = 0;
   const nextInboxId = { value: 1 };
   /** Log entries and records since the stores last caught up, as far as this connection knows. */
@@ -259,6 +261,7 @@ export function mirrorStore(
     tables = createTables();
     known = new Map();
     storeValues = new Map();
+    dropped = new Map();
     for (const table of TABLES) {
       // Workflow-ID records are on disk only, until written.
       if (table === 'workflowIds') continue;
@@ -299,6 +302,7 @@ export function mirrorStore(
         learn(table, k, change.version);
         tableOf(tables, table).set(k, value);
       }
+      for (const runId of change.dropHistory ?? []) dropped.set(runId, change.version);
     }
   }
 
@@ -423,7 +427,10 @@ export function mirrorStore(
           }
           dirtyCount++;
         }
-        if (state.droppedHistory) droppedHistory.push(...state.droppedHistory);
+        if (state.droppedHistory) {
+          droppedHistory.push(...state.droppedHistory);
+          for (const runId of state.droppedHistory) dropped.set(runId, PENDING);
+        }
         if (state.writes.length > 0 || state.droppedHistory) {
           scheduleFlush();
           flush = window;
@@ -450,6 +457,8 @@ export function mirrorStore(
     );
     const firstLocal = local[0]?.eventId;
     if (firstLocal === fromEventId) return copy(local);
+    // Deleted: the durable side drops it when the log is next folded.
+    if (dropped.has(runId)) return copy(local);
     // A history read, and the replay that follows, is work too: compaction waits for it.
     lastActivity = performance.now();
     // Read after taking `local`: a chunk flushed meanwhile is in both, and kept once.
@@ -565,6 +574,7 @@ export function mirrorStore(
     }
     dirty = newDirty();
     dirtyCount = 0;
+    for (const runId of droppedHistory) dropped.set(runId, at);
     droppedHistory = [];
     for (const [runId, chunks] of tables.history) {
       const events = chunkedEvents(chunks);
@@ -682,6 +692,7 @@ export function mirrorStore(
    * those wrote, and the closed runs among them leave memory. Runs between transactions.
    */
   function forget(upTo: number): void {
+    for (const [runId, at] of dropped) if (at <= upTo) dropped.delete(runId);
     for (const [k, at] of known) {
       if (at > upTo) continue;
       known.delete(k);

@@ -1025,7 +1025,8 @@ export class Host {
     let total = 0;
     let after: ExecutionRecord | undefined;
     while (this.#lease && !this.#stopped) {
-      const before = realNow() - this.#retention;
+      // Expired once closeTime + retention is now or past (so 0 keeps nothing beyond close).
+      const before = realNow() - this.#retention + 1;
       const { deleted, last } = await this.#write(async (tx, fx) => {
         const swept = await deleteExpired(tx, before, SWEEP_BATCH, after);
         fx.deleted.push(...swept.deleted);
