@@ -15,9 +15,12 @@ import {
   coldStart,
   type EngineTuning,
   fanOut,
+  fillClosed,
+  firstPages,
   freshDb,
   type Harness,
   idleFill,
+  openAndRun,
   type ReplaySetup,
   replayBuild,
   replayQuery,
@@ -301,6 +304,36 @@ async function idleClose(): Promise<void> {
   await deleteDatabase(db);
 }
 
+// ---- open100k / list100k: a database of closed executions, opened again and again ----------
+
+let scale: { engine: BenchEngine } | undefined;
+let scaleOpens = 0;
+
+async function scaleFill(n: number): Promise<{ db: string; ms: number; perSec: number }> {
+  const db = freshDb('open');
+  return { db, ...(await fillClosed(harness, db, n)) };
+}
+
+/** Opens `db` in a new engine worker and runs a workflow; the engine stays open for the heap and list. */
+async function scaleOpen(db: string): Promise<{ ms: number; url: string }> {
+  await scaleClose();
+  const { e, ms } = await openAndRun(harness, db, `${++scaleOpens}`);
+  scale = { engine: e };
+  return { ms, url: withQuery(new URL(benchWorkerUrl, location.href).href, `db=${encodeURIComponent(db)}`) };
+}
+
+function scaleList(expected: number) {
+  if (!scale) throw new Error('scaleOpen first');
+  return firstPages(harness, scale.engine, expected);
+}
+
+async function scaleClose(drop?: string): Promise<void> {
+  const open = scale;
+  scale = undefined;
+  await open?.engine.close();
+  if (drop) await deleteDatabase(drop);
+}
+
 // ---- replay: one history, measured with several fresh workers ---------------------------------
 
 const replays = new Map<string, ReplaySetup>();
@@ -332,11 +365,17 @@ const bench = {
     return idleFill(harness, idle.engine, n);
   },
   idleClose,
+  scaleFill,
+  scaleOpen,
+  scaleList,
+  scaleClose,
+  emptyDb: () => freshDb('empty'),
   /** Terminates every engine worker this page started (after a timeout, before the next scenario). */
   reset() {
     for (const worker of workers) worker.terminate();
     workers.clear();
     idle = undefined;
+    scale = undefined;
   },
 };
 

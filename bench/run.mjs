@@ -37,6 +37,8 @@ const SCENARIOS = [
   'replay50k',
   'coldStart',
   'idle10k',
+  'open100k',
+  'list100k',
   'bundle',
 ];
 
@@ -48,9 +50,10 @@ function parseArgs(argv) {
     else if (arg.startsWith('--only=')) options.only = arg.slice('--only='.length).split(',').filter(Boolean);
     else if (arg.startsWith('--runs=')) options.runs = Number(arg.slice('--runs='.length));
     else if (arg.startsWith('--out=')) options.out = path.resolve(arg.slice('--out='.length));
+    else if (arg.startsWith('--closed=')) options.closed = Number(arg.slice('--closed='.length));
     else if (arg === '--help' || arg === '-h') {
       console.log(
-        'usage: npm run bench [-- --quick] [--only=a,b] [--runs=N] [--no-node] [--out=file.json]\n' +
+        'usage: npm run bench [-- --quick] [--only=a,b] [--runs=N] [--no-node] [--out=file.json] [--closed=N]\n' +
           `scenarios: ${SCENARIOS.join(', ')}`,
       );
       process.exit(0);
@@ -69,15 +72,25 @@ function parseArgs(argv) {
 const options = parseArgs(process.argv.slice(2));
 const only = new Set(options.only ?? SCENARIOS);
 const sizes = options.quick
-  ? { fanOut: 100, chain: 100, starts: 100, replaySmall: 1_000, replayBig: 2_000, idle: 1_000 }
-  : { fanOut: 1_000, chain: 1_000, starts: 1_000, replaySmall: 10_000, replayBig: 50_000, idle: 10_000 };
+  ? { fanOut: 100, chain: 100, starts: 100, replaySmall: 1_000, replayBig: 2_000, idle: 1_000, closed: 2_000 }
+  : {
+      fanOut: 1_000,
+      chain: 1_000,
+      starts: 1_000,
+      replaySmall: 10_000,
+      replayBig: 50_000,
+      idle: 10_000,
+      closed: 100_000,
+    };
 const runs = {
   small: options.runs ?? (options.quick ? 1 : 5),
   big: options.runs ?? (options.quick ? 1 : 5),
   idle: options.runs ?? 1,
   platform: options.runs ?? (options.quick ? 1 : 3),
 };
-const fullSizes = !options.quick;
+// open100k's database size can be set alone (--closed=N), e.g. to look at a smaller one.
+if (options.closed) sizes.closed = options.closed;
+const fullSizes = !options.quick && !options.closed;
 
 /** Each measurement's time limit (ms); a scenario that exceeds it fails with a clear error. */
 function timeoutMs(scenario) {
@@ -92,6 +105,8 @@ function timeoutMs(scenario) {
     replay50k: 60,
     coldStart: 30,
     idle10k: 180,
+    'open100k:fill': 150,
+    open100k: 30,
   };
   // WEFT_BENCH_TIMEOUT_SCALE=2 on a slower machine (or a tiny value to try the timeout path).
   const scale = Number(process.env.WEFT_BENCH_TIMEOUT_SCALE ?? 1) || 1;
@@ -107,6 +122,10 @@ const TARGETS = {
   replay50k: { metric: 'ms', max: 200, text: '<= 200 ms' },
   coldStart: { metric: 'ms', max: 60, text: '<= 60 ms' },
   idle10k: { metric: 'heapMB', max: 150, text: '<= 150 MB' },
+  // The limit is the run's own: max(3x the empty database's open, 150 ms), for each of 3 opens.
+  open100k: { metric: 'ms', max: undefined, text: '<= max(3x empty, 150 ms), each open' },
+  open100kFill: { metric: 'fillPerSec', min: 3000, text: '>= 3,000 starts/s', of: 'open100k' },
+  open100kHeap: { metric: 'heapRatio', max: 2, text: '<= 2x empty engine', of: 'open100k' },
   clientGzipBytes: { metric: 'clientGzipBytes', max: 5 * 1024, text: '<= 5 KB' },
   workerGzipBytes: { metric: 'workerGzipBytes', max: 30 * 1024, text: '<= 30 KB' },
 };
@@ -458,8 +477,87 @@ async function runBrowser(browser, url) {
       results.scenarios.idle10k = { ...errorOf(error), completedRuns: samples.length };
     }
   }
+  if (only.has('open100k') || only.has('list100k')) {
+    try {
+      results.scenarios.open100k = await scaleRuns(browser, page, results);
+    } catch (error) {
+      log(`open100k FAILED: ${errorOf(error).error}`);
+      results.scenarios.open100k = errorOf(error);
+      results.scenarios.list100k = errorOf(error);
+    }
+  }
   await page.page?.close().catch(() => undefined);
   return results;
+}
+
+/**
+ * open100k and list100k: three opens of an empty database, then a database filled with
+ * `sizes.closed` closed executions, opened three times (the first right after the fill, as a
+ * reopened tab would); each open timed from `new Worker` to a new workflow's result, the worker's
+ * heap read after each, and the first pages of `list` timed there.
+ */
+async function scaleRuns(browser, page, results) {
+  const heapOf = async (url) => (await workerHeapBytes(browser, new URL(url).search)) / 2 ** 20;
+  const empty = await page.call('emptyDb', [], 5_000, 'open100k empty db');
+  const emptyOpens = [];
+  const emptyHeaps = [];
+  for (let i = 0; i < 3; i++) {
+    const { ms, url } = await page.call(
+      'scaleOpen',
+      [empty],
+      timeoutMs('open100k'),
+      `open100k empty open ${i + 1}`,
+    );
+    emptyOpens.push(ms);
+    emptyHeaps.push(await heapOf(url));
+  }
+  await page.call('scaleClose', [empty], 30_000, 'open100k empty close');
+  log(
+    `open100k empty database: opens ${emptyOpens.map((x) => round(x)).join(', ')} ms, heap ${emptyHeaps.map((x) => round(x)).join(', ')} MB`,
+  );
+  const fill = await page.call('scaleFill', [sizes.closed], timeoutMs('open100k:fill'), 'open100k fill');
+  log(
+    `open100k fill: ${sizes.closed} closed executions in ${round(fill.ms, 0)} ms (${round(fill.perSec, 0)}/s)`,
+  );
+  const opens = [];
+  const heaps = [];
+  const lists = [];
+  for (let i = 0; i < 3; i++) {
+    const { ms, url } = await page.call(
+      'scaleOpen',
+      [fill.db],
+      timeoutMs('open100k'),
+      `open100k open ${i + 1}`,
+    );
+    opens.push(ms);
+    heaps.push(await heapOf(url));
+    lists.push(await page.call('scaleList', [sizes.closed], timeoutMs('open100k'), `list100k ${i + 1}`));
+    log(
+      `open100k open ${i + 1}: ${round(ms)} ms, heap ${round(heaps.at(-1))} MB; list100k ${JSON.stringify(lists.at(-1), logReplacer)}`,
+    );
+  }
+  await page.call('scaleClose', [fill.db], 30_000, 'open100k close');
+  const emptyMs = median(emptyOpens);
+  const emptyHeapMB = median(emptyHeaps);
+  const heapMB = Math.max(...heaps);
+  results.raw.open100k = { emptyOpens, emptyHeaps, opens, heaps, fill };
+  results.raw.list100k = lists;
+  results.scenarios.list100k = summarize(lists, 'ms');
+  return {
+    // The worst of the three opens, the first included: each must be within the limit.
+    ms: Math.max(...opens),
+    firstOpenMs: opens[0],
+    opens: opens.map((x) => round(x)),
+    emptyMs,
+    limitMs: Math.max(3 * emptyMs, 150),
+    vsEmpty: round(Math.max(...opens) / emptyMs),
+    closed: sizes.closed,
+    fillMs: fill.ms,
+    fillPerSec: fill.perSec,
+    heapMB,
+    emptyHeapMB,
+    heapRatio: heapMB / emptyHeapMB,
+  };
 }
 
 // ---- Node variant ---------------------------------------------------------------------------
@@ -568,12 +666,13 @@ function verdicts(scenarios) {
   const check = (key, s, target) => {
     if (!s || s.error || s[target.metric] === undefined) return;
     const value = s[target.metric];
-    const met = target.max !== undefined ? value <= target.max : value >= target.min;
+    const max = key === 'open100k' ? s.limitMs : target.max;
+    const met = max !== undefined ? value <= max : value >= target.min;
     out[key] = { target: target.text, value: round(value), met: fullSizes ? met : null };
   };
   for (const name of Object.keys(TARGETS)) {
     if (name.endsWith('GzipBytes')) check(name, scenarios.bundle, TARGETS[name]);
-    else check(name, scenarios[name], TARGETS[name]);
+    else check(name, scenarios[TARGETS[name].of ?? name], TARGETS[name]);
   }
   return out;
 }
@@ -697,6 +796,38 @@ function tableRows(report) {
     'idle10k',
     (x) => `+${fmt(x.heapMB, ' MB')} heap (store incl.)`,
   );
+  scen(
+    'open100k',
+    (x) =>
+      `opens ${x.opens.map((o) => fmt(o, ' ms')).join(', ')} (empty db ${fmt(x.emptyMs, ' ms')}); fill ${fmt(x.fillPerSec, '/s')}; heap ${fmt(x.heapMB, ' MB')} (empty ${fmt(x.emptyHeapMB, ' MB')})`,
+    s.open100k &&
+      !s.open100k.error &&
+      `${s.open100k.vsEmpty}x empty; limit ${fmt(s.open100k.limitMs, ' ms')}`,
+    'open100k',
+    () => '',
+  );
+  if (s.open100k && !s.open100k.error) {
+    add(
+      'open100k: fill',
+      fmt(s.open100k.fillPerSec, ' starts/s'),
+      `${fmt(s.open100k.fillMs, ' ms')} for ${fmt(s.open100k.closed)}`,
+      'open100kFill',
+    );
+    add(
+      'open100k: heap',
+      fmt(s.open100k.heapRatio, 'x'),
+      `${fmt(s.open100k.heapMB, ' MB')} vs ${fmt(s.open100k.emptyHeapMB, ' MB')}`,
+      'open100kHeap',
+    );
+  }
+  scen(
+    'list100k',
+    (x) =>
+      `first page ${fmt(x.ms, ' ms')}; filtered ${fmt(x.filteredMs, ' ms')}; count ${fmt(x.countMs, ' ms')} (${fmt(x.count)})`,
+    '',
+    undefined,
+    () => '',
+  );
   if (only.has('bundle')) {
     const b = s.bundle;
     add(
@@ -724,6 +855,8 @@ function sizeNote(name) {
     replay10k: sizes.replaySmall,
     replay50k: sizes.replayBig,
     idle10k: sizes.idle,
+    open100k: sizes.closed,
+    list100k: sizes.closed,
   }[name];
   return m ? ` [n=${m}]` : '';
 }

@@ -60,7 +60,7 @@ function check(ok: boolean, message: string): void {
 /** History events of a run and all its children (which must all be COMPLETED, `n` of them). */
 async function treeEvents(e: BenchEngine, workflowId: string, n: number): Promise<number> {
   const parent = await e.workflow.getHandle(workflowId).describe();
-  const children = await e.workflow.list({ parentWorkflowId: workflowId });
+  const children = await e.workflow.list({ parentWorkflowId: workflowId, pageSize: 1000 });
   check(children.length === n, `${workflowId} has ${children.length} children, expected ${n}`);
   const open = children.filter((c) => c.status !== 'COMPLETED').length;
   check(open === 0, `${open} children of ${workflowId} did not complete`);
@@ -341,7 +341,7 @@ export async function idleFill(
   const startMs = h.now() - t0;
   // WorkflowExecutionStarted, WorkflowTask Scheduled/Started/Completed, TimerStarted.
   for (;;) {
-    const runs = await e.workflow.list({ workflowType: 'idler' });
+    const runs = await e.workflow.list({ workflowType: 'idler', pageSize: 1000 });
     const waiting = runs.filter((r) => r.status === 'RUNNING' && r.historyLength >= 5).length;
     check(
       runs.every((r) => r.status === 'RUNNING' && !r.blocked),
@@ -351,4 +351,88 @@ export async function idleFill(
     await new Promise((r) => setTimeout(r, 250));
   }
   return { startMs, settledMs: h.now() - t0 };
+}
+
+/**
+ * open100k, the fill: `n` `echo` workflows started from the client, `inFlight` start calls
+ * pending at once, each result awaited (and checked) as its start resolves, as `starts1000`
+ * does, on a fresh engine over `db`. Timed until every result is in. The engine is then stopped
+ * (its worker terminated, as a closed tab's), without waiting for anything.
+ */
+export async function fillClosed(
+  h: Harness,
+  db: string,
+  n: number,
+  inFlight = 200,
+): Promise<{ ms: number; perSec: number; startsPerSec: number }> {
+  const e = await h.open(db);
+  try {
+    await e.ready();
+    const t0 = h.now();
+    let next = 0;
+    let results: Promise<void>[] = [];
+    let startsMs = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(inFlight, n) }, async () => {
+        while (next < n) {
+          const i = next++;
+          const handle = await e.workflow.start('echo', { workflowId: `fill-${i}`, args: [i] });
+          results.push(handle.result().then((r) => check(r === i, `fill-${i} returned ${String(r)}`)));
+          // Results are collected as they come, so that a long fill holds a bounded number.
+          if (results.length >= 5_000) {
+            const batch = results;
+            results = [];
+            await Promise.all(batch);
+          }
+        }
+      }),
+    );
+    startsMs = h.now() - t0;
+    await Promise.all(results);
+    const ms = h.now() - t0;
+    return { ms, perSec: (n * 1000) / ms, startsPerSec: (n * 1000) / startsMs };
+  } finally {
+    await e.close();
+  }
+}
+
+/**
+ * open100k, one open: a new engine (new Worker + connect) on `db`, timed to the result of a
+ * new workflow. The engine stays open for the caller (heap, list100k).
+ */
+export async function openAndRun(
+  h: Harness,
+  db: string,
+  tag: string,
+): Promise<{ e: BenchEngine; ms: number }> {
+  const t0 = h.now();
+  const e = await h.open(db);
+  const result = await e.workflow.execute('echo', { workflowId: `open-${tag}`, args: [7] });
+  const ms = h.now() - t0;
+  check(result === 7, `the first workflow after opening returned ${String(result)}`);
+  return { e, ms };
+}
+
+/** list100k: the first page of `list` (100, newest first), a filtered page and a count, each timed. */
+export async function firstPages(
+  h: Harness,
+  e: BenchEngine,
+  expected: number,
+): Promise<{ ms: number; filteredMs: number; countMs: number; count: number }> {
+  let t0 = h.now();
+  const page = await e.workflow.listPage({ pageSize: 100 });
+  const ms = h.now() - t0;
+  t0 = h.now();
+  const filtered = await e.workflow.listPage({ pageSize: 100, status: 'COMPLETED', workflowType: 'echo' });
+  const filteredMs = h.now() - t0;
+  t0 = h.now();
+  const { count } = await e.workflow.count();
+  const countMs = h.now() - t0;
+  check(page.executions.length === Math.min(100, expected), `first page holds ${page.executions.length}`);
+  check(
+    filtered.executions.length === Math.min(100, expected),
+    `filtered page holds ${filtered.executions.length}`,
+  );
+  check(count >= expected, `count ${count}, expected at least ${expected}`);
+  return { ms, filteredMs, countMs, count };
 }

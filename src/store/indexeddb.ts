@@ -201,9 +201,12 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
   const raw = unwrap(db);
   /**
    * This connection's recent packs, by version, each run's events in them: read back without
-   * asking the database, and copied for each reader.
+   * asking the database, and copied for each reader. Older packs go first, so what is kept of a
+   * run is always its latest chunks.
    */
-  const recent = new Map<number, Map<string, HistoryEvent[]>>();
+  let recent = new Map<number, Map<string, HistoryEvent[]>>();
+  /** The same by run: its chunks in the recent packs, oldest first. */
+  let recentByRun = new Map<string, HistoryEvent[][]>();
   let recentEvents = 0;
   let closed = false;
 
@@ -211,19 +214,28 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
     const byRun = new Map<string, HistoryEvent[]>();
     for (const chunk of chunks) {
       byRun.set(chunk.runId, chunk.events);
+      const list = recentByRun.get(chunk.runId) ?? [];
+      list.push(chunk.events);
+      recentByRun.set(chunk.runId, list);
       recentEvents += chunk.events.length;
     }
     recent.set(version, byRun);
     for (const [v, old] of recent) {
       if (recentEvents <= PACK_CACHE_EVENTS) break;
       recent.delete(v);
-      for (const events of old.values()) recentEvents -= events.length;
+      for (const [runId, events] of old) {
+        recentEvents -= events.length;
+        const list = recentByRun.get(runId);
+        list?.shift();
+        if (list?.length === 0) recentByRun.delete(runId);
+      }
     }
   }
 
   function forgetRuns(runIds: string[]): void {
-    for (const byRun of recent.values()) {
-      for (const runId of runIds) {
+    for (const runId of runIds) {
+      recentByRun.delete(runId);
+      for (const byRun of recent.values()) {
         const events = byRun.get(runId);
         if (events) recentEvents -= events.length;
         byRun.delete(runId);
@@ -254,6 +266,10 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
   return {
     name,
     async load() {
+      // What another connection wrote is not in the recent packs: they no longer tell a run's latest chunks.
+      recent = new Map();
+      recentByRun = new Map();
+      recentEvents = 0;
       const tx = db.transaction(
         ['log', 'executions', 'inbox', 'workflowTasks', 'activityTasks', 'timers', 'leases'],
         'readonly',
@@ -349,6 +365,11 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
       });
     },
     async readHistory(runId, fromEventId) {
+      // The run's latest chunks are at hand, back to `fromEventId`: no need to ask the database.
+      const mine = recentByRun.get(runId);
+      if (mine !== undefined && (mine[0]?.[0]?.eventId ?? Number.POSITIVE_INFINITY) <= fromEventId) {
+        return copy(mine.flat().filter((event) => event.eventId >= fromEventId));
+      }
       const tx = db.transaction(['history', 'packs'], 'readonly');
       const history = tx.objectStore('history');
       const packs = tx.objectStore('packs');

@@ -229,6 +229,8 @@ export function mirrorStore(
    * connection that took long to open has not been idle for that long).
    */
   let lastActivity = performance.now();
+  /** When this connection opened or last reloaded. */
+  let openedAt = lastActivity;
   /** Records changed since the last flush began, with what the database held before. */
   let dirty = newDirty();
   /** Record writes since the last flush began (an upper bound on the records in `dirty`). */
@@ -273,6 +275,7 @@ export function mirrorStore(
     logEntries = snapshot.changes.length;
     logRecords = snapshot.changes.reduce((n, c) => n + c.puts.length + c.deletes.length, 0);
     wroteLog = false;
+    openedAt = performance.now();
     // IDs are never reused within this store, even ones whose writes were lost.
     nextInboxId.value = nextInboxIdAfter(nextInboxId.value, snapshot);
   }
@@ -636,7 +639,10 @@ export function mirrorStore(
 
   function scheduleCompaction(): void {
     if (closed || broken || !wroteLog || compacting || logEntries <= 1) return;
-    if (logRecords >= COMPACT_MAX_RECORDS || logEntries >= COMPACT_MAX_ENTRIES) {
+    // A log left by an earlier connection waits for a quiet moment: folding it first thing would
+    // compete with the work that waited for this connection to open.
+    const settled = performance.now() - openedAt > COMPACT_IDLE_MS;
+    if (settled && (logRecords >= COMPACT_MAX_RECORDS || logEntries >= COMPACT_MAX_ENTRIES)) {
       clearTimeout(idleTimer);
       idleTimer = undefined;
       compact();

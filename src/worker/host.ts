@@ -1445,6 +1445,9 @@ export class Host {
         if (!this.#lease) throw leaseLost();
         next = exec.runId;
       } else if (next === undefined) {
+        // The record has a completed run's result: no history to read.
+        if (exec.status === 'COMPLETED' && 'result' in exec)
+          return { status: 'COMPLETED', runId: exec.runId, result: exec.result };
         // Its closing event is its last.
         const closing = await this.#store.read((tx) => tx.history.read(exec.runId, exec.nextEventId - 1));
         return outcomeOf(exec, closing.at(-1));

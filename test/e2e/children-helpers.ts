@@ -123,9 +123,10 @@ export async function status(page: Page, workflowId: string): Promise<ExecutionS
   return (await describe(page, workflowId)).status;
 }
 
+/** The runs the filter matches, in the order they started (the engine lists newest first). */
 export function list(page: Page, filter: WorkflowListFilter): Promise<RunInfo[]> {
   return page.evaluate(async (f) => {
-    const runs = await window.weft.client.workflow.list(f);
+    const runs = (await window.weft.client.workflow.list(f)).reverse();
     return runs.map((d) => ({
       workflowId: d.workflowId,
       runId: d.runId,
