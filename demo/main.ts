@@ -31,9 +31,11 @@ const variant = params.get('variant') ?? 'v1';
 
 /** The worker's URL carries the page's `db` and `variant` (appended as is: Vite's own query must stay intact). */
 function spawnWorker(): Worker {
-  // `?lease=` (ms) shortens the lease for the e2e tests of takeovers.
+  // `?lease=` (ms) shortens the lease for the e2e tests of takeovers; `?retention=` sets how long
+  // closed executions are kept.
   const lease = params.get('lease');
-  const query = `db=${encodeURIComponent(db)}&variant=${encodeURIComponent(variant)}${lease ? `&lease=${lease}` : ''}`;
+  const retention = params.get('retention');
+  const query = `db=${encodeURIComponent(db)}&variant=${encodeURIComponent(variant)}${lease ? `&lease=${lease}` : ''}${retention ? `&retention=${encodeURIComponent(retention)}` : ''}`;
   const url = `${workerUrl}${workerUrl.includes('?') ? '&' : '?'}${query}`;
   return new Worker(new URL(url, import.meta.url), { type: 'module', name: `weft-${db}` });
 }
