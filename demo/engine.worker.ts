@@ -24,7 +24,12 @@ startWorker({
   identity: `demo-${variant}-${crypto.randomUUID().slice(0, 8)}`,
   ...(lease > 0 && { leaseTimeout: lease }),
   ...(retention !== null && {
-    retention: retention === 'Infinity' ? Number.POSITIVE_INFINITY : /^\d+$/.test(retention) ? Number(retention) : retention,
+    retention:
+      retention === 'Infinity'
+        ? Number.POSITIVE_INFINITY
+        : /^\d+$/.test(retention)
+          ? Number(retention)
+          : retention,
   }),
 }).catch((error: unknown) => {
   console.error('weft demo worker failed to start', error);

@@ -443,13 +443,14 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
         }
       });
     },
-    async compact(stored) {
+    async compact(version, stored) {
       const read = db.transaction(['log', 'meta'], 'readonly');
       const [keys, entries, folded = 0] = await Promise.all([
         read.objectStore('log').getAllKeys(),
         read.objectStore('log').getAll(),
         read.objectStore('meta').get('folded') as Promise<number | undefined>,
       ]);
+      if ((keys[keys.length - 1] ?? 0) > version) return null;
       // The newest entry stays: its key is how a commit sees that someone wrote after it.
       const last = keys[keys.length - 2];
       if (last === undefined || closed) return undefined;

@@ -119,12 +119,18 @@ export interface Backing {
    */
   commit(batch: FlushBatch): Promise<boolean>;
   /**
-   * Folds the log, but its newest entry, into the stores. `stored` is called, with the
-   * executions folded (null: deleted), as soon as the stores hold them, before any later
-   * transaction of the database starts; then the folded entries leave the log.
-   * @returns the last version folded, or undefined when there was nothing to fold.
+   * Folds the log, but its newest entry, into the stores, if `version` is still the newest (no
+   * other connection wrote since: only the writer folds, as only it knows what the stores held
+   * under what it wrote). `stored` is called, with the executions folded (null: deleted), as soon
+   * as the stores hold them, before any later transaction of the database starts; then the
+   * folded entries leave the log.
+   * @returns the last version folded; undefined when there was nothing to fold; null when
+   *   another connection wrote after `version`.
    */
-  compact(stored: (executions: Map<string, ExecutionRecord | null>) => void): Promise<number | undefined>;
+  compact(
+    version: number,
+    stored: (executions: Map<string, ExecutionRecord | null>) => void,
+  ): Promise<number | undefined | null>;
   close(): void;
 }
 
@@ -669,7 +675,7 @@ export function mirrorStore(
     const entriesBefore = logEntries;
     const recordsBefore = logRecords;
     backing
-      .compact((executions) => {
+      .compact(version, (executions) => {
         // The stores hold these now: what a count of theirs must be corrected by changes.
         for (const [runId, value] of executions) {
           if (storeValues.has(runId) || known.has(pairKey('executions', runId)))
@@ -677,6 +683,11 @@ export function mirrorStore(
         }
       })
       .then((upTo) => {
+        if (upTo === null) {
+          // Another connection writes the log now: it folds it, knowing what it wrote.
+          wroteLog = false;
+          return;
+        }
         if (upTo === undefined) return;
         // All but the newest entry were folded; what was flushed meanwhile stays counted.
         logEntries = Math.max(1, logEntries - entriesBefore + 1);
@@ -685,6 +696,8 @@ export function mirrorStore(
       })
       .catch((error: unknown) => {
         // The log stays as it is, complete: compaction only saves memory, space and load time.
+        // The next try waits for a quiet second, as a first one does.
+        lastActivity = performance.now();
         if (!closed) console.error('weft: log compaction failed (will retry)', error);
       })
       .finally(() => {

@@ -331,3 +331,47 @@ describe.each([
     await expect(e.client.workflow.delete('nobody')).rejects.toBeInstanceOf(WorkflowNotFoundError);
   });
 });
+
+describe('compaction that a crash cuts short (fake-indexeddb)', () => {
+  it('a crash after the stores are folded, before the log entries go, folds nothing twice', async () => {
+    const factory = new IDBFactory();
+    const open = () => indexedDbStore({ name: 'crash', indexedDB: factory });
+    const first = await engine(open());
+    await fill(first, 60, 'c');
+    // The log entries never leave the log: as if the tab died right after the stores were folded.
+    const original = IDBObjectStore.prototype.delete;
+    let refused = 0;
+    IDBObjectStore.prototype.delete = function (this: IDBObjectStore, key: IDBValidKey | IDBKeyRange) {
+      if (this.name === 'log' && key instanceof IDBKeyRange) {
+        refused++;
+        throw new DOMException('crashed', 'AbortError');
+      }
+      return original.call(this, key);
+    };
+    const error = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      await vi.waitFor(() => expect(refused).toBeGreaterThan(0), { timeout: 10_000 });
+      // Written after the fold: a run that starts and ends, deleted again before the next fold.
+      await first.client.workflow.execute('quick', { workflowId: 'late', args: [1] });
+      await first.client.workflow.getHandle('late').delete();
+    } finally {
+      IDBObjectStore.prototype.delete = original;
+      error.mockRestore();
+    }
+    await stop(first);
+    const second = await engine(open());
+    expect(await second.client.workflow.count()).toEqual({ count: 60 });
+    await expect(second.client.workflow.getHandle('late').describe()).rejects.toBeInstanceOf(
+      WorkflowNotFoundError,
+    );
+    await second.client.workflow.execute('quick', { workflowId: 'after', args: [2] });
+    await folded(factory, 'crash');
+    // Folded once more, from where the stores were: the deleted run stays deleted.
+    const db = await rawOpen(factory, 'crash');
+    const stored = (await rawAll(db, 'executions')) as { workflowId: string }[];
+    db.close();
+    expect(stored.map((e) => e.workflowId).filter((id) => id === 'late')).toEqual([]);
+    expect(stored).toHaveLength(61);
+    expect(await second.client.workflow.count()).toEqual({ count: 61 });
+  });
+});
