@@ -112,6 +112,9 @@ const EXECUTION_INDEXES = {
   closeTime: 'closeTime',
 } as const;
 
+/** Compaction issues its writes this many at a time, each slice once the last is done. */
+const COMPACT_SLICE = 64;
+
 /** The history of its own recent flushes a connection keeps at hand, in events. */
 const PACK_CACHE_EVENTS = 10_000;
 
@@ -209,6 +212,8 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
   let recentByRun = new Map<string, HistoryEvent[][]>();
   let recentEvents = 0;
   let closed = false;
+  /** The log's entries, by version, as this connection knows them: what compaction folds. */
+  let unfolded = new Map<number, LogEntry>();
 
   function remember(version: number, chunks: HistoryChunk[]): void {
     const byRun = new Map<string, HistoryEvent[]>();
@@ -290,6 +295,7 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
           tx.objectStore('timers').getAll(),
           tx.objectStore('leases').getAll(),
         ]);
+      unfolded = new Map(keys.map((key, i) => [key, entries[i]!]));
       return {
         // The newest entry always stays in the log (see compact): its key is the version.
         version: keys[keys.length - 1] ?? 0,
@@ -310,6 +316,7 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
       // Every version since ours must still be in the log, or some changes are only in the stores.
       // The keys are distinct whole versions above ours up to `durable`: all there if as many.
       if (keys.length !== durable - version) return undefined;
+      keys.forEach((key, i) => unfolded.set(key, entries[i]!));
       return { version: durable, changes: entries.map((entry, i) => ({ ...entry, version: keys[i]! })) };
     },
     get(table, key) {
@@ -413,6 +420,7 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
         const entry: LogEntry = dropHistory.length > 0 ? { ...rest, dropHistory } : rest;
         let conflict = false;
         tx.addEventListener('complete', () => {
+          unfolded.set(key, entry);
           if (withHistory) remember(key, history);
           if (dropHistory.length > 0) forgetRuns(dropHistory);
           resolve(true);
@@ -443,60 +451,88 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
         }
       });
     },
-    async compact(version, stored) {
-      const read = db.transaction(['log', 'meta'], 'readonly');
-      const [keys, entries, folded = 0] = await Promise.all([
-        read.objectStore('log').getAllKeys(),
-        read.objectStore('log').getAll(),
-        read.objectStore('meta').get('folded') as Promise<number | undefined>,
-      ]);
-      if ((keys[keys.length - 1] ?? 0) > version) return null;
+    compact(version, stored) {
+      // What the log holds is at hand: loaded, caught up with, or written by this connection.
+      const versions = [...unfolded.keys()];
+      const newest = versions[versions.length - 1];
       // The newest entry stays: its key is how a commit sees that someone wrote after it.
-      const last = keys[keys.length - 2];
-      if (last === undefined || closed) return undefined;
-      const fold = foldLog(entries.filter((_, i) => keys[i]! > folded && keys[i]! <= last));
-      // First the stores, with the version they are at; then, in a transaction of its own that
-      // a flush need not wait for, the entries leave the log. Folding again what a crash left
-      // in between is skipped by that version.
-      if (last > folded) {
-        const drops = fold.dropHistory.length > 0;
-        const scope: StoreNames<WeftDB>[] = [
-          'meta',
-          ...TABLES,
-          ...(drops ? (['history', 'packs'] as const) : []),
-        ];
-        await new Promise<void>((resolve, reject) => {
-          const tx = raw.transaction(scope, 'readwrite');
-          tx.addEventListener('complete', () => {
-            stored(fold.executions);
-            resolve();
-          });
-          tx.addEventListener('abort', () => reject(tx.error ?? new Error('compaction aborted')));
-          try {
-            const meta = tx.objectStore('meta');
-            const check = meta.get('folded');
-            check.addEventListener('success', () => {
-              // Another writer folded it meanwhile.
-              if (((check.result as number | undefined) ?? 0) !== folded) abortQuietly(tx);
-            });
-            // Raw requests without handlers, not a promise each: a failed one aborts the
-            // transaction, and its abort reports it.
-            for (const { table, key, value } of fold.records) {
-              const store = tx.objectStore(table);
-              if (value === undefined) store.delete(key as IDBValidKey);
-              else store.put(value);
-            }
-            for (const runId of fold.dropHistory) dropRun(tx, runId);
-            meta.put(last, 'folded');
-          } catch (error) {
-            abortQuietly(tx);
-            reject(error);
-          }
+      const last = versions[versions.length - 2];
+      if (newest !== undefined && newest > version) return Promise.resolve(null);
+      if (last === undefined || closed) return Promise.resolve(undefined);
+      // One transaction: the stores, the version they are at, and the entries out of the log.
+      // (A flush waits for it either way: Chromium runs read-write transactions one at a time.)
+      const entries = versions.filter((v) => v <= last);
+      const drops = entries.some((v) => (unfolded.get(v)!.dropHistory?.length ?? 0) > 0);
+      const scope: StoreNames<WeftDB>[] = [
+        'meta',
+        'log',
+        ...TABLES,
+        ...(drops ? (['history', 'packs'] as const) : []),
+      ];
+      return new Promise((resolve, reject) => {
+        const tx = raw.transaction(scope, 'readwrite');
+        let fold: ReturnType<typeof foldLog> | undefined;
+        let conflict = false;
+        tx.addEventListener('complete', () => {
+          if (!fold) return resolve(undefined);
+          for (const v of entries) unfolded.delete(v);
+          stored(fold.executions);
+          resolve(last);
         });
-      }
-      const done = db.transaction('log', 'readwrite');
-      await Promise.all([done.objectStore('log').delete(IDBKeyRange.upperBound(last)), done.done]);
-      return last;
+        tx.addEventListener('abort', () => {
+          if (conflict) resolve(null);
+          else reject(tx.error ?? new Error('compaction aborted'));
+        });
+        try {
+          const log = tx.objectStore('log');
+          const meta = tx.objectStore('meta');
+          // Someone wrote after `version`: they fold the log now.
+          const check = log.getKey(IDBKeyRange.lowerBound(version, true));
+          check.addEventListener('success', () => {
+            if (check.result === undefined) return;
+            conflict = true;
+            abortQuietly(tx);
+          });
+          const folded = meta.get('folded');
+          folded.addEventListener('success', () => {
+            if (conflict) return;
+            // Entries a crash left in the log after folding them are in the stores already.
+            const upTo = (folded.result as number | undefined) ?? 0;
+            fold = foldLog(entries.filter((v) => v > upTo).map((v) => unfolded.get(v)!));
+            // Raw requests without handlers, not a promise each: a failed one aborts the
+            // transaction, and its abort reports it. A slice at a time, the next issued when the
+            // last of the slice succeeds: the worker's thread is never held for long (issuing a
+            // request costs it about 40 µs, mostly the structured clone).
+            const { records, dropHistory } = fold;
+            let next = 0;
+            const issue = (): void => {
+              try {
+                const end = Math.min(next + COMPACT_SLICE, records.length);
+                let request: IDBRequest | undefined;
+                for (; next < end; next++) {
+                  const { table, key, value } = records[next]!;
+                  const store = tx.objectStore(table);
+                  request = value === undefined ? store.delete(key as IDBValidKey) : store.put(value);
+                }
+                if (next < records.length) {
+                  request!.addEventListener('success', issue);
+                  return;
+                }
+                for (const runId of dropHistory) dropRun(tx, runId);
+                meta.put(last, 'folded');
+                log.delete(IDBKeyRange.upperBound(last));
+              } catch (error) {
+                abortQuietly(tx);
+                reject(error);
+              }
+            };
+            issue();
+          });
+        } catch (error) {
+          abortQuietly(tx);
+          reject(error);
+        }
+      });
     },
     close() {
       closed = true;

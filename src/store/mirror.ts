@@ -121,9 +121,9 @@ export interface Backing {
   /**
    * Folds the log, but its newest entry, into the stores, if `version` is still the newest (no
    * other connection wrote since: only the writer folds, as only it knows what the stores held
-   * under what it wrote). `stored` is called, with the executions folded (null: deleted), as soon
-   * as the stores hold them, before any later transaction of the database starts; then the
-   * folded entries leave the log.
+   * under what it wrote), and drops the folded entries, in one transaction. `stored` is called,
+   * with the executions folded (null: deleted), once the stores hold them, before any later
+   * transaction of the database starts.
    * @returns the last version folded; undefined when there was nothing to fold; null when
    *   another connection wrote after `version`.
    */
@@ -145,7 +145,7 @@ const COMPACT_IDLE_MS = 1_000;
  * ...or at once past this many records or entries in it: the log is what every connection
  * reads when it opens, so it must stay short however busy the database is.
  */
-const COMPACT_MAX_RECORDS = 2_000;
+const COMPACT_MAX_RECORDS = 4_000;
 const COMPACT_MAX_ENTRIES = 300;
 
 interface Waiter {

@@ -333,12 +333,12 @@ describe.each([
 });
 
 describe('compaction that a crash cuts short (fake-indexeddb)', () => {
-  it('a crash after the stores are folded, before the log entries go, folds nothing twice', async () => {
+  it('a compaction cut short by a crash changes nothing, and the next folds each entry once', async () => {
     const factory = new IDBFactory();
     const open = () => indexedDbStore({ name: 'crash', indexedDB: factory });
     const first = await engine(open());
     await fill(first, 60, 'c');
-    // The log entries never leave the log: as if the tab died right after the stores were folded.
+    // The log entries cannot leave the log: as if the tab died in the middle of compacting.
     const original = IDBObjectStore.prototype.delete;
     let refused = 0;
     IDBObjectStore.prototype.delete = function (this: IDBObjectStore, key: IDBValidKey | IDBKeyRange) {
@@ -366,7 +366,7 @@ describe('compaction that a crash cuts short (fake-indexeddb)', () => {
     );
     await second.client.workflow.execute('quick', { workflowId: 'after', args: [2] });
     await folded(factory, 'crash');
-    // Folded once more, from where the stores were: the deleted run stays deleted.
+    // Folded from where the stores were: the deleted run stays deleted.
     const db = await rawOpen(factory, 'crash');
     const stored = (await rawAll(db, 'executions')) as { workflowId: string }[];
     db.close();
