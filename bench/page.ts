@@ -309,9 +309,9 @@ async function idleClose(): Promise<void> {
 let scale: { engine: BenchEngine } | undefined;
 let scaleOpens = 0;
 
-async function scaleFill(n: number): Promise<{ db: string; ms: number; perSec: number }> {
+async function scaleFill(n: number, inFlight: number): Promise<{ db: string; ms: number; perSec: number }> {
   const db = freshDb('open');
-  return { db, ...(await fillClosed(harness, db, n)) };
+  return { db, ...(await fillClosed(harness, db, n, inFlight)) };
 }
 
 /** Opens `db` in a new engine worker and runs a workflow; the engine stays open for the heap and list. */
@@ -320,6 +320,24 @@ async function scaleOpen(db: string): Promise<{ ms: number; url: string }> {
   const { e, ms } = await openAndRun(harness, db, `${++scaleOpens}`);
   scale = { engine: e };
   return { ms, url: withQuery(new URL(benchWorkerUrl, location.href).href, `db=${encodeURIComponent(db)}`) };
+}
+
+/**
+ * Waits until the open engine has folded the log it found (one entry left, the newest): what it
+ * then holds is its steady state. Polls the database's `log` store.
+ */
+async function scaleSettled(db: string): Promise<{ ms: number }> {
+  const t0 = now();
+  const idb = await openDB(db);
+  try {
+    for (;;) {
+      if ((await idb.count('log')) <= 1) return { ms: now() - t0 };
+      if (now() - t0 > 20_000) throw new Error(`the log of ${db} was not folded within 20 s`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  } finally {
+    idb.close();
+  }
 }
 
 function scaleList(expected: number) {
@@ -368,6 +386,7 @@ const bench = {
   scaleFill,
   scaleOpen,
   scaleList,
+  scaleSettled,
   scaleClose,
   emptyDb: () => freshDb('empty'),
   /** Terminates every engine worker this page started (after a timeout, before the next scenario). */

@@ -6,7 +6,6 @@ import { type Backing, type MirrorSnapshot, mirrorStore, type Put } from './mirr
 import {
   type DurableKey,
   durableKeyOf,
-  isAfter,
   KEY_PATHS,
   matchesFilter,
   memoryKey,
@@ -89,7 +88,6 @@ interface WeftDB extends DBSchema {
       type: [string, number, string];
       parent: [string, number, string];
       workflowId: [string, number, string];
-      closeTime: number;
     };
   };
   workflowIds: { key: string; value: WorkflowIdRecord };
@@ -109,7 +107,6 @@ const EXECUTION_INDEXES = {
   type: ['workflowType', 'startTime', 'runId'],
   parent: ['parentWorkflowId', 'startTime', 'runId'],
   workflowId: ['workflowId', 'startTime', 'runId'],
-  closeTime: 'closeTime',
 } as const;
 
 /** Compaction issues its writes this many at a time, each slice once the last is done. */
@@ -212,8 +209,13 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
   let recentByRun = new Map<string, HistoryEvent[][]>();
   let recentEvents = 0;
   let closed = false;
-  /** The log's entries, by version, as this connection knows them: what compaction folds. */
+  /**
+   * The log's entries this connection caught up with or wrote, by version: what compaction
+   * folds. Those it found at open are read again when it first folds (keeping them would hold
+   * every value they superseded, in a connection that has just opened).
+   */
   let unfolded = new Map<number, LogEntry>();
+  let readLog = true;
 
   function remember(version: number, chunks: HistoryChunk[]): void {
     const byRun = new Map<string, HistoryEvent[]>();
@@ -295,7 +297,8 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
           tx.objectStore('timers').getAll(),
           tx.objectStore('leases').getAll(),
         ]);
-      unfolded = new Map(keys.map((key, i) => [key, entries[i]!]));
+      unfolded = new Map();
+      readLog = true;
       return {
         // The newest entry always stays in the log (see compact): its key is the version.
         version: keys[keys.length - 1] ?? 0,
@@ -339,13 +342,19 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
     },
     closedBefore(time, limit, after, skip) {
       const store = raw.transaction('executions', 'readonly').objectStore('executions');
-      const from = after?.closeTime;
-      const range =
-        from === undefined ? IDBKeyRange.upperBound(time, true) : IDBKeyRange.bound(from, time, false, true);
+      // A run closed before `time` started before it: the start index holds them all, in start
+      // order, with the runs still open or closed since among them (few: open work, and what
+      // closed within the retention after starting before it). One index fewer to keep up.
+      const range = IDBKeyRange.bound(
+        after ? [after.startTime, after.runId] : [Number.NEGATIVE_INFINITY],
+        [time],
+        after !== undefined,
+        true,
+      );
       return collect<ExecutionRecord>(
-        store.index('closeTime').openCursor(range),
+        store.index('start').openCursor(range),
         limit,
-        (record) => !skip(record.runId) && isAfter(record, after),
+        (record) => !skip(record.runId) && record.closeTime !== undefined && record.closeTime < time,
       );
     },
     count(filter, correction) {
@@ -451,14 +460,24 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
         }
       });
     },
-    compact(version, stored) {
-      // What the log holds is at hand: loaded, caught up with, or written by this connection.
+    async compact(version, stored) {
+      if (readLog) {
+        const log = db.transaction('log', 'readonly').objectStore('log');
+        const [keys, entries] = await Promise.all([log.getAllKeys(), log.getAll()]);
+        keys.forEach((key, i) => {
+          if (!unfolded.has(key)) unfolded.set(key, entries[i]!);
+        });
+        // In version order again: what was written meanwhile comes after what was read.
+        unfolded = new Map([...unfolded].sort(([a], [b]) => a - b));
+        readLog = false;
+      }
+      // What the log holds is at hand: read once, caught up with, or written by this connection.
       const versions = [...unfolded.keys()];
       const newest = versions[versions.length - 1];
       // The newest entry stays: its key is how a commit sees that someone wrote after it.
       const last = versions[versions.length - 2];
-      if (newest !== undefined && newest > version) return Promise.resolve(null);
-      if (last === undefined || closed) return Promise.resolve(undefined);
+      if (newest !== undefined && newest > version) return null;
+      if (last === undefined || closed) return undefined;
       // One transaction: the stores, the version they are at, and the entries out of the log.
       // (A flush waits for it either way: Chromium runs read-write transactions one at a time.)
       const entries = versions.filter((v) => v <= last);
@@ -469,7 +488,7 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
         ...TABLES,
         ...(drops ? (['history', 'packs'] as const) : []),
       ];
-      return new Promise((resolve, reject) => {
+      return new Promise<number | undefined | null>((resolve, reject) => {
         const tx = raw.transaction(scope, 'readwrite');
         let fold: ReturnType<typeof foldLog> | undefined;
         let conflict = false;
@@ -737,7 +756,7 @@ function upgrade(
     if (db.objectStoreNames.contains('executions')) {
       const executions = transaction.objectStore('executions');
       for (const [index, keyPath] of Object.entries(EXECUTION_INDEXES))
-        executions.createIndex(index, keyPath as string | string[]);
+        executions.createIndex(index, [...keyPath]);
     }
     if (oldVersion > 0 && db.objectStoreNames.contains('log')) {
       migrateLog(transaction.objectStore('log'), packs, oldVersion);

@@ -320,13 +320,13 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
       if (record.closeTime !== undefined && record.closeTime < time && isAfter(record, after))
         held.push(record);
     }
-    held.sort(compareCloseTimes);
+    held.sort(compareStarts);
     const mine = copy(held.slice(0, limit));
     if (!durable) return mine;
     const skip = (runId: string) => tables.executions.has(runId) || durable.knows('executions', runId);
     const stored = await durable.closedBefore(time, limit, after, skip);
     checkActive();
-    return [...mine, ...stored].sort(compareCloseTimes).slice(0, limit);
+    return [...mine, ...stored].sort(compareStarts).slice(0, limit);
   }
 
   return {
@@ -531,19 +531,16 @@ export function compareNewestFirst(a: ExecutionCursor, b: ExecutionCursor): numb
 }
 
 /** Where a scan of closed executions stopped. */
-export type ClosedCursor = Pick<ExecutionRecord, 'closeTime' | 'runId'>;
+export type ClosedCursor = Pick<ExecutionRecord, 'startTime' | 'runId'>;
 
-/** Whether a closed record comes after the cursor in close order. */
+/** Whether a record comes after the cursor in start order. */
 export function isAfter(record: ExecutionRecord, after: ClosedCursor | undefined): boolean {
-  if (after === undefined) return true;
-  const a = after.closeTime ?? 0;
-  const r = record.closeTime ?? 0;
-  return r > a || (r === a && record.runId > after.runId);
+  return after === undefined || compareStarts(after, record) < 0;
 }
 
-/** Oldest close first, then by run ID: the order retention deletes in. */
-export function compareCloseTimes(a: ExecutionRecord, b: ExecutionRecord): number {
-  return (a.closeTime ?? 0) - (b.closeTime ?? 0) || compareKeys(a.runId, b.runId);
+/** Oldest start first, then by run ID: the order retention deletes in. */
+function compareStarts(a: ClosedCursor, b: ClosedCursor): number {
+  return a.startTime - b.startTime || compareKeys(a.runId, b.runId);
 }
 
 // The orders below match the IndexedDB store, whose lists come back in key order.

@@ -199,13 +199,13 @@ export interface StoreTx {
     /** How many executions match; answered from indexes, without reading the records. */
     count(filter?: ExecutionFilter): Promise<number>;
     /**
-     * Closed executions whose closeTime is before `time`, oldest close first (then by run ID),
+     * Closed executions whose closeTime is before `time`, oldest start first (then by run ID),
      * at most `limit`, after `after` in that order when given.
      */
     closedBefore(
       time: number,
       limit: number,
-      after?: Pick<ExecutionRecord, 'closeTime' | 'runId'>,
+      after?: Pick<ExecutionRecord, 'startTime' | 'runId'>,
     ): Promise<ExecutionRecord[]>;
     /**
      * Every matching execution, oldest first. Reads them all: for tests and small databases;

@@ -94,7 +94,7 @@ describe('indexedDbStore', () => {
     expect(await rawGet(db, 'meta', 'schema')).toEqual({ app: 'weft', version: SCHEMA_VERSION });
     // What visibility, open work and retention are read through.
     expect([...db.transaction('executions').objectStore('executions').indexNames].sort()).toEqual(
-      ['closeTime', 'parent', 'start', 'status', 'type', 'workflowId'].sort(),
+      ['parent', 'start', 'status', 'type', 'workflowId'].sort(),
     );
     const runs = db.transaction('packs').objectStore('packs').index('runs');
     expect([runs.keyPath, runs.multiEntry]).toEqual(['runs', true]);
