@@ -145,7 +145,7 @@ const COMPACT_IDLE_MS = 1_000;
  * ...or at once past this many records or entries in it: the log is what every connection
  * reads when it opens, so it must stay short however busy the database is.
  */
-const COMPACT_MAX_RECORDS = 5_000;
+const COMPACT_MAX_RECORDS = 10_000;
 const COMPACT_MAX_ENTRIES = 300;
 
 interface Waiter {
