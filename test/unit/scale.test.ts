@@ -209,7 +209,10 @@ describe.each([
     const parent = await e.client.workflow.start('parentWaits', { workflowId: 'pw' });
     await expect.poll(async () => (await e.client.workflow.count({ parentWorkflowId: 'pw' })).count).toBe(1);
     await fill(e, 5, 'f');
-    const middle = Date.now();
+    // A time after every start so far, and the clock past it before the next start.
+    const starts = (await e.client.workflow.list()).map((d) => d.startTime.getTime());
+    const middle = Math.max(...starts) + 1;
+    while (Date.now() < middle) await new Promise((resolve) => setTimeout(resolve, 1));
     await e.client.workflow.start('sleeper', { workflowId: 'sl' });
     const ids = async (query: Parameters<typeof e.client.workflow.listPage>[0]) =>
       (await e.client.workflow.listPage(query)).executions.map((d) => d.workflowId).sort();
