@@ -363,7 +363,7 @@ export async function fillClosed(
   h: Harness,
   db: string,
   n: number,
-  inFlight = 200,
+  inFlight = 1_000,
 ): Promise<{ ms: number; perSec: number; startsPerSec: number }> {
   const e = await h.open(db);
   try {
