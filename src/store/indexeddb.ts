@@ -391,31 +391,25 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
       const packs = tx.objectStore('packs');
       // The chunk holding `fromEventId` may start before it: fetch the last chunk that starts
       // below it (a reverse cursor, one step) alongside every chunk that starts at or after it.
-      const [before, rest, versions] = await Promise.all([
+      // The run's packs in one request (in the index, by version: the order they were written).
+      const [before, rest, runPacks] = await Promise.all([
         history.openCursor(IDBKeyRange.bound([runId, -Infinity], [runId, fromEventId], false, true), 'prev'),
         history.getAll(IDBKeyRange.bound([runId, fromEventId], [runId, Infinity])),
-        packs.index('runs').getAllKeys(runId),
+        packs.index('runs').getAll(runId),
       ]);
-      const fromDisk = await Promise.all(
-        versions.map((v) => (recent.get(v)?.has(runId) ? undefined : packs.get(v))),
-      );
       /** The events read, in order: each once, none before `fromEventId`. */
       const events: HistoryEvent[] = [];
       let last = fromEventId - 1;
-      const add = (chunk: HistoryEvent[] = [], own = false): void => {
+      const add = (chunk: HistoryEvent[] = []): void => {
         for (const event of chunk) {
           if (event.eventId <= last) continue;
-          events.push(own ? copy(event) : event);
+          events.push(event);
           last = event.eventId;
         }
       };
       add(before?.value.events);
       for (const chunk of rest) add(chunk.events);
-      versions.forEach((v, i) => {
-        const mine = recent.get(v)?.get(runId);
-        if (mine) add(mine, true);
-        else add(fromDisk[i]?.chunks.find((c) => c.runId === runId)?.events);
-      });
+      for (const pack of runPacks) add(pack.chunks.find((c) => c.runId === runId)?.events);
       return events;
     },
     commit(batch) {
