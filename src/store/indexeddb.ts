@@ -319,7 +319,9 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
       // Every version since ours must still be in the log, or some changes are only in the stores.
       // The keys are distinct whole versions above ours up to `durable`: all there if as many.
       if (keys.length !== durable - version) return undefined;
-      keys.forEach((key, i) => unfolded.set(key, entries[i]!));
+      keys.forEach((key, i) => {
+        unfolded.set(key, entries[i]!);
+      });
       return { version: durable, changes: entries.map((entry, i) => ({ ...entry, version: keys[i]! })) };
     },
     get(table, key) {
