@@ -573,7 +573,8 @@ function dropRun(tx: IDBTransaction, runId: string): void {
 
 /**
  * The last value of every record the log touched (a record created and deleted within it is
- * left out: the stores never held it), the executions among them, and the runs whose history goes.
+ * left out: the stores never held it; so is a workflow-ID record that names the ID's last started
+ * run and nothing more), the executions among them, and the runs whose history goes.
  */
 function foldLog(entries: LogEntry[]): {
   records: { table: TableName; key: DurableKey; value: object | undefined }[];
@@ -601,6 +602,8 @@ function foldLog(entries: LogEntry[]): {
   const out: { table: TableName; key: DurableKey; value: object | undefined }[] = [];
   for (const { table, key, value, fresh } of records.values()) {
     if (value === undefined && fresh) continue;
+    // The ID's last started run is its current one: this record says nothing the index does not.
+    if (table === 'workflowIds' && value !== undefined && !('supersedes' in value)) continue;
     out.push({ table, key, value });
     if (table === 'executions') executions.set(key as string, (value as ExecutionRecord | undefined) ?? null);
   }

@@ -56,10 +56,17 @@ export interface ExecutionRecord {
   memo?: Record<string, unknown>;
 }
 
-/** Maps a workflow ID to the run that currently holds it. */
+/**
+ * Maps a workflow ID to the run that currently holds it. The current run is also the ID's last
+ * started (the `workflowId` filter, newest first), so a store may drop a record without
+ * `supersedes` once the run is on disk; the engine looks for the last started then. A record
+ * with it is kept: the run may have started in the same millisecond as the one it follows.
+ */
 export interface WorkflowIdRecord {
   workflowId: string;
   runId: string;
+  /** The run this one took over from (continue-as-new, a retry, a start that found it). */
+  supersedes?: string;
 }
 
 /** One commit's events for one run: history is stored in chunks, not a record per event. */

@@ -188,8 +188,15 @@ export async function findRun(
   // A running run is its ID's current one, and at hand: no disk read for open work.
   const [open] = await tx.executions.open({ workflowId });
   if (open) return open;
-  const current = await tx.workflowIds.get(workflowId);
-  return current ? tx.executions.get(current.runId) : undefined;
+  // The run the workflow-ID record names, unless a later run started: a store may keep on disk
+  // only the records that say what the start order could not (see `WorkflowIdRecord`).
+  const [record, [newest]] = await Promise.all([
+    tx.workflowIds.get(workflowId),
+    tx.executions.page({ filter: { workflowId }, limit: 1 }),
+  ]);
+  const named = record && (await tx.executions.get(record.runId));
+  if (!named || !newest) return named ?? newest;
+  return newest.startTime > named.startTime ? newest : named;
 }
 
 async function requireOpenRun(tx: StoreTx, workflowId: string, runId: string | undefined, what: string) {
@@ -321,7 +328,10 @@ export async function startWorkflow(
     },
   };
   appendEvents(tx, exec, [started], fx);
-  tx.workflowIds.put({ workflowId, runId });
+  // The run it takes over from, when known (continue-as-new, a retry, a restart after a run it
+  // found): only then may the start order leave the ID's current run in doubt (see `findRun`).
+  const supersedes = continuation?.fromRunId ?? current?.runId;
+  tx.workflowIds.put({ workflowId, runId, ...(supersedes !== undefined && { supersedes }) });
   save(tx, exec, fx, true);
   const backoff = continuation?.firstWorkflowTaskBackoff ?? 0;
   // A retry waits out its backoff before its first workflow task, durably (a timer record).
