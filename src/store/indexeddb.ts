@@ -324,8 +324,25 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
       });
       return { version: durable, changes: entries.map((entry, i) => ({ ...entry, version: keys[i]! })) };
     },
-    get(table, key) {
-      return db.get(table, key);
+    async get(table, key) {
+      if (table === 'executions') return db.get(table, key);
+      // The stores keep a workflow-ID record only when the start order cannot tell (see
+      // `foldLog`): the ID's current run is the one it names, unless a later run started.
+      const tx = db.transaction(['workflowIds', 'executions'], 'readonly');
+      const [record, newest] = await Promise.all([
+        tx.objectStore('workflowIds').get(key),
+        tx
+          .objectStore('executions')
+          .index('workflowId')
+          .openCursor(IDBKeyRange.bound([key], [key, []]), 'prev'),
+      ]);
+      const last = newest?.value;
+      if (!last) return record;
+      if (record && record.runId !== last.runId) {
+        const named = await tx.objectStore('executions').get(record.runId);
+        if (named && named.startTime >= last.startTime) return record;
+      }
+      return { workflowId: key, runId: last.runId };
     },
     async getMany(table, keys) {
       const store = db.transaction(table, 'readonly').objectStore(table);

@@ -58,9 +58,9 @@ export interface ExecutionRecord {
 
 /**
  * Maps a workflow ID to the run that currently holds it. The current run is also the ID's last
- * started (the `workflowId` filter, newest first), so a store may drop a record without
- * `supersedes` once the run is on disk; the engine looks for the last started then. A record
- * with it is kept: the run may have started in the same millisecond as the one it follows.
+ * started, so a store may drop a record without `supersedes` once the run is on disk, and answer
+ * with the last started run (the IndexedDB store does); a record with it is kept: the run may
+ * have started in the same millisecond as the one it follows.
  */
 export interface WorkflowIdRecord {
   workflowId: string;

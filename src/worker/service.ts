@@ -188,15 +188,8 @@ export async function findRun(
   // A running run is its ID's current one, and at hand: no disk read for open work.
   const [open] = await tx.executions.open({ workflowId });
   if (open) return open;
-  // The run the workflow-ID record names, unless a later run started: a store may keep on disk
-  // only the records that say what the start order could not (see `WorkflowIdRecord`).
-  const [record, [newest]] = await Promise.all([
-    tx.workflowIds.get(workflowId),
-    tx.executions.page({ filter: { workflowId }, limit: 1 }),
-  ]);
-  const named = record && (await tx.executions.get(record.runId));
-  if (!named || !newest) return named ?? newest;
-  return newest.startTime > named.startTime ? newest : named;
+  const current = await tx.workflowIds.get(workflowId);
+  return current ? tx.executions.get(current.runId) : undefined;
 }
 
 async function requireOpenRun(tx: StoreTx, workflowId: string, runId: string | undefined, what: string) {

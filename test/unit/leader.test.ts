@@ -109,7 +109,9 @@ describe('leader election', () => {
     const a = await createEngine({ workflows, store, identity: 'a', leaseTimeout: 60_000, bus });
     await a.client.workflow.start('nap', { workflowId: 'n2', args: [50] });
     const historyOf = () =>
-      store.read(async (tx) => tx.history.read((await tx.executions.list({ workflowId: 'n2' }))[0]?.runId ?? ''));
+      store.read(async (tx) =>
+        tx.history.read((await tx.executions.list({ workflowId: 'n2' }))[0]?.runId ?? ''),
+      );
     const before = await historyOf();
     // Another host takes the lease meanwhile (as while a was frozen): epoch 2.
     await store.write(async (tx) =>
