@@ -15,7 +15,14 @@ import {
   type Store,
   WorkflowNotFoundError,
 } from '../../src/index.ts';
-import { condition, defineSignal, executeChild, setHandler, sleep } from '../../src/workflow/index.ts';
+import {
+  condition,
+  continueAsNew,
+  defineSignal,
+  executeChild,
+  setHandler,
+  sleep,
+} from '../../src/workflow/index.ts';
 
 const done = defineSignal('done');
 
@@ -25,6 +32,11 @@ const workflows = {
   },
   async sleeper(): Promise<void> {
     await sleep('1 day');
+  },
+  /** Continues as new until `n` reaches 0: runs of one ID that follow each other at once. */
+  async countdown(n: number): Promise<number> {
+    if (n > 0) await continueAsNew<typeof workflows.countdown>(n - 1);
+    return n;
   },
   /** A parent that outlives its closed child until it is told to finish. */
   async parentWaits(): Promise<number> {
@@ -177,6 +189,27 @@ describe('opening in proportion to open work (fake-indexeddb)', () => {
     await folded(factory, 'scale-2');
     expect(await e.client.workflow.count({ status: 'COMPLETED' })).toEqual({ count: 150 });
     expect((await e.client.workflow.getHandle('b-3').describe()).status).toBe('COMPLETED');
+  });
+});
+
+describe("a workflow ID's current run, once its runs are on disk (fake-indexeddb)", () => {
+  it('is the last of a continue-as-new chain, and a later plain start after it', async () => {
+    const factory = new IDBFactory();
+    const e = await engine(indexedDbStore({ name: 'current', indexedDB: factory }));
+    expect(await e.client.workflow.execute('countdown', { workflowId: 'cd', args: [3] })).toBe(0);
+    await folded(factory, 'current');
+    const chain = await e.client.workflow.list({ workflowId: 'cd' });
+    expect(chain).toHaveLength(4);
+    const last = await e.client.workflow.getHandle('cd').describe();
+    expect([
+      last.status,
+      (await e.client.workflow.getHandle('cd').fetchHistory()).events[0]?.attributes,
+    ]).toMatchObject(['COMPLETED', { input: [0] }]);
+    // A plain start after the chain: the ID's current run is the new one, on disk too.
+    await e.client.workflow.execute('quick', { workflowId: 'cd', args: [1] });
+    await e.client.workflow.execute('quick', { workflowId: 'other', args: [1] });
+    await folded(factory, 'current');
+    expect((await e.client.workflow.getHandle('cd').describe()).type).toBe('quick');
   });
 });
 
