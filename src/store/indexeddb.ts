@@ -52,6 +52,8 @@ interface LogEntry {
   puts: Put[];
   deletes: { table: TableName; key: DurableKey }[];
   dropHistory?: string[];
+  /** The runs with events in this flush's pack. */
+  historyRuns?: string[];
 }
 
 /**
@@ -111,6 +113,12 @@ const EXECUTION_INDEXES = {
 
 /** Compaction issues its writes this many at a time, each slice once the last is done. */
 const COMPACT_SLICE = 64;
+
+/**
+ * A run with events in this many of the packs a fold covers has them merged into one chunk of
+ * the history store: a long history reads as a few records, not one per flush.
+ */
+const CONSOLIDATE_PACKS = 16;
 
 /** The history of its own recent flushes a connection keeps at hand, in events. */
 const PACK_CACHE_EVENTS = 10_000;
@@ -439,7 +447,11 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
         const tx = raw.transaction(withHistory ? ['log', 'packs'] : ['log'], 'readwrite');
         const { expectedVersion, history, dropHistory, ...rest } = batch;
         const key = expectedVersion + 1;
-        const entry: LogEntry = dropHistory.length > 0 ? { ...rest, dropHistory } : rest;
+        const entry: LogEntry = {
+          ...rest,
+          ...(dropHistory.length > 0 && { dropHistory }),
+          ...(withHistory && { historyRuns: history.map((c) => c.runId) }),
+        };
         let conflict = false;
         tx.addEventListener('complete', () => {
           unfolded.set(key, entry);
@@ -495,11 +507,17 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
       // (A flush waits for it either way: Chromium runs read-write transactions one at a time.)
       const entries = versions.filter((v) => v <= last);
       const drops = entries.some((v) => (unfolded.get(v)!.dropHistory?.length ?? 0) > 0);
+      // Runs whose history these entries' packs spread thin.
+      const packsOf = new Map<string, number>();
+      for (const v of entries)
+        for (const runId of unfolded.get(v)!.historyRuns ?? [])
+          packsOf.set(runId, (packsOf.get(runId) ?? 0) + 1);
+      const consolidate = [...packsOf].filter(([, n]) => n >= CONSOLIDATE_PACKS).map(([runId]) => runId);
       const scope: StoreNames<WeftDB>[] = [
         'meta',
         'log',
         ...TABLES,
-        ...(drops ? (['history', 'packs'] as const) : []),
+        ...(drops || consolidate.length > 0 ? (['history', 'packs'] as const) : []),
       ];
       return new Promise<number | undefined | null>((resolve, reject) => {
         const tx = raw.transaction(scope, 'readwrite');
@@ -551,6 +569,8 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
                   return;
                 }
                 for (const runId of dropHistory) dropRun(tx, runId);
+                for (const runId of consolidate)
+                  if (!dropHistory.includes(runId)) consolidateRun(tx, runId, last);
                 meta.put(last, 'folded');
                 log.delete(IDBKeyRange.upperBound(last));
               } catch (error) {
@@ -581,6 +601,31 @@ function dropRun(tx: IDBTransaction, runId: string): void {
     const cursor = request.result;
     if (cursor === null) return;
     const pack = cursor.value as Pack;
+    const runs = pack.runs.filter((r) => r !== runId);
+    if (runs.length === 0) cursor.delete();
+    else cursor.update({ runs, chunks: pack.chunks.filter((c) => c.runId !== runId) } satisfies Pack);
+    cursor.continue();
+  });
+}
+
+/**
+ * Moves a run's events out of the packs up to version `last` into one chunk of the history
+ * store (a pack left empty goes). Readers see one or the other: the transaction is atomic, and a
+ * history read takes each event once from wherever it is.
+ */
+function consolidateRun(tx: IDBTransaction, runId: string, last: number): void {
+  const events: HistoryEvent[] = [];
+  const request = tx.objectStore('packs').index('runs').openCursor(IDBKeyRange.only(runId));
+  request.addEventListener('success', () => {
+    const cursor = request.result;
+    if (cursor === null || (cursor.primaryKey as number) > last) {
+      const first = events[0];
+      if (first)
+        tx.objectStore('history').put({ runId, firstEventId: first.eventId, events } satisfies HistoryChunk);
+      return;
+    }
+    const pack = cursor.value as Pack;
+    for (const chunk of pack.chunks) if (chunk.runId === runId) events.push(...chunk.events);
     const runs = pack.runs.filter((r) => r !== runId);
     if (runs.length === 0) cursor.delete();
     else cursor.update({ runs, chunks: pack.chunks.filter((c) => c.runId !== runId) } satisfies Pack);

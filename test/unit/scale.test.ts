@@ -167,7 +167,7 @@ describe('opening in proportion to open work (fake-indexeddb)', () => {
     await expect(second.client.workflow.getHandle('q-8').signal(done)).rejects.toBeInstanceOf(
       WorkflowNotFoundError,
     );
-  });
+  }, 30_000);
 
   it('keeps closed runs out of memory once the log is folded, and counts right on both sides', async () => {
     const factory = new IDBFactory();
@@ -189,7 +189,7 @@ describe('opening in proportion to open work (fake-indexeddb)', () => {
     await folded(factory, 'scale-2');
     expect(await e.client.workflow.count({ status: 'COMPLETED' })).toEqual({ count: 150 });
     expect((await e.client.workflow.getHandle('b-3').describe()).status).toBe('COMPLETED');
-  });
+  }, 30_000);
 });
 
 describe("a workflow ID's current run, once its runs are on disk (fake-indexeddb)", () => {
@@ -210,7 +210,7 @@ describe("a workflow ID's current run, once its runs are on disk (fake-indexeddb
     await e.client.workflow.execute('quick', { workflowId: 'other', args: [1] });
     await folded(factory, 'current');
     expect((await e.client.workflow.getHandle('cd').describe()).type).toBe('quick');
-  });
+  }, 30_000);
 });
 
 describe.each([
@@ -347,7 +347,7 @@ describe.each([
     const e = await engine(makeStore(), 0);
     await fill(e, 5);
     await expect.poll(async () => (await e.client.workflow.count()).count, { timeout: 10_000 }).toBe(0);
-  });
+  }, 20_000);
 
   it('delete() removes one closed execution now, and refuses an open one', async () => {
     const e = await engine(makeStore());
@@ -409,5 +409,5 @@ describe('compaction that a crash cuts short (fake-indexeddb)', () => {
     expect(stored.map((e) => e.workflowId).filter((id) => id === 'late')).toEqual([]);
     expect(stored).toHaveLength(61);
     expect(await second.client.workflow.count()).toEqual({ count: 61 });
-  });
+  }, 30_000);
 });

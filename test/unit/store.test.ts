@@ -165,6 +165,32 @@ describe('indexedDbStore', () => {
     again.close();
   });
 
+  it('merges a long history spread over many packs into one chunk when it folds the log', async () => {
+    const factory = new IDBFactory();
+    const store = await indexedDbStore({ name: 'weft', indexedDB: factory });
+    for (let i = 1; i <= 20; i++) {
+      await store.write(async (tx) => tx.history.append('long', makeEvents(i * 2 - 1, i * 2)), {
+        durable: true,
+      });
+    }
+    await store.write(async (tx) => tx.history.append('short', makeEvents(1, 1)), { durable: true });
+    const db = await rawOpen(factory, 'weft');
+    expect(await rawGetAll(db, 'packs')).toHaveLength(21);
+    await vi.waitFor(async () => expect(await rawGetAll(db, 'log')).toHaveLength(1), { timeout: 5_000 });
+    // The long run's 20 packs became one chunk; the newest flush's pack (the short run's) stays.
+    expect(await rawGetAll(db, 'history')).toEqual([
+      { runId: 'long', firstEventId: 1, events: makeEvents(1, 40) },
+    ]);
+    expect(((await rawGetAll(db, 'packs')) as { runs: string[] }[]).map((p) => p.runs)).toEqual([['short']]);
+    db.close();
+    expect(await store.read((tx) => tx.history.read('long', 7))).toEqual(makeEvents(7, 40));
+    store.close();
+    const again = await indexedDbStore({ name: 'weft', indexedDB: factory });
+    expect(await again.read((tx) => tx.history.read('long'))).toEqual(makeEvents(1, 40));
+    expect(await again.read((tx) => tx.history.read('short'))).toEqual(makeEvents(1, 1));
+    again.close();
+  }, 20_000);
+
   it('upgrades a version 1 database in place to the current schema: its records stay, its indexes and hosts go', async () => {
     const factory = new IDBFactory();
     const v1 = await rawOpen(factory, 'weft', 1, (db, tx) => {
