@@ -233,14 +233,18 @@ export type HistoryEvent = {
 
 export type EventOf<K extends EventType> = Extract<HistoryEvent, { eventType: K }>;
 
-export type ExecutionStatus =
-  | 'RUNNING'
-  | 'COMPLETED'
-  | 'FAILED'
-  | 'CANCELED'
-  | 'TERMINATED'
-  | 'TIMED_OUT'
-  | 'CONTINUED_AS_NEW';
+/** Every status an execution can have (SPEC 3.3). */
+export const EXECUTION_STATUSES = [
+  'RUNNING',
+  'COMPLETED',
+  'FAILED',
+  'CANCELED',
+  'TERMINATED',
+  'TIMED_OUT',
+  'CONTINUED_AS_NEW',
+] as const;
+
+export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number];
 
 const closingEvents: Partial<Record<EventType, ExecutionStatus>> = {
   WorkflowExecutionCompleted: 'COMPLETED',

@@ -2,7 +2,6 @@ import type { HistoryEvent } from '../engine/events.ts';
 import { copy } from './copy.ts';
 import { StoreConflictError } from './errors.ts';
 import {
-  type ClosedCursor,
   checkFence,
   chunkedEvents,
   createTables,
@@ -24,7 +23,6 @@ import {
 import type {
   ActivityTaskRecord,
   ExecutionFilter,
-  ExecutionPageQuery,
   ExecutionRecord,
   Fence,
   HistoryChunk,
@@ -85,24 +83,18 @@ export interface Change {
   dropHistory?: string[];
 }
 
-/** The durable side of a mirrored store (IndexedDB in the browser). */
-export interface Backing {
+/**
+ * The durable side of a mirrored store (IndexedDB in the browser). Its `get`, `page` and
+ * `closedBefore` answer from the stores, as {@link DurableSide}'s (the log may hold newer
+ * values: the mirror knows those).
+ */
+export interface Backing extends Pick<DurableSide, 'get' | 'page' | 'closedBefore'> {
   readonly name: string;
   load(): Promise<MirrorSnapshot>;
   /** Durable events of `runId` with eventId >= fromEventId, in order. */
   readHistory(runId: string, fromEventId: number): Promise<HistoryEvent[]>;
-  /** A record as the stores hold it (the log may hold a newer value: the mirror knows those). */
-  get(table: 'executions' | 'workflowIds', key: string): Promise<object | undefined>;
   /** Several records as the stores hold them, in one transaction. */
   getMany(table: 'executions', keys: string[]): Promise<(ExecutionRecord | undefined)[]>;
-  /** Up to `limit` matching executions of the stores, newest first, none that `skip` names. */
-  page(query: ExecutionPageQuery, skip: (runId: string) => boolean): Promise<ExecutionRecord[]>;
-  closedBefore(
-    time: number,
-    limit: number,
-    after: ClosedCursor | undefined,
-    skip: (runId: string) => boolean,
-  ): Promise<ExecutionRecord[]>;
   /**
    * How many executions of the stores match, plus `correction()`, which is called when the
    * stores' answer arrives, so that it sees them as they were counted.
@@ -360,9 +352,9 @@ export function mirrorStore(
   /** What memory does not hold: the stores, read through their indexes. */
   const durable: DurableSide = {
     knows: (table, key) => known.has(pairKey(table, key)),
-    get: (table, key) => backing.get(table, key),
-    page: (query, skip) => backing.page(query, skip),
-    closedBefore: (time, limit, after, skip) => backing.closedBefore(time, limit, after, skip),
+    get: backing.get,
+    page: backing.page,
+    closedBefore: backing.closedBefore,
     async count(filter) {
       const unknown: string[] = [];
       for (const k of known.keys()) {

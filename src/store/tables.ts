@@ -159,7 +159,7 @@ export interface DurableSide {
   get(table: 'executions' | 'workflowIds', key: string): Promise<object | undefined>;
   /** Up to `limit` matching records from the disk, newest first, none that `skip` names. */
   page(query: ExecutionPageQuery, skip: (runId: string) => boolean): Promise<ExecutionRecord[]>;
-  /** Up to `limit` records closed before `time`, oldest close first, after `after`, none that `skip` names. */
+  /** Up to `limit` records closed before `time`, oldest start first, after `after`, none that `skip` names. */
   closedBefore(
     time: number,
     limit: number,
@@ -252,12 +252,13 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
     write(() => {
       const map = tableOf(tables, table);
       const previous = map.get(key);
-      // On disk only: memory records the delete, for the flush to carry out.
-      if (
+      // A record on disk only is deleted too: memory records the delete, for the flush to carry out.
+      const onDiskOnly =
         previous === undefined &&
-        !(durable && isDurableTable(table) && !durable.knows(table, key as string))
-      )
-        return;
+        durable !== undefined &&
+        isDurableTable(table) &&
+        !durable.knows(table, key as string);
+      if (previous === undefined && !onDiskOnly) return;
       state.writes.push({ table, map, key, previous });
       map.delete(key);
     });
@@ -284,18 +285,24 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
     return found;
   }
 
+  /** The executions in memory a filter can match: through an index where it names one. */
+  function candidates(filter: ExecutionFilter): Iterable<ExecutionRecord> {
+    if (filter.workflowId !== undefined) return tables.executions.byIndex(filter.workflowId, 'workflowId');
+    if (filter.parentRunId !== undefined) return tables.executions.byIndex(filter.parentRunId, 'parentRunId');
+    return tables.executions.values();
+  }
+
+  /** Whether only the disk holds this execution: memory neither has it nor knows it deleted. */
+  function onDisk(runId: string): boolean {
+    return !tables.executions.has(runId) && !durable?.knows('executions', runId);
+  }
+
   /** Memory's matching executions after the cursor, newest first. */
   function memoryPage(query: ExecutionPageQuery): ExecutionRecord[] {
     const filter = query.filter ?? {};
     const after = query.after;
-    const candidates =
-      filter.parentRunId !== undefined
-        ? tables.executions.byIndex(filter.parentRunId, 'parentRunId')
-        : filter.workflowId !== undefined
-          ? tables.executions.byIndex(filter.workflowId, 'workflowId')
-          : tables.executions.values();
     const out: ExecutionRecord[] = [];
-    for (const record of candidates) {
+    for (const record of candidates(filter)) {
       if (matchesFilter(record, filter) && (after === undefined || compareNewestFirst(after, record) < 0))
         out.push(record);
     }
@@ -307,8 +314,7 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
     if (!(query.limit > 0)) return [];
     const held = copy(memoryPage(query));
     if (!durable) return held;
-    const skip = (runId: string) => tables.executions.has(runId) || durable.knows('executions', runId);
-    const stored = await durable.page(query, skip);
+    const stored = await durable.page(query, (runId) => !onDisk(runId));
     checkActive();
     return [...held, ...stored].sort(compareNewestFirst).slice(0, query.limit);
   }
@@ -323,8 +329,7 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
     held.sort(compareStarts);
     const mine = copy(held.slice(0, limit));
     if (!durable) return mine;
-    const skip = (runId: string) => tables.executions.has(runId) || durable.knows('executions', runId);
-    const stored = await durable.closedBefore(time, limit, after, skip);
+    const stored = await durable.closedBefore(time, limit, after, (runId) => !onDisk(runId));
     checkActive();
     return [...mine, ...stored].sort(compareStarts).slice(0, limit);
   }
@@ -343,17 +348,11 @@ export function tablesTx(tables: Tables, nextInboxId: { value: number }, state: 
         }),
       delete: (runId) => remove('executions', runId),
       open: (filter) =>
-        read(() => {
-          const candidates =
-            filter.workflowId !== undefined
-              ? tables.executions.byIndex(filter.workflowId, 'workflowId')
-              : filter.parentRunId !== undefined
-                ? tables.executions.byIndex(filter.parentRunId, 'parentRunId')
-                : [...tables.executions.values()];
-          return candidates
+        read(() =>
+          [...candidates(filter)]
             .filter((record) => record.status === 'RUNNING' && matchesFilter(record, filter))
-            .sort(compareExecutions);
-        }),
+            .sort(compareExecutions),
+        ),
       page,
       count: async (filter = {}) => {
         checkActive();

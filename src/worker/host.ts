@@ -2,6 +2,7 @@ import { defined } from '../engine/defined.ts';
 import {
   ApplicationFailure,
   type Duration,
+  EXECUTION_STATUSES,
   failedTaskEvents,
   fromErrorRecord,
   fromFailureRecord,
@@ -120,15 +121,6 @@ const SWEEP_BATCH = 50;
 /** Page sizes of `listPage`. */
 const DEFAULT_PAGE_SIZE = 100;
 const MAX_PAGE_SIZE = 1_000;
-const STATUSES = [
-  'RUNNING',
-  'COMPLETED',
-  'FAILED',
-  'CANCELED',
-  'TERMINATED',
-  'TIMED_OUT',
-  'CONTINUED_AS_NEW',
-];
 
 const MAX_TIMEOUT = 2 ** 31 - 1;
 type WriteOp<T> = (tx: StoreTx, fx: Effects, ctx: ServiceContext) => Promise<T>;
@@ -1419,8 +1411,8 @@ export class Host {
 
   /** How many executions match, answered from the store's indexes. */
   async count(filter: WorkflowListFilter = {}): Promise<{ count: number }> {
-    const storeFilter_ = storeFilter(filter ?? {});
-    return { count: await this.#store.read((tx) => tx.executions.count(storeFilter_)) };
+    const checked = storeFilter(filter ?? {});
+    return { count: await this.#store.read((tx) => tx.executions.count(checked)) };
   }
 
   /** Deletes a closed execution now, with its history (as retention would). Refuses an open one. */
@@ -1588,9 +1580,9 @@ function storeFilter(filter: WorkflowListFilter): ExecutionFilter {
     out[field] = value;
   }
   if (filter.status !== undefined) {
-    if (!STATUSES.includes(filter.status))
+    if (!(EXECUTION_STATUSES as readonly string[]).includes(filter.status))
       throw new InvalidArgumentError(
-        `Unknown status '${String(filter.status)}' (one of ${STATUSES.join(', ')})`,
+        `Unknown status '${String(filter.status)}' (one of ${EXECUTION_STATUSES.join(', ')})`,
       );
     out.status = filter.status;
   }

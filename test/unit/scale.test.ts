@@ -23,6 +23,7 @@ import {
   setHandler,
   sleep,
 } from '../../src/workflow/index.ts';
+import { rawGetAll, rawOpen } from './raw-idb.ts';
 
 const done = defineSignal('done');
 
@@ -78,27 +79,11 @@ async function fill(e: Engine, n: number, prefix = 'q'): Promise<void> {
   }
 }
 
-function rawOpen(factory: IDBFactory, name: string): Promise<IDBDatabase> {
-  return new Promise((resolve, reject) => {
-    const request = factory.open(name);
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
-}
-
-function rawAll(db: IDBDatabase, store: string): Promise<unknown[]> {
-  return new Promise((resolve, reject) => {
-    const request = db.transaction(store).objectStore(store).getAll();
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
-}
-
 /** Waits until the log is folded into the stores (only its newest entry is left). */
 async function folded(factory: IDBFactory, name: string): Promise<void> {
   const db = await rawOpen(factory, name);
   try {
-    await vi.waitFor(async () => expect(await rawAll(db, 'log')).toHaveLength(1), { timeout: 10_000 });
+    await vi.waitFor(async () => expect(await rawGetAll(db, 'log')).toHaveLength(1), { timeout: 10_000 });
   } finally {
     db.close();
   }
@@ -404,7 +389,7 @@ describe('compaction that a crash cuts short (fake-indexeddb)', () => {
     await folded(factory, 'crash');
     // Folded from where the stores were: the deleted run stays deleted.
     const db = await rawOpen(factory, 'crash');
-    const stored = (await rawAll(db, 'executions')) as { workflowId: string }[];
+    const stored = (await rawGetAll(db, 'executions')) as { workflowId: string }[];
     db.close();
     expect(stored.map((e) => e.workflowId).filter((id) => id === 'late')).toEqual([]);
     expect(stored).toHaveLength(61);

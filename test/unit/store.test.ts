@@ -13,43 +13,13 @@ import {
   SCHEMA_VERSION,
   StoreConflictError,
 } from '../../src/store/index.ts';
+import { rawGet, rawGetAll, rawOpen } from './raw-idb.ts';
 import { lease, makeEvents, makeExecution, storeContract } from './store-contract.ts';
 
 storeContract('memoryStore', async () => memoryStore());
 storeContract('indexedDbStore (fake-indexeddb)', () =>
   indexedDbStore({ name: 'weft-test', indexedDB: new IDBFactory() }),
 );
-
-/** Opens a database without weft, creating stores in `upgrade` when given. */
-function rawOpen(
-  factory: IDBFactory,
-  name: string,
-  version?: number,
-  upgrade?: (db: IDBDatabase, tx: IDBTransaction) => void,
-): Promise<IDBDatabase> {
-  return new Promise((resolve, reject) => {
-    const request = factory.open(name, version);
-    request.onupgradeneeded = () => upgrade?.(request.result, request.transaction!);
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
-}
-
-function rawGetAll(db: IDBDatabase, storeName: string): Promise<unknown[]> {
-  return new Promise((resolve, reject) => {
-    const request = db.transaction(storeName).objectStore(storeName).getAll();
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
-}
-
-function rawGet(db: IDBDatabase, storeName: string, key: IDBValidKey): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const request = db.transaction(storeName).objectStore(storeName).get(key);
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
-}
 
 describe('memoryStore', () => {
   it('is named after its option', () => {
