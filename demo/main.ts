@@ -565,6 +565,12 @@ function linkTo(workflowId: string): HTMLElement {
 
 async function select(workflowId: string | undefined): Promise<void> {
   selected = workflowId;
+  // The forms of the run shown before go at once: until the new run's details are read, they
+  // would signal or query the old one.
+  if (formsFor !== workflowId) {
+    formsFor = undefined;
+    detailsForms.replaceChildren();
+  }
   const url = new URL(location.href);
   if (workflowId === undefined) url.searchParams.delete('select');
   else url.searchParams.set('select', workflowId);

@@ -247,12 +247,14 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
     }
   }
 
-  function forgetRuns(runIds: string[]): void {
-    for (const runId of runIds) {
-      recentByRun.delete(runId);
-      for (const byRun of recent.values()) {
+  function forgetRuns(runIds: readonly string[]): void {
+    if (runIds.length === 0) return;
+    for (const runId of runIds) recentByRun.delete(runId);
+    for (const byRun of recent.values()) {
+      for (const runId of runIds) {
         const events = byRun.get(runId);
-        if (events) recentEvents -= events.length;
+        if (events === undefined) continue;
+        recentEvents -= events.length;
         byRun.delete(runId);
       }
     }
@@ -329,6 +331,9 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
       if (keys.length !== durable - version) return undefined;
       keys.forEach((key, i) => {
         unfolded.set(key, entries[i]!);
+        // Another connection wrote these runs' newest events: what is at hand of them is no
+        // longer their latest, and a read must go to the packs.
+        forgetRuns(entries[i]!.historyRuns ?? []);
       });
       return { version: durable, changes: entries.map((entry, i) => ({ ...entry, version: keys[i]! })) };
     },

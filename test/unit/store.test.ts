@@ -433,6 +433,26 @@ describe('indexedDbStore writes behind from memory', () => {
     b.close();
   });
 
+  it('reads a run’s whole history once another connection wrote its later events (the lease changed hands)', async () => {
+    const factory = new IDBFactory();
+    const a = await indexedDbStore({ name: 'weft', indexedDB: factory });
+    const b = await indexedDbStore({ name: 'weft', indexedDB: factory });
+    // a writes the run's first events, and keeps them at hand; b takes over and writes the rest.
+    await a.write(async (tx) => tx.history.append('r1', makeEvents(1, 3)), { durable: true });
+    expect(await a.read((tx) => tx.history.read('r1'))).toEqual(makeEvents(1, 3));
+    await b.refresh();
+    await b.write(async (tx) => tx.history.append('r1', makeEvents(4, 6)), { durable: true });
+    // a catches up through the log: what it has at hand of r1 is no longer all there is.
+    await a.refresh();
+    expect(await a.read((tx) => tx.history.read('r1'))).toEqual(makeEvents(1, 6));
+    expect(await a.read((tx) => tx.history.read('r1', 2))).toEqual(makeEvents(2, 6));
+    // And once a writes again, its own newest chunk follows b's.
+    await a.write(async (tx) => tx.history.append('r1', makeEvents(7, 7)), { durable: true });
+    expect(await a.read((tx) => tx.history.read('r1'))).toEqual(makeEvents(1, 7));
+    a.close();
+    b.close();
+  });
+
   it('drops its writes, reloads and tells its listeners when another connection committed first', async () => {
     const factory = new IDBFactory();
     const a = await indexedDbStore({ name: 'weft', indexedDB: factory });
