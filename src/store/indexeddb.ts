@@ -57,6 +57,29 @@ interface LogEntry {
 }
 
 /**
+ * Young open work a fold left out of the stores: records it found freshly written and still
+ * open (a workflow task, a timer, a running execution...), most of which the next few flushes
+ * delete or close. Writing them to the stores and again at the next fold would be most of a busy
+ * fold's work; they stay in `meta` instead, as part of the log, and the next fold writes what
+ * is left of them. Each is carried once: the next fold finds it older than its entries.
+ */
+interface Carry {
+  /** The fold's last version: the carry is the state of these records as of it. */
+  version: number;
+  nextInboxId: number;
+  puts: Put[];
+}
+
+/** The tables whose fresh records may be carried, when open. */
+const CARRIED_TABLES: ReadonlySet<TableName> = new Set([
+  'workflowTasks',
+  'activityTasks',
+  'timers',
+  'inbox',
+  'executions',
+]);
+
+/**
  * One flush's history: each run's new events, as one record for all of them. A run's events are
  * found through the multi-entry index on `runs`. Packs are never moved: folding history into a
  * record per run would cost the platform one request per run, the bulk of a busy database's
@@ -73,8 +96,11 @@ interface Pack {
  * in key order. Open work is loaded at open; the rest is read through the executions' indexes.
  */
 interface WeftDB extends DBSchema {
-  /** The {@link SchemaMeta} under `'schema'`; under `'folded'`, the last log version the stores hold. */
-  meta: { key: string; value: SchemaMeta | number };
+  /**
+   * The {@link SchemaMeta} under `'schema'`; under `'folded'`, the last log version the stores
+   * hold; under `'carry'`, the {@link Carry} of the last fold.
+   */
+  meta: { key: string; value: SchemaMeta | number | Carry };
   /** {@link LogEntry}s, keyed by the version each flush created. */
   log: { key: number; value: LogEntry };
   /** {@link Pack}s, keyed by the version of the flush that wrote them. */
@@ -288,13 +314,14 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
       recentByRun = new Map();
       recentEvents = 0;
       const tx = db.transaction(
-        ['log', 'executions', 'inbox', 'workflowTasks', 'activityTasks', 'timers', 'leases'],
+        ['meta', 'log', 'executions', 'inbox', 'workflowTasks', 'activityTasks', 'timers', 'leases'],
         'readonly',
       );
       const log = tx.objectStore('log');
       // Issued together: queued requests answer far faster than requests awaited one by one.
-      const [keys, entries, executions, inbox, workflowTasks, activityTasks, timers, leases] =
+      const [carry, keys, entries, executions, inbox, workflowTasks, activityTasks, timers, leases] =
         await Promise.all([
+          tx.objectStore('meta').get('carry') as Promise<Carry | undefined>,
           log.getAllKeys(),
           log.getAll(),
           tx
@@ -318,7 +345,13 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
         activityTasks,
         timers,
         leases,
-        changes: entries.map((entry, i) => ({ ...entry, version: keys[i]! })),
+        changes: [
+          // The last fold's carry is the log's oldest part: what the entries wrote comes after it.
+          ...(carry
+            ? [{ version: carry.version, nextInboxId: carry.nextInboxId, puts: carry.puts, deletes: [] }]
+            : []),
+          ...entries.map((entry, i) => ({ ...entry, version: keys[i]! })),
+        ],
       };
     },
     async changesSince(version) {
@@ -531,7 +564,7 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
         tx.addEventListener('complete', () => {
           if (!fold) return resolve(undefined);
           for (const v of entries) unfolded.delete(v);
-          stored(fold.executions);
+          stored(fold.executions, fold.carried);
           resolve(last);
         });
         tx.addEventListener('abort', () => {
@@ -549,11 +582,22 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
             abortQuietly(tx);
           });
           const folded = meta.get('folded');
-          folded.addEventListener('success', () => {
+          const carried = meta.get('carry');
+          // Requests on one store succeed in the order issued: both are in when this one is.
+          carried.addEventListener('success', () => {
             if (conflict) return;
-            // Entries a crash left in the log after folding them are in the stores already.
+            // Entries at or below the last fold's version, which this connection may still hold,
+            // are in the stores or carried already.
             const upTo = (folded.result as number | undefined) ?? 0;
-            fold = foldLog(entries.filter((v) => v > upTo).map((v) => unfolded.get(v)!));
+            const carry = carried.result as Carry | undefined;
+            fold = foldLog(
+              entries.filter((v) => v > upTo).map((v) => ({ version: v, entry: unfolded.get(v)! })),
+              carry,
+            );
+            const nextInboxId = Math.max(
+              carry?.nextInboxId ?? 0,
+              ...entries.map((v) => unfolded.get(v)!.nextInboxId),
+            );
             // Raw requests without handlers, not a promise each: a failed one aborts the
             // transaction, and its abort reports it. A slice at a time, the next issued when the
             // last of the slice succeeds: the worker's thread is never held for long (issuing a
@@ -576,7 +620,10 @@ function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
                 for (const runId of dropHistory) dropRun(tx, runId);
                 for (const runId of consolidate)
                   if (!dropHistory.includes(runId)) consolidateRun(tx, runId, last);
-                meta.put(last, 'folded');
+                meta.put(Math.max(last, upTo), 'folded');
+                if (fold!.carried.length > 0)
+                  meta.put({ version: last, nextInboxId, puts: fold!.carried } satisfies Carry, 'carry');
+                else if (carry) meta.delete('carry');
                 log.delete(IDBKeyRange.upperBound(last));
               } catch (error) {
                 abortQuietly(tx);
@@ -641,40 +688,63 @@ function consolidateRun(tx: IDBTransaction, runId: string, last: number): void {
 /**
  * The last value of every record the log touched (a record created and deleted within it is
  * left out: the stores never held it; so is a workflow-ID record that names the ID's last started
- * run and nothing more), the executions among them, and the runs whose history goes.
+ * run and nothing more), the executions among them, and the runs whose history goes; with
+ * `carry`, the last fold's carry first, and what this one carries on (see {@link Carry}).
  */
-function foldLog(entries: LogEntry[]): {
+function foldLog(
+  entries: { version: number; entry: LogEntry }[],
+  carry: Carry | undefined,
+): {
   records: { table: TableName; key: DurableKey; value: object | undefined }[];
   executions: Map<string, ExecutionRecord | null>;
   dropHistory: string[];
+  carried: Put[];
 } {
   const records = new Map<
     string,
-    { table: TableName; key: DurableKey; value: object | undefined; fresh: boolean }
+    { table: TableName; key: DurableKey; value: object | undefined; fresh: boolean; at: number }
   >();
   const dropHistory = new Set<string>();
-  for (const entry of entries) {
+  const all = carry
+    ? [
+        { version: carry.version, entry: { nextInboxId: carry.nextInboxId, puts: carry.puts, deletes: [] } },
+        ...entries,
+      ]
+    : entries;
+  for (const { version: at, entry } of all) {
     for (const { table, key } of entry.deletes) {
       const k = pairKey(table, memoryKey(key));
-      records.set(k, { table, key, value: undefined, fresh: records.get(k)?.fresh ?? false });
+      records.set(k, { table, key, value: undefined, fresh: records.get(k)?.fresh ?? false, at });
     }
     for (const { table, value, fresh } of entry.puts) {
       const key = durableKeyOf(table, value);
       const k = pairKey(table, memoryKey(key));
-      records.set(k, { table, key, value, fresh: records.get(k)?.fresh ?? fresh === true });
+      records.set(k, { table, key, value, fresh: records.get(k)?.fresh ?? fresh === true, at });
     }
     for (const runId of entry.dropHistory ?? []) dropHistory.add(runId);
   }
   const executions = new Map<string, ExecutionRecord | null>();
   const out: { table: TableName; key: DurableKey; value: object | undefined }[] = [];
-  for (const { table, key, value, fresh } of records.values()) {
+  const carried: Put[] = [];
+  const carriedBefore = carry?.version ?? Number.NEGATIVE_INFINITY;
+  for (const { table, key, value, fresh, at } of records.values()) {
     if (value === undefined && fresh) continue;
     // The ID's last started run is its current one: this record says nothing the index does not.
     if (table === 'workflowIds' && value !== undefined && !('supersedes' in value)) continue;
+    if (
+      value !== undefined &&
+      fresh &&
+      at > carriedBefore &&
+      CARRIED_TABLES.has(table) &&
+      (table !== 'executions' || (value as ExecutionRecord).status === 'RUNNING')
+    ) {
+      carried.push({ table, value, fresh: true });
+      continue;
+    }
     out.push({ table, key, value });
     if (table === 'executions') executions.set(key as string, (value as ExecutionRecord | undefined) ?? null);
   }
-  return { records: out, executions, dropHistory: [...dropHistory] };
+  return { records: out, executions, dropHistory: [...dropHistory], carried };
 }
 
 /**

@@ -114,14 +114,15 @@ export interface Backing extends Pick<DurableSide, 'get' | 'page' | 'closedBefor
    * Folds the log, but its newest entry, into the stores, if `version` is still the newest (no
    * other connection wrote since: only the writer folds, as only it knows what the stores held
    * under what it wrote), and drops the folded entries, in one transaction. `stored` is called,
-   * with the executions folded (null: deleted), once the stores hold them, before any later
-   * transaction of the database starts.
+   * with the executions folded (null: deleted), and the records the fold carried instead of
+   * storing them (still the log's, as of the version folded), once the stores hold them, before
+   * any later transaction of the database starts.
    * @returns the last version folded; undefined when there was nothing to fold; null when
    *   another connection wrote after `version`.
    */
   compact(
     version: number,
-    stored: (executions: Map<string, ExecutionRecord | null>) => void,
+    stored: (executions: Map<string, ExecutionRecord | null>, carried: Put[]) => void,
   ): Promise<number | undefined | null>;
   close(): void;
 }
@@ -211,6 +212,8 @@ export function mirrorStore(
    * that a count from the stores' indexes can be corrected by what memory knows better.
    */
   let storeValues = new Map<string, ExecutionRecord | null>();
+  /** Keys of the records the last fold of this connection carried (see `Backing.compact`). */
+  let carried = new Set<string>();
   /** Runs whose history was deleted since the log was folded (the packs still hold it), with the version. */
   let dropped = new Map<string, number>();
   let version = 0;
@@ -261,6 +264,7 @@ export function mirrorStore(
     tables = createTables();
     known = new Map();
     storeValues = new Map();
+    carried = new Set();
     dropped = new Map();
     for (const table of TABLES) {
       // Workflow-ID records are on disk only, until written.
@@ -667,12 +671,15 @@ export function mirrorStore(
     const entriesBefore = logEntries;
     const recordsBefore = logRecords;
     backing
-      .compact(version, (executions) => {
+      .compact(version, (executions, carriedPuts) => {
         // The stores hold these now: what a count of theirs must be corrected by changes.
         for (const [runId, value] of executions) {
           if (storeValues.has(runId) || known.has(pairKey('executions', runId)))
             storeValues.set(runId, value);
         }
+        // These the stores do not hold: memory goes on knowing better, until a fold stores them.
+        carried = new Set(carriedPuts.map(({ table, value }) => pairKey(table, recordKey(table, value))));
+        logRecords += carried.size;
       })
       .then((upTo) => {
         if (upTo === null) {
@@ -705,7 +712,7 @@ export function mirrorStore(
   function forget(upTo: number): void {
     for (const [runId, at] of dropped) if (at <= upTo) dropped.delete(runId);
     for (const [k, at] of known) {
-      if (at > upTo) continue;
+      if (at > upTo || carried.has(k)) continue;
       known.delete(k);
       const [table, key] = splitKey(k);
       if (table === 'executions') {

@@ -23,7 +23,7 @@ import {
   setHandler,
   sleep,
 } from '../../src/workflow/index.ts';
-import { rawGetAll, rawOpen } from './raw-idb.ts';
+import { rawGet, rawGetAll, rawOpen } from './raw-idb.ts';
 
 const done = defineSignal('done');
 
@@ -389,7 +389,16 @@ describe('compaction that a crash cuts short (fake-indexeddb)', () => {
     await folded(factory, 'crash');
     // Folded from where the stores were: the deleted run stays deleted.
     const db = await rawOpen(factory, 'crash');
-    const stored = (await rawGetAll(db, 'executions')) as { workflowId: string }[];
+    // What the stores hold, and the young open work the fold carried (see `Carry`) instead.
+    const carry = (await rawGet(db, 'meta', 'carry')) as
+      | { puts: { table: string; value: object }[] }
+      | undefined;
+    const stored = [
+      ...((await rawGetAll(db, 'executions')) as { workflowId: string }[]),
+      ...(carry?.puts ?? [])
+        .filter((p) => p.table === 'executions')
+        .map((p) => p.value as { workflowId: string }),
+    ];
     db.close();
     expect(stored.map((e) => e.workflowId).filter((id) => id === 'late')).toEqual([]);
     expect(stored).toHaveLength(61);

@@ -122,9 +122,24 @@ describe('indexedDbStore', () => {
     // The newest entry stays in the log: its key is the database's version.
     await vi.waitFor(async () => expect(await rawGetAll(db, 'log')).toHaveLength(1), { timeout: 5_000 });
     expect(await rawGetAll(db, 'executions')).toEqual([makeExecution({ runId: 'r1' })]);
-    const [message] = await rawGetAll(db, 'inbox');
-    expect(message).toEqual({ id: expect.any(Number), runId: 'r1', time: 1, kind: 'timerFired', seq: 1 });
     expect(await rawGet(db, 'meta', 'folded')).toBe(1);
+    // The message is young open work, new since the last fold: carried, not yet stored.
+    const message = { id: expect.any(Number), runId: 'r1', time: 1, kind: 'timerFired', seq: 1 };
+    expect(await rawGetAll(db, 'inbox')).toEqual([]);
+    expect(await rawGet(db, 'meta', 'carry')).toEqual({
+      version: 1,
+      nextInboxId: expect.any(Number),
+      puts: [{ table: 'inbox', value: message, fresh: true }],
+    });
+    // Read at open, as the log is.
+    const reader = await indexedDbStore({ name: 'weft', indexedDB: factory });
+    expect(await reader.read((tx) => tx.inbox.list('r1'))).toEqual([message]);
+    reader.close();
+    // The next fold stores it: a record is carried once.
+    await store.write(async (tx) => tx.history.append('r3', makeEvents(1, 1)), { durable: true });
+    await vi.waitFor(async () => expect(await rawGet(db, 'meta', 'folded')).toBe(2), { timeout: 5_000 });
+    expect(await rawGetAll(db, 'inbox')).toEqual([message]);
+    expect(await rawGet(db, 'meta', 'carry')).toBeUndefined();
     db.close();
     // The store reads history from every pack, at any event.
     expect(await store.read((tx) => tx.history.read('r1', 2))).toEqual(makeEvents(2, 4));
@@ -431,6 +446,30 @@ describe('indexedDbStore writes behind from memory', () => {
     expect(await b.read((tx) => tx.history.read('r1'))).toEqual(makeEvents(1, 3));
     a.close();
     b.close();
+  });
+
+  it('a fold by a connection that knew the log before another folded it keeps what that fold carried', async () => {
+    const factory = new IDBFactory();
+    const a = await indexedDbStore({ name: 'weft', indexedDB: factory });
+    const b = await indexedDbStore({ name: 'weft', indexedDB: factory });
+    // A task written fresh, and a later entry: a's fold covers the task's entry, and carries it.
+    await a.write(async (tx) => tx.workflowTasks.put(task('young')), { durable: true });
+    await a.write(async (tx) => tx.history.append('r1', makeEvents(1, 1)), { durable: true });
+    await b.refresh();
+    const db = await rawOpen(factory, 'weft');
+    await vi.waitFor(async () => expect(await rawGet(db, 'meta', 'folded')).toBe(1), { timeout: 5_000 });
+    expect(await rawGetAll(db, 'workflowTasks')).toEqual([]);
+    // b still holds the entry a folded; it writes, and folds next, from the carry a left.
+    await b.write(async (tx) => tx.history.append('r1', makeEvents(2, 2)), { durable: true });
+    await vi.waitFor(async () => expect(await rawGet(db, 'meta', 'folded')).toBe(2), { timeout: 5_000 });
+    expect(await rawGetAll(db, 'workflowTasks')).toEqual([task('young')]);
+    expect(await rawGet(db, 'meta', 'carry')).toBeUndefined();
+    db.close();
+    const c = await indexedDbStore({ name: 'weft', indexedDB: factory });
+    expect(await c.read((tx) => tx.workflowTasks.list())).toEqual([task('young')]);
+    a.close();
+    b.close();
+    c.close();
   });
 
   it('reads a run’s whole history once another connection wrote its later events (the lease changed hands)', async () => {
