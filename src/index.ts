@@ -10,11 +10,11 @@ import { Host, type HostOptions } from './worker/host.ts';
 export { WorkflowClient, WorkflowHandle } from './client/client.ts';
 export type { EventType, ExecutionStatus, HistoryEvent } from './engine/events.ts';
 export * from './engine/failure.ts';
+export type * from './protocol/api.ts';
 export { indexedDbStore } from './store/indexeddb.ts';
 export { memoryStore } from './store/memory.ts';
 export type * from './store/types.ts';
 export { Context } from './worker/activity.ts';
-export type * from './worker/api.ts';
 
 export interface EngineOptions extends Omit<HostOptions, 'store'> {
   /** Default: a fresh `memoryStore()`. `indexedDbStore(...)` may be passed as it is (a promise). */

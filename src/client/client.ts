@@ -15,8 +15,8 @@ import type {
   WorkflowListPage,
   WorkflowListQuery,
   WorkflowStartOptions,
-} from '../worker/api.ts';
-import { batchingEndpoint, type MessageEndpoint } from '../worker/endpoint.ts';
+} from '../protocol/api.ts';
+import { batchingEndpoint, type MessageEndpoint } from '../protocol/endpoint.ts';
 
 type Named = string | { name: string };
 const nameOf = (def: Named): string => (typeof def === 'string' ? def : def.name);

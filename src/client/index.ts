@@ -27,5 +27,5 @@ export type {
   WorkflowDescription,
   WorkflowListFilter,
   WorkflowStartOptions,
-} from '../worker/api.ts';
+} from '../protocol/api.ts';
 export { type Client, connect, WorkflowClient, WorkflowHandle } from './client.ts';

@@ -20,6 +20,18 @@ import {
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
 } from '../engine/index.ts';
+import type {
+  EngineApi,
+  Reply,
+  WorkflowChange,
+  WorkflowDescription,
+  WorkflowListFilter,
+  WorkflowListPage,
+  WorkflowListQuery,
+  WorkflowOutcome,
+  WorkflowStartOptions,
+} from '../protocol/api.ts';
+import type { BusNote, UpdateOutcome, WakeNote } from '../protocol/notes.ts';
 import { copy } from '../store/copy.ts';
 import { LeaseLostError, StoreConflictError } from '../store/errors.ts';
 import {
@@ -34,18 +46,7 @@ import {
   type TimerRecord,
 } from '../store/types.ts';
 import { Context, runWithContext } from './activity.ts';
-import type {
-  EngineApi,
-  Reply,
-  WorkflowChange,
-  WorkflowDescription,
-  WorkflowListFilter,
-  WorkflowListPage,
-  WorkflowListQuery,
-  WorkflowOutcome,
-  WorkflowStartOptions,
-} from './api.ts';
-import { type BusNote, localBus, type UpdateOutcome, type WakeBus, type WakeNote } from './bus.ts';
+import { localBus, type WakeBus } from './bus.ts';
 import { installDeterminism, randomUint32, realNow } from './determinism.ts';
 import { DEFAULT_PAYLOAD_LIMIT, payloadSize, tooLargeMessage } from './payload.ts';
 import {

@@ -4,15 +4,16 @@
  */
 import { expose } from 'comlink';
 import { defined } from '../engine/defined.ts';
+import { batchingEndpoint, type MessageEndpoint } from '../protocol/endpoint.ts';
 import { indexedDbStore } from '../store/indexeddb.ts';
 import type { Store } from '../store/types.ts';
 import { broadcastBus } from './bus.ts';
-import { batchingEndpoint, type MessageEndpoint } from './endpoint.ts';
 import { Host, type HostOptions } from './host.ts';
 
+export type * from '../protocol/api.ts';
+export type { WakeNote } from '../protocol/notes.ts';
 export { type ActivityInfo, Context } from './activity.ts';
-export type * from './api.ts';
-export { broadcastBus, localBus, type WakeBus, type WakeNote } from './bus.ts';
+export { broadcastBus, localBus, type WakeBus } from './bus.ts';
 export { Host, type HostOptions } from './host.ts';
 
 export interface StartWorkerOptions extends Omit<HostOptions, 'store'> {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createEngine } from '../../src/index.ts';
-import { batchingEndpoint } from '../../src/worker/endpoint.ts';
+import { batchingEndpoint } from '../../src/protocol/endpoint.ts';
 import { condition, defineQuery, setHandler } from '../../src/workflow/index.ts';
 
 describe('batchingEndpoint', () => {

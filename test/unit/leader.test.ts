@@ -6,8 +6,9 @@
 import { IDBFactory } from 'fake-indexeddb';
 import { describe, expect, it } from 'vitest';
 import { createEngine, indexedDbStore, memoryStore } from '../../src/index.ts';
+import type { BusNote } from '../../src/protocol/notes.ts';
 import { ENGINE_LEASE, type LeaseRecord } from '../../src/store/types.ts';
-import { type BusNote, localBus, type WakeBus } from '../../src/worker/bus.ts';
+import { localBus, type WakeBus } from '../../src/worker/bus.ts';
 import { proxyActivities, sleep } from '../../src/workflow/index.ts';
 
 const workflows = {
