@@ -1,0 +1,308 @@
+import { defined } from '../../engine/defined.ts';
+import { fromErrorRecord, type HistoryEvent, InvalidArgumentError, msOptional } from '../../engine/index.ts';
+import type {
+  EngineApi,
+  Reply,
+  WorkflowChange,
+  WorkflowDescription,
+  WorkflowListFilter,
+  WorkflowListPage,
+  WorkflowListQuery,
+  WorkflowOutcome,
+  WorkflowStartOptions,
+} from '../../protocol/api.ts';
+import {
+  deleteRun,
+  requestCancelWorkflow,
+  requestUpdate,
+  signalWorkflow,
+  startWorkflow,
+  terminateWorkflow,
+} from '../service.ts';
+import { decodeToken, describeExecution, encodeToken, outcomeOf, storeFilter } from './describe.ts';
+import type { HostParts } from './parts.ts';
+import { assertCloneable, assertStorable, leaseLost, mustFind, reply } from './support.ts';
+
+/** Page sizes of `listPage`. */
+const DEFAULT_PAGE_SIZE = 100;
+const MAX_PAGE_SIZE = 1_000;
+/** Attempts of a client call whose writes were lost with the lease, before it gives up. */
+const CONFLICT_ATTEMPTS = 5;
+/**
+ * The client API methods a host that does not lead forwards to the leader: the writes, then,
+ * from index `FIRST_READ`, the reads.
+ */
+const FORWARDED = [
+  'start',
+  'signal',
+  'update',
+  'cancel',
+  'terminate',
+  'delete',
+  'query',
+  'describe',
+  'history',
+  'result',
+  'listPage',
+  'count',
+] as const;
+const FIRST_READ = 6;
+type Forwarded = (typeof FORWARDED)[number];
+
+/** Whether `method` is a client call, which a follower forwards to the leader. */
+export function isForwarded(method: string): method is Forwarded {
+  return (FORWARDED as readonly string[]).includes(method);
+}
+
+/**
+ * The client API: what the endpoint exposes, as plain data with errors as records. The leader
+ * answers each call from the store and its write path; any other host forwards it to the leader.
+ */
+export class ClientCalls {
+  constructor(private readonly h: HostParts) {}
+
+  /** @param forwarded the start came from another host, and may have been sent before. */
+  async startWorkflow(
+    workflowType: string,
+    options: WorkflowStartOptions,
+    forwarded = false,
+  ): Promise<{ workflowId: string; runId: string }> {
+    // Only a registered name (a string) is known.
+    if (!this.h.workflows.has(workflowType)) {
+      throw new InvalidArgumentError(
+        `Unknown workflow type '${String(workflowType)}' (registered: ${[...this.h.workflows.keys()].join(', ') || 'none'})`,
+      );
+    }
+    if (typeof options?.workflowId !== 'string' || options.workflowId === '') {
+      throw new InvalidArgumentError('start needs options.workflowId (a non-empty string)');
+    }
+    const args = options.args ?? [];
+    if (!Array.isArray(args)) throw new InvalidArgumentError('options.args must be an array');
+    if (options.requestId !== undefined && typeof options.requestId !== 'string')
+      throw new InvalidArgumentError('options.requestId must be a string');
+    assertStorable(args, this.h.payloadLimit, 'Workflow arguments');
+    if (options.memo !== undefined) assertCloneable(options.memo, 'Memo');
+    // Built (and its durations checked) before it is queued.
+    const request = {
+      workflowType,
+      workflowId: options.workflowId,
+      taskQueue: options.taskQueue ?? this.h.taskQueues[0] ?? 'default',
+      args,
+      identity: this.h.hostId,
+      ...defined({
+        workflowIdReusePolicy: options.workflowIdReusePolicy,
+        workflowIdConflictPolicy: options.workflowIdConflictPolicy,
+        workflowExecutionTimeout: msOptional(options.workflowExecutionTimeout),
+        workflowRunTimeout: msOptional(options.workflowRunTimeout),
+        workflowTaskTimeout: msOptional(options.workflowTaskTimeout),
+        retry: options.retry,
+        memo: options.memo,
+        requestId: options.requestId,
+      }),
+      ...(forwarded && { maybeResent: true }),
+    };
+    const { runId } = await this.h.writes.enqueue((tx, fx, ctx) => startWorkflow(tx, request, ctx, fx), true);
+    return { workflowId: options.workflowId, runId };
+  }
+
+  async signal(
+    workflowId: string,
+    runId: string | undefined,
+    signalName: string,
+    args: unknown[],
+  ): Promise<void> {
+    assertStorable(args, this.h.payloadLimit, 'Signal arguments');
+    await this.h.writes.enqueue(
+      (tx, fx, ctx) => signalWorkflow(tx, workflowId, runId, signalName, args, ctx, fx, 'client'),
+      true,
+    );
+  }
+
+  async cancel(workflowId: string, runId: string | undefined, reason?: string): Promise<void> {
+    await this.h.writes.enqueue(
+      (tx, fx, ctx) => requestCancelWorkflow(tx, workflowId, runId, ctx, fx, reason),
+      true,
+    );
+  }
+
+  async terminate(workflowId: string, runId: string | undefined, reason?: string): Promise<void> {
+    await this.h.writes.enqueue(
+      (tx, fx, ctx) => terminateWorkflow(tx, workflowId, runId, reason ?? 'Terminated by client', ctx, fx),
+      true,
+    );
+  }
+
+  async update(
+    workflowId: string,
+    runId: string | undefined,
+    name: string,
+    args: unknown[],
+  ): Promise<unknown> {
+    assertStorable(args, this.h.payloadLimit, 'Update arguments');
+    const updateId = crypto.randomUUID();
+    const targetRun = await this.h.writes.enqueue(
+      (tx, fx, ctx) => requestUpdate(tx, workflowId, runId, { updateId, name, input: args }, ctx, fx),
+      true,
+    );
+    // Waiting from now is in time: the update completes in a later workflow task.
+    return this.h.wakeups.updateOutcome(updateId, targetRun);
+  }
+
+  async query(
+    workflowId: string,
+    runId: string | undefined,
+    name: string,
+    args: unknown[],
+  ): Promise<unknown> {
+    const read = () =>
+      this.h.store.read(async (tx) => {
+        const exec = await mustFind(tx, workflowId, runId);
+        const current = this.h.peers.serves(exec.taskQueue) ? this.h.tasks.current(exec) : undefined;
+        return { exec, current, history: current ? undefined : await tx.history.read(exec.runId) };
+      });
+    let { exec, current, history } = await read();
+    // As Temporal's server does, a query waits for the run's first workflow task: before it,
+    // no handler is registered yet. (Only `WorkflowExecutionStarted` is recorded until then.)
+    const notReady = () => exec.status === 'RUNNING' && exec.nextEventId <= 2 && !exec.blocked;
+    while (notReady()) {
+      // Waiting is registered before reading again, so a change in between is not missed.
+      const changed = this.h.wakeups.nextChange(exec.runId);
+      ({ exec, current, history } = await read());
+      if (notReady()) await changed;
+      if (!this.h.leadership.lease) throw leaseLost();
+    }
+    if (this.h.peers.serves(exec.taskQueue))
+      return this.h.tasks.answerQuery(exec, current, history ?? [], name, args);
+    const executor = this.h.peers.executorFor(exec.taskQueue);
+    if (!executor) {
+      throw new InvalidArgumentError(
+        `Cannot query '${workflowId}': no worker serves its task queue '${exec.taskQueue}'`,
+      );
+    }
+    const reply = await this.h.peers.call(executor, 'queryRun', [{ exec, history, name, args }]);
+    if ('error' in reply) throw fromErrorRecord(reply.error);
+    return reply.ok;
+  }
+
+  async describe(workflowId: string, runId: string | undefined): Promise<WorkflowDescription> {
+    return describeExecution(await this.h.store.read((tx) => mustFind(tx, workflowId, runId)));
+  }
+
+  async history(workflowId: string, runId: string | undefined): Promise<HistoryEvent[]> {
+    return this.h.store.read(async (tx) => tx.history.read((await mustFind(tx, workflowId, runId)).runId));
+  }
+
+  /**
+   * One page of executions, newest first (start time, then run ID), read from the store's
+   * indexes: a page costs in proportion to its size, not to the database. Executions started
+   * after the first page never appear on later ones, so paging under concurrent starts neither
+   * skips nor repeats an execution.
+   */
+  async listPage(query: WorkflowListQuery = {}): Promise<WorkflowListPage> {
+    const { pageSize = DEFAULT_PAGE_SIZE, nextPageToken, ...rest } = query ?? {};
+    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_PAGE_SIZE)
+      throw new InvalidArgumentError(
+        `pageSize must be an integer from 1 to ${MAX_PAGE_SIZE}, not ${String(pageSize)}`,
+      );
+    const filter = storeFilter(rest);
+    const after = nextPageToken === undefined ? undefined : decodeToken(nextPageToken);
+    // One more than asked: whether there is a next page is known without another read.
+    const records = await this.h.store.read((tx) =>
+      tx.executions.page({ filter, limit: pageSize + 1, ...(after && { after }) }),
+    );
+    const page = records.slice(0, pageSize);
+    const last = page.at(-1);
+    return {
+      executions: page.map(describeExecution),
+      ...(records.length > pageSize && last && { nextPageToken: encodeToken(last) }),
+    };
+  }
+
+  /** How many executions match, answered from the store's indexes. */
+  async count(filter: WorkflowListFilter = {}): Promise<{ count: number }> {
+    const checked = storeFilter(filter ?? {});
+    return { count: await this.h.store.read((tx) => tx.executions.count(checked)) };
+  }
+
+  /** Deletes a closed execution now, with its history (as retention would). Refuses an open one. */
+  async delete(workflowId: string, runId: string | undefined): Promise<void> {
+    await this.h.writes.enqueue(async (tx, fx) => {
+      const exec = await mustFind(tx, workflowId, runId);
+      await deleteRun(tx, exec);
+      fx.deleted.push(exec);
+    }, true);
+  }
+
+  /** Waits for the run to close, following continue-as-new and retries to the last run. */
+  async result(workflowId: string, runId: string | undefined): Promise<WorkflowOutcome> {
+    const find = (runId: string | undefined) => this.h.store.read((tx) => mustFind(tx, workflowId, runId));
+    let exec = await find(runId);
+    for (;;) {
+      let next = exec.nextRunId;
+      if (exec.status === 'RUNNING') {
+        // Registered before reading again, so a close in between is not missed.
+        const closed = this.h.wakeups.nextClose(exec.runId);
+        if ((await find(exec.runId)).status === 'RUNNING') await closed;
+        if (!this.h.leadership.lease) throw leaseLost();
+        next = exec.runId;
+      } else if (next === undefined) {
+        // The record has a completed run's result: no history to read.
+        if (exec.status === 'COMPLETED' && 'result' in exec)
+          return { status: 'COMPLETED', runId: exec.runId, result: exec.result };
+        // Its closing event is its last.
+        const closing = await this.h.store.read((tx) => tx.history.read(exec.runId, exec.nextEventId - 1));
+        return outcomeOf(exec, closing.at(-1));
+      }
+      exec = await find(next);
+    }
+  }
+
+  /**
+   * The flat API with errors as records, for Comlink or an in-process client. A host that does
+   * not lead forwards calls to the leader; only `watch` stays here (the leader's notes feed it).
+   */
+  api(): EngineApi {
+    const api: Record<string, (...args: never[]) => Promise<unknown>> = {
+      watch: async (listener: (changes: WorkflowChange[]) => void) => this.h.wakeups.watch(listener),
+      unwatch: async (id: number) => this.h.wakeups.unwatch(id),
+    };
+    for (const method of FORWARDED) {
+      api[method] = async (...args: unknown[]): Promise<Reply<unknown>> => {
+        // A start without a queue goes to the first queue of the host the client called; it
+        // gets its request ID here, before it may be sent (and sent again) to the leader.
+        const options = args[1] as WorkflowStartOptions | undefined;
+        if (method === 'start' && typeof options === 'object' && options !== null) {
+          args[1] = {
+            ...options,
+            taskQueue: options.taskQueue ?? this.h.taskQueues[0] ?? 'default',
+            requestId: options.requestId ?? crypto.randomUUID(),
+          };
+        }
+        for (let attempt = 1; ; attempt++) {
+          if (!this.h.leadership.lease) return this.h.peers.call('', method, args);
+          const answer = await this.local(method, args);
+          // The lease was lost meanwhile (another host wrote): the leader answers instead.
+          const lost = 'error' in answer && /^(LeaseLost|StoreConflict)Error$/.test(answer.error.name);
+          if (!lost || attempt >= CONFLICT_ATTEMPTS) return answer;
+          await this.h.leadership.electing;
+        }
+      };
+    }
+    return api as unknown as EngineApi;
+  }
+
+  /** Answers a client call here: the host's method of the same name (`start`: `startWorkflow`), its errors as records. */
+  local(method: Forwarded, args: unknown[], forwarded = false): Promise<Reply<unknown>> {
+    const host = this as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+    return reply(async () => {
+      const value =
+        method === 'start'
+          ? await this.startWorkflow(args[0] as string, args[1] as WorkflowStartOptions, forwarded)
+          : await host[method]!(...args);
+      // A read may see writes not yet durable: it answers once they are, so a client is
+      // never told of a state a crash could take back.
+      if (FORWARDED.indexOf(method) >= FIRST_READ) await this.h.store.flushed();
+      return value;
+    });
+  }
+}

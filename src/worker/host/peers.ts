@@ -1,0 +1,151 @@
+import type { Reply } from '../../protocol/api.ts';
+import type { BusNote } from '../../protocol/notes.ts';
+import { isForwarded } from './client-calls.ts';
+import type { HostParts } from './parts.ts';
+import { reply } from './support.ts';
+
+/** What the leader asks of a host that runs a task queue for it. */
+// Not named like a client method: `answer` tells the two apart by name.
+export type ExecutorMethod = 'task' | 'activity' | 'abort' | 'queryRun';
+
+interface PendingCall {
+  to: string;
+  method: string;
+  args: unknown[];
+  /** The host the call went to; for `to: ''`, the leader at the time. */
+  sentTo?: string;
+  resolve(reply: Reply<unknown>): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * The other hosts that share the database, over the bus: their notes, calls to them and from
+ * them (a follower's client calls go to the leader; the leader's tasks go to the hosts that
+ * serve their queues), and who runs which task queue.
+ */
+export class Peers {
+  readonly #calls = new Map<number, PendingCall>();
+  #nextCall = 1;
+  /** Other hosts that run task queues for the leader, with their queues. */
+  readonly executors = new Map<string, string[]>();
+
+  constructor(private readonly h: HostParts) {}
+
+  serves(taskQueue: string): boolean {
+    return this.h.taskQueues.includes(taskQueue);
+  }
+
+  /** Another host that runs `taskQueue` for the leader. */
+  executorFor(taskQueue: string): string | undefined {
+    for (const [hostId, queues] of this.executors) if (queues.includes(taskQueue)) return hostId;
+    return undefined;
+  }
+
+  /** Whether the leader can have `taskQueue`'s tasks run: here, or by an executor. */
+  canRun(taskQueue: string): boolean {
+    return this.serves(taskQueue) || this.executorFor(taskQueue) !== undefined;
+  }
+
+  onNote(note: BusNote): void {
+    const { h } = this;
+    if (note.from === h.hostId || h.stopped) return;
+    if ('changes' in note) {
+      h.wakeups.applyNote(note);
+      h.wakeups.tell(note.changes);
+      return;
+    }
+    const { lease, serves, gone, call, answer } = note;
+    if (lease) h.leadership.heard(lease);
+    const leading = h.leadership.lease;
+    if (serves && leading) {
+      const known = this.executors.get(note.from);
+      this.executors.set(note.from, serves);
+      // A newcomer learns who leads; work waiting for its queues can run now.
+      h.bus.publish({ from: h.hostId, lease: leading });
+      if (!known) {
+        h.options.whenHostGone?.(note.from).then(() => this.gone(note.from));
+        void h.leadership.scan();
+      }
+    }
+    if (gone) this.gone(note.from);
+    if (call && (call.to === h.hostId || (call.to === '' && h.leadership.lease))) {
+      void this.#answer(call.method, call.args).then((reply) =>
+        h.bus.publish({ from: h.hostId, answer: { id: call.id, to: note.from, reply } }),
+      );
+    }
+    if (answer && answer.to === h.hostId) {
+      const pending = this.#calls.get(answer.id);
+      // A call re-sent to a new leader takes only that leader's answer.
+      if (pending && (pending.sentTo === undefined || pending.sentTo === note.from)) {
+        this.#calls.delete(answer.id);
+        pending.resolve(answer.reply);
+      }
+    }
+  }
+
+  /** Another host stopped: calls to it fail (their work is done again), and a leader is elected. */
+  gone(hostId: string): void {
+    this.executors.delete(hostId);
+    for (const [id, call] of this.#calls) {
+      if (call.to === hostId) {
+        this.#calls.delete(id);
+        call.reject(new Error(`Host ${hostId} is gone`));
+      }
+    }
+    if (this.h.leadership.leader === hostId) void this.h.leadership.elect();
+  }
+
+  /** Calls another host (`to: ''`: whoever leads) over the bus. */
+  call(to: string, method: string, args: unknown[]): Promise<Reply<unknown>> {
+    return new Promise((resolve, reject) => {
+      const id = this.#nextCall++;
+      const call: PendingCall = { to, method, args, resolve, reject };
+      this.#calls.set(id, call);
+      this.#send(id, call);
+    });
+  }
+
+  #send(id: number, call: PendingCall): void {
+    const { h } = this;
+    const to = call.to || h.leadership.leader;
+    if (to === undefined) return; // Sent when a leader is known.
+    if (to === h.hostId) {
+      this.#calls.delete(id);
+      void this.#answer(call.method, call.args).then(call.resolve);
+      return;
+    }
+    call.sentTo = to;
+    h.bus.publish({ from: h.hostId, call: { id, to, method: call.method, args: call.args } });
+  }
+
+  /** A new leader: calls that were for the old one go to it. */
+  resendCalls(): void {
+    for (const [id, call] of this.#calls)
+      if (call.to === '' && call.sentTo !== this.h.leadership.leader) this.#send(id, call);
+  }
+
+  /** Fails every call still waiting for an answer (this host stops). */
+  rejectAll(error: Error): void {
+    for (const call of this.#calls.values()) call.reject(error);
+    this.#calls.clear();
+  }
+
+  /** Answers a call from another host: a client call for the leader, or a task for an executor. */
+  #answer(method: string, args: unknown[]): Promise<Reply<unknown>> {
+    if (isForwarded(method)) return this.h.calls.local(method, args, true);
+    return reply(() => this.#execute(method as ExecutorMethod, args[0]));
+  }
+
+  /** What the leader asks of this host as an executor of its task queues. */
+  async #execute(method: ExecutorMethod, payload: unknown): Promise<unknown> {
+    const { h } = this;
+    if (method === 'task') return h.tasks.runForLeader(payload);
+    if (method === 'activity') return h.activities.runForLeader(payload);
+    if (method === 'abort') {
+      // The attempt's `runId/seq`.
+      h.activities.cancelRunning(payload as string);
+      return null;
+    }
+    return h.tasks.answerQueryFor(payload);
+  }
+}

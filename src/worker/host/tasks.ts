@@ -1,0 +1,292 @@
+import {
+  failedTaskEvents,
+  fromErrorRecord,
+  type HistoryEvent,
+  InvalidArgumentError,
+  type MachineInit,
+  type TaskResult,
+  WorkflowMachine,
+} from '../../engine/index.ts';
+import type { UpdateOutcome } from '../../protocol/notes.ts';
+import { LeaseLostError } from '../../store/errors.ts';
+import type { ExecutionRecord, InboxRecord } from '../../store/types.ts';
+import { realNow } from '../determinism.ts';
+import { completeWorkflowTask, failWorkflowTask, type TaskCommit } from '../service.ts';
+import type { HostParts } from './parts.ts';
+import { assertCloneable, assertStorable, newRunId, nextMacrotask } from './support.ts';
+
+const TASK_BATCH = 128;
+
+/** A workflow task the leader sends to the host that serves its queue. */
+interface RemoteTask {
+  exec: ExecutionRecord;
+  inbox: InboxRecord[];
+  /** Undefined when the executor last ran this run's task (it keeps the instance). */
+  history: HistoryEvent[] | undefined;
+  time: number;
+}
+
+/** A query the leader sends to the host that serves the run's queue. */
+export interface RemoteQuery {
+  exec: ExecutionRecord;
+  history: HistoryEvent[];
+  name: string;
+  args: unknown[];
+}
+
+/**
+ * The workflow-task executor: runs that have work wait in the ready set, are taken in batches
+ * (read together, run one after another on the sticky cache of live instances, committed in one
+ * transaction), and run here or on the host that serves their queue.
+ */
+export class WorkflowTasks {
+  /** Runs with a workflow task to run. */
+  readonly ready = new Set<string>();
+  /** Runs whose task failed; retried when a new message arrives or the host restarts. */
+  readonly blocked = new Set<string>();
+  readonly #cache = new Map<string, WorkflowMachine>();
+  /** Runs whose instance an executor keeps, by executor: their next task needs no history. */
+  readonly #sticky = new Map<string, string>();
+  #draining: Promise<void> | undefined;
+
+  constructor(private readonly h: HostParts) {}
+
+  /** The batches in progress, if any. */
+  get draining(): Promise<void> | undefined {
+    return this.#draining;
+  }
+
+  /** A run closed: nothing of it is kept or waits to run. */
+  forget(runId: string): void {
+    this.#cache.delete(runId);
+    this.ready.delete(runId);
+    this.blocked.delete(runId);
+  }
+
+  /** Writes this host acted on were lost: no cached instance can be trusted. */
+  dropCache(): void {
+    this.#cache.clear();
+    this.blocked.clear();
+  }
+
+  /** No longer the leader: nothing is run, kept or sent. */
+  forgetAll(): void {
+    this.#cache.clear();
+    this.ready.clear();
+    this.blocked.clear();
+    this.#sticky.clear();
+  }
+
+  kick(): void {
+    const { h } = this;
+    if (h.stopped || !h.leadership.lease || this.#draining || this.ready.size === 0) return;
+    this.#draining = this.#drain().finally(() => {
+      this.#draining = undefined;
+      this.kick();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    const { h } = this;
+    while (!h.stopped && h.leadership.lease && this.ready.size > 0) {
+      const batch: string[] = [];
+      for (const runId of this.ready) {
+        this.ready.delete(runId);
+        batch.push(runId);
+        if (batch.length >= TASK_BATCH) break;
+      }
+      await this.#runBatch(batch);
+    }
+  }
+
+  async #runBatch(batch: string[]): Promise<void> {
+    const { h } = this;
+    // Every run of the batch is read at once: queued IndexedDB requests answer far faster
+    // than requests awaited one by one.
+    const loaded = await h.store.read((tx) =>
+      Promise.all(
+        batch.map(async (runId) => {
+          const [exec, inbox] = await Promise.all([tx.executions.get(runId), tx.inbox.list(runId)]);
+          if (exec?.status !== 'RUNNING') return undefined;
+          const executor = h.peers.serves(exec.taskQueue) ? undefined : h.peers.executorFor(exec.taskQueue);
+          // Taken out of the cache now: running an earlier run of the batch may evict it.
+          const cached = executor ? undefined : this.#takeCached(exec);
+          const history =
+            cached || (executor && this.#sticky.get(runId) === executor)
+              ? undefined
+              : await tx.history.read(runId);
+          return { exec, inbox, cached, history, executor };
+        }),
+      ),
+    );
+    // Start activations on an empty microtask queue: no activity continuation can then
+    // run between a workflow's microtasks and see the workflow's clock.
+    await nextMacrotask();
+    const commits: TaskCommit[] = [];
+    const failures: { runId: string; expected: number; events: HistoryEvent[] }[] = [];
+    const remote: Promise<void>[] = [];
+    const done = (exec: ExecutionRecord, inbox: InboxRecord[], result: TaskResult): void => {
+      commits.push({
+        runId: exec.runId,
+        expectedNextEventId: exec.nextEventId,
+        consumedInbox: inbox.map((m) => m.id),
+        result,
+      });
+    };
+    const failed = (exec: ExecutionRecord, time: number, by: string, error: unknown): void => {
+      failures.push({
+        runId: exec.runId,
+        expected: exec.nextEventId,
+        events: failedTaskEvents(exec.nextEventId, time, exec.taskQueue, by, error),
+      });
+    };
+    for (const run of loaded) {
+      if (!run) continue; // Closed meanwhile.
+      const { exec, inbox, cached, history, executor } = run;
+      const time = realNow();
+      if (executor) {
+        const task: RemoteTask = { exec, inbox, time, history };
+        // The executor no longer keeps the instance (again, with the history), or it is gone
+        // (again, elsewhere or when one offers).
+        const again = (): void => {
+          this.#sticky.delete(exec.runId);
+          this.ready.add(exec.runId);
+        };
+        remote.push(
+          h.peers.call(executor, 'task', [task]).then((reply) => {
+            if ('error' in reply) failed(exec, time, executor, fromErrorRecord(reply.error));
+            else if (!reply.ok) again();
+            else {
+              done(exec, inbox, reply.ok as TaskResult);
+              this.#sticky.set(exec.runId, executor);
+            }
+          }, again),
+        );
+        continue;
+      }
+      try {
+        done(exec, inbox, await this.#runTask(exec, inbox, cached, history ?? [], time));
+      } catch (error) {
+        failed(exec, time, h.hostId, error);
+      }
+    }
+    await Promise.all(remote);
+    if (commits.length === 0 && failures.length === 0) return;
+    const rejections: UpdateOutcome[] = [];
+    try {
+      await h.writes.write(
+        async (tx, fx, ctx) => {
+          for (const commit of commits) {
+            const ok = await completeWorkflowTask(tx, commit, ctx, fx);
+            if (!ok) {
+              this.#cache.delete(commit.runId);
+              this.#sticky.delete(commit.runId);
+            } else {
+              for (const { command } of commit.result.commands) {
+                if (command.type === 'RejectUpdate') {
+                  rejections.push({ updateId: command.updateId, failure: command.failure, rejected: true });
+                }
+              }
+            }
+          }
+          for (const f of failures) {
+            if (await failWorkflowTask(tx, f.runId, f.expected, f.events, ctx, fx)) this.blocked.add(f.runId);
+          }
+        },
+        false,
+        rejections,
+      );
+    } catch (error) {
+      // Nothing was written: the cached instances are ahead of the store.
+      for (const commit of commits) {
+        this.#cache.delete(commit.runId);
+        this.#sticky.delete(commit.runId);
+        if (h.leadership.lease) this.ready.add(commit.runId);
+      }
+      if (!(error instanceof LeaseLostError))
+        console.error('weft: committing workflow tasks failed; they will be retried', error);
+      return;
+    }
+    for (const f of failures) this.ready.delete(f.runId);
+  }
+
+  /** Runs a workflow task on the cached instance, or on one rebuilt from history; keeps it. */
+  async #runTask(
+    exec: ExecutionRecord,
+    inbox: InboxRecord[],
+    cached: WorkflowMachine | undefined,
+    history: HistoryEvent[],
+    time: number,
+  ): Promise<TaskResult> {
+    try {
+      const machine = cached ?? (await WorkflowMachine.replay(this.#machineInit(exec), history));
+      const result = await machine.runTask(inbox, time, { newRunId });
+      for (const { command } of result.commands)
+        assertStorable(command, this.h.payloadLimit, `${command.type} payload`, false);
+      this.#remember(exec.runId, machine);
+      return result;
+    } catch (error) {
+      this.#cache.delete(exec.runId);
+      throw error;
+    }
+  }
+
+  /** A task the leader sent: null asks for it again with the history (the instance is gone). */
+  async runForLeader(payload: unknown): Promise<TaskResult | null> {
+    const { exec, inbox, history, time } = payload as RemoteTask;
+    const cached = this.#takeCached(exec);
+    // Without the instance or the history, the leader sends the task again with the history.
+    if (!cached && !history) return null;
+    await nextMacrotask();
+    return this.#runTask(exec, inbox, cached, history ?? [], time);
+  }
+
+  /** A query the leader sent, for a run of a queue this host serves. */
+  answerQueryFor(payload: unknown): Promise<unknown> {
+    const { exec, history, name, args } = payload as RemoteQuery;
+    return this.answerQuery(exec, this.current(exec), history, name, args);
+  }
+
+  /** The cached instance of a run, if it is at the run's current event. */
+  current(exec: ExecutionRecord): WorkflowMachine | undefined {
+    const cached = this.#cache.get(exec.runId);
+    return cached && cached.nextEventId === exec.nextEventId ? cached : undefined;
+  }
+
+  /** Answers a query on `current`, or on an instance replayed from `history` for it. */
+  async answerQuery(
+    exec: ExecutionRecord,
+    current: WorkflowMachine | undefined,
+    history: HistoryEvent[],
+    name: string,
+    args: unknown[],
+  ): Promise<unknown> {
+    // A query never changes state: an instance rebuilt for it is not cached.
+    const machine = current ?? (await WorkflowMachine.replay(this.#machineInit(exec), history));
+    if (!machine.runtime)
+      throw new InvalidArgumentError(`Workflow '${exec.workflowId}' has not started running yet`);
+    const answer = await machine.runtime.query(name, args);
+    // The answer travels back by postMessage: refuse what it cannot carry, clearly, here.
+    assertCloneable(answer, `The answer of query '${name}'`);
+    return answer;
+  }
+
+  /** The cached instance of a run if it is at the run's current event, removed from the cache. */
+  #takeCached(exec: ExecutionRecord): WorkflowMachine | undefined {
+    const cached = this.current(exec);
+    this.#cache.delete(exec.runId);
+    return cached;
+  }
+
+  #remember(runId: string, machine: WorkflowMachine): void {
+    if (machine.closed) return;
+    this.#cache.set(runId, machine);
+    const max = this.h.options.maxCachedWorkflows ?? 1_000;
+    // The oldest goes first: a Map keeps insertion order.
+    while (this.#cache.size > max) this.#cache.delete(this.#cache.keys().next().value!);
+  }
+
+  #machineInit(exec: ExecutionRecord): MachineInit {
+    return { ...this.h.machineBase, workflowId: exec.workflowId, runId: exec.runId };
+  }
+}
