@@ -1,22 +1,30 @@
-import type { Job, WorkflowInfo } from './activation.ts';
-import { type Command, commandEventType } from './commands.ts';
+import type { Job } from './activation.ts';
+import type { Command } from './commands.ts';
 import { defined } from './defined.ts';
-import { closingStatus, type EventAttributes, type EventType, type HistoryEvent } from './events.ts';
-import {
-  DeterminismViolationError,
-  type FailureRecord,
-  InvalidArgumentError,
-  type RetryState,
-  toFailureRecord,
-} from './failure.ts';
-import { take } from './helpers.ts';
+import { closingStatus, type HistoryEvent } from './events.ts';
+import { DeterminismViolationError } from './failure.ts';
 import type { InboxMessage } from './inbox.ts';
-import { type RuntimeOptions, WorkflowRuntime } from './runtime.ts';
+import { OpenActivities } from './machine/activities.ts';
+import { OpenChildren } from './machine/children.ts';
+import { OpenExternal } from './machine/external.ts';
+import { isCommandEvent, isPatchMarker, matchCommands } from './machine/replay.ts';
+import { startRuntime } from './machine/start.ts';
+import { type AddEvent, openTask, recorder } from './machine/task.ts';
+import { OpenTimers } from './machine/timers.ts';
+import { OpenUpdates } from './machine/updates.ts';
+import type { RuntimeOptions, WorkflowRuntime } from './runtime.ts';
+
+export { isCommandEvent } from './machine/replay.ts';
+export { failedTaskEvents } from './machine/task.ts';
 
 /**
  * The history side of a run: turns recorded history into activations (replay), checks the
  * commands workflow code produces against the recorded events, and turns inbox messages
  * and new commands into the next events. Pure: no I/O, no clock; time comes in with each task.
+ *
+ * Each kind of open work (activities, timers, updates, children, requests to other
+ * executions) keeps its bookkeeping under `machine/`; a replayed or new task hands each
+ * event, message and command to its kind.
  */
 
 export type WorkflowFunction = (...args: unknown[]) => unknown;
@@ -46,81 +54,17 @@ export interface TaskResult {
   closed: boolean;
 }
 
-/** The events a workflow task's commands produce. */
-const commandEvents = new Set(Object.values(commandEventType));
-
-/** True for events that a workflow task's commands produce. */
-export function isCommandEvent(event: HistoryEvent): boolean {
-  return commandEvents.has(event.eventType);
-}
-
-function isPatchMarker(event: HistoryEvent): event is Extract<HistoryEvent, { eventType: 'MarkerRecorded' }> {
-  return event.eventType === 'MarkerRecorded' && event.attributes.markerName === 'core_patch';
-}
-
-/** Records new events in `events` at `time`, numbered by `nextId()`. */
-function recorder(events: HistoryEvent[], time: number, nextId: () => number): AddEvent {
-  return (eventType, attributes) => {
-    const event = { eventId: nextId(), eventTime: time, eventType, attributes } as HistoryEvent;
-    events.push(event);
-    return event;
-  };
-}
-
-/** Adds the events that open a workflow task; returns their IDs, as the task's end names them. */
-function openTask(add: AddEvent, taskQueue: string, identity: string) {
-  const scheduledEventId = add('WorkflowTaskScheduled', { taskQueue, attempt: 1 }).eventId;
-  const startedEventId = add('WorkflowTaskStarted', { scheduledEventId, identity }).eventId;
-  return { scheduledEventId, startedEventId };
-}
-
-/** The events of a workflow task that failed: recorded once, inputs stay in the inbox. */
-export function failedTaskEvents(
-  nextEventId: number,
-  time: number,
-  taskQueue: string,
-  identity: string,
-  error: unknown,
-): HistoryEvent[] {
-  const events: HistoryEvent[] = [];
-  const add = recorder(events, time, () => nextEventId++);
-  add('WorkflowTaskFailed', {
-    ...openTask(add, taskQueue, identity),
-    cause:
-      error instanceof DeterminismViolationError
-        ? 'NON_DETERMINISTIC_ERROR'
-        : 'WORKFLOW_WORKER_UNHANDLED_FAILURE',
-    failure: toFailureRecord(error),
-    identity,
-  });
-  return events;
-}
-
-interface OpenChild {
-  seq: number;
-  startedEventId?: number;
-}
-
-interface OpenActivity {
-  scheduledEventId: number;
-  activityType: string;
-}
-
 export class WorkflowMachine {
   runtime: WorkflowRuntime | undefined;
   nextEventId = 1;
   closed = false;
   taskQueue = '';
   readonly #init: MachineInit;
-  readonly #openActivities = new Map<number, OpenActivity>();
-  /** The reverse of `openActivities`: a completion names its scheduled event, not its seq. */
-  readonly #activityByScheduledEventId = new Map<number, number>();
-  readonly #openTimers = new Map<number, number>();
-  readonly #openUpdates = new Map<string, number>();
-  /** Children by their initiated event ID. Sequence numbers follow the order of initiation. */
-  readonly #openChildren = new Map<number, OpenChild>();
-  /** Seqs of signals and cancel requests to other executions, by their initiated event ID. */
-  readonly #openExternal = new Map<number, number>();
+  readonly #openActivities = new OpenActivities();
+  readonly #openTimers = new OpenTimers();
+  readonly #openUpdates = new OpenUpdates();
+  readonly #openChildren = new OpenChildren();
+  readonly #openExternal = new OpenExternal();
   #lastCompletedEventId = 0;
   /** Inputs recorded but not yet seen by workflow code (the start event, or after a failed task). */
   #pendingJobs: Job[] = [];
@@ -183,7 +127,13 @@ export class WorkflowMachine {
           jobs,
           patches,
         });
-        this.#matchCommands(commands, recorded);
+        matchCommands(
+          commands,
+          recorded,
+          this.#lastCompletedEventId,
+          this.#openActivities,
+          (event, command) => this.#applyCommandEvent(event, command),
+        );
         jobs = [];
       } else if (event.eventType === 'WorkflowTaskStarted') started = event;
       else if (isCommandEvent(event)) {
@@ -207,301 +157,66 @@ export class WorkflowMachine {
     return this.runtime;
   }
 
-  /** Compares a replayed task's commands with its recorded events, in order. */
-  #matchCommands(commands: Command[], recorded: HistoryEvent[]): void {
-    let j = 0;
-    for (const command of commands) {
-      if (command.type === 'RejectUpdate') continue;
-      // A patch marker whose `patched()` call was removed from the code is allowed to stay.
-      while (j < recorded.length && isPatchMarker(recorded[j]!) && !this.#sameMarker(command, recorded[j]!)) {
-        this.#applyCommandEvent(recorded[j++]!);
-      }
-      const event = recorded[j];
-      if (!event) {
-        throw new DeterminismViolationError(
-          `Nondeterminism after event ${this.#lastCompletedEventId}: code produced ${describeCommand(command)}, history has no matching event`,
-        );
-      }
-      const mismatch = this.#mismatch(command, event);
-      if (mismatch !== undefined) {
-        throw new DeterminismViolationError(
-          `Nondeterminism at event ${event.eventId}: code produced ${describeCommand(command)}, history has ${event.eventType}${mismatch}`,
-        );
-      }
-      this.#applyCommandEvent(event, command);
-      j++;
-    }
-    for (; j < recorded.length; j++) {
-      const event = recorded[j]!;
-      if (!isPatchMarker(event)) {
-        throw new DeterminismViolationError(
-          `Nondeterminism at event ${event.eventId}: history has ${event.eventType}, code no longer produces it`,
-        );
-      }
-      this.#applyCommandEvent(event);
-    }
-  }
-
-  #sameMarker(command: Command, event: HistoryEvent): boolean {
-    return (
-      command.type === 'RecordMarker' &&
-      event.eventType === 'MarkerRecorded' &&
-      command.markerName === event.attributes.markerName &&
-      command.details.patchId === event.attributes.details.patchId
-    );
-  }
-
-  /** Undefined when the command matches the event; otherwise what differs. */
-  #mismatch(command: Command, event: HistoryEvent): string | undefined {
-    const expected = commandEventType[command.type];
-    if (event.eventType !== expected) return '';
-    const differ = (what: string, ours: string | number | undefined, theirs: string | number) =>
-      ours === theirs ? undefined : ` (${what}: code has ${ours}, history has ${theirs})`;
-    switch (command.type) {
-      case 'ScheduleActivityTask': {
-        const a = event.attributes as EventAttributes['ActivityTaskScheduled'];
-        return (
-          differ('activityId', String(command.seq), a.activityId) ??
-          differ('activityType', command.activityType, a.activityType)
-        );
-      }
-      case 'StartTimer':
-      case 'CancelTimer':
-        return differ('timerId', String(command.seq), (event.attributes as { timerId: string }).timerId);
-      case 'RequestCancelActivityTask':
-        return differ(
-          'scheduledEventId',
-          this.#openActivities.get(command.seq)?.scheduledEventId,
-          (event.attributes as EventAttributes['ActivityTaskCancelRequested']).scheduledEventId,
-        );
-      case 'RecordMarker':
-        return this.#sameMarker(command, event) ? undefined : ' (a different marker)';
-      case 'StartChildWorkflowExecution': {
-        const a = event.attributes as EventAttributes['StartChildWorkflowExecutionInitiated'];
-        return (
-          differ('workflowType', command.workflowType, a.workflowType) ??
-          differ('workflowId', command.workflowId, a.workflowId)
-        );
-      }
-      case 'SignalExternalWorkflowExecution': {
-        const a = event.attributes as EventAttributes['SignalExternalWorkflowExecutionInitiated'];
-        return (
-          differ('signalName', command.signalName, a.signalName) ??
-          differ('workflowId', command.workflowId, a.workflowExecution.workflowId)
-        );
-      }
-      case 'RequestCancelExternalWorkflowExecution': {
-        const a = event.attributes as EventAttributes['RequestCancelExternalWorkflowExecutionInitiated'];
-        return differ('workflowId', command.workflowId, a.workflowExecution.workflowId);
-      }
-      case 'AcceptUpdate':
-      case 'CompleteUpdate':
-        return differ(
-          'updateId',
-          command.updateId,
-          (event.attributes as { protocolInstanceId: string }).protocolInstanceId,
-        );
-      default:
-        return undefined;
-    }
-  }
-
   /** The job for an input event, if any; also closes what the event closes. */
   #jobFor(event: HistoryEvent): Job | undefined {
     switch (event.eventType) {
       case 'WorkflowExecutionStarted':
-        this.#start(event.attributes, event.eventTime);
+        this.runtime = startRuntime(this.#init, event.attributes, event.eventTime);
+        this.taskQueue = event.attributes.taskQueue;
         return { type: 'StartWorkflow', input: event.attributes.input };
       case 'ActivityTaskCompleted':
       case 'ActivityTaskFailed':
       case 'ActivityTaskTimedOut':
-      case 'ActivityTaskCanceled': {
-        const seq = take(this.#activityByScheduledEventId, event.attributes.scheduledEventId);
-        if (seq === undefined) return undefined;
-        const { activityType } = take(this.#openActivities, seq)!;
-        if (event.eventType === 'ActivityTaskCompleted') {
-          return { type: 'ResolveActivity', seq, result: event.attributes.result };
-        }
-        const [message, retryState, cause]: [string, RetryState, FailureRecord] =
-          event.eventType === 'ActivityTaskCanceled'
-            ? [
-                'Activity cancelled',
-                'RETRY_STATE_CANCEL_REQUESTED',
-                { name: 'CancelledFailure', message: 'Activity cancelled' },
-              ]
-            : [
-                event.eventType === 'ActivityTaskFailed' ? 'Activity task failed' : 'Activity task timed out',
-                event.attributes.retryState,
-                event.attributes.failure,
-              ];
-        const failure = {
-          name: 'ActivityFailure',
-          message,
-          activityType,
-          activityId: String(seq),
-          retryState,
-          cause,
-        };
-        return { type: 'ResolveActivity', seq, failure };
-      }
-      case 'TimerFired': {
-        const seq = Number(event.attributes.timerId);
-        this.#openTimers.delete(seq);
-        return { type: 'FireTimer', seq };
-      }
+      case 'ActivityTaskCanceled':
+        return this.#openActivities.jobFor(event);
+      case 'TimerFired':
+        return this.#openTimers.jobFor(event);
       case 'WorkflowExecutionSignaled':
         return { type: 'SignalWorkflow', ...event.attributes };
       case 'WorkflowExecutionCancelRequested':
         return { type: 'CancelWorkflow' };
-      case 'ChildWorkflowExecutionStarted': {
-        const child = this.#openChildren.get(event.attributes.initiatedEventId);
-        if (!child) return undefined;
-        child.startedEventId = event.eventId;
-        return {
-          type: 'ResolveChildWorkflowExecutionStart',
-          seq: child.seq,
-          result: { succeeded: event.attributes.workflowExecution },
-        };
-      }
-      case 'StartChildWorkflowExecutionFailed': {
-        const child = take(this.#openChildren, event.attributes.initiatedEventId);
-        if (!child) return undefined;
-        return {
-          type: 'ResolveChildWorkflowExecutionStart',
-          seq: child.seq,
-          result: { failed: event.attributes },
-        };
-      }
+      case 'ChildWorkflowExecutionStarted':
+      case 'StartChildWorkflowExecutionFailed':
       case 'ChildWorkflowExecutionCompleted':
       case 'ChildWorkflowExecutionFailed':
       case 'ChildWorkflowExecutionCanceled':
       case 'ChildWorkflowExecutionTimedOut':
-      case 'ChildWorkflowExecutionTerminated': {
-        const child = take(this.#openChildren, event.attributes.initiatedEventId);
-        if (!child) return undefined;
-        if (event.eventType === 'ChildWorkflowExecutionCompleted') {
-          return {
-            type: 'ResolveChildWorkflowExecution',
-            seq: child.seq,
-            result: event.attributes.result,
-          };
-        }
-        // The child's own failure, or the one its end stands for.
-        const failure: FailureRecord =
-          event.eventType === 'ChildWorkflowExecutionFailed'
-            ? event.attributes.failure
-            : event.eventType === 'ChildWorkflowExecutionCanceled'
-              ? {
-                  name: 'CancelledFailure',
-                  message: 'Child workflow canceled',
-                  ...defined({ details: event.attributes.details }),
-                }
-              : event.eventType === 'ChildWorkflowExecutionTimedOut'
-                ? {
-                    name: 'TimeoutFailure',
-                    message: 'Child workflow timed out',
-                    timeoutType: 'START_TO_CLOSE',
-                  }
-                : { name: 'TerminatedFailure', message: 'Child workflow terminated' };
-        return {
-          type: 'ResolveChildWorkflowExecution',
-          seq: child.seq,
-          failure,
-          ...('retryState' in event.attributes && { retryState: event.attributes.retryState }),
-        };
-      }
+      case 'ChildWorkflowExecutionTerminated':
+        return this.#openChildren.jobFor(event);
       case 'ExternalWorkflowExecutionSignaled':
       case 'SignalExternalWorkflowExecutionFailed':
       case 'ExternalWorkflowExecutionCancelRequested':
-      case 'RequestCancelExternalWorkflowExecutionFailed': {
-        const seq = take(this.#openExternal, event.attributes.initiatedEventId);
-        if (seq === undefined) return undefined;
-        // The outcome of a signal names one (`...Signaled`, `Signal...Failed`); of a cancel request, not.
-        const kind = event.eventType.includes('Signal') ? 'signal' : 'cancel';
-        return {
-          type: kind === 'signal' ? 'ResolveSignalExternalWorkflow' : 'ResolveRequestCancelExternalWorkflow',
-          seq,
-          ...(event.eventType.endsWith('Failed') && {
-            failure: {
-              name: 'ApplicationFailure',
-              type: 'ExternalWorkflowExecutionNotFound',
-              message: `Cannot ${kind} workflow '${event.attributes.workflowExecution.workflowId}': not found or already closed`,
-              nonRetryable: true,
-            },
-          }),
-        };
-      }
+      case 'RequestCancelExternalWorkflowExecutionFailed':
+        return this.#openExternal.jobFor(event);
       default:
         return undefined;
     }
-  }
-
-  #start(attributes: EventAttributes['WorkflowExecutionStarted'], startedAt: number): void {
-    const fn = this.#init.resolveWorkflow(attributes.workflowType);
-    if (!fn) {
-      throw new InvalidArgumentError(
-        `Workflow type '${attributes.workflowType}' is not registered in this worker`,
-      );
-    }
-    this.taskQueue = attributes.taskQueue;
-    const info: Omit<WorkflowInfo, 'unsafe' | 'historyLength' | 'continueAsNewSuggested'> = {
-      workflowId: this.#init.workflowId,
-      runId: this.#init.runId,
-      workflowType: attributes.workflowType,
-      taskQueue: attributes.taskQueue,
-      namespace: 'default',
-      firstExecutionRunId: attributes.firstExecutionRunId,
-      attempt: attributes.attempt,
-      startTime: new Date(startedAt),
-      runStartTime: new Date(startedAt),
-      ...defined({
-        continuedFromExecutionRunId: attributes.continuedExecutionRunId,
-        parent: attributes.parentWorkflowExecution,
-        root: attributes.rootWorkflowExecution,
-        executionTimeout: attributes.workflowExecutionTimeout,
-        runTimeout: attributes.workflowRunTimeout,
-        taskTimeout: attributes.workflowTaskTimeout,
-        memo: attributes.memo,
-      }),
-    };
-    this.runtime = new WorkflowRuntime({
-      ...this.#init,
-      info,
-      workflowFn: fn,
-      randomnessSeed: attributes.randomnessSeed,
-    });
   }
 
   /** Bookkeeping for a command event, recorded or new, with the command that matched it. */
   #applyCommandEvent(event: HistoryEvent, command?: Command): void {
     switch (event.eventType) {
-      case 'ActivityTaskScheduled': {
-        const seq = Number(event.attributes.activityId);
-        this.#openActivities.set(seq, {
-          scheduledEventId: event.eventId,
-          activityType: event.attributes.activityType,
-        });
-        this.#activityByScheduledEventId.set(event.eventId, seq);
+      case 'ActivityTaskScheduled':
+        this.#openActivities.scheduled(event);
         break;
-      }
       case 'TimerStarted':
-        this.#openTimers.set(Number(event.attributes.timerId), event.eventId);
+        this.#openTimers.started(event);
         break;
       case 'TimerCanceled':
-        this.#openTimers.delete(Number(event.attributes.timerId));
+        this.#openTimers.canceled(event);
         break;
       case 'WorkflowExecutionUpdateAccepted':
-        this.#openUpdates.set(event.attributes.protocolInstanceId, event.eventId);
+        this.#openUpdates.accepted(event);
         break;
       case 'StartChildWorkflowExecutionInitiated':
-        this.#openChildren.set(event.eventId, { seq: seqOf(command) });
+        this.#openChildren.initiated(event, seqOf(command));
         break;
       case 'SignalExternalWorkflowExecutionInitiated':
       case 'RequestCancelExternalWorkflowExecutionInitiated':
-        this.#openExternal.set(event.eventId, seqOf(command));
+        this.#openExternal.initiated(event, seqOf(command));
         break;
       case 'WorkflowExecutionUpdateCompleted':
-        this.#openUpdates.delete(event.attributes.protocolInstanceId);
+        this.#openUpdates.completed(event);
         break;
       default:
         if (closingStatus(event.eventType)) this.closed = true;
@@ -596,84 +311,28 @@ export class WorkflowMachine {
         );
         return;
       case 'timerFired':
-        add('TimerFired', {
-          timerId: String(message.seq),
-          startedEventId: this.#openTimers.get(message.seq)!,
-        });
+        this.#openTimers.messageEvents(message, add);
         return;
       case 'activityCompleted':
       case 'activityFailed':
       case 'activityTimedOut':
-      case 'activityCanceled': {
-        const scheduledEventId = this.#openActivities.get(message.seq)!.scheduledEventId;
-        const started = message.kind !== 'activityCanceled' || message.started;
-        const startedEventId = started
-          ? add('ActivityTaskStarted', {
-              scheduledEventId,
-              attempt: message.attempt,
-              identity: message.identity,
-            }).eventId
-          : 0;
-        if (message.kind === 'activityCompleted') {
-          add('ActivityTaskCompleted', { scheduledEventId, startedEventId, result: message.result });
-        } else if (message.kind === 'activityCanceled') {
-          add('ActivityTaskCanceled', started ? { scheduledEventId, startedEventId } : { scheduledEventId });
-        } else {
-          add(message.kind === 'activityFailed' ? 'ActivityTaskFailed' : 'ActivityTaskTimedOut', {
-            scheduledEventId,
-            startedEventId,
-            failure: message.failure,
-            retryState: message.retryState,
-          });
-        }
+      case 'activityCanceled':
+        this.#openActivities.messageEvents(message, add);
         return;
-      }
       case 'childStarted':
-        // #jobFor records the started event ID on the open child.
-        add('ChildWorkflowExecutionStarted', {
-          workflowExecution: message.execution,
-          workflowType: message.workflowType,
-          initiatedEventId: message.initiatedEventId,
-        });
-        return;
       case 'childStartFailed':
-        add('StartChildWorkflowExecutionFailed', {
-          workflowId: message.workflowId,
-          workflowType: message.workflowType,
-          cause: message.cause,
-          initiatedEventId: message.initiatedEventId,
-        });
-        return;
       case 'childCompleted':
       case 'childFailed':
       case 'childCanceled':
       case 'childTimedOut':
-      case 'childTerminated': {
-        const attributes: Record<string, unknown> = {
-          workflowExecution: message.execution,
-          workflowType: message.workflowType,
-          initiatedEventId: message.initiatedEventId,
-          startedEventId: this.#openChildren.get(message.initiatedEventId)!.startedEventId ?? 0,
-        };
-        if (message.kind === 'childCompleted') attributes.result = message.result;
-        else if (message.kind === 'childCanceled') {
-          if (message.details !== undefined) attributes.details = message.details;
-        } else if (message.kind !== 'childTerminated') {
-          if (message.kind === 'childFailed') attributes.failure = message.failure;
-          attributes.retryState = message.retryState;
-        }
-        add(childEventTypes[message.kind], attributes as EventAttributes[ChildClosingEventType]);
+      case 'childTerminated':
+        this.#openChildren.messageEvents(message, add);
         return;
-      }
       case 'externalSignaled':
       case 'externalSignalFailed':
       case 'externalCancelRequested':
       case 'externalCancelFailed':
-        add(externalEventTypes[message.kind], {
-          initiatedEventId: message.initiatedEventId,
-          workflowExecution: message.execution,
-          ...('cause' in message && { cause: message.cause }),
-        });
+        this.#openExternal.messageEvents(message, add);
         return;
     }
   }
@@ -687,45 +346,20 @@ export class WorkflowMachine {
   ): HistoryEvent | undefined {
     const w = { workflowTaskCompletedEventId };
     switch (command.type) {
-      case 'ScheduleActivityTask': {
-        const { type, seq, ...schedule } = command;
-        return add('ActivityTaskScheduled', { activityId: String(seq), ...schedule, ...w });
-      }
+      case 'ScheduleActivityTask':
       case 'RequestCancelActivityTask':
-        return add('ActivityTaskCancelRequested', {
-          scheduledEventId: this.#openActivities.get(command.seq)?.scheduledEventId ?? 0,
-          ...w,
-        });
+        return this.#openActivities.commandEvent(command, w, add);
       case 'StartTimer':
-        return add('TimerStarted', {
-          timerId: String(command.seq),
-          startToFireTimeout: command.startToFireTimeout,
-          ...w,
-        });
       case 'CancelTimer':
-        return add('TimerCanceled', {
-          timerId: String(command.seq),
-          startedEventId: this.#openTimers.get(command.seq) ?? 0,
-          ...w,
-        });
+        return this.#openTimers.commandEvent(command, w, add);
       case 'RecordMarker': {
         const { type, ...marker } = command;
         return add('MarkerRecorded', { ...marker, ...w });
       }
       case 'AcceptUpdate':
-        return add('WorkflowExecutionUpdateAccepted', {
-          protocolInstanceId: command.updateId,
-          name: command.name,
-          input: command.input,
-        });
       case 'CompleteUpdate':
-        return add('WorkflowExecutionUpdateCompleted', {
-          protocolInstanceId: command.updateId,
-          acceptedEventId: this.#openUpdates.get(command.updateId) ?? 0,
-          outcome: command.outcome,
-        });
       case 'RejectUpdate':
-        return undefined;
+        return this.#openUpdates.commandEvent(command, add);
       case 'CompleteWorkflowExecution':
         return add('WorkflowExecutionCompleted', { result: command.result, ...w });
       case 'FailWorkflowExecution':
@@ -741,73 +375,16 @@ export class WorkflowMachine {
         const { type, ...next } = command;
         return add('WorkflowExecutionContinuedAsNew', { newExecutionRunId: ids.newRunId(), ...next, ...w });
       }
-      case 'StartChildWorkflowExecution': {
-        const { type, seq, ...start } = command;
-        return add('StartChildWorkflowExecutionInitiated', { ...start, ...w });
-      }
-      case 'SignalExternalWorkflowExecution': {
-        const { type, seq, workflowId, runId, ...signal } = command;
-        return add('SignalExternalWorkflowExecutionInitiated', {
-          workflowExecution: defined({ workflowId, runId }),
-          ...signal,
-          ...w,
-        });
-      }
-      case 'RequestCancelExternalWorkflowExecution': {
-        const { type, seq, workflowId, runId, ...request } = command;
-        return add('RequestCancelExternalWorkflowExecutionInitiated', {
-          workflowExecution: defined({ workflowId, runId }),
-          ...request,
-          ...w,
-        });
-      }
+      case 'StartChildWorkflowExecution':
+        return this.#openChildren.commandEvent(command, w, add);
+      case 'SignalExternalWorkflowExecution':
+      case 'RequestCancelExternalWorkflowExecution':
+        return this.#openExternal.commandEvent(command, w, add);
     }
   }
 }
 
-type AddEvent = <K extends EventType>(eventType: K, attributes: EventAttributes[K]) => HistoryEvent;
-
-type ChildClosingEventType =
-  | 'ChildWorkflowExecutionCompleted'
-  | 'ChildWorkflowExecutionFailed'
-  | 'ChildWorkflowExecutionCanceled'
-  | 'ChildWorkflowExecutionTimedOut'
-  | 'ChildWorkflowExecutionTerminated';
-
-/** The event each message about a child's end becomes. */
-const childEventTypes: Record<
-  'childCompleted' | 'childFailed' | 'childCanceled' | 'childTimedOut' | 'childTerminated',
-  ChildClosingEventType
-> = {
-  childCompleted: 'ChildWorkflowExecutionCompleted',
-  childFailed: 'ChildWorkflowExecutionFailed',
-  childCanceled: 'ChildWorkflowExecutionCanceled',
-  childTimedOut: 'ChildWorkflowExecutionTimedOut',
-  childTerminated: 'ChildWorkflowExecutionTerminated',
-};
-
-/** The event each message about a signal or cancel request to another execution becomes. */
-const externalEventTypes = {
-  externalSignaled: 'ExternalWorkflowExecutionSignaled',
-  externalSignalFailed: 'SignalExternalWorkflowExecutionFailed',
-  externalCancelRequested: 'ExternalWorkflowExecutionCancelRequested',
-  externalCancelFailed: 'RequestCancelExternalWorkflowExecutionFailed',
-} as const;
-
 /** The seq of the command an Initiated event matched (always given for those: see #applyCommandEvent). */
 function seqOf(command: Command | undefined): number {
   return (command as { seq: number }).seq;
-}
-
-function describeCommand(command: Command): string {
-  switch (command.type) {
-    case 'ScheduleActivityTask':
-      return `${command.type}(${command.activityType}, seq ${command.seq})`;
-    case 'StartTimer':
-      return `${command.type}(seq ${command.seq}, ${command.startToFireTimeout} ms)`;
-    case 'StartChildWorkflowExecution':
-      return `${command.type}(${command.workflowType}, ${command.workflowId})`;
-    default:
-      return command.type;
-  }
 }

@@ -1,0 +1,52 @@
+import type { EventAttributes, EventType, HistoryEvent } from '../events.ts';
+import { DeterminismViolationError, toFailureRecord } from '../failure.ts';
+import type { InboxMessage } from '../inbox.ts';
+
+/** How a workflow task writes events: numbered in order, at the task's time. */
+
+export type AddEvent = <K extends EventType>(eventType: K, attributes: EventAttributes[K]) => HistoryEvent;
+
+export type MessageOf<K extends InboxMessage['kind']> = Extract<InboxMessage, { kind: K }>;
+
+/** What each command event names: the completion of the workflow task that produced it. */
+export interface CompletedTask {
+  workflowTaskCompletedEventId: number;
+}
+
+/** Records new events in `events` at `time`, numbered by `nextId()`. */
+export function recorder(events: HistoryEvent[], time: number, nextId: () => number): AddEvent {
+  return (eventType, attributes) => {
+    const event = { eventId: nextId(), eventTime: time, eventType, attributes } as HistoryEvent;
+    events.push(event);
+    return event;
+  };
+}
+
+/** Adds the events that open a workflow task; returns their IDs, as the task's end names them. */
+export function openTask(add: AddEvent, taskQueue: string, identity: string) {
+  const scheduledEventId = add('WorkflowTaskScheduled', { taskQueue, attempt: 1 }).eventId;
+  const startedEventId = add('WorkflowTaskStarted', { scheduledEventId, identity }).eventId;
+  return { scheduledEventId, startedEventId };
+}
+
+/** The events of a workflow task that failed: recorded once, inputs stay in the inbox. */
+export function failedTaskEvents(
+  nextEventId: number,
+  time: number,
+  taskQueue: string,
+  identity: string,
+  error: unknown,
+): HistoryEvent[] {
+  const events: HistoryEvent[] = [];
+  const add = recorder(events, time, () => nextEventId++);
+  add('WorkflowTaskFailed', {
+    ...openTask(add, taskQueue, identity),
+    cause:
+      error instanceof DeterminismViolationError
+        ? 'NON_DETERMINISTIC_ERROR'
+        : 'WORKFLOW_WORKER_UNHANDLED_FAILURE',
+    failure: toFailureRecord(error),
+    identity,
+  });
+  return events;
+}
