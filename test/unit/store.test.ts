@@ -448,6 +448,29 @@ describe('indexedDbStore writes behind from memory', () => {
     b.close();
   });
 
+  it('a running execution the fold carried is found, listed and counted, by its writer and by a new connection', async () => {
+    const factory = new IDBFactory();
+    const a = await indexedDbStore({ name: 'weft', indexedDB: factory });
+    const young = makeExecution({ runId: 'young', startTime: 2_000 });
+    await a.write(async (tx) => tx.executions.add(young), { durable: true });
+    await a.write(async (tx) => tx.history.append('young', makeEvents(1, 1)), { durable: true });
+    const db = await rawOpen(factory, 'weft');
+    await vi.waitFor(async () => expect(await rawGet(db, 'meta', 'folded')).toBe(1), { timeout: 5_000 });
+    expect(await rawGetAll(db, 'executions')).toEqual([]);
+    db.close();
+    const b = await indexedDbStore({ name: 'weft', indexedDB: factory });
+    for (const store of [a, b]) {
+      expect(await store.read((tx) => tx.executions.get('young'))).toEqual(young);
+      expect(await store.read((tx) => tx.executions.page({ filter: {}, limit: 10 }))).toEqual([young]);
+      expect(
+        await store.read((tx) => tx.executions.page({ filter: { status: 'RUNNING' }, limit: 10 })),
+      ).toEqual([young]);
+      expect(await store.read((tx) => tx.executions.count({}))).toBe(1);
+    }
+    a.close();
+    b.close();
+  });
+
   it('a fold by a connection that knew the log before another folded it keeps what that fold carried', async () => {
     const factory = new IDBFactory();
     const a = await indexedDbStore({ name: 'weft', indexedDB: factory });
