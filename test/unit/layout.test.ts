@@ -74,9 +74,13 @@ describe('the layout of src/', () => {
     expect(long).toEqual([]);
   });
 
-  it('the page’s client reaches nothing under src/worker/ or src/store/, not even a type', () => {
+  it('the page’s client reaches nothing under src/worker/, src/store/ or src/temporal/, not even a type', () => {
     const reached = [...reachable(path.join(src, 'client/index.ts'), true)];
-    expect(reached.filter((f) => inFolder(f, 'worker') || inFolder(f, 'store')).map(relative)).toEqual([]);
+    expect(
+      reached
+        .filter((f) => inFolder(f, 'worker') || inFolder(f, 'store') || inFolder(f, 'temporal'))
+        .map(relative),
+    ).toEqual([]);
   });
 
   it('the wire protocol needs nothing at run time but itself', () => {
