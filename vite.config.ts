@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
 import { minify, terserOptions } from './minify.mjs';
 
@@ -12,6 +13,8 @@ import { minify, terserOptions } from './minify.mjs';
 const e2e = process.env.WEFT_E2E === '1';
 
 export default defineConfig({
+  // Workflow code imports weft's workflow API by its package name, as an app does.
+  resolve: { alias: { 'weft/workflow': fileURLToPath(new URL('./src/workflow/index.ts', import.meta.url)) } },
   server: {
     port: 5173,
     strictPort: false,

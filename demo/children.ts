@@ -22,7 +22,7 @@ import {
   startChild,
   TimeoutFailure,
   workflowInfo,
-} from '../src/workflow/index.ts';
+} from 'weft/workflow';
 import type * as activities from './activities.ts';
 import { approve } from './defs.ts';
 
@@ -45,7 +45,14 @@ export interface ChildFailureReport {
   name: string;
   workflowId: string;
   workflowType: string;
-  cause: { name: string; message: string; type?: string; details?: unknown[]; timeoutType?: string };
+  // (`null` where Temporal's failures say so: the same code type-checks against both.)
+  cause: {
+    name: string;
+    message: string;
+    type?: string | null;
+    details?: unknown[] | null;
+    timeoutType?: string;
+  };
 }
 
 function report(error: unknown): ChildFailureReport {
@@ -53,7 +60,7 @@ function report(error: unknown): ChildFailureReport {
   const cause = error.cause;
   return {
     name: error.name,
-    workflowId: error.workflowExecution.workflowId,
+    workflowId: error.execution.workflowId ?? '',
     workflowType: error.workflowType,
     cause: {
       name: cause?.name ?? 'none',
@@ -62,7 +69,8 @@ function report(error: unknown): ChildFailureReport {
         ...(cause.type !== undefined && { type: cause.type }),
         ...(cause.details !== undefined && { details: cause.details }),
       }),
-      ...(cause instanceof TimeoutFailure && { timeoutType: cause.timeoutType }),
+      ...(cause instanceof TimeoutFailure &&
+        cause.timeoutType !== undefined && { timeoutType: cause.timeoutType }),
     },
   };
 }

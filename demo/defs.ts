@@ -2,7 +2,7 @@
  * Signal and query definitions of the sample workflows, apart from workflows.ts so the page
  * can import them without the workflow code.
  */
-import { defineQuery, defineSignal } from '../src/workflow/index.ts';
+import { defineQuery, defineSignal } from 'weft/workflow';
 
 export type OrderStage = 'reserving' | 'waiting' | 'awaiting-approval' | 'shipping' | 'done' | 'cancelled';
 

@@ -4,7 +4,7 @@
  * on it: their workflow task fails with a DeterminismViolationError and they wait, blocked,
  * for a fixed deployment. (The fix in real code would be `patched('audit')`.)
  */
-import { proxyActivities } from '../src/workflow/index.ts';
+import { proxyActivities } from 'weft/workflow';
 import type * as activities from './activities.ts';
 import { type OrderInput, type OrderSummary, order as orderV1 } from './workflows.ts';
 

@@ -9,7 +9,7 @@ import {
   proxyActivities,
   setHandler,
   sleep,
-} from '../src/workflow/index.ts';
+} from 'weft/workflow';
 import type * as activities from './activities.ts';
 import { approve, type OrderStatus, status } from './defs.ts';
 

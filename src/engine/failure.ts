@@ -153,6 +153,11 @@ export class ChildWorkflowFailure extends TemporalFailure {
     this.workflowType = workflowType;
     this.retryState = retryState;
   }
+
+  /** Temporal's name for {@link workflowExecution}: code that reads it runs on both. */
+  get execution(): { workflowId: string; runId: string } {
+    return this.workflowExecution;
+  }
 }
 named(ChildWorkflowFailure, 'ChildWorkflowFailure');
 

@@ -124,9 +124,6 @@ const notInTemporal: Record<string, string> = {
   // SDK core waits for the child to close, so the parent's completion comes too early for it.
   'live-6-cancelsChild':
     'WAIT_CANCELLATION_REQUESTED resolves on the cancel request in weft, on the close in Temporal',
-  // The fixture reads `ChildWorkflowFailure.workflowExecution` (SPEC 3.1); Temporal's class names it `execution`.
-  'live-8-catchesChildFailure':
-    "ChildWorkflowFailure's execution is `workflowExecution` in weft, `execution` in Temporal",
 };
 
 const quiet = new DefaultLogger('ERROR');
