@@ -24,6 +24,7 @@ import { effectsDbName, readEffects } from './effects.ts';
 import workerUrl from './engine.worker.ts?worker&url';
 import { parseArgs, SAMPLES } from './gallery.ts';
 import type { WeftPage } from './page-api.ts';
+import { downloadTemporalJson, replayFile } from './temporal-tools.ts';
 
 const params = new URL(location.href).searchParams;
 const db = params.get('db') ?? 'weft-demo';
@@ -503,6 +504,11 @@ async function renderDetails(): Promise<void> {
     ...(description.blocked
       ? [h('pre', { class: 'blocked', 'data-testid': 'blocked' }, `blocked: ${description.blocked.reason}`)]
       : []),
+    h(
+      'div',
+      { class: 'actions' },
+      button('Download as Temporal JSON', () => downloadTemporalJson(handle, description.workflowId)),
+    ),
     description.status === 'RUNNING'
       ? h(
           'div',
@@ -678,6 +684,19 @@ async function clearDatabase(): Promise<void> {
 }
 
 $('restart-worker').addEventListener('click', () => void restartWorker());
+$('replay-file').addEventListener('change', (event) => {
+  const input = event.target as HTMLInputElement;
+  const file = input.files?.[0];
+  if (!file) return;
+  const result = $('replay-result');
+  result.textContent = `Replaying ${file.name}…`;
+  void replayFile(file, variant).then(({ ok, message }) => {
+    result.textContent = message;
+    result.dataset.ok = String(ok);
+    // The same file may be chosen again (after an edit): a change event each time.
+    input.value = '';
+  });
+});
 $('clear-db').addEventListener('click', () => {
   if (confirm(`Delete every execution in database "${db}"?`)) void clearDatabase();
 });

@@ -3,6 +3,7 @@
  * gallery, watch the tree and the timeline fill in, use the forms; bad input gets a message on
  * the page and changes nothing. Screenshots are kept as test artifacts.
  */
+import { readFile } from 'node:fs/promises';
 import { expect, type Page, type TestInfo, test } from '@playwright/test';
 import { SAMPLES } from '../../demo/gallery.ts';
 import type {} from '../../demo/page-api.ts';
@@ -260,4 +261,48 @@ test('filters, the query form, a failure’s cause chain, child links and cleari
   await expect(page.locator('#log')).toHaveText('Database cleared.');
   await expect(rows).toHaveCount(0);
   await expect(page.locator('#empty')).toBeVisible();
+});
+
+test('an execution downloads as Temporal JSON, which replays with the page’s code; a tampered copy does not', async ({
+  page,
+}, testInfo) => {
+  await open(page, testInfo);
+  await page.getByLabel('Parallel fan-out: arguments (JSON array)', { exact: true }).fill('[3]');
+  await page.locator('[data-start="fan-out"]').click();
+  await expect(page.locator('#details h2').first()).toContainText(/^fan-out-[a-z0-9]+ /);
+  await expect(page.locator('#details h2 .status').first()).toHaveText('COMPLETED');
+  const downloading = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'Download as Temporal JSON' }).click();
+  const download = await downloading;
+  expect(download.suggestedFilename()).toMatch(/^fan-out-[a-z0-9]+\.temporal\.json$/);
+  const text = await readFile((await download.path())!, 'utf8');
+  const history = JSON.parse(text) as { events: Record<string, unknown>[] };
+  // Temporal's format: string event IDs, attributes named for the event type, payloads encoded.
+  expect(history.events[0]).toMatchObject({ eventId: '1' });
+  const started = history.events[0]!.workflowExecutionStartedEventAttributes as {
+    workflowType: { name: string };
+    input: { payloads: { metadata: { encoding: string }; data: string }[] };
+  };
+  expect(started.workflowType.name).toBe('fanOut');
+  expect(atob(started.input.payloads[0]!.metadata.encoding)).toBe('json/plain');
+  expect(JSON.parse(atob(started.input.payloads[0]!.data))).toBe(3);
+
+  const result = page.getByTestId('replay-result');
+  const replay = (name: string, body: string) =>
+    page
+      .getByLabel(/Replay a history/)
+      .setInputFiles({ name, mimeType: 'application/json', buffer: Buffer.from(body) });
+  await replay('fan-out.temporal.json', text);
+  await expect(result).toContainText('fan-out.temporal.json replays with this page’s code (v1)');
+  await expect(result).toHaveAttribute('data-ok', 'true');
+  // Two children instead of three: the recorded third child has no command to match.
+  started.input.payloads[0]!.data = btoa('2');
+  await replay('tampered.json', JSON.stringify(history));
+  await expect(result).toContainText(
+    'tampered.json does not replay with this page’s code (v1): DeterminismViolationError',
+  );
+  await expect(result).toHaveAttribute('data-ok', 'false');
+  await replay('broken.json', '{ not json');
+  await expect(result).toContainText('broken.json is not JSON');
+  await shot(page, testInfo, 'replay a history');
 });
