@@ -1,3 +1,4 @@
+import { type Duration, msToNumber } from './duration.ts';
 import { CancelledFailure } from './failure.ts';
 import { promiseOf } from './helpers.ts';
 
@@ -141,8 +142,8 @@ export class CancellationScope {
     return new CancellationScope({ cancellable: false }).run(fn);
   }
 
-  /** Runs `fn` in a cancellable scope that is cancelled after `timeout` ms. */
-  static withTimeout<T>(timeout: number, fn: () => Promise<T>): Promise<T> {
-    return new CancellationScope({ cancellable: true, timeout }).run(fn);
+  /** Runs `fn` in a cancellable scope that is cancelled after `timeout` (ms, or `'10s'`, as Temporal's). */
+  static withTimeout<T>(timeout: Duration, fn: () => Promise<T>): Promise<T> {
+    return new CancellationScope({ cancellable: true, timeout: msToNumber(timeout) }).run(fn);
   }
 }

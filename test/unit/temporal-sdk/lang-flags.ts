@@ -3,8 +3,7 @@
  * (`langFlagsReplayCorrectly`), which produced lang_flags_replay_correctly_1_11_2.json (and the
  * _1_9_3 and _1_11_1 histories, not kept here).
  * Copyright (c) 2021-2025 Temporal Technologies Inc. MIT License: see ./LICENSE.md.
- * Changes: imports from 'weft/workflow'; weft's `CancellationScope.withTimeout` takes
- * milliseconds, so '10s' is written 10_000; the activity's type is given, as weft's
+ * Changes: imports from 'weft/workflow'; the activity's type is given, as weft's
  * `proxyActivities` needs it under `noUncheckedIndexedAccess`.
  */
 import * as workflow from 'weft/workflow';
@@ -13,7 +12,7 @@ export async function langFlagsReplayCorrectly(): Promise<void> {
   const { noopActivity } = workflow.proxyActivities<{ noopActivity(): void }>({
     scheduleToCloseTimeout: '10s',
   });
-  await workflow.CancellationScope.withTimeout(10_000, async () => {
+  await workflow.CancellationScope.withTimeout('10s', async () => {
     await noopActivity();
   });
 }
