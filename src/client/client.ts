@@ -22,6 +22,37 @@ type Named = string | { name: string };
 const nameOf = (def: Named): string => (typeof def === 'string' ? def : def.name);
 
 /**
+ * The definitions `defineSignal`, `defineQuery` and `defineUpdate` make, by shape (the client
+ * does not import workflow code): their type parameters check a call's arguments and result.
+ */
+interface SignalDef<Args extends unknown[]> {
+  type: 'signal';
+  name: string;
+  __args?: Args;
+}
+interface QueryDef<Ret, Args extends unknown[]> {
+  type: 'query';
+  name: string;
+  __args?: Args;
+  __ret?: Ret;
+}
+interface UpdateDef<Ret, Args extends unknown[]> {
+  type: 'update';
+  name: string;
+  __args?: Args;
+  __ret?: Ret;
+}
+/** A workflow function, as the client is given it to start by. */
+type WorkflowFn = (...args: never[]) => Promise<unknown>;
+/** Start options whose `args` are the workflow function's parameters (required unless it takes none). */
+export type StartOptionsOf<Args extends unknown[]> = Omit<WorkflowStartOptions, 'args'> &
+  ([] extends Args ? { args?: Args } : { args: Args });
+/** `executeUpdate`'s options, whose `args` are the update's (required unless it takes none). */
+type UpdateOptionsOf<Args extends unknown[]> = [] extends Args
+  ? [options?: { args?: Args }]
+  : [options: { args: Args }];
+
+/**
  * Calls the engine. `payload`, the caller's data, is checked first: calls travel batched
  * (see `batchingEndpoint`), so postMessage can no longer refuse one alone, synchronously.
  */
@@ -70,15 +101,26 @@ export class WorkflowHandle<R = unknown> {
     );
   }
 
+  /** Sends a signal: with a definition, its arguments are checked; a name takes any. */
+  signal<Args extends unknown[]>(def: SignalDef<Args>, ...args: Args): Promise<void>;
+  signal(def: string, ...args: unknown[]): Promise<void>;
   signal(def: Named, ...args: unknown[]): Promise<void> {
     return unwrap(() => this.api.signal(this.workflowId, this.runId, nameOf(def), args), args);
   }
 
+  /** Runs a query: with a definition, its arguments and result are checked; a name takes any. */
+  query<T, Args extends unknown[]>(def: QueryDef<T, Args>, ...args: Args): Promise<T>;
+  query<T = unknown>(def: string, ...args: unknown[]): Promise<T>;
   query<T = unknown>(def: Named, ...args: unknown[]): Promise<T> {
     return unwrap(() => this.api.query(this.workflowId, this.runId, nameOf(def), args), args) as Promise<T>;
   }
 
   /** Runs an update and waits for its result. @example await handle.executeUpdate(setLimit, { args: [10] }) */
+  executeUpdate<T, Args extends unknown[]>(
+    def: UpdateDef<T, Args>,
+    ...options: UpdateOptionsOf<Args>
+  ): Promise<T>;
+  executeUpdate<T = unknown>(def: string, options?: { args?: unknown[] }): Promise<T>;
   executeUpdate<T = unknown>(def: Named, options?: { args?: unknown[] }): Promise<T> {
     const args = options?.args ?? [];
     return unwrap(() => this.api.update(this.workflowId, this.runId, nameOf(def), args), args) as Promise<T>;
@@ -120,8 +162,13 @@ export class WorkflowClient {
    * Starts a workflow.
    * @example const handle = await client.workflow.start('order', { workflowId: 'order-1', args: [cart] });
    */
+  start<W extends WorkflowFn>(
+    workflow: W,
+    options: StartOptionsOf<Parameters<W>>,
+  ): Promise<WorkflowHandle<Awaited<ReturnType<W>>>>;
+  start<R = unknown>(workflowType: string, options: WorkflowStartOptions): Promise<WorkflowHandle<R>>;
   async start<R = unknown>(
-    workflowType: string | ((...args: never[]) => Promise<R>),
+    workflowType: string | WorkflowFn,
     options: WorkflowStartOptions,
   ): Promise<WorkflowHandle<R>> {
     const type = typeof workflowType === 'string' ? workflowType : workflowType.name;
@@ -129,12 +176,17 @@ export class WorkflowClient {
     return new WorkflowHandle<R>(this.api, started.workflowId, undefined, started.runId);
   }
 
-  /** Starts a workflow and waits for its result. */
-  async execute<R = unknown>(
-    workflowType: string | ((...args: never[]) => Promise<R>),
-    options: WorkflowStartOptions,
-  ): Promise<R> {
-    return (await this.start<R>(workflowType, options)).result();
+  /** Starts a workflow and waits for its result (arguments and result checked as `start`'s). */
+  execute<W extends WorkflowFn>(
+    workflow: W,
+    options: StartOptionsOf<Parameters<W>>,
+  ): Promise<Awaited<ReturnType<W>>>;
+  execute<R = unknown>(workflowType: string, options: WorkflowStartOptions): Promise<R>;
+  async execute<R = unknown>(workflowType: string | WorkflowFn, options: WorkflowStartOptions): Promise<R> {
+    const handle = await (
+      this.start as (t: string | WorkflowFn, o: WorkflowStartOptions) => Promise<WorkflowHandle<R>>
+    )(workflowType, options);
+    return handle.result();
   }
 
   /** A handle on an existing workflow (its current run unless `runId` is given). */
