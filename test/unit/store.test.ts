@@ -448,6 +448,31 @@ describe('indexedDbStore writes behind from memory', () => {
     b.close();
   });
 
+  it('the workflow ID of a run the fold carried still finds it, once closed, from a new connection', async () => {
+    const factory = new IDBFactory();
+    const a = await indexedDbStore({ name: 'weft', indexedDB: factory });
+    const young = makeExecution({ runId: 'young', startTime: 2_000 });
+    await a.write(
+      async (tx) => {
+        tx.executions.add(young);
+        tx.workflowIds.put({ workflowId: young.workflowId, runId: 'young' });
+      },
+      { durable: true },
+    );
+    await a.write(async (tx) => tx.history.append('young', makeEvents(1, 1)), { durable: true });
+    const db = await rawOpen(factory, 'weft');
+    await vi.waitFor(async () => expect(await rawGet(db, 'meta', 'folded')).toBe(1), { timeout: 5_000 });
+    db.close();
+    // Closed after the fold that carried it: only the log knows it closed.
+    const closed = { ...young, status: 'COMPLETED' as const, closeTime: 3_000 };
+    await a.write(async (tx) => tx.executions.put(closed), { durable: true });
+    const b = await indexedDbStore({ name: 'weft', indexedDB: factory });
+    expect(await b.read((tx) => tx.workflowIds.get(young.workflowId))).toMatchObject({ runId: 'young' });
+    expect(await b.read((tx) => tx.executions.get('young'))).toEqual(closed);
+    a.close();
+    b.close();
+  });
+
   it('a running execution the fold carried is found, listed and counted, by its writer and by a new connection', async () => {
     const factory = new IDBFactory();
     const a = await indexedDbStore({ name: 'weft', indexedDB: factory });

@@ -7,7 +7,7 @@ import type { IDBPDatabase, StoreNames } from 'idb';
 import type { HistoryEvent } from '../../engine/events.ts';
 import type { Backing, Put } from '../mirror.ts';
 import { type DurableKey, durableKeyOf, memoryKey, pairKey, TABLES, type TableName } from '../tables.ts';
-import type { ExecutionRecord, HistoryChunk } from '../types.ts';
+import type { ExecutionRecord, HistoryChunk, WorkflowIdRecord } from '../types.ts';
 import { abortQuietly, type Carry, type LogEntry, type Pack, type WeftDB } from './schema.ts';
 
 /** The tables whose fresh records may be carried, when open. */
@@ -224,6 +224,17 @@ function consolidateRun(tx: IDBTransaction, runId: string, last: number): void {
   });
 }
 
+/** A record's last value in the entries a fold covers. */
+interface FoldedRecord {
+  table: TableName;
+  key: DurableKey;
+  value: object | undefined;
+  /** Nothing was stored under its key before these entries. */
+  fresh: boolean;
+  /** The version of its last write. */
+  at: number;
+}
+
 /**
  * The last value of every record the log touched (a record created and deleted within it is
  * left out: the stores never held it; so is a workflow-ID record that names the ID's last started
@@ -239,10 +250,7 @@ function foldLog(
   dropHistory: string[];
   carried: Put[];
 } {
-  const records = new Map<
-    string,
-    { table: TableName; key: DurableKey; value: object | undefined; fresh: boolean; at: number }
-  >();
+  const records = new Map<string, FoldedRecord>();
   const dropHistory = new Set<string>();
   const all = carry
     ? [
@@ -266,18 +274,29 @@ function foldLog(
   const out: { table: TableName; key: DurableKey; value: object | undefined }[] = [];
   const carried: Put[] = [];
   const carriedBefore = carry?.version ?? Number.NEGATIVE_INFINITY;
-  for (const { table, key, value, fresh, at } of records.values()) {
+  const carries = ({ table, value, fresh, at }: FoldedRecord): boolean =>
+    value !== undefined &&
+    fresh &&
+    at > carriedBefore &&
+    CARRIED_TABLES.has(table) &&
+    (table !== 'executions' || (value as ExecutionRecord).status === 'RUNNING');
+  /** Runs carried: their workflow-ID records go with them, for the stores cannot find them by ID. */
+  const carriedRuns = new Set<string>();
+  for (const record of records.values())
+    if (record.table === 'executions' && carries(record)) carriedRuns.add(record.key as string);
+  for (const record of records.values()) {
+    const { table, key, value, fresh } = record;
     if (value === undefined && fresh) continue;
-    // The ID's last started run is its current one: this record says nothing the index does not.
-    if (table === 'workflowIds' && value !== undefined && !('supersedes' in value)) continue;
-    if (
-      value !== undefined &&
-      fresh &&
-      at > carriedBefore &&
-      CARRIED_TABLES.has(table) &&
-      (table !== 'executions' || (value as ExecutionRecord).status === 'RUNNING')
-    ) {
-      carried.push({ table, value, fresh: true });
+    if (table === 'workflowIds' && value !== undefined) {
+      if (carriedRuns.has((value as WorkflowIdRecord).runId)) {
+        carried.push({ table, value, ...(fresh && { fresh: true as const }) });
+        continue;
+      }
+      // The ID's last started run is its current one: this record says nothing the index does not.
+      if (!('supersedes' in value)) continue;
+    }
+    if (carries(record)) {
+      carried.push({ table, value: value!, fresh: true });
       continue;
     }
     out.push({ table, key, value });
