@@ -234,6 +234,57 @@ export type HistoryEvent = {
 export type EventOf<K extends EventType> = Extract<HistoryEvent, { eventType: K }>;
 
 /** Every status an execution can have (SPEC 3.3). */
+/**
+ * Every event type weft records (SPEC section 4), in the order of its table. Typed against
+ * {@link EventAttributes}: a type added there and missing here does not compile.
+ */
+export const EVENT_TYPES = [
+  'WorkflowExecutionStarted',
+  'WorkflowTaskScheduled',
+  'WorkflowTaskStarted',
+  'WorkflowTaskCompleted',
+  'WorkflowTaskFailed',
+  'WorkflowTaskTimedOut',
+  'ActivityTaskScheduled',
+  'ActivityTaskStarted',
+  'ActivityTaskCompleted',
+  'ActivityTaskFailed',
+  'ActivityTaskTimedOut',
+  'ActivityTaskCancelRequested',
+  'ActivityTaskCanceled',
+  'TimerStarted',
+  'TimerFired',
+  'TimerCanceled',
+  'WorkflowExecutionSignaled',
+  'WorkflowExecutionCancelRequested',
+  'WorkflowExecutionUpdateAccepted',
+  'WorkflowExecutionUpdateCompleted',
+  'MarkerRecorded',
+  'StartChildWorkflowExecutionInitiated',
+  'StartChildWorkflowExecutionFailed',
+  'ChildWorkflowExecutionStarted',
+  'ChildWorkflowExecutionCompleted',
+  'ChildWorkflowExecutionFailed',
+  'ChildWorkflowExecutionCanceled',
+  'ChildWorkflowExecutionTimedOut',
+  'ChildWorkflowExecutionTerminated',
+  'SignalExternalWorkflowExecutionInitiated',
+  'ExternalWorkflowExecutionSignaled',
+  'SignalExternalWorkflowExecutionFailed',
+  'RequestCancelExternalWorkflowExecutionInitiated',
+  'ExternalWorkflowExecutionCancelRequested',
+  'RequestCancelExternalWorkflowExecutionFailed',
+  'WorkflowExecutionCompleted',
+  'WorkflowExecutionFailed',
+  'WorkflowExecutionCanceled',
+  'WorkflowExecutionTerminated',
+  'WorkflowExecutionTimedOut',
+  'WorkflowExecutionContinuedAsNew',
+] as const satisfies readonly EventType[];
+// Both ways: each type of EventAttributes is in the list.
+const everyEventType: Exclude<EventType, (typeof EVENT_TYPES)[number]> extends never ? true : never = true;
+void everyEventType;
+
 export const EXECUTION_STATUSES = [
   'RUNNING',
   'COMPLETED',

@@ -8,7 +8,7 @@ export type * from './commands.ts';
 export { isClosingCommand } from './commands.ts';
 export { type Duration, msOptional, msToNumber } from './duration.ts';
 export type * from './events.ts';
-export { closingStatus, EXECUTION_STATUSES } from './events.ts';
+export { closingStatus, EVENT_TYPES, EXECUTION_STATUSES } from './events.ts';
 export * from './failure.ts';
 export type * from './inbox.ts';
 export {

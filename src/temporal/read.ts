@@ -1,4 +1,9 @@
-import type { ChildWorkflowStart, EventAttributes, EventType } from '../engine/index.ts';
+import {
+  type ChildWorkflowStart,
+  EVENT_TYPES,
+  type EventAttributes,
+  type EventType,
+} from '../engine/index.ts';
 import { fromTemporalFailure } from './failures.ts';
 import {
   type Fields,
@@ -25,49 +30,7 @@ import { DEFAULT_WORKFLOW_TASK_TIMEOUT, WEFT_HEADER } from './write.ts';
  */
 
 /** Every event type weft records (SPEC section 4), so every one it can take back. */
-export const KNOWN: ReadonlySet<string> = new Set<EventType>([
-  'WorkflowExecutionStarted',
-  'WorkflowTaskScheduled',
-  'WorkflowTaskStarted',
-  'WorkflowTaskCompleted',
-  'WorkflowTaskFailed',
-  'WorkflowTaskTimedOut',
-  'ActivityTaskScheduled',
-  'ActivityTaskStarted',
-  'ActivityTaskCompleted',
-  'ActivityTaskFailed',
-  'ActivityTaskTimedOut',
-  'ActivityTaskCancelRequested',
-  'ActivityTaskCanceled',
-  'TimerStarted',
-  'TimerFired',
-  'TimerCanceled',
-  'WorkflowExecutionSignaled',
-  'WorkflowExecutionCancelRequested',
-  'WorkflowExecutionUpdateAccepted',
-  'WorkflowExecutionUpdateCompleted',
-  'MarkerRecorded',
-  'StartChildWorkflowExecutionInitiated',
-  'StartChildWorkflowExecutionFailed',
-  'ChildWorkflowExecutionStarted',
-  'ChildWorkflowExecutionCompleted',
-  'ChildWorkflowExecutionFailed',
-  'ChildWorkflowExecutionCanceled',
-  'ChildWorkflowExecutionTimedOut',
-  'ChildWorkflowExecutionTerminated',
-  'SignalExternalWorkflowExecutionInitiated',
-  'ExternalWorkflowExecutionSignaled',
-  'SignalExternalWorkflowExecutionFailed',
-  'RequestCancelExternalWorkflowExecutionInitiated',
-  'ExternalWorkflowExecutionCancelRequested',
-  'RequestCancelExternalWorkflowExecutionFailed',
-  'WorkflowExecutionCompleted',
-  'WorkflowExecutionFailed',
-  'WorkflowExecutionCanceled',
-  'WorkflowExecutionTerminated',
-  'WorkflowExecutionTimedOut',
-  'WorkflowExecutionContinuedAsNew',
-]);
+export const KNOWN: ReadonlySet<string> = new Set<EventType>(EVENT_TYPES);
 
 const PARENT_CLOSE = ['TERMINATE', 'ABANDON', 'REQUEST_CANCEL'] as const;
 const REUSE = [

@@ -7,13 +7,14 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
-import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { DefaultLogger, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import * as activities from '../../demo/activities.ts';
 import { SAMPLES } from '../../demo/gallery.ts';
 import { createEngine, type HistoryEvent, memoryStore } from '../../src/index.ts';
 import { toTemporalHistory } from '../../src/temporal/index.ts';
 import * as playground from './fixtures/playground-workflows.ts';
+import { bundleForTemporal } from './fixtures/temporal-bundle.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const quiet = new DefaultLogger('ERROR');
@@ -42,22 +43,7 @@ beforeAll(async () => {
     logger: quiet,
     telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' } } },
   });
-  const temporalWorkflow = path.join(root, 'test/unit/fixtures/temporal-workflow.ts');
-  bundle = await bundleWorkflowCode({
-    workflowsPath: path.join(root, 'test/unit/fixtures/playground-workflows.ts'),
-    logger: quiet,
-    webpackConfigHook: (config) => ({
-      ...config,
-      resolve: {
-        ...config.resolve,
-        alias: {
-          ...(config.resolve?.alias as Record<string, string> | undefined),
-          'weft/workflow': temporalWorkflow,
-        },
-        modules: [path.join(root, 'node_modules'), 'node_modules'],
-      },
-    }),
-  });
+  bundle = await bundleForTemporal(path.join(root, 'test/unit/fixtures/playground-workflows.ts'), quiet);
   const engine = await createEngine({ workflows: playground, activities, store: memoryStore() });
   const wf = engine.client.workflow;
   try {

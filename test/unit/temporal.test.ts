@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
-import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { DefaultLogger, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   ApplicationFailure,
@@ -28,6 +28,7 @@ import {
 } from '../../src/temporal/index.ts';
 import * as activities from './fixtures/activities.ts';
 import * as children from './fixtures/children.ts';
+import { bundleForTemporal } from './fixtures/temporal-bundle.ts';
 import * as workflows from './fixtures/workflows.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -187,26 +188,9 @@ async function record(source: Source): Promise<Run[]> {
   }
 }
 
-/** The fixture bundled for Temporal: weft's workflow API (`src/workflow/index.ts`) resolves to `@temporalio/workflow`. */
-function bundle(source: Source): Promise<WorkflowBundle> {
-  const temporalWorkflow = path.join(fixtures, 'temporal-workflow.ts');
-  return bundleWorkflowCode({
-    workflowsPath: path.join(fixtures, source),
-    logger: quiet,
-    webpackConfigHook: (config) => ({
-      ...config,
-      resolve: {
-        ...config.resolve,
-        alias: {
-          ...(config.resolve?.alias as Record<string, string> | undefined),
-          [path.join(root, 'src/workflow/index.ts')]: temporalWorkflow,
-          'weft/workflow': temporalWorkflow,
-        },
-        modules: [path.join(root, 'node_modules'), 'node_modules'],
-      },
-    }),
-  });
-}
+/** The fixture bundled for Temporal: weft's workflow API resolves to `@temporalio/workflow`. */
+const bundle = (source: Source): Promise<WorkflowBundle> =>
+  bundleForTemporal(path.join(fixtures, source), quiet);
 
 const bundles = new Map<Source, WorkflowBundle>();
 const live: Run[] = [];
