@@ -16,11 +16,17 @@ export interface ActivityInfo {
 }
 
 export class Context {
+  readonly #onHeartbeat: ((details: unknown) => void) | undefined;
+
   constructor(
     readonly info: ActivityInfo,
     /** Aborted when the activity is cancelled or times out. */
     readonly cancellationSignal: AbortSignal,
-  ) {}
+    /** Where heartbeats go (`MockActivityEnvironment` emits them). */
+    onHeartbeat?: (details: unknown) => void,
+  ) {
+    this.#onHeartbeat = onHeartbeat;
+  }
 
   /** The running activity's context. @example const { signal } = Context.current(); */
   static current(): Context {
@@ -56,7 +62,9 @@ export class Context {
   }
 
   /** Heartbeats are accepted for API compatibility; weft does not enforce heartbeat timeouts yet. */
-  heartbeat(_details?: unknown): void {}
+  heartbeat(details?: unknown): void {
+    this.#onHeartbeat?.(details);
+  }
 }
 
 let current: Context | undefined;

@@ -3,6 +3,7 @@ import type { WorkflowFunction } from '../engine/index.ts';
 import type { EngineApi } from '../protocol/api.ts';
 import { ENGINE_LEASE } from '../store/types.ts';
 import { localBus } from './bus.ts';
+import { realClock } from './clock.ts';
 import { installDeterminism } from './determinism.ts';
 import { Activities } from './host/activities.ts';
 import { ClientCalls } from './host/client-calls.ts';
@@ -42,6 +43,7 @@ export class Host {
   readonly #h: HostParts;
   /** Undoes `start`'s subscriptions (to the bus, to the store's reloads). */
   #unsubscribe: (() => void)[] = [];
+  readonly #settleListeners = new Set<() => void>();
 
   constructor(options: HostOptions) {
     installDeterminism();
@@ -56,6 +58,10 @@ export class Host {
       store: options.store,
       options,
       bus: options.bus ?? localBus(options.store),
+      clock: options.clock ?? realClock,
+      settle: () => {
+        for (const listener of this.#settleListeners) listener();
+      },
       payloadLimit: options.payloadLimit ?? DEFAULT_PAYLOAD_LIMIT,
       workflows,
       activityFunctions: new Map(functionsOf(options.activities ?? {})),
@@ -143,6 +149,31 @@ export class Host {
    */
   sweep(): Promise<number> {
     return this.#h.retention.sweep();
+  }
+
+  /**
+   * What this host has in hand right now: writes queued or in flight, workflow tasks ready or
+   * running, activity attempts running or waiting for a slot. All zero: it only waits (for
+   * timers, messages, or other hosts).
+   */
+  get busy(): { writes: boolean; workflowTasks: boolean; activities: number } {
+    const h = this.#h;
+    return {
+      writes: h.writes.idle !== undefined,
+      workflowTasks: h.tasks.draining !== undefined || h.tasks.ready.size > 0,
+      activities: h.activities.busy,
+    };
+  }
+
+  /**
+   * Calls `listener` whenever some of this host's work may have just finished (a flush, a batch
+   * of workflow tasks, an activity attempt): read `busy` to see what is left. For tools that
+   * wait for a host to go quiet, such as `weft/testing`'s time skipping.
+   * @returns a function that removes the listener
+   */
+  onSettle(listener: () => void): () => void {
+    this.#settleListeners.add(listener);
+    return () => this.#settleListeners.delete(listener);
   }
 
   /**

@@ -1,9 +1,9 @@
+import type { Clock } from './clock.ts';
+
 /**
- * Durable timers in memory: a min-heap by due time with one real `setTimeout` armed for the
- * earliest. Delays past 2^31-1 ms (about 24.8 days) are re-armed in chunks, since
- * `setTimeout` overflows beyond that.
+ * Durable timers in memory: a min-heap by due time with one timer of the clock armed for the
+ * earliest (so a clock that jumps sees only the next one due).
  */
-const MAX_DELAY = 2 ** 31 - 1;
 
 interface Entry<T> {
   key: string;
@@ -15,16 +15,16 @@ export class TimerQueue<T> {
   #heap: Entry<T>[] = [];
   readonly #live = new Map<string, Entry<T>>();
   /** Armed, while there is an entry, for the heap's top (that entry's time). */
-  #handle: ReturnType<typeof setTimeout> | undefined;
+  #cancel: (() => void) | undefined;
 
   readonly #keyOf: (value: T) => string;
   readonly #onDue: (due: T[]) => void;
-  readonly #now: () => number;
+  readonly #clock: Clock;
 
-  constructor(keyOf: (value: T) => string, onDue: (due: T[]) => void, now: () => number) {
+  constructor(keyOf: (value: T) => string, onDue: (due: T[]) => void, clock: Clock) {
     this.#keyOf = keyOf;
     this.#onDue = onDue;
-    this.#now = now;
+    this.#clock = clock;
   }
 
   add(value: T, at: number): void {
@@ -32,7 +32,7 @@ export class TimerQueue<T> {
     this.#live.set(entry.key, entry);
     this.#push(entry);
     // Disarmed (nothing queued, or firing), or earlier than the armed time: it went to the top.
-    if (this.#handle === undefined || this.#heap[0] === entry) this.#arm();
+    if (this.#cancel === undefined || this.#heap[0] === entry) this.#arm();
   }
 
   remove(key: string): void {
@@ -46,18 +46,18 @@ export class TimerQueue<T> {
     this.#arm();
   }
 
-  /** Arms the real timer for the earliest entry, or disarms it when there is none. */
+  /** Arms the clock's timer for the earliest entry, or disarms it when there is none. */
   #arm(): void {
-    if (this.#handle !== undefined) clearTimeout(this.#handle);
-    this.#handle = undefined;
+    this.#cancel?.();
+    this.#cancel = undefined;
     const next = this.#peek();
     if (!next) return;
-    this.#handle = setTimeout(() => this.#fire(), Math.min(Math.max(0, next.at - this.#now()), MAX_DELAY));
+    this.#cancel = this.#clock.setTimer(() => this.#fire(), next.at - this.#clock.now());
   }
 
   #fire(): void {
-    this.#handle = undefined;
-    const now = this.#now();
+    this.#cancel = undefined;
+    const now = this.#clock.now();
     const due: T[] = [];
     for (let next = this.#peek(); next && next.at <= now; next = this.#peek()) {
       this.#pop();

@@ -12,6 +12,7 @@ import {
   TimeoutFailure,
   toFailureRecord,
 } from '../../src/engine/index.ts';
+import { realTimeClock } from '../../src/worker/clock.ts';
 import { TimerQueue } from '../../src/worker/timers.ts';
 
 describe('durations', () => {
@@ -112,7 +113,7 @@ describe('TimerQueue', () => {
     const queue = new TimerQueue<string>(
       (v) => v,
       (due) => fired.push(...due),
-      () => Date.now(),
+      realTimeClock(() => Date.now()),
     );
     const far = 2 ** 31 + 5_000;
     queue.add('far', far);

@@ -1,15 +1,18 @@
 import { defined } from '../../engine/defined.ts';
-import { ApplicationFailure, fromErrorRecord, TimeoutFailure, toFailureRecord } from '../../engine/index.ts';
+import {
+  ApplicationFailure,
+  CancelledFailure,
+  fromErrorRecord,
+  TimeoutFailure,
+  toFailureRecord,
+} from '../../engine/index.ts';
 import { copy } from '../../store/copy.ts';
 import { LeaseLostError } from '../../store/errors.ts';
 import type { ActivityTaskRecord } from '../../store/types.ts';
 import { Context, runWithContext } from '../activity.ts';
-import { realNow } from '../determinism.ts';
 import { type ActivityOutcome, claimActivity, completeActivity } from '../service.ts';
 import type { HostParts } from './parts.ts';
 import { unstorable } from './support.ts';
-
-const MAX_TIMEOUT = 2 ** 31 - 1;
 
 /**
  * The activity runner: attempts wait for a slot (at most `maxConcurrentActivities` at once),
@@ -43,14 +46,20 @@ export class Activities {
       return await this.#execute(task, running.controller);
     } finally {
       if (this.#running.get(key) === running) this.#running.delete(key);
+      this.h.settle();
     }
+  }
+
+  /** Attempts running here or waiting for a slot. */
+  get busy(): number {
+    return this.#running.size + this.#pending.size;
   }
 
   /** Queues an attempt: it runs once its `notBefore` has passed and a slot is free. */
   enqueue(task: ActivityTaskRecord): void {
-    const delay = task.notBefore - realNow();
+    const delay = task.notBefore - this.h.clock.now();
     if (delay > 0) {
-      setTimeout(() => this.enqueue(task), Math.min(delay, MAX_TIMEOUT));
+      this.h.clock.setTimer(() => this.enqueue(task), delay);
       return;
     }
     const key = `${task.runId}/${task.seq}`;
@@ -81,6 +90,7 @@ export class Activities {
           // Queued once its slot is free, so that it is not taken for the attempt still running.
           if (again) this.enqueue(again);
           this.#pump();
+          this.h.settle();
         });
     }
   }
@@ -131,32 +141,29 @@ export class Activities {
     controller: AbortController,
     executor?: string,
   ): Promise<ActivityOutcome | undefined> {
-    const now = realNow();
+    const now = this.h.clock.now();
     const { startToCloseTimeout: startToClose, scheduleToCloseTimeout: scheduleToClose } = task;
     // The earlier deadline applies; on a tie, start-to-close. (No timeout: an Infinity deadline.)
     const startDeadline = now + (startToClose ?? Infinity);
     const scheduleDeadline = task.scheduledTime + (scheduleToClose ?? Infinity);
     const bySchedule = scheduleDeadline < startDeadline;
     const deadline = bySchedule ? scheduleDeadline : startDeadline;
-    let timeoutHandle: ReturnType<typeof setTimeout> | undefined;
+    let cancelTimeout: (() => void) | undefined;
     // Settles when the attempt is cancelled, or when it times out (which aborts it too).
     const stopped = new Promise<ActivityOutcome>((resolve) => {
       controller.signal.addEventListener('abort', () => {
         if (!(controller.signal.reason instanceof TimeoutFailure)) resolve({ cancelled: true });
       });
       if (deadline === Infinity) return;
-      timeoutHandle = setTimeout(
-        () => {
-          const failure = new TimeoutFailure(
-            `Activity ${bySchedule ? 'schedule' : 'start'}-to-close timeout`,
-            undefined,
-            bySchedule ? 'SCHEDULE_TO_CLOSE' : 'START_TO_CLOSE',
-          );
-          controller.abort(failure);
-          resolve({ timedOut: toFailureRecord(failure) });
-        },
-        Math.min(Math.max(0, deadline - now), MAX_TIMEOUT),
-      );
+      cancelTimeout = this.h.clock.setTimer(() => {
+        const failure = new TimeoutFailure(
+          `Activity ${bySchedule ? 'schedule' : 'start'}-to-close timeout`,
+          undefined,
+          bySchedule ? 'SCHEDULE_TO_CLOSE' : 'START_TO_CLOSE',
+        );
+        controller.abort(failure);
+        resolve({ timedOut: toFailureRecord(failure) });
+      }, deadline - now);
     });
     const context = new Context(
       {
@@ -203,7 +210,7 @@ export class Activities {
     try {
       return await Promise.race([run, stopped]);
     } finally {
-      clearTimeout(timeoutHandle);
+      cancelTimeout?.();
     }
   }
 
@@ -225,6 +232,7 @@ export class Activities {
 
   /** Cancels the attempt running here as `runId/seq`. */
   cancelRunning(key: string): void {
-    this.#running.get(key)?.controller.abort(new Error('Activity cancelled'));
+    // A CancelledFailure, as Temporal's `Context.cancelled` rejects with.
+    this.#running.get(key)?.controller.abort(new CancelledFailure('Activity cancelled'));
   }
 }

@@ -1,6 +1,7 @@
 import type { Duration } from '../../engine/index.ts';
 import type { Store } from '../../store/types.ts';
 import type { WakeBus } from '../bus.ts';
+import type { Clock } from '../clock.ts';
 
 export interface HostOptions {
   store: Store;
@@ -41,6 +42,11 @@ export interface HostOptions {
    * then it is deleted with its history. `0` keeps nothing beyond close; `Infinity` keeps all.
    */
   retention?: Duration;
+  /**
+   * The time workflows, timers, activity timeouts, retry backoff and retention go by (default:
+   * real time). `weft/testing` passes one that skips ahead; the lease keeps real time.
+   */
+  clock?: Clock;
 }
 
 /** The default retention: a week, long enough to look back on what ran, short enough to stay small. */

@@ -1,6 +1,7 @@
 import type { MachineInit, WorkflowFunction } from '../../engine/index.ts';
 import type { Store } from '../../store/types.ts';
 import type { WakeBus } from '../bus.ts';
+import type { Clock } from '../clock.ts';
 import type { Activities } from './activities.ts';
 import type { ClientCalls } from './client-calls.ts';
 import type { Leadership } from './leadership.ts';
@@ -23,6 +24,9 @@ export interface HostParts {
   readonly store: Store;
   readonly options: HostOptions;
   readonly bus: WakeBus;
+  readonly clock: Clock;
+  /** Tells whoever watches (`Host.onSettle`) that some work may have just finished. */
+  settle(): void;
   /** Largest payload, in bytes. */
   readonly payloadLimit: number;
   readonly workflows: Map<string, WorkflowFunction>;

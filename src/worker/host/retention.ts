@@ -1,6 +1,5 @@
 import { msToNumber } from '../../engine/index.ts';
 import type { ExecutionRecord } from '../../store/types.ts';
-import { realNow } from '../determinism.ts';
 import { deleteExpired } from '../service.ts';
 import { DEFAULT_RETENTION } from './options.ts';
 import type { HostParts } from './parts.ts';
@@ -60,7 +59,7 @@ export class Retention {
     let after: ExecutionRecord | undefined;
     while (h.leadership.lease && !h.stopped) {
       // Expired once closeTime + retention is now or past (so 0 keeps nothing beyond close).
-      const before = realNow() - this.#retention + 1;
+      const before = h.clock.now() - this.#retention + 1;
       const { deleted, last } = await h.writes.write(async (tx, fx) => {
         const swept = await deleteExpired(tx, before, SWEEP_BATCH, after);
         fx.deleted.push(...swept.deleted);

@@ -10,7 +10,6 @@ import {
 import type { UpdateOutcome } from '../../protocol/notes.ts';
 import { LeaseLostError } from '../../store/errors.ts';
 import type { ExecutionRecord, InboxRecord } from '../../store/types.ts';
-import { realNow } from '../determinism.ts';
 import { completeWorkflowTask, failWorkflowTask, type TaskCommit } from '../service.ts';
 import type { HostParts } from './parts.ts';
 import { assertCloneable, assertStorable, newRunId, nextMacrotask } from './support.ts';
@@ -83,6 +82,7 @@ export class WorkflowTasks {
     this.#draining = this.#drain().finally(() => {
       this.#draining = undefined;
       this.kick();
+      h.settle();
     });
   }
 
@@ -143,7 +143,7 @@ export class WorkflowTasks {
     for (const run of loaded) {
       if (!run) continue; // Closed meanwhile.
       const { exec, inbox, cached, history, executor } = run;
-      const time = realNow();
+      const time = h.clock.now();
       if (executor) {
         const task: RemoteTask = { exec, inbox, time, history };
         // The executor no longer keeps the instance (again, with the history), or it is gone

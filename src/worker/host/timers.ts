@@ -1,5 +1,4 @@
 import type { TimerRecord } from '../../store/types.ts';
-import { realNow } from '../determinism.ts';
 import { fireTimer } from '../service.ts';
 import { TimerQueue } from '../timers.ts';
 import type { HostParts } from './parts.ts';
@@ -12,7 +11,7 @@ export class DurableTimers {
     this.#queue = new TimerQueue(
       (t) => `${t.runId}/${t.key}`,
       (due) => this.#fire(due),
-      realNow,
+      h.clock,
     );
   }
 
@@ -38,7 +37,7 @@ export class DurableTimers {
           if (!h.leadership.lease) return;
           // The timer is still in the store; try again shortly rather than lose it.
           console.error('weft: firing a timer failed; retrying', error);
-          this.#queue.add(timer, realNow() + 1_000);
+          this.#queue.add(timer, h.clock.now() + 1_000);
         });
     }
   }

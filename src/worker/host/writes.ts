@@ -3,7 +3,7 @@ import type { UpdateOutcome, WakeNote } from '../../protocol/notes.ts';
 import { copy } from '../../store/copy.ts';
 import { LeaseLostError } from '../../store/errors.ts';
 import type { StoreTx } from '../../store/types.ts';
-import { randomUint32, realNow } from '../determinism.ts';
+import { randomUint32 } from '../determinism.ts';
 import { type Effects, newEffects, type ServiceContext } from '../service.ts';
 import { changeOf } from './describe.ts';
 import type { HostParts } from './parts.ts';
@@ -39,7 +39,7 @@ export class Writes {
   #context(): ServiceContext {
     const { h } = this;
     return {
-      now: realNow(),
+      now: h.clock.now(),
       hostId: h.hostId,
       newRunId,
       newSeed: randomUint32,
@@ -105,6 +105,7 @@ export class Writes {
       }
     }
     this.#flush = undefined;
+    this.h.settle();
   }
 
   /** After a commit: act on what it made ready, and tell watchers and the other hosts. */
