@@ -135,6 +135,17 @@ describe('TestWorkflowEnvironment.createTimeSkipping', () => {
     expect(timeOf(fired) - timeOf(childDone)).toBeGreaterThanOrEqual(DAY);
   });
 
+  it('skips to a run’s execution timeout: a year, in no time', async () => {
+    env = await TestWorkflowEnvironment.createTimeSkipping({ workflows, activities: noActivities });
+    const before = await env.currentTimeMs();
+    const run = env.client.workflow.execute(workflows.forever, {
+      workflowId: 'a-year',
+      workflowExecutionTimeout: '365 days',
+    });
+    await expect(run).rejects.toMatchObject({ cause: { name: 'TimeoutFailure' } });
+    expect(await env.currentTimeMs()).toBeGreaterThanOrEqual(before + 365 * DAY);
+  });
+
   it('env.sleep moves time by hand, firing the timers on the way', async () => {
     env = await TestWorkflowEnvironment.createTimeSkipping({ workflows, activities: noActivities });
     const handle = await env.client.workflow.start(workflows.napper, { workflowId: 'nap' });
