@@ -135,6 +135,22 @@ describe('TestWorkflowEnvironment.createTimeSkipping', () => {
     expect(timeOf(fired) - timeOf(childDone)).toBeGreaterThanOrEqual(DAY);
   });
 
+  it('skips through many executions’ timers at once, each woken at its own time', async () => {
+    env = await TestWorkflowEnvironment.createTimeSkipping({ workflows, activities: noActivities });
+    const before = await env.currentTimeMs();
+    const days = [9, 2, 7, 1, 5, 3, 10, 4, 8, 6];
+    const woke = await Promise.all(
+      days.map((d) =>
+        env!.client.workflow.execute(workflows.sleepDays, { workflowId: `sleep-${d}`, args: [d] }),
+      ),
+    );
+    woke.forEach((time, i) => {
+      expect(time - before).toBeGreaterThanOrEqual(days[i]! * DAY);
+      // Woken at its timer, not at the last one: the clock stopped at each on the way.
+      expect(time - before).toBeLessThan((days[i]! + 1) * DAY);
+    });
+  });
+
   it('skips to a run’s execution timeout: a year, in no time', async () => {
     env = await TestWorkflowEnvironment.createTimeSkipping({ workflows, activities: noActivities });
     const before = await env.currentTimeMs();
