@@ -7,7 +7,7 @@ import { memoryStore } from './store/memory.ts';
 import type { Store } from './store/types.ts';
 import { Host, type HostOptions } from './worker/host.ts';
 
-export { WorkflowClient, WorkflowHandle } from './client/client.ts';
+export { WorkflowClient, WorkflowHandle, WorkflowHandleWithSignaledRunId } from './client/client.ts';
 export type { EventType, ExecutionStatus, HistoryEvent } from './engine/events.ts';
 export * from './engine/failure.ts';
 export type * from './protocol/api.ts';

@@ -14,6 +14,7 @@ import type {
   WorkflowListFilter,
   WorkflowListPage,
   WorkflowListQuery,
+  WorkflowSignalWithStartOptions,
   WorkflowStartOptions,
 } from '../protocol/api.ts';
 import { batchingEndpoint, type MessageEndpoint } from '../protocol/endpoint.ts';
@@ -47,6 +48,16 @@ type WorkflowFn = (...args: never[]) => Promise<unknown>;
 /** Start options whose `args` are the workflow function's parameters (required unless it takes none). */
 export type StartOptionsOf<Args extends unknown[]> = Omit<WorkflowStartOptions, 'args'> &
   ([] extends Args ? { args?: Args } : { args: Args });
+/** `signalWithStart`'s signal: a definition checks `signalArgs` (required unless it takes none); a name takes any. */
+type SignalOptionsOf<S> = { signal: S } & (S extends SignalDef<infer Args>
+  ? [] extends Args
+    ? { signalArgs?: Args }
+    : { signalArgs: Args }
+  : { signalArgs?: unknown[] });
+/** `signalWithStart`'s options: a start's (see {@link StartOptionsOf}), and the signal with its arguments. */
+export type SignalWithStartOptionsOf<Args extends unknown[], S> = StartOptionsOf<Args> & SignalOptionsOf<S>;
+/** A signal as `signalWithStart` takes it: its definition, or its name. */
+type SignalRef = SignalDef<unknown[]> | string;
 /** `executeUpdate`'s options, whose `args` are the update's (required unless it takes none). */
 type UpdateOptionsOf<Args extends unknown[]> = [] extends Args
   ? [options?: { args?: Args }]
@@ -151,6 +162,22 @@ export class WorkflowHandle<R = unknown> {
   }
 }
 
+/**
+ * The handle `signalWithStart` returns: on the workflow ID (following continue-as-new), with the
+ * run that got the signal, as Temporal's `WorkflowHandleWithSignaledRunId`.
+ */
+export class WorkflowHandleWithSignaledRunId<R = unknown> extends WorkflowHandle<R> {
+  constructor(
+    api: EngineApi,
+    workflowId: string,
+    /** The run that got the signal: the one already running, or the one this call started. */
+    readonly signaledRunId: string,
+    firstExecutionRunId?: string,
+  ) {
+    super(api, workflowId, undefined, firstExecutionRunId);
+  }
+}
+
 /** `client.workflow`: start workflows, get handles, list and watch executions. */
 export class WorkflowClient {
   constructor(
@@ -187,6 +214,39 @@ export class WorkflowClient {
       this.start as (t: string | WorkflowFn, o: WorkflowStartOptions) => Promise<WorkflowHandle<R>>
     )(workflowType, options);
     return handle.result();
+  }
+
+  /**
+   * Signals the workflow ID's running execution or, if none is running, starts one with the
+   * signal, atomically, as Temporal's `signalWithStart`: a new run's first activation has the
+   * signal (a handler set at the top of the workflow sees it). A running execution keeps going
+   * and the start options are not used; a closed one is followed by a new run under
+   * `workflowIdReusePolicy`. Arguments are checked as `start`'s, `signalArgs` against a
+   * `defineSignal` definition (a name takes any).
+   * @example
+   * const handle = await client.workflow.signalWithStart(cart, { workflowId: 'cart-7', signal: addItem, signalArgs: ['pen'] });
+   */
+  signalWithStart<W extends WorkflowFn, S extends SignalRef>(
+    workflow: W,
+    options: SignalWithStartOptionsOf<Parameters<W>, S>,
+  ): Promise<WorkflowHandleWithSignaledRunId<Awaited<ReturnType<W>>>>;
+  signalWithStart<R = unknown, S extends SignalRef = SignalRef>(
+    workflowType: string,
+    options: WorkflowStartOptions & SignalOptionsOf<S>,
+  ): Promise<WorkflowHandleWithSignaledRunId<R>>;
+  async signalWithStart<R = unknown>(
+    workflowType: string | WorkflowFn,
+    options: WorkflowStartOptions & { signal: SignalRef; signalArgs?: unknown[] },
+  ): Promise<WorkflowHandleWithSignaledRunId<R>> {
+    const type = typeof workflowType === 'string' ? workflowType : workflowType.name;
+    // A missing signal stays missing: the engine refuses it by name.
+    const wire: WorkflowSignalWithStartOptions = {
+      ...options,
+      signal: options.signal && nameOf(options.signal),
+    };
+    const { workflowId, runId, started } = await unwrap(() => this.api.signalWithStart(type, wire), wire);
+    // A run it started is the first of its chain; a running one it found may not be.
+    return new WorkflowHandleWithSignaledRunId<R>(this.api, workflowId, runId, started ? runId : undefined);
   }
 
   /** A handle on an existing workflow (its current run unless `runId` is given). */
@@ -272,6 +332,7 @@ export interface Client extends EventTarget {
 
 const API_METHODS = [
   'start',
+  'signalWithStart',
   'signal',
   'query',
   'update',

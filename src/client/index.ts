@@ -26,6 +26,13 @@ export type {
   WorkflowChange,
   WorkflowDescription,
   WorkflowListFilter,
+  WorkflowSignalWithStartOptions,
   WorkflowStartOptions,
 } from '../protocol/api.ts';
-export { type Client, connect, WorkflowClient, WorkflowHandle } from './client.ts';
+export {
+  type Client,
+  connect,
+  WorkflowClient,
+  WorkflowHandle,
+  WorkflowHandleWithSignaledRunId,
+} from './client.ts';

@@ -36,6 +36,16 @@ export interface WorkflowStartOptions {
   memo?: Record<string, unknown>;
 }
 
+/**
+ * `signalWithStart`'s options: a start's, and the signal. `workflowIdConflictPolicy` may only be
+ * `USE_EXISTING` (the default: a running execution gets the signal), as in Temporal.
+ */
+export interface WorkflowSignalWithStartOptions extends WorkflowStartOptions {
+  /** The signal's name. */
+  signal: string;
+  signalArgs?: unknown[];
+}
+
 export interface WorkflowDescription {
   workflowId: string;
   runId: string;
@@ -109,6 +119,14 @@ export interface EngineApi {
     workflowType: string,
     options: WorkflowStartOptions,
   ): Promise<Reply<{ workflowId: string; runId: string }>>;
+  /**
+   * Signals the ID's running execution, or starts one with the signal first in its history, in
+   * one transaction. `started`: this request started the run.
+   */
+  signalWithStart(
+    workflowType: string,
+    options: WorkflowSignalWithStartOptions,
+  ): Promise<Reply<{ workflowId: string; runId: string; started: boolean }>>;
   signal(
     workflowId: string,
     runId: string | undefined,

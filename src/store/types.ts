@@ -24,6 +24,11 @@ export interface ExecutionRecord {
   firstExecutionRunId: string;
   /** The request that started it: the same start sent again (to a new leader) finds this run. */
   startRequestId?: string;
+  /**
+   * The latest forwarded signal-with-start requests that signaled this run (it was running):
+   * one sent again to a new leader finds it here and is not delivered twice.
+   */
+  signalRequestIds?: string[];
   /** Set when this run continues another (continue-as-new or retry). */
   continuedFromRunId?: string;
   /** Set when this run was closed by continue-as-new or a retry. */

@@ -6,9 +6,9 @@
  * transaction, so they are safe inside IndexedDB's auto-committing transactions.
  *
  * The steps live in `./service/`, one file per role: `context.ts` (the context, the effects and
- * the shared low-level writes, which the others build on), `start.ts`, `requests.ts` (signal,
- * cancel, update, terminate), `close.ts` (closing a run, and its next run for continue-as-new
- * or a retry), `children.ts` (starting children, telling parents, parent close policies),
+ * the shared low-level writes, which the others build on), `start.ts` (start, signal-with-start),
+ * `requests.ts` (signal, cancel, update, terminate), `close.ts` (closing a run, and its next run
+ * for continue-as-new or a retry), `children.ts` (starting children, telling parents, parent close policies),
  * `task.ts` (workflow tasks), `activities.ts`, `timers.ts` and `retention.ts`.
  */
 
@@ -22,6 +22,11 @@ export {
   terminateWorkflow,
 } from './service/requests.ts';
 export { deleteExpired, deleteRun } from './service/retention.ts';
-export { type StartRequest, startWorkflow } from './service/start.ts';
+export {
+  type SignalWithStartRequest,
+  type StartRequest,
+  signalWithStartWorkflow,
+  startWorkflow,
+} from './service/start.ts';
 export { completeWorkflowTask, failWorkflowTask, type TaskCommit } from './service/task.ts';
 export { fireTimer } from './service/timers.ts';

@@ -1,7 +1,7 @@
 /**
- * The typed client (issue 15): `start`, `execute`, `signal`, `query` and `executeUpdate` check
- * arguments and results against the workflow function or the definition, as Temporal's client
- * does; a name stays allowed, with `unknown` arguments. Each `@ts-expect-error` line below makes
+ * The typed client (issue 15): `start`, `execute`, `signalWithStart`, `signal`, `query` and
+ * `executeUpdate` check arguments and results against the workflow function or the definition,
+ * as Temporal's client does; a name stays allowed, with `unknown` arguments. Each `@ts-expect-error` line below makes
  * `npm run typecheck` fail if that wrong call ever type-checks; the right calls run on an engine.
  */
 import { describe, expect, expectTypeOf, it } from 'vitest';
@@ -66,6 +66,27 @@ describe('the typed client', () => {
     expectTypeOf(await handle.query('greeting', 'yo')).toEqualTypeOf<unknown>();
     await handle.signal(finish);
     expect(await handle.result()).toEqual({ name: 'mallory', times: 1 });
+
+    // signalWithStart: `args` as start's, `signalArgs` as the signal definition's.
+    const started = await wf.signalWithStart(host, {
+      workflowId: 'sws',
+      args: ['zoe', 2],
+      signal: greetedBy,
+      signalArgs: ['carol'],
+    });
+    expectTypeOf(started.result()).resolves.toEqualTypeOf<{ name: string; times: number }>();
+    expectTypeOf(started.signaledRunId).toEqualTypeOf<string>();
+    await expect.poll(() => started.query(greeting, 'hi')).toBe('hi zoe carol');
+    // A signal that takes nothing needs no `signalArgs`; by name, anything goes and the result is unknown.
+    await wf.signalWithStart(host, { workflowId: 'sws', args: ['zoe'], signal: finish });
+    const byNames = await wf.signalWithStart('host', {
+      workflowId: 'sws',
+      signal: 'greetedBy',
+      signalArgs: [1, 2],
+    });
+    expectTypeOf(byNames.result()).resolves.toEqualTypeOf<unknown>();
+    expect(byNames.signaledRunId).toBe(started.signaledRunId);
+    expect(await started.result()).toEqual({ name: 'zoe', times: 2 });
     await engine.shutdown();
   });
 
@@ -88,6 +109,25 @@ describe('the typed client', () => {
       await handle.executeUpdate(rename, { args: [3] });
       // @ts-expect-error rename's arguments are required
       await handle.executeUpdate(rename);
+      // @ts-expect-error hello takes a string
+      await wf.signalWithStart(hello, { workflowId: 'w4', args: [42], signal: finish });
+      // @ts-expect-error hello's argument is required
+      await wf.signalWithStart(hello, { workflowId: 'w5', signal: finish });
+      // @ts-expect-error greetedBy takes a string
+      await wf.signalWithStart(host, { workflowId: 'w6', args: ['a'], signal: greetedBy, signalArgs: [1] });
+      // @ts-expect-error greetedBy's arguments are required
+      await wf.signalWithStart(host, { workflowId: 'w7', args: ['a'], signal: greetedBy });
+      // @ts-expect-error greetedBy takes one argument, not two
+      await wf.signalWithStart(host, {
+        workflowId: 'w8',
+        args: ['a'],
+        signal: greetedBy,
+        signalArgs: ['a', 'b'],
+      });
+      // @ts-expect-error a definition is checked with a workflow type name too
+      await wf.signalWithStart('host', { workflowId: 'w9', signal: greetedBy, signalArgs: [1] });
+      // @ts-expect-error the signal is required
+      await wf.signalWithStart(host, { workflowId: 'w10', args: ['a'] });
     };
     expectTypeOf(wrong).toBeFunction();
   });

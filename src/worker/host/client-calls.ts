@@ -9,12 +9,15 @@ import type {
   WorkflowListPage,
   WorkflowListQuery,
   WorkflowOutcome,
+  WorkflowSignalWithStartOptions,
   WorkflowStartOptions,
 } from '../../protocol/api.ts';
 import {
   deleteRun,
   requestCancelWorkflow,
   requestUpdate,
+  type StartRequest,
+  signalWithStartWorkflow,
   signalWorkflow,
   startWorkflow,
   terminateWorkflow,
@@ -34,6 +37,7 @@ const CONFLICT_ATTEMPTS = 5;
  */
 const FORWARDED = [
   'start',
+  'signalWithStart',
   'signal',
   'update',
   'cancel',
@@ -46,7 +50,7 @@ const FORWARDED = [
   'listPage',
   'count',
 ] as const;
-const FIRST_READ = 6;
+const FIRST_READ = FORWARDED.indexOf('query');
 type Forwarded = (typeof FORWARDED)[number];
 
 /** Whether `method` is a client call, which a follower forwards to the leader. */
@@ -67,6 +71,52 @@ export class ClientCalls {
     options: WorkflowStartOptions,
     forwarded = false,
   ): Promise<{ workflowId: string; runId: string }> {
+    const request = this.#startRequest('start', workflowType, options, forwarded);
+    const { runId } = await this.h.writes.enqueue((tx, fx, ctx) => startWorkflow(tx, request, ctx, fx), true);
+    return { workflowId: request.workflowId, runId };
+  }
+
+  /**
+   * Signals the ID's running execution, or starts one with the signal, in one transaction.
+   * @param forwarded the call came from another host, and may have been sent before.
+   */
+  async signalWithStart(
+    workflowType: string,
+    options: WorkflowSignalWithStartOptions,
+    forwarded = false,
+  ): Promise<{ workflowId: string; runId: string; started: boolean }> {
+    const request = this.#startRequest('signalWithStart', workflowType, options, forwarded);
+    const { signal, signalArgs = [], workflowIdConflictPolicy: conflict } = options;
+    if (typeof signal !== 'string' || signal === '')
+      throw new InvalidArgumentError('signalWithStart needs options.signal (a signal name or definition)');
+    if (!Array.isArray(signalArgs)) throw new InvalidArgumentError('options.signalArgs must be an array');
+    assertStorable(signalArgs, this.h.payloadLimit, 'Signal arguments');
+    // As Temporal's server: the point is to reach a running execution, so FAIL makes no sense,
+    // and TERMINATE_IF_RUNNING (terminate it instead) contradicts any conflict policy.
+    if (conflict !== undefined && conflict !== 'USE_EXISTING') {
+      throw new InvalidArgumentError(
+        `signalWithStart takes workflowIdConflictPolicy USE_EXISTING (the default) only, not ${String(conflict)}`,
+      );
+    }
+    if (conflict !== undefined && options.workflowIdReusePolicy === 'TERMINATE_IF_RUNNING') {
+      throw new InvalidArgumentError(
+        'workflowIdReusePolicy TERMINATE_IF_RUNNING cannot be used together with a workflowIdConflictPolicy',
+      );
+    }
+    const { runId, started } = await this.h.writes.enqueue(
+      (tx, fx, ctx) => signalWithStartWorkflow(tx, { ...request, signalName: signal, signalArgs }, ctx, fx),
+      true,
+    );
+    return { workflowId: request.workflowId, runId, started };
+  }
+
+  /** A start's request, checked (type, ID, payloads, durations) before anything is queued. */
+  #startRequest(
+    call: 'start' | 'signalWithStart',
+    workflowType: string,
+    options: WorkflowStartOptions,
+    forwarded: boolean,
+  ): StartRequest {
     // Only a registered name (a string) is known.
     if (!this.h.workflows.has(workflowType)) {
       throw new InvalidArgumentError(
@@ -74,7 +124,7 @@ export class ClientCalls {
       );
     }
     if (typeof options?.workflowId !== 'string' || options.workflowId === '') {
-      throw new InvalidArgumentError('start needs options.workflowId (a non-empty string)');
+      throw new InvalidArgumentError(`${call} needs options.workflowId (a non-empty string)`);
     }
     const args = options.args ?? [];
     if (!Array.isArray(args)) throw new InvalidArgumentError('options.args must be an array');
@@ -82,8 +132,7 @@ export class ClientCalls {
       throw new InvalidArgumentError('options.requestId must be a string');
     assertStorable(args, this.h.payloadLimit, 'Workflow arguments');
     if (options.memo !== undefined) assertCloneable(options.memo, 'Memo');
-    // Built (and its durations checked) before it is queued.
-    const request = {
+    return {
       workflowType,
       workflowId: options.workflowId,
       taskQueue: options.taskQueue ?? this.h.taskQueues[0] ?? 'default',
@@ -101,8 +150,6 @@ export class ClientCalls {
       }),
       ...(forwarded && { maybeResent: true }),
     };
-    const { runId } = await this.h.writes.enqueue((tx, fx, ctx) => startWorkflow(tx, request, ctx, fx), true);
-    return { workflowId: options.workflowId, runId };
   }
 
   async signal(
@@ -270,8 +317,10 @@ export class ClientCalls {
       api[method] = async (...args: unknown[]): Promise<Reply<unknown>> => {
         // A start without a queue goes to the first queue of the host the client called; it
         // gets its request ID here, before it may be sent (and sent again) to the leader.
+        // Signal-with-start too: sent again, it must neither start a second run nor signal twice.
         const options = args[1] as WorkflowStartOptions | undefined;
-        if (method === 'start' && typeof options === 'object' && options !== null) {
+        const starts = method === 'start' || method === 'signalWithStart';
+        if (starts && typeof options === 'object' && options !== null) {
           args[1] = {
             ...options,
             taskQueue: options.taskQueue ?? this.h.taskQueues[0] ?? 'default',
@@ -295,10 +344,17 @@ export class ClientCalls {
   local(method: Forwarded, args: unknown[], forwarded = false): Promise<Reply<unknown>> {
     const host = this as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
     return reply(async () => {
+      // The starts are told whether the call was forwarded (a resend may be among those).
       const value =
         method === 'start'
           ? await this.startWorkflow(args[0] as string, args[1] as WorkflowStartOptions, forwarded)
-          : await host[method]!(...args);
+          : method === 'signalWithStart'
+            ? await this.signalWithStart(
+                args[0] as string,
+                args[1] as WorkflowSignalWithStartOptions,
+                forwarded,
+              )
+            : await host[method]!(...args);
       // A read may see writes not yet durable: it answers once they are, so a client is
       // never told of a state a crash could take back.
       if (FORWARDED.indexOf(method) >= FIRST_READ) await this.h.store.flushed();

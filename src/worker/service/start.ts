@@ -12,6 +12,7 @@ import { terminateRun } from './close.ts';
 import {
   addTimer,
   appendEvents,
+  deliver,
   type Effects,
   findRun,
   isOpen,
@@ -68,7 +69,7 @@ export async function startWorkflow(
   req: StartRequest,
   ctx: ServiceContext,
   fx: Effects,
-): Promise<{ runId: string; created: boolean }> {
+): Promise<{ runId: string; created: boolean; exec: ExecutionRecord }> {
   const { workflowId, workflowType, taskQueue, continuation, parent, workflowRunTimeout: runTimeout } = req;
   const reuse = req.workflowIdReusePolicy ?? 'ALLOW_DUPLICATE';
   const conflict = req.workflowIdConflictPolicy ?? 'FAIL';
@@ -80,11 +81,11 @@ export async function startWorkflow(
       ? await findRun(tx, workflowId)
       : (await tx.executions.open({ workflowId }))[0];
   if (current?.startRequestId !== undefined && current.startRequestId === req.requestId) {
-    return { runId: current.runId, created: false };
+    return { runId: current.runId, created: false, exec: current };
   }
   if (current) {
     if (isOpen(current)) {
-      if (conflict === 'USE_EXISTING') return { runId: current.runId, created: false };
+      if (conflict === 'USE_EXISTING') return { runId: current.runId, created: false, exec: current };
       if (reuse === 'TERMINATE_IF_RUNNING') {
         await terminateRun(tx, current, 'Terminated by a new start (TERMINATE_IF_RUNNING)', ctx, fx);
       } else {
@@ -182,5 +183,67 @@ export async function startWorkflow(
     addTimer(tx, exec, 'runTimeout', 'run', exec.runExpirationTime, fx);
   if (executionExpirationTime !== undefined)
     addTimer(tx, exec, 'executionTimeout', 'execution', executionExpirationTime, fx);
-  return { runId, created: true };
+  return { runId, created: true, exec };
+}
+
+export interface SignalWithStartRequest extends StartRequest {
+  signalName: string;
+  signalArgs: unknown[];
+}
+
+/**
+ * How many signal-with-start request IDs a run keeps, to recognise a resend. A resend follows
+ * its first sending by a leader's takeover (seconds), so only the latest few can come again.
+ */
+const SIGNAL_REQUESTS_KEPT = 32;
+
+/**
+ * Signal-with-start, as Temporal's server does it: the ID's running execution gets the signal
+ * and the start options go unused (its reuse policy is for closed runs); otherwise a run starts
+ * under the reuse policy with the signal in its inbox, so its first workflow task records
+ * WorkflowExecutionSignaled right after WorkflowExecutionStarted and hands both to the first
+ * activation. `TERMINATE_IF_RUNNING` terminates the running execution and starts one (Temporal
+ * reads it as the conflict policy TERMINATE_EXISTING). One transaction: a start or a close that
+ * commits before it is seen, one after it sees the signal, so no second run starts and the
+ * signal goes to a run that is open when it arrives.
+ * @returns the run that got the signal, and whether this request started it.
+ */
+export async function signalWithStartWorkflow(
+  tx: StoreTx,
+  req: SignalWithStartRequest,
+  ctx: ServiceContext,
+  fx: Effects,
+): Promise<{ runId: string; started: boolean }> {
+  const { workflowId, requestId } = req;
+  const signal = {
+    kind: 'signal',
+    signalName: req.signalName,
+    input: req.signalArgs,
+    identity: 'client',
+  } as const;
+  // A resend may find its run closed since: the ID's last run is looked for too.
+  const current = req.maybeResent
+    ? await findRun(tx, workflowId)
+    : (await tx.executions.open({ workflowId }))[0];
+  if (current && requestId !== undefined) {
+    // Sent before, and it took effect: its run, signaled once.
+    if (current.startRequestId === requestId) return { runId: current.runId, started: true };
+    if (current.signalRequestIds?.includes(requestId)) return { runId: current.runId, started: false };
+  }
+  if (current && isOpen(current) && req.workflowIdReusePolicy !== 'TERMINATE_IF_RUNNING') {
+    deliver(tx, current, signal, ctx, fx);
+    // Only a forwarded call can be sent again (to the next leader): only its ID is kept.
+    if (req.maybeResent && requestId !== undefined) {
+      current.signalRequestIds = [...(current.signalRequestIds ?? []), requestId].slice(
+        -SIGNAL_REQUESTS_KEPT,
+      );
+      // Not `save`: nothing a watcher sees has changed.
+      tx.executions.put(current);
+    }
+    return { runId: current.runId, started: false };
+  }
+  // No running execution (or one to terminate): a start under the reuse policy, which may refuse.
+  const { exec } = await startWorkflow(tx, { ...req, workflowIdConflictPolicy: 'FAIL' }, ctx, fx);
+  deliver(tx, exec, signal, ctx, fx);
+  return { runId: exec.runId, started: true };
 }
