@@ -13,11 +13,17 @@ import { condition, defineQuery, defineSignal, setHandler } from '../../src/work
 const add = defineSignal<[string]>('add');
 const items = defineQuery<string[]>('items');
 
+/** Called once by the next `add` signal a workflow handles: lets a test act while a task runs. */
+let onNextSignal: (() => void) | undefined;
+
 /** Collects `add` signals until it has `expected` of them; the handler is set at the top. */
 async function collect(expected: number): Promise<string[]> {
   const seen: string[] = [];
   setHandler(add, (item) => {
     seen.push(item);
+    const hook = onNextSignal;
+    onNextSignal = undefined;
+    hook?.();
   });
   setHandler(items, () => seen);
   await condition(() => seen.length >= expected);
@@ -28,6 +34,7 @@ const workflows = { collect };
 
 const engines: Engine[] = [];
 afterEach(async () => {
+  onNextSignal = undefined;
   for (const engine of engines.splice(0)) await engine.shutdown();
 });
 
@@ -274,6 +281,58 @@ describe.each(stores)('signalWithStart on %s', (_, makeStore) => {
     expect(events.filter((e) => e.eventType === 'WorkflowExecutionSignaled')).toHaveLength(n);
     expect(events[1]?.eventType).toBe('WorkflowExecutionSignaled');
     expect(await a.client.workflow.count({ workflowId: 'together' })).toEqual({ count: 1 });
+  });
+
+  it('a signal that lands while the running execution’s closing task runs is not lost with the close', async () => {
+    const { client } = await engine();
+    const options = { workflowId: 'closing', args: [1] as [number], signal: add };
+    let late: Promise<{ signaledRunId: string }> | undefined;
+    // Sent from inside the task that completes the run: it may commit before that task does.
+    onNextSignal = () => {
+      late = client.workflow.signalWithStart(collect, { ...options, signalArgs: ['late'] });
+    };
+    const first = await client.workflow.signalWithStart(collect, { ...options, signalArgs: ['first'] });
+    await first.result();
+    expect(late).toBeDefined();
+    const second = await late!;
+    // Each call's signal is in the history of the run it says it signaled.
+    for (const [handle, item] of [
+      [first, 'first'],
+      [second, 'late'],
+    ] as const) {
+      const { events } = await client.workflow.getHandle('closing', handle.signaledRunId).fetchHistory();
+      const signaled = events.filter((e) => e.eventType === 'WorkflowExecutionSignaled');
+      expect(signaled.map((e) => e.attributes)).toContainEqual(expect.objectContaining({ input: [item] }));
+    }
+  });
+
+  it('so does a plain signal the run accepted while its closing task ran', async () => {
+    const { client } = await engine();
+    let late: Promise<string> | undefined;
+    onNextSignal = () => {
+      late = client.workflow
+        .getHandle('closing-plain')
+        .signal(add, 'late')
+        .then(
+          () => 'accepted',
+          (error: Error) => error.name,
+        );
+    };
+    const handle = await client.workflow.start(collect, { workflowId: 'closing-plain', args: [1] });
+    await handle.signal(add, 'first');
+    await handle.result();
+    const { events } = await handle.fetchHistory();
+    const inputs = events.filter((e) => e.eventType === 'WorkflowExecutionSignaled').map((e) => e.attributes);
+    // Accepted, it is in the run's history; refused (it came after the close), the caller knows.
+    if ((await late) === 'accepted')
+      expect(inputs).toEqual([
+        expect.objectContaining({ input: ['first'] }),
+        expect.objectContaining({ input: ['late'] }),
+      ]);
+    else {
+      expect(await late).toBe('WorkflowNotFoundError');
+      expect(inputs).toEqual([expect.objectContaining({ input: ['first'] })]);
+    }
   });
 
   it('racing a plain start, one run exists and it has the signal', async () => {

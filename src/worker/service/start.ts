@@ -205,7 +205,8 @@ const SIGNAL_REQUESTS_KEPT = 32;
  * activation. `TERMINATE_IF_RUNNING` terminates the running execution and starts one (Temporal
  * reads it as the conflict policy TERMINATE_EXISTING). One transaction: a start or a close that
  * commits before it is seen, one after it sees the signal, so no second run starts and the
- * signal goes to a run that is open when it arrives.
+ * signal is not lost (a closing workflow task that did not see it is refused:
+ * `completeWorkflowTask`).
  * @returns the run that got the signal, and whether this request started it.
  */
 export async function signalWithStartWorkflow(

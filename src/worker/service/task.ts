@@ -27,8 +27,9 @@ export interface TaskCommit {
 
 /**
  * Commits a completed workflow task.
- * @returns false when the run moved on meanwhile (terminated, timed out, or another host
- *   committed): nothing is written and the caller must drop its cached state.
+ * @returns false when the run moved on meanwhile (terminated, timed out, another host
+ *   committed, or a signal came that the closing task did not see): nothing is written and the
+ *   caller must drop its cached state.
  */
 export async function completeWorkflowTask(
   tx: StoreTx,
@@ -38,6 +39,15 @@ export async function completeWorkflowTask(
 ): Promise<boolean> {
   const [exec, inbox] = await Promise.all([tx.executions.get(commit.runId), tx.inbox.list(commit.runId)]);
   if (!exec || !isOpen(exec) || exec.nextEventId !== commit.expectedNextEventId) return false;
+  const consumed = new Set(commit.consumedInbox);
+  // A signal that arrived while the task ran was accepted for this run: the run may not close
+  // without it. As Temporal's server fails such a completion (UNHANDLED_COMMAND), nothing is
+  // written and the task runs again, with the signal (its arrival made the run ready).
+  if (
+    commit.result.commands.some(({ command }) => isClosingCommand(command)) &&
+    inbox.some((m) => m.kind === 'signal' && !consumed.has(m.id))
+  )
+    return false;
   const events = commit.result.events;
   for (const id of commit.consumedInbox) tx.inbox.delete(id);
   // The task's events are numbered on from the run's next event ID.
@@ -173,7 +183,6 @@ export async function completeWorkflowTask(
   }
   // Messages that arrived while the task ran, or that this commit sent to the run itself
   // (they mark it in the effects), keep the task scheduled.
-  const consumed = new Set(commit.consumedInbox);
   if (fx.workflowTasks.has(exec.runId) || inbox.some((m) => !consumed.has(m.id))) {
     scheduleWorkflowTask(tx, exec, ctx, fx);
   } else {
