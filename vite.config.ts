@@ -1,11 +1,11 @@
-import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
 import { minify, terserOptions } from './minify.mjs';
+import { sourceAliases } from './source-aliases.mjs';
 
 /**
- * The playground app: `npm start` serves index.html (demo/main.ts), `npm run build` bundles
- * it into dist/. The engine runs in a module worker (demo/engine.worker.ts) that Vite bundles
- * as ES modules.
+ * The playground app: `npm start` serves index.html (demo/main.ts), `npm run build:playground`
+ * bundles it into dist-playground/ (dist/ is the library's, scripts/build-lib.mjs). The engine
+ * runs in a module worker (demo/engine.worker.ts) that Vite bundles as ES modules.
  *
  * `WEFT_E2E=1` (set by playwright.config.ts) serves without file watching or HMR, so an edit
  * made while the end-to-end tests run cannot reload their pages under them.
@@ -13,8 +13,8 @@ import { minify, terserOptions } from './minify.mjs';
 const e2e = process.env.WEFT_E2E === '1';
 
 export default defineConfig({
-  // Workflow code imports weft's workflow API by its package name, as an app does.
-  resolve: { alias: { 'weft/workflow': fileURLToPath(new URL('./src/workflow/index.ts', import.meta.url)) } },
+  // Workflow code imports weft's workflow API by its package name, as an app does: the sources.
+  resolve: { alias: sourceAliases() },
   server: {
     port: 5173,
     strictPort: false,
@@ -30,7 +30,7 @@ export default defineConfig({
   build: {
     // Top-level await in the page, module workers.
     target: 'es2022',
-    outDir: 'dist',
+    outDir: 'dist-playground',
     sourcemap: true,
     minify,
     terserOptions,

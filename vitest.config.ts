@@ -1,9 +1,10 @@
-import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+import { sourceAliases } from './source-aliases.mjs';
 
 export default defineConfig({
-  // Workflow code imports weft's workflow API by its package name, as an app does.
-  resolve: { alias: { 'weft/workflow': fileURLToPath(new URL('./src/workflow/index.ts', import.meta.url)) } },
+  // Workflow code imports weft's workflow API by its package name, as an app does: the sources
+  // (vitest.tarball.config.ts runs the same tests against the packed build).
+  resolve: { alias: sourceAliases() },
   test: {
     include: ['test/unit/**/*.test.ts'],
     environment: 'node',
