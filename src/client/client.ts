@@ -1,4 +1,3 @@
-import { proxy, type Remote, releaseProxy, wrap } from 'comlink';
 import type { HistoryEvent } from '../engine/events.ts';
 import {
   fromErrorRecord,
@@ -17,7 +16,6 @@ import type {
   WorkflowSignalWithStartOptions,
   WorkflowStartOptions,
 } from '../protocol/api.ts';
-import { batchingEndpoint, type MessageEndpoint } from '../protocol/endpoint.ts';
 
 type Named = string | { name: string };
 const nameOf = (def: Named): string => (typeof def === 'string' ? def : def.name);
@@ -316,85 +314,4 @@ export class WorkflowClient {
       void id.then((n) => this.api.unwatch(n));
     };
   }
-}
-
-/**
- * A connection to an engine. It is an `EventTarget`: `versionchange` (a `CustomEvent` whose
- * `detail` is `{ newVersion }`, null when the database was deleted) says that another tab
- * upgraded the database and this engine stopped; calls then fail with `SchemaMismatchError`.
- * Reload the page (or reconnect) to go on with the new version.
- */
-export interface Client extends EventTarget {
-  workflow: WorkflowClient;
-  /** Closes the connection (the worker keeps running). */
-  close(): void;
-}
-
-const API_METHODS = [
-  'start',
-  'signalWithStart',
-  'signal',
-  'query',
-  'update',
-  'cancel',
-  'terminate',
-  'describe',
-  'history',
-  'result',
-  'delete',
-  'listPage',
-  'count',
-  'watch',
-  'unwatch',
-] as const satisfies readonly (keyof EngineApi)[];
-// A method added to EngineApi and not listed above fails to compile here.
-const everyMethod: [Exclude<keyof EngineApi, (typeof API_METHODS)[number]>] extends [never] ? true : never =
-  true;
-void everyMethod;
-
-/** An engine's flat API, already at hand (in process) or a Comlink endpoint. */
-type Endpoint =
-  | Worker
-  | MessagePort
-  | ServiceWorker
-  | { postMessage(message: unknown, transfer?: Transferable[]): void };
-
-/**
- * Connects the page to an engine running in a worker (`startWorker`), or in a service worker.
- * Given a pool (several workers on one database, each serving its task queues), calls go to
- * the first; the workers elect a leader among themselves and share the work.
- * @example
- * const client = await connect(new Worker(new URL('./engine.worker.ts', import.meta.url), { type: 'module' }));
- * const result = await client.workflow.execute('order', { workflowId: 'order-1', args: [cart] });
- */
-export async function connect(endpoint: Endpoint | Endpoint[]): Promise<Client> {
-  let port = [endpoint].flat()[0] as Endpoint;
-  if (typeof ServiceWorker !== 'undefined' && port instanceof ServiceWorker) {
-    const channel = new MessageChannel();
-    port.postMessage({ weftConnect: true }, [channel.port2]);
-    port = channel.port1;
-  }
-  const remote = wrap<EngineApi>(batchingEndpoint(port as MessageEndpoint)) as unknown as Remote<EngineApi>;
-  // Each property read on a Comlink proxy makes (and registers) a new proxy: read each method
-  // once, here, rather than on every call.
-  const api = Object.fromEntries(
-    API_METHODS.map((method) => [method, (remote as unknown as EngineApi)[method]]),
-  ) as unknown as EngineApi;
-  const client = Object.assign(new EventTarget(), {
-    workflow: new WorkflowClient(api, (fn) => proxy(fn)),
-    close: () => {
-      // Tells the engine this client is gone (it frees what it kept for it), then closes a port.
-      void remote[releaseProxy]();
-      if ('close' in port && typeof port.close === 'function') (port as MessagePort).close();
-    },
-  });
-  (port as MessageEndpoint).addEventListener('message', (event) => {
-    const data = (event as MessageEvent).data as { weftVersionChange?: number | null } | undefined;
-    if (data && 'weftVersionChange' in data) {
-      client.dispatchEvent(
-        new CustomEvent('versionchange', { detail: { newVersion: data.weftVersionChange } }),
-      );
-    }
-  });
-  return client;
 }

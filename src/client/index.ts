@@ -30,9 +30,8 @@ export type {
   WorkflowStartOptions,
 } from '../protocol/api.ts';
 export {
-  type Client,
-  connect,
   WorkflowClient,
   WorkflowHandle,
   WorkflowHandleWithSignaledRunId,
 } from './client.ts';
+export { type Client, connect } from './connect.ts';

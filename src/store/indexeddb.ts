@@ -4,7 +4,7 @@ import { openWeftDatabase } from './indexeddb/schema.ts';
 import { type MirrorSnapshot, mirrorStore } from './mirror.ts';
 import type { Store } from './types.ts';
 
-export { SCHEMA_VERSION } from './indexeddb/schema.ts';
+export { SCHEMA_VERSION } from './indexeddb/version.ts';
 
 /**
  * A {@link Store} in IndexedDB, through `idb`. Opening refuses (with `SchemaMismatchError`,
@@ -18,12 +18,16 @@ export { SCHEMA_VERSION } from './indexeddb/schema.ts';
  */
 export async function indexedDbStore(options: {
   name: string;
-  indexedDB?: IDBFactory;
+  /**
+   * Default: the global `indexedDB`. Typed by shape (any `IDBFactory` fits), so that this
+   * declaration needs no DOM types in a Node program.
+   */
+  indexedDB?: { open(name: string, version?: number): unknown; deleteDatabase(name: string): unknown };
   /** Another tab or worker upgrades the database (to `newVersion`; null when it deletes it). */
   onVersionChange?: (newVersion: number | null) => void;
 }): Promise<Store> {
   const { name, indexedDB: factory = globalThis.indexedDB, onVersionChange } = options;
-  const db = await openWeftDatabase(factory, name);
+  const db = await openWeftDatabase(factory as IDBFactory, name);
   const backing = idbBacking(db, `indexeddb:${name}`);
   let snapshot: MirrorSnapshot;
   try {

@@ -2,6 +2,7 @@ import { WorkflowClient } from '../client/client.ts';
 import { type Duration, msToNumber } from '../engine/duration.ts';
 import { createEngine, type EngineOptions } from '../index.ts';
 import type { EngineApi } from '../protocol/api.ts';
+import { realClock } from '../worker/clock.ts';
 import { realNow } from '../worker/determinism.ts';
 import { nextMacrotask } from '../worker/host/support.ts';
 import type { Host } from '../worker/host.ts';
@@ -91,7 +92,8 @@ export class TestWorkflowEnvironment {
     const ms = msToNumber(duration);
     const clock = this.#clock;
     if (!clock) {
-      await new Promise((resolve) => setTimeout(resolve, ms));
+      // The real clock's timer: a bare setTimeout may come back a millisecond early.
+      await new Promise<void>((resolve) => realClock.setTimer(resolve, ms));
       return;
     }
     const target = clock.now() + ms;

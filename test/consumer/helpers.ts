@@ -1,16 +1,10 @@
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync } from 'node:fs';
+import { cpSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-
-/**
- * Whether this checkout has weft/testing (src/testing/, written separately): its consumer
- * checks run only when it does, and say so when they do not.
- */
-export const hasTesting = existsSync(path.join(repoRoot, 'src/testing/index.ts'));
 
 /** A new folder in the consumer project holding a copy of `fixtures/<fixture>`, minus `leaveOut`. */
 export function workspace(name: string, fixture: string, leaveOut: string[] = []): string {

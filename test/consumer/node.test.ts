@@ -4,15 +4,14 @@
  */
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { hasTesting, run, workspace } from './helpers.ts';
+import { run, workspace } from './helpers.ts';
 
 let dir: string;
 beforeAll(() => {
-  dir = workspace('node', 'node', hasTesting ? [] : ['testing.mjs']);
+  dir = workspace('node', 'node');
 });
 
-const node = (step: string) =>
-  run(process.execPath, [path.join(dir, step)], dir, { WEFT_HAS_TESTING: hasTesting ? '1' : '0' });
+const node = (step: string) => run(process.execPath, [path.join(dir, step)], dir);
 
 describe('weft in plain Node, from the tarball', () => {
   it('imports every subpath, and importing patches nothing global', async () => {
@@ -30,13 +29,7 @@ describe('weft in plain Node, from the tarball', () => {
     });
   });
 
-  it.skipIf(!hasTesting)(
-    `weft/testing: time skipping and the mock activity environment${hasTesting ? '' : ' (skipped: src/testing/index.ts is not in this checkout)'}`,
-    async () => {
-      expect(await node('testing.mjs')).toEqual({
-        code: 0,
-        output: expect.stringContaining('weft/testing:'),
-      });
-    },
-  );
+  it('weft/testing: time skipping and the mock activity environment', async () => {
+    expect(await node('testing.mjs')).toEqual({ code: 0, output: expect.stringContaining('weft/testing:') });
+  });
 });

@@ -7,18 +7,14 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { hasTesting, tsc, workspace } from './helpers.ts';
+import { tsc, workspace } from './helpers.ts';
 
 const withoutComments = (code: string) => code.replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
 
 let dir: string;
 beforeAll(() => {
-  dir = workspace('typescript', 'typescript', hasTesting ? [] : ['testing.ts']);
+  dir = workspace('typescript', 'typescript');
 });
-
-const testingNote = hasTesting
-  ? ''
-  : ' (weft/testing left out: src/testing/index.ts is not in this checkout)';
 
 describe('weft in TypeScript, from the tarball', () => {
   it('ships declarations whose imports name .js files, as the JavaScript beside them', () => {
@@ -41,11 +37,16 @@ describe('weft in TypeScript, from the tarball', () => {
     expect(tsImports).toEqual([]);
   });
 
-  it(`type-checks under module and moduleResolution nodenext${testingNote}`, async () => {
+  it(`type-checks under module and moduleResolution nodenext`, async () => {
     expect(await tsc(dir, '-p', 'tsconfig.nodenext.json')).toEqual({ code: 0, output: '' });
   });
 
-  it(`type-checks under module esnext and moduleResolution bundler${testingNote}`, async () => {
+  it(`type-checks under module esnext and moduleResolution bundler`, async () => {
     expect(await tsc(dir, '-p', 'tsconfig.bundler.json')).toEqual({ code: 0, output: '' });
+  });
+
+  it('type-checks a Node program with Node’s types and no DOM library (weft, weft/testing, weft/temporal)', async () => {
+    const node = workspace('typescript-node', 'typescript-node');
+    expect(await tsc(node, '-p', 'tsconfig.json')).toEqual({ code: 0, output: '' });
   });
 });

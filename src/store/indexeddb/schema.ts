@@ -18,11 +18,9 @@ import type {
   WorkflowTaskRecord,
 } from '../types.ts';
 
-/**
- * The schema this build writes. Bump it, add an `if (oldVersion < N)` step to migrate, and make
- * new databases at the new schema (see `upgrade`).
- */
-export const SCHEMA_VERSION = 4;
+import { SCHEMA_VERSION } from './version.ts';
+
+export { SCHEMA_VERSION };
 
 /** How long to wait for other connections to let go of an old version before giving up. */
 const BLOCKED_TIMEOUT_MS = 5_000;
