@@ -62,7 +62,7 @@ describe('the layout of src/', () => {
   const files = filesUnder(src);
 
   it('reads its imports (the check itself can see an import)', () => {
-    const client = importsOf(path.join(src, 'client/client.ts'));
+    const client = importsOf(path.join(src, 'client/connect.ts'));
     expect(client.some((i) => i.target === path.join(src, 'protocol/endpoint.ts') && !i.typeOnly)).toBe(true);
     expect(client.some((i) => i.target === 'comlink')).toBe(true);
   });
