@@ -14,14 +14,19 @@ const dist = path.join(root, 'dist');
 
 // A fresh dist/: nothing left over from an earlier build, or from a file since deleted, gets packed.
 rmSync(dist, { recursive: true, force: true });
-execFileSync(
-  process.execPath,
-  [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
-  {
-    cwd: root,
-    stdio: 'inherit',
-  },
-);
+const tsc = (...args) =>
+  execFileSync(
+    process.execPath,
+    [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', ...args],
+    {
+      cwd: root,
+      stdio: 'inherit',
+    },
+  );
+// Two passes: the JavaScript without comments (they are in the source maps' sources, and made
+// up 40% of it), the declarations with them (editors show them as the API's documentation).
+tsc('--removeComments', '--declaration', 'false');
+tsc('--emitDeclarationOnly');
 
 /** A relative specifier ending in `.ts` after `from`, `import` or `import(`, in either quote. */
 const tsSpecifier = /(\bfrom\s*|\bimport\s*\(?\s*)(['"])(\.\.?\/[^'"\n]*)\.ts\2/g;
