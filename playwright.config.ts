@@ -1,7 +1,9 @@
 import { defineConfig } from '@playwright/test';
 import { chromiumLaunchOptions } from './browser.mjs';
 
-const PORT = 4173;
+// WEFT_E2E_PORT: another port, so that two checkouts' runs on one machine never share a server
+// (a run reuses a server already on its port when not in CI).
+const PORT = Number(process.env.WEFT_E2E_PORT ?? 4173);
 
 export default defineConfig({
   testDir: 'test/e2e',
