@@ -52,12 +52,14 @@ export class TimerQueue<T> {
     this.#cancel = undefined;
     const next = this.#peek();
     if (!next) return;
-    this.#cancel = this.#clock.setTimer(() => this.#fire(), next.at - this.#clock.now());
+    const at = next.at;
+    this.#cancel = this.#clock.setTimer(() => this.#fire(at), at - this.#clock.now());
   }
 
-  #fire(): void {
+  /** The clock says `armedFor` has come: so has every entry due by then, whatever `now` says now. */
+  #fire(armedFor: number): void {
     this.#cancel = undefined;
-    const now = this.#clock.now();
+    const now = Math.max(this.#clock.now(), armedFor);
     const due: T[] = [];
     for (let next = this.#peek(); next && next.at <= now; next = this.#peek()) {
       this.#pop();

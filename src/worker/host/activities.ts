@@ -55,11 +55,14 @@ export class Activities {
     return this.#running.size + this.#pending.size;
   }
 
-  /** Queues an attempt: it runs once its `notBefore` has passed and a slot is free. */
-  enqueue(task: ActivityTaskRecord): void {
+  /**
+   * Queues an attempt: it runs once its `notBefore` has passed (`due`: the clock said so, even
+   * if the wall clock was set back since) and a slot is free.
+   */
+  enqueue(task: ActivityTaskRecord, due = false): void {
     const delay = task.notBefore - this.h.clock.now();
-    if (delay > 0) {
-      this.h.clock.setTimer(() => this.enqueue(task), delay);
+    if (delay > 0 && !due) {
+      this.h.clock.setTimer(() => this.enqueue(task, true), delay);
       return;
     }
     const key = `${task.runId}/${task.seq}`;
