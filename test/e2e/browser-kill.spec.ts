@@ -28,6 +28,7 @@ function historyOf(page: Page, workflowId: string): Promise<HistoryEvent[]> {
   );
 }
 
+// biome-ignore lint/correctness/noEmptyPattern: Playwright reads the fixtures a test uses from its first parameter's pattern; this one launches its own browser.
 test('every acknowledged commit survives the browser process killed and relaunched on its profile', async ({}, testInfo) => {
   test.setTimeout(120_000);
   const baseURL = testInfo.project.use.baseURL!;
