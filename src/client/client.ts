@@ -58,8 +58,8 @@ export type SignalWithStartOptionsOf<Args extends unknown[], S> = StartOptionsOf
 type SignalRef = SignalDef<unknown[]> | string;
 /** `executeUpdate`'s options, whose `args` are the update's (required unless it takes none). */
 type UpdateOptionsOf<Args extends unknown[]> = [] extends Args
-  ? [options?: { args?: Args }]
-  : [options: { args: Args }];
+  ? [options?: { args?: Args; updateId?: string }]
+  : [options: { args: Args; updateId?: string }];
 
 /**
  * Calls the engine. `payload`, the caller's data, is checked first: calls travel batched
@@ -124,15 +124,22 @@ export class WorkflowHandle<R = unknown> {
     return unwrap(() => this.api.query(this.workflowId, this.runId, nameOf(def), args), args) as Promise<T>;
   }
 
-  /** Runs an update and waits for its result. @example await handle.executeUpdate(setLimit, { args: [10] }) */
+  /**
+   * Runs an update and waits for its result. The same `updateId` again (as Temporal's) runs it
+   * once and gives the first call's outcome.
+   * @example await handle.executeUpdate(setLimit, { args: [10] })
+   */
   executeUpdate<T, Args extends unknown[]>(
     def: UpdateDef<T, Args>,
     ...options: UpdateOptionsOf<Args>
   ): Promise<T>;
-  executeUpdate<T = unknown>(def: string, options?: { args?: unknown[] }): Promise<T>;
-  executeUpdate<T = unknown>(def: Named, options?: { args?: unknown[] }): Promise<T> {
+  executeUpdate<T = unknown>(def: string, options?: { args?: unknown[]; updateId?: string }): Promise<T>;
+  executeUpdate<T = unknown>(def: Named, options?: { args?: unknown[]; updateId?: string }): Promise<T> {
     const args = options?.args ?? [];
-    return unwrap(() => this.api.update(this.workflowId, this.runId, nameOf(def), args), args) as Promise<T>;
+    return unwrap(
+      () => this.api.update(this.workflowId, this.runId, nameOf(def), args, options?.updateId),
+      args,
+    ) as Promise<T>;
   }
 
   cancel(reason?: string): Promise<void> {

@@ -127,11 +127,16 @@ export interface EngineApi {
     workflowType: string,
     options: WorkflowSignalWithStartOptions,
   ): Promise<Reply<{ workflowId: string; runId: string; started: boolean }>>;
+  /**
+   * `requestId` (and the like on `cancel` and `terminate`): the host the client called sets one
+   * on each call, so that a call it sends again to a new leader takes effect once.
+   */
   signal(
     workflowId: string,
     runId: string | undefined,
     signalName: string,
     args: unknown[],
+    requestId?: string,
   ): Promise<Reply<void>>;
   query(
     workflowId: string,
@@ -139,14 +144,26 @@ export interface EngineApi {
     queryName: string,
     args: unknown[],
   ): Promise<Reply<unknown>>;
+  /** An update sent again with the same `updateId` runs once, and returns the first one's outcome. */
   update(
     workflowId: string,
     runId: string | undefined,
     updateName: string,
     args: unknown[],
+    updateId?: string,
   ): Promise<Reply<unknown>>;
-  cancel(workflowId: string, runId: string | undefined, reason?: string): Promise<Reply<void>>;
-  terminate(workflowId: string, runId: string | undefined, reason?: string): Promise<Reply<void>>;
+  cancel(
+    workflowId: string,
+    runId: string | undefined,
+    reason?: string,
+    requestId?: string,
+  ): Promise<Reply<void>>;
+  terminate(
+    workflowId: string,
+    runId: string | undefined,
+    reason?: string,
+    requestId?: string,
+  ): Promise<Reply<void>>;
   describe(workflowId: string, runId: string | undefined): Promise<Reply<WorkflowDescription>>;
   history(workflowId: string, runId: string | undefined): Promise<Reply<HistoryEvent[]>>;
   /** Resolves when the run (or the last run of its chain) closes. */

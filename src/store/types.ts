@@ -25,10 +25,13 @@ export interface ExecutionRecord {
   /** The request that started it: the same start sent again (to a new leader) finds this run. */
   startRequestId?: string;
   /**
-   * The latest forwarded signal-with-start requests that signaled this run (it was running):
-   * one sent again to a new leader finds it here and is not delivered twice.
+   * The request IDs of the latest calls that may come again and took effect on this run
+   * (forwarded signals, signal-with-starts, cancel requests and terminates; every update's ID),
+   * written in the transaction of their effect: one sent again to a new leader finds its ID
+   * here and does nothing twice. At most 32, handed on to the next run by continue-as-new and
+   * retries. (Schema 4 named a signal-with-start's `signalRequestIds`.)
    */
-  signalRequestIds?: string[];
+  requestIds?: string[];
   /** Set when this run continues another (continue-as-new or retry). */
   continuedFromRunId?: string;
   /** Set when this run was closed by continue-as-new or a retry. */

@@ -16,6 +16,7 @@ export { type ActivityOutcome, claimActivity, completeActivity } from './service
 export { closeRun } from './service/close.ts';
 export { deliver, type Effects, findRun, newEffects, type ServiceContext } from './service/context.ts';
 export {
+  type RunRequest,
   requestCancelWorkflow,
   requestUpdate,
   signalWorkflow,

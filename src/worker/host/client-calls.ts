@@ -14,6 +14,7 @@ import type {
 } from '../../protocol/api.ts';
 import {
   deleteRun,
+  type RunRequest,
   requestCancelWorkflow,
   requestUpdate,
   type StartRequest,
@@ -25,6 +26,7 @@ import {
 import { decodeToken, describeExecution, encodeToken, outcomeOf, storeFilter } from './describe.ts';
 import type { HostParts } from './parts.ts';
 import { assertCloneable, assertStorable, leaseLost, mustFind, reply } from './support.ts';
+import { updateFailed } from './wakeups.ts';
 
 /** Page sizes of `listPage`. */
 const DEFAULT_PAGE_SIZE = 100;
@@ -51,7 +53,16 @@ const FORWARDED = [
   'count',
 ] as const;
 const FIRST_READ = FORWARDED.indexOf('query');
+/**
+ * Where the request ID goes in the arguments of the calls that take one (an update's is its
+ * update ID): the host the client called sets it, before the call may be sent, and sent again.
+ */
+const REQUEST_ID_AT = { signal: 4, cancel: 3, terminate: 3, update: 4 } as const;
 type Forwarded = (typeof FORWARDED)[number];
+
+function runRequest(workflowId: string, runId: string | undefined, requestId?: string): RunRequest {
+  return { workflowId, runId, ...(requestId !== undefined && { requestId }) };
+}
 
 /** Whether `method` is a client call, which a follower forwards to the leader. */
 export function isForwarded(method: string): method is Forwarded {
@@ -152,47 +163,87 @@ export class ClientCalls {
     };
   }
 
+  /**
+   * @param requestId set on a call that may come again (a forwarded one): the run keeps it, and
+   *   takes the signal once however often it is sent.
+   */
   async signal(
     workflowId: string,
     runId: string | undefined,
     signalName: string,
     args: unknown[],
+    requestId?: string,
   ): Promise<void> {
     assertStorable(args, this.h.payloadLimit, 'Signal arguments');
+    const request = runRequest(workflowId, runId, requestId);
     await this.h.writes.enqueue(
-      (tx, fx, ctx) => signalWorkflow(tx, workflowId, runId, signalName, args, ctx, fx, 'client'),
+      (tx, fx, ctx) => signalWorkflow(tx, request, signalName, args, ctx, fx, 'client'),
       true,
     );
   }
 
-  async cancel(workflowId: string, runId: string | undefined, reason?: string): Promise<void> {
+  /** @param requestId as `signal`'s: a cancel request sent again is not delivered twice. */
+  async cancel(
+    workflowId: string,
+    runId: string | undefined,
+    reason?: string,
+    requestId?: string,
+  ): Promise<void> {
+    const request = runRequest(workflowId, runId, requestId);
+    await this.h.writes.enqueue((tx, fx, ctx) => requestCancelWorkflow(tx, request, ctx, fx, reason), true);
+  }
+
+  /**
+   * @param requestId as `signal`'s: a terminate sent again after it closed the run answers
+   *   success, not that the run is already closed.
+   */
+  async terminate(
+    workflowId: string,
+    runId: string | undefined,
+    reason?: string,
+    requestId?: string,
+  ): Promise<void> {
+    const request = runRequest(workflowId, runId, requestId);
     await this.h.writes.enqueue(
-      (tx, fx, ctx) => requestCancelWorkflow(tx, workflowId, runId, ctx, fx, reason),
+      (tx, fx, ctx) => terminateWorkflow(tx, request, reason ?? 'Terminated by client', ctx, fx),
       true,
     );
   }
 
-  async terminate(workflowId: string, runId: string | undefined, reason?: string): Promise<void> {
-    await this.h.writes.enqueue(
-      (tx, fx, ctx) => terminateWorkflow(tx, workflowId, runId, reason ?? 'Terminated by client', ctx, fx),
-      true,
-    );
-  }
-
+  /**
+   * Runs an update and waits for its outcome. An update sent again with the same `updateId`
+   * (a resend to a new leader, or a client's retry) is not run again: it waits for the first
+   * one, or returns its outcome, as Temporal's server does.
+   */
   async update(
     workflowId: string,
     runId: string | undefined,
     name: string,
     args: unknown[],
+    updateId: string = crypto.randomUUID(),
   ): Promise<unknown> {
     assertStorable(args, this.h.payloadLimit, 'Update arguments');
-    const updateId = crypto.randomUUID();
-    const targetRun = await this.h.writes.enqueue(
-      (tx, fx, ctx) => requestUpdate(tx, workflowId, runId, { updateId, name, input: args }, ctx, fx),
-      true,
-    );
-    // Waiting from now is in time: the update completes in a later workflow task.
-    return this.h.wakeups.updateOutcome(updateId, targetRun);
+    if (typeof updateId !== 'string' || updateId === '')
+      throw new InvalidArgumentError('An update ID must be a non-empty string');
+    const request = runRequest(workflowId, runId);
+    // Waiting from before the write: the outcome comes in a later commit, never before it.
+    const { waiter, outcome } = this.h.wakeups.expectUpdate(updateId);
+    try {
+      const requested = await this.h.writes.enqueue(async (tx, fx, ctx) => {
+        const found = await requestUpdate(tx, request, { updateId, name, input: args }, ctx, fx);
+        waiter.runId = found.runId;
+        return found;
+      }, true);
+      if (requested.outcome) {
+        this.h.wakeups.forgetUpdate(updateId, waiter);
+        if ('success' in requested.outcome) return requested.outcome.success;
+        throw updateFailed(requested.outcome);
+      }
+    } catch (error) {
+      this.h.wakeups.forgetUpdate(updateId, waiter);
+      throw error;
+    }
+    return outcome;
   }
 
   async query(
@@ -327,6 +378,12 @@ export class ClientCalls {
             requestId: options.requestId ?? crypto.randomUUID(),
           };
         }
+        // Signals, cancels, terminates and updates too: a resend must not take effect twice.
+        const at = REQUEST_ID_AT[method as keyof typeof REQUEST_ID_AT];
+        if (at !== undefined && args[at] === undefined) {
+          args.length = Math.max(args.length, at + 1);
+          args[at] = crypto.randomUUID();
+        }
         for (let attempt = 1; ; attempt++) {
           if (!this.h.leadership.lease) return this.h.peers.call('', method, args);
           const answer = await this.local(method, args);
@@ -344,6 +401,15 @@ export class ClientCalls {
   local(method: Forwarded, args: unknown[], forwarded = false): Promise<Reply<unknown>> {
     const host = this as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
     return reply(async () => {
+      // Only a forwarded call can be sent again (to the next leader): only its ID is kept.
+      // (An update's ID is the client's too, and always kept.)
+      const at = REQUEST_ID_AT[method as keyof typeof REQUEST_ID_AT];
+      if (at !== undefined && method !== 'update') {
+        const requestId = args[at];
+        if (requestId !== undefined && typeof requestId !== 'string')
+          throw new InvalidArgumentError('A request ID must be a string');
+        if (!forwarded) args = args.slice(0, at);
+      }
       // The starts are told whether the call was forwarded (a resend may be among those).
       const value =
         method === 'start'

@@ -1,6 +1,6 @@
-import { fromFailureRecord, WorkflowUpdateFailedError } from '../../engine/index.ts';
+import { type FailureRecord, fromFailureRecord, WorkflowUpdateFailedError } from '../../engine/index.ts';
 import type { WorkflowChange } from '../../protocol/api.ts';
-import type { WakeNote } from '../../protocol/notes.ts';
+import type { UpdateOutcome, WakeNote } from '../../protocol/notes.ts';
 import type { HostParts } from './parts.ts';
 
 /**
@@ -10,10 +10,8 @@ import type { HostParts } from './parts.ts';
 export class Wakeups {
   readonly #results = new Map<string, (() => void)[]>();
   readonly #changes = new Map<string, (() => void)[]>();
-  readonly #updates = new Map<
-    string,
-    { resolve(v: unknown): void; reject(e: unknown): void; runId: string }
-  >();
+  /** Who waits for each update's outcome (a client's call, and maybe the same call sent again). */
+  readonly #updates = new Map<string, UpdateWaiter[]>();
   readonly #watchers = new Map<number, (changes: WorkflowChange[]) => void>();
   #nextWatcherId = 1;
 
@@ -24,17 +22,12 @@ export class Wakeups {
     const { h } = this;
     if (h.stopped) return;
     for (const update of note.updates) {
-      const waiter = this.#updates.get(update.updateId);
-      if (!waiter) continue;
+      const waiters = this.#updates.get(update.updateId);
+      if (!waiters) continue;
       this.#updates.delete(update.updateId);
-      if ('success' in update) waiter.resolve(update.success);
-      else {
-        waiter.reject(
-          new WorkflowUpdateFailedError(
-            update.rejected ? 'Workflow update rejected' : 'Workflow update failed',
-            fromFailureRecord(update.failure),
-          ),
-        );
+      for (const waiter of waiters) {
+        if ('success' in update) waiter.resolve(update.success);
+        else waiter.reject(updateFailed(update));
       }
     }
     for (const change of note.changes) {
@@ -43,9 +36,13 @@ export class Wakeups {
       for (const wake of changed ?? []) wake();
       if (change.status === 'RUNNING') continue;
       h.tasks.forget(change.runId);
-      for (const [id, waiter] of this.#updates) {
-        if (waiter.runId === change.runId) {
-          this.#updates.delete(id);
+      for (const [id, waiters] of this.#updates) {
+        const closed = waiters.filter((waiter) => waiter.runId === change.runId);
+        if (closed.length === 0) continue;
+        const left = waiters.filter((waiter) => waiter.runId !== change.runId);
+        if (left.length > 0) this.#updates.set(id, left);
+        else this.#updates.delete(id);
+        for (const waiter of closed) {
           waiter.reject(
             new WorkflowUpdateFailedError(
               `Workflow closed (${change.status}) before the update completed`,
@@ -83,11 +80,29 @@ export class Wakeups {
     return wait(this.#results, runId);
   }
 
-  /** The outcome of update `updateId` of run `runId`, once its workflow task completes it. */
-  updateOutcome(updateId: string, runId: string): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      this.#updates.set(updateId, { resolve, reject, runId });
+  /**
+   * Waits for update `updateId`'s outcome. Called before the update is written, so no outcome
+   * can come first; `waiter.runId` is set once the run is known (inside the write, before any
+   * later commit can close the run), so that its close fails the update. `forget` it when the
+   * update is not written after all.
+   */
+  expectUpdate(updateId: string): { waiter: UpdateWaiter; outcome: Promise<unknown> } {
+    let waiter: UpdateWaiter | undefined;
+    const outcome = new Promise<unknown>((resolve, reject) => {
+      waiter = { resolve, reject, runId: '' };
     });
+    const waiters = this.#updates.get(updateId) ?? [];
+    waiters.push(waiter!);
+    this.#updates.set(updateId, waiters);
+    // Awaited only once the write is done: a rejection before that is not unhandled.
+    outcome.catch(() => undefined);
+    return { waiter: waiter!, outcome };
+  }
+
+  forgetUpdate(updateId: string, waiter: UpdateWaiter): void {
+    const left = (this.#updates.get(updateId) ?? []).filter((w) => w !== waiter);
+    if (left.length > 0) this.#updates.set(updateId, left);
+    else this.#updates.delete(updateId);
   }
 
   /** News of unknown extent (a reload): everyone waiting for a run looks again. */
@@ -101,7 +116,7 @@ export class Wakeups {
 
   /** Updates waited for here fail with `error` (this host no longer leads). */
   rejectUpdates(error: Error): void {
-    for (const waiter of this.#updates.values()) waiter.reject(error);
+    for (const waiters of this.#updates.values()) for (const waiter of waiters) waiter.reject(error);
     this.#updates.clear();
   }
 
@@ -114,6 +129,21 @@ export class Wakeups {
   unwatch(id: number): void {
     this.#watchers.delete(id);
   }
+}
+
+export interface UpdateWaiter {
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+  /** The run the update went to ('' until known). */
+  runId: string;
+}
+
+/** The error an update's failure or rejection is, for its caller. */
+export function updateFailed(update: UpdateOutcome & { failure: FailureRecord }): WorkflowUpdateFailedError {
+  return new WorkflowUpdateFailedError(
+    'rejected' in update && update.rejected ? 'Workflow update rejected' : 'Workflow update failed',
+    fromFailureRecord(update.failure),
+  );
 }
 
 function wait(waiters: Map<string, (() => void)[]>, runId: string): Promise<void> {

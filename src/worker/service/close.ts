@@ -147,6 +147,7 @@ export async function closeRun(
           ...defined({
             firstWorkflowTaskBackoff: retryBackoff,
             executionExpirationTime: exec.executionExpirationTime,
+            requestIds: exec.requestIds,
           }),
         },
       },

@@ -141,13 +141,30 @@ export async function findRun(
   return current ? tx.executions.get(current.runId) : undefined;
 }
 
-export async function requireOpenRun(
-  tx: StoreTx,
+/**
+ * How many request IDs a run keeps. A resend follows its first sending by a leader's takeover
+ * (milliseconds to seconds), so only the latest few calls to a run can come again.
+ */
+export const REQUEST_IDS_KEPT = 32;
+
+/** Whether the run took request `requestId` already (it may have closed since). */
+export function tookRequest(exec: ExecutionRecord | undefined, requestId: string | undefined): boolean {
+  return requestId !== undefined && exec?.requestIds?.includes(requestId) === true;
+}
+
+/** Keeps `requestId` on the run; the caller writes the record in the same transaction. */
+export function keepRequest(exec: ExecutionRecord, requestId: string | undefined): void {
+  if (requestId === undefined || exec.requestIds?.includes(requestId)) return;
+  exec.requestIds = [...(exec.requestIds ?? []), requestId].slice(-REQUEST_IDS_KEPT);
+}
+
+/** `exec` if it is open; otherwise a {@link WorkflowNotFoundError} that says why `what` cannot be done. */
+export function mustBeOpen(
+  exec: ExecutionRecord | undefined,
   workflowId: string,
   runId: string | undefined,
   what: string,
-) {
-  const exec = await findRun(tx, workflowId, runId);
+): ExecutionRecord {
   if (!exec) {
     throw new WorkflowNotFoundError(
       `Cannot ${what}: no workflow execution '${workflowId}'${runId ? ` run ${runId}` : ''}`,

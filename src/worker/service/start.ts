@@ -16,9 +16,11 @@ import {
   type Effects,
   findRun,
   isOpen,
+  keepRequest,
   type ServiceContext,
   save,
   scheduleWorkflowTask,
+  tookRequest,
 } from './context.ts';
 
 export interface StartRequest {
@@ -57,6 +59,8 @@ export interface StartRequest {
     /** A retry's backoff: the first workflow task waits this long. */
     firstWorkflowTaskBackoff?: number;
     executionExpirationTime?: number;
+    /** The request IDs the run kept: a call sent again reaches the next run, and is not taken twice. */
+    requestIds?: string[];
   };
 }
 
@@ -128,6 +132,7 @@ export async function startWorkflow(
     ...defined({
       continuedFromRunId: continuation?.fromRunId,
       startRequestId: req.requestId,
+      requestIds: continuation?.requestIds,
       parentWorkflowId: parent?.workflowId,
       parentRunId: parent?.runId,
       parentInitiatedEventId: parent?.initiatedEventId,
@@ -192,12 +197,6 @@ export interface SignalWithStartRequest extends StartRequest {
 }
 
 /**
- * How many signal-with-start request IDs a run keeps, to recognise a resend. A resend follows
- * its first sending by a leader's takeover (seconds), so only the latest few can come again.
- */
-const SIGNAL_REQUESTS_KEPT = 32;
-
-/**
  * Signal-with-start, as Temporal's server does it: the ID's running execution gets the signal
  * and the start options go unused (its reuse policy is for closed runs); otherwise a run starts
  * under the reuse policy with the signal in its inbox, so its first workflow task records
@@ -229,15 +228,13 @@ export async function signalWithStartWorkflow(
   if (current && requestId !== undefined) {
     // Sent before, and it took effect: its run, signaled once.
     if (current.startRequestId === requestId) return { runId: current.runId, started: true };
-    if (current.signalRequestIds?.includes(requestId)) return { runId: current.runId, started: false };
+    if (tookRequest(current, requestId)) return { runId: current.runId, started: false };
   }
   if (current && isOpen(current) && req.workflowIdReusePolicy !== 'TERMINATE_IF_RUNNING') {
     deliver(tx, current, signal, ctx, fx);
     // Only a forwarded call can be sent again (to the next leader): only its ID is kept.
     if (req.maybeResent && requestId !== undefined) {
-      current.signalRequestIds = [...(current.signalRequestIds ?? []), requestId].slice(
-        -SIGNAL_REQUESTS_KEPT,
-      );
+      keepRequest(current, requestId);
       // Not `save`: nothing a watcher sees has changed.
       tx.executions.put(current);
     }
