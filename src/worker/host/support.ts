@@ -7,7 +7,7 @@ import {
 import type { Reply } from '../../protocol/api.ts';
 import { LeaseLostError } from '../../store/errors.ts';
 import type { ExecutionRecord, StoreTx } from '../../store/types.ts';
-import { payloadSize, tooLargeMessage } from '../payload.ts';
+import { PAYLOAD_WARN_SIZE, payloadSize, tooLargeMessage } from '../payload.ts';
 import { findRun } from '../service.ts';
 
 /** A registered function; its arguments come from stored, structured-cloned data. */
@@ -82,7 +82,8 @@ export function functionsOf(module: Record<string, unknown>): [string, AnyFuncti
 /**
  * Why `value` cannot be stored, as a failure to report; or nothing. `DataCloneError`: it holds
  * what cannot be stored (a function, a symbol, a promise) or, checked with `clone`, does not
- * clone; `PayloadTooLarge`: it is over `limit` bytes.
+ * clone; `PayloadTooLarge`: it is over `limit` bytes (UTF-8 JSON, see `payloadSize`). One over
+ * {@link PAYLOAD_WARN_SIZE} is stored, with a warning, as Temporal's server warns of it.
  */
 export function unstorable(
   value: unknown,
@@ -102,8 +103,14 @@ export function unstorable(
       'DataCloneError',
     );
   }
-  if (size <= limit) return undefined;
-  return ApplicationFailure.nonRetryable(tooLargeMessage(what, limit, size), 'PayloadTooLarge');
+  if (size > limit)
+    return ApplicationFailure.nonRetryable(tooLargeMessage(what, limit, size), 'PayloadTooLarge');
+  if (size > PAYLOAD_WARN_SIZE) {
+    console.warn(
+      `weft: ${what} is ${size} bytes, over the ${PAYLOAD_WARN_SIZE} bytes at which Temporal warns (the limit is ${limit}); consider storing large data elsewhere and passing a key`,
+    );
+  }
+  return undefined;
 }
 
 export function assertCloneable(value: unknown, what: string): void {
