@@ -1,5 +1,5 @@
 import { proxy, type Remote, releaseProxy, wrap } from 'comlink';
-import type { EngineApi } from '../protocol/api.ts';
+import { ENGINE_API_METHODS, type EngineApi } from '../protocol/api.ts';
 import { batchingEndpoint, type MessageEndpoint } from '../protocol/endpoint.ts';
 import { WorkflowClient } from './client.ts';
 
@@ -14,28 +14,6 @@ export interface Client extends EventTarget {
   /** Closes the connection (the worker keeps running). */
   close(): void;
 }
-
-const API_METHODS = [
-  'start',
-  'signalWithStart',
-  'signal',
-  'query',
-  'update',
-  'cancel',
-  'terminate',
-  'describe',
-  'history',
-  'result',
-  'delete',
-  'listPage',
-  'count',
-  'watch',
-  'unwatch',
-] as const satisfies readonly (keyof EngineApi)[];
-// A method added to EngineApi and not listed above fails to compile here.
-const everyMethod: [Exclude<keyof EngineApi, (typeof API_METHODS)[number]>] extends [never] ? true : never =
-  true;
-void everyMethod;
 
 /** An engine's flat API, already at hand (in process) or a Comlink endpoint. */
 type Endpoint =
@@ -63,7 +41,7 @@ export async function connect(endpoint: Endpoint | Endpoint[]): Promise<Client> 
   // Each property read on a Comlink proxy makes (and registers) a new proxy: read each method
   // once, here, rather than on every call.
   const api = Object.fromEntries(
-    API_METHODS.map((method) => [method, (remote as unknown as EngineApi)[method]]),
+    ENGINE_API_METHODS.map((method) => [method, (remote as unknown as EngineApi)[method]]),
   ) as unknown as EngineApi;
   const client = Object.assign(new EventTarget(), {
     workflow: new WorkflowClient(api, (fn) => proxy(fn)),

@@ -176,3 +176,27 @@ export interface EngineApi {
   watch(listener: (changes: WorkflowChange[]) => void): Promise<number>;
   unwatch(id: number): Promise<void>;
 }
+
+/** Every method of {@link EngineApi}: what a client calls, and all a worker lets through. */
+export const ENGINE_API_METHODS = [
+  'start',
+  'signalWithStart',
+  'signal',
+  'query',
+  'update',
+  'cancel',
+  'terminate',
+  'describe',
+  'history',
+  'result',
+  'delete',
+  'listPage',
+  'count',
+  'watch',
+  'unwatch',
+] as const satisfies readonly (keyof EngineApi)[];
+// A method added to EngineApi and not listed above fails to compile here.
+const everyMethod: [Exclude<keyof EngineApi, (typeof ENGINE_API_METHODS)[number]>] extends [never]
+  ? true
+  : never = true;
+void everyMethod;

@@ -4,10 +4,12 @@
  */
 import { expose } from 'comlink';
 import { defined } from '../engine/defined.ts';
+import { ENGINE_API_METHODS } from '../protocol/api.ts';
 import { batchingEndpoint, type MessageEndpoint } from '../protocol/endpoint.ts';
 import { indexedDbStore } from '../store/indexeddb.ts';
 import type { Store } from '../store/types.ts';
 import { broadcastBus } from './bus.ts';
+import { guardedEndpoint } from './guard.ts';
 import { Host, type HostOptions } from './host.ts';
 
 export type * from '../protocol/api.ts';
@@ -98,7 +100,9 @@ export function startWorker(options: StartWorkerOptions): Promise<Host> {
       get(_, method: string) {
         if (method === 'then') return undefined;
         return async (...args: unknown[]) => {
-          const fn = (await apiReady)[method];
+          const api = await apiReady;
+          // Its own methods only: not what every object inherits.
+          const fn = Object.hasOwn(api, method) ? api[method] : undefined;
           if (!fn) throw new Error(`Unknown weft API method ${method}`);
           return fn(...args);
         };
@@ -112,14 +116,17 @@ export function startWorker(options: StartWorkerOptions): Promise<Host> {
       const port = event.ports[0];
       if (data?.weftConnect && port) {
         pages.push(port);
-        expose(api, batchingEndpoint(port));
+        expose(api, guardedEndpoint(batchingEndpoint(port), ENGINE_API_METHODS));
       }
     });
   } else {
     pages.push(scope as { postMessage(message: unknown): void });
     // Every client of this worker shares its scope: one that is released (closed, or collected)
     // must not stop the engine answering the others, so Comlink's RELEASE leaves it listening.
-    const shared = batchingEndpoint(globalThis as unknown as MessageEndpoint);
+    const shared = guardedEndpoint(
+      batchingEndpoint(globalThis as unknown as MessageEndpoint),
+      ENGINE_API_METHODS,
+    );
     expose(api, { ...shared, removeEventListener: () => undefined });
   }
   return ready;
