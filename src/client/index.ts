@@ -11,6 +11,7 @@ export {
   CancelledFailure,
   ChildWorkflowFailure,
   DeterminismViolationError,
+  EngineGoneError,
   InvalidArgumentError,
   QueryNotRegisteredError,
   SchemaMismatchError,

@@ -289,6 +289,13 @@ named(QueryNotRegisteredError, 'QueryNotRegisteredError');
 export class SchemaMismatchError extends WeftError {}
 named(SchemaMismatchError, 'SchemaMismatchError');
 
+/**
+ * The engine a client was connected to is gone: its worker was terminated, crashed or was
+ * stopped by the browser. Calls in flight and later calls fail with it; connect to a new worker.
+ */
+export class EngineGoneError extends WeftError {}
+named(EngineGoneError, 'EngineGoneError');
+
 /** True for any cancellation, also one wrapped in an ActivityFailure or ChildWorkflowFailure. */
 export function isCancellation(error: unknown): boolean {
   if (error instanceof CancelledFailure) return true;
@@ -390,6 +397,7 @@ function typedFailure(record: FailureRecord, cause: TemporalFailure | undefined)
 
 const weftErrors: Record<string, new (message: string) => Error> = {
   DeterminismViolationError,
+  EngineGoneError,
   InvalidArgumentError,
   QueryNotRegisteredError,
   SchemaMismatchError,

@@ -43,6 +43,26 @@ export function startWorker(options: StartWorkerOptions): Promise<Host> {
   /** The pages' ends of their connections, to tell them when the engine stops. */
   const pages: { postMessage(message: unknown): void }[] = [];
   let host: Host | undefined;
+  // Each host holds a Web Lock while it lives: when a tab closes or a worker is killed, the
+  // lock is released at once, and other hosts take over its claimed work without waiting. It is
+  // taken first of all, so that a page connected to this worker learns of its end (see
+  // `connect`) even while the database opens.
+  const identity = options.identity ?? `host-${crypto.randomUUID().slice(0, 8)}`;
+  const lockName = `weft-host:${identity}`;
+  const locks = (globalThis.navigator as Navigator | undefined)?.locks;
+  const locked =
+    locks &&
+    new Promise<void>((held) => {
+      void locks.request(lockName, () => {
+        held();
+        return new Promise<never>(() => undefined);
+      });
+    });
+  /** A page says hello when it connects: it is told the lock's name, once the lock is held. */
+  const greet = (event: MessageEvent, page: { postMessage(message: unknown): void }): void => {
+    if ((event.data as { weftHello?: unknown } | null)?.weftHello)
+      void locked?.then(() => page.postMessage({ weftAlive: lockName }));
+  };
   // Messages that arrive before the store is open are answered once it is.
   const ready = (async () => {
     const databaseName = options.databaseName ?? 'weft';
@@ -59,18 +79,7 @@ export function startWorker(options: StartWorkerOptions): Promise<Host> {
     // Workers, tabs and service workers on one database wake each other through a BroadcastChannel.
     const bus =
       options.bus ?? (typeof BroadcastChannel === 'undefined' ? undefined : broadcastBus(databaseName));
-    // Each host holds a Web Lock while it lives: when a tab closes or a worker is killed, the
-    // lock is released at once, and other hosts take over its claimed work without waiting.
-    const identity = options.identity ?? `host-${crypto.randomUUID().slice(0, 8)}`;
-    const locks = (globalThis.navigator as Navigator | undefined)?.locks;
-    if (locks) {
-      await new Promise<void>((held) => {
-        void locks.request(`weft-host:${identity}`, () => {
-          held();
-          return new Promise<never>(() => undefined);
-        });
-      });
-    }
+    await locked;
     host = new Host({
       ...options,
       identity,
@@ -116,11 +125,14 @@ export function startWorker(options: StartWorkerOptions): Promise<Host> {
       const port = event.ports[0];
       if (data?.weftConnect && port) {
         pages.push(port);
+        port.addEventListener('message', (event) => greet(event, port));
         expose(api, guardedEndpoint(batchingEndpoint(port), ENGINE_API_METHODS));
       }
     });
   } else {
-    pages.push(scope as { postMessage(message: unknown): void });
+    const page = scope as { postMessage(message: unknown): void };
+    pages.push(page);
+    scope.addEventListener('message', (event) => greet(event, page));
     // Every client of this worker shares its scope: one that is released (closed, or collected)
     // must not stop the engine answering the others, so Comlink's RELEASE leaves it listening.
     const shared = guardedEndpoint(
