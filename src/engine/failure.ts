@@ -13,6 +13,7 @@ export interface FailureRecord {
   /** Application-defined error type (`ApplicationFailure.type`), or the JS error's name. */
   type?: string;
   nonRetryable?: boolean;
+  /** `ApplicationFailure` and `CancelledFailure` details; `TimeoutFailure`: `[lastHeartbeatDetails]`. */
   details?: unknown[];
   /** `TimeoutFailure.timeoutType`. */
   timeoutType?: TimeoutType;
@@ -329,6 +330,8 @@ export function toFailureRecord(error: unknown): FailureRecord {
     if (error.details.length > 0) record.details = error.details;
   } else if (error instanceof TimeoutFailure) {
     record.timeoutType = error.timeoutType;
+    // Temporal's `timeoutFailureInfo.lastHeartbeatDetails`: one payload, kept as the details.
+    if (error.lastHeartbeatDetails !== undefined) record.details = [error.lastHeartbeatDetails];
   } else if (error instanceof ServerFailure) {
     record.nonRetryable = error.nonRetryable;
   } else if (error instanceof WorkflowExecutionAlreadyStartedError) {
@@ -375,7 +378,7 @@ function typedFailure(record: FailureRecord, cause: TemporalFailure | undefined)
     case 'TerminatedFailure':
       return new TerminatedFailure(record.message, cause);
     case 'TimeoutFailure':
-      return new TimeoutFailure(record.message, undefined, record.timeoutType ?? 'START_TO_CLOSE');
+      return new TimeoutFailure(record.message, record.details?.[0], record.timeoutType ?? 'START_TO_CLOSE');
     case 'ServerFailure':
       return new ServerFailure(record.message, record.nonRetryable ?? false, cause);
     case 'WorkflowExecutionAlreadyStartedError':

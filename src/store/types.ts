@@ -119,6 +119,11 @@ export interface ActivityTaskRecord {
   startedTime?: number;
   cancelRequested?: boolean;
   lastFailure?: FailureRecord;
+  /**
+   * The last heartbeat details recorded by any attempt (the current one's, stored at most every
+   * 0.8 x heartbeatTimeout): what the next attempt finds in `info.heartbeatDetails`.
+   */
+  heartbeatDetails?: unknown;
 }
 
 /** `backoff`: a retried run's first workflow task waits for it. */

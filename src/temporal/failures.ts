@@ -65,7 +65,10 @@ export function toTemporalFailure(record: FailureRecord): TemporalFailure {
       failure.terminatedFailureInfo = {};
       break;
     case 'TimeoutFailure':
-      failure.timeoutFailureInfo = { timeoutType: toTimeoutType(record.timeoutType ?? 'START_TO_CLOSE') };
+      failure.timeoutFailureInfo = {
+        timeoutType: toTimeoutType(record.timeoutType ?? 'START_TO_CLOSE'),
+        ...(details ? { lastHeartbeatDetails: details } : {}),
+      };
       break;
     case 'ServerFailure':
       failure.serverFailureInfo = { nonRetryable: record.nonRetryable ?? false };
@@ -111,6 +114,8 @@ export function fromTemporalFailure(failure: TemporalFailure): FailureRecord {
   } else if (failure.timeoutFailureInfo) {
     record.name = 'TimeoutFailure';
     record.timeoutType = fromTimeoutType(failure.timeoutFailureInfo.timeoutType ?? 'START_TO_CLOSE');
+    const details = fromPayloads(failure.timeoutFailureInfo.lastHeartbeatDetails);
+    if (details.length > 0) record.details = details;
   } else if (failure.serverFailureInfo) {
     record.name = 'ServerFailure';
     record.nonRetryable = failure.serverFailureInfo.nonRetryable ?? false;

@@ -6,6 +6,7 @@
 export interface ActivityInfo {
   activityId: string;
   activityType: string;
+  /** 1 for the first attempt; one more for each retry, and for an attempt whose host went away. */
   attempt: number;
   workflowExecution: { workflowId: string; runId: string };
   workflowType: string;
@@ -13,6 +14,13 @@ export interface ActivityInfo {
   scheduledTimestampMs: number;
   startToCloseTimeoutMs?: number;
   scheduleToCloseTimeoutMs?: number;
+  heartbeatTimeoutMs?: number;
+  /**
+   * The details of the last heartbeat an earlier attempt of this activity recorded (undefined
+   * on a first attempt, or when none heartbeated): where a retry picks up the work, as
+   * Temporal's `info.heartbeatDetails`.
+   */
+  heartbeatDetails?: unknown;
 }
 
 export class Context {
@@ -22,7 +30,7 @@ export class Context {
     readonly info: ActivityInfo,
     /** Aborted when the activity is cancelled or times out. */
     readonly cancellationSignal: AbortSignal,
-    /** Where heartbeats go (`MockActivityEnvironment` emits them). */
+    /** Where heartbeats go (the host records them; `MockActivityEnvironment` emits them). */
     onHeartbeat?: (details: unknown) => void,
   ) {
     this.#onHeartbeat = onHeartbeat;
@@ -61,7 +69,17 @@ export class Context {
     });
   }
 
-  /** Heartbeats are accepted for API compatibility; weft does not enforce heartbeat timeouts yet. */
+  /**
+   * Tells the engine the activity is alive, with the progress a retry would resume from. An
+   * attempt with a `heartbeatTimeout` that does not heartbeat within it times out
+   * (`TimeoutFailure` of type `HEARTBEAT`) and is retried by its retry policy; the next
+   * attempt finds the last details in `info.heartbeatDetails`. Cheap to call often: the
+   * details are stored at most every 0.8 x `heartbeatTimeout` (30 s without one), as Temporal's
+   * SDK sends them. Details must be storable (structured-cloneable, within the payload limit):
+   * others throw an `InvalidArgumentError` here.
+   * @example
+   * for (let i = Context.current().info.heartbeatDetails ?? 0; i < n; i++) { await step(i); Context.current().heartbeat(i + 1); }
+   */
   heartbeat(details?: unknown): void {
     this.#onHeartbeat?.(details);
   }

@@ -12,7 +12,13 @@
  * `task.ts` (workflow tasks), `activities.ts`, `timers.ts` and `retention.ts`.
  */
 
-export { type ActivityOutcome, claimActivity, completeActivity } from './service/activities.ts';
+export {
+  type ActivityClaim,
+  type ActivityOutcome,
+  claimActivity,
+  completeActivity,
+  recordHeartbeat,
+} from './service/activities.ts';
 export { closeRun } from './service/close.ts';
 export { deliver, type Effects, findRun, newEffects, type ServiceContext } from './service/context.ts';
 export {

@@ -2,28 +2,65 @@ import { defined } from '../../engine/defined.ts';
 import {
   ApplicationFailure,
   CancelledFailure,
+  type FailureRecord,
   fromErrorRecord,
+  fromFailureRecord,
+  normaliseRetryPolicy,
   TimeoutFailure,
+  type TimeoutType,
   toFailureRecord,
 } from '../../engine/index.ts';
 import { copy } from '../../store/copy.ts';
 import { LeaseLostError } from '../../store/errors.ts';
 import type { ActivityTaskRecord } from '../../store/types.ts';
 import { Context, runWithContext } from '../activity.ts';
-import { type ActivityOutcome, claimActivity, completeActivity } from '../service.ts';
+import { type ActivityOutcome, claimActivity, completeActivity, recordHeartbeat } from '../service.ts';
+import { Heartbeats } from './heartbeats.ts';
 import type { HostParts } from './parts.ts';
-import { unstorable } from './support.ts';
+import { assertStorable, unstorable } from './support.ts';
+
+/** An attempt running here (for this host, or for the leader). */
+interface Running {
+  attempt: number;
+  controller: AbortController;
+  /** Takes a heartbeat of the attempt (on the leader: one an executor sent for it). */
+  beat?: (details: unknown) => void;
+}
+
+/** What an executor's heartbeat tells the leader; the answer says why to stop, if it should. */
+interface HeartbeatNote {
+  key: string;
+  attempt: number;
+  details: unknown;
+}
+
+/** What the leader sends an executor to stop an attempt: its key, and the abort's reason. */
+interface AbortNote {
+  key: string;
+  reason: FailureRecord;
+}
 
 /**
  * The activity runner: attempts wait for a slot (at most `maxConcurrentActivities` at once),
  * are claimed, run here or on the least busy host that serves their queue, within their
- * timeouts, and are cancelled when their run no longer wants them.
+ * timeouts (start-to-close, schedule-to-close, heartbeat), and are cancelled when their run no
+ * longer wants them.
+ *
+ * Cancellation reaches an attempt at once: the leader aborts its signal when the request
+ * commits (an executor running it gets an `abort` call). As in Temporal, where cancellation
+ * travels with heartbeat responses, a heartbeat also answers: an executor whose attempt the
+ * leader no longer runs (cancelled, timed out, or unknown to a new leader) aborts it then.
  */
 export class Activities {
   /** Running attempts by `runId/seq`: a retry may start while its previous attempt winds down. */
-  readonly #running = new Map<string, { attempt: number; controller: AbortController }>();
+  readonly #running = new Map<string, Running>();
   /** Waiting for a slot, by `runId/seq`, in arrival order (a Map: no O(n) shift or search). */
   readonly #pending = new Map<string, ActivityTaskRecord>();
+  /**
+   * Attempts this host claimed while leading now, by `runId/seq`: running them takes no claim.
+   * Any other attempt with an owner was lost with its host, and is taken over as the next.
+   */
+  readonly #claimed = new Map<string, number>();
   #active = 0;
   /** Activities running, by host (this one or an executor). */
   readonly #load = new Map<string, number>();
@@ -33,6 +70,7 @@ export class Activities {
   /** Nothing waits, and every running attempt is aborted with `reason`. */
   stopAll(reason: Error): void {
     this.#pending.clear();
+    this.#claimed.clear();
     for (const { controller } of this.#running.values()) controller.abort(reason);
   }
 
@@ -40,10 +78,10 @@ export class Activities {
   async runForLeader(payload: unknown): Promise<ActivityOutcome | undefined> {
     const task = payload as ActivityTaskRecord;
     const key = `${task.runId}/${task.seq}`;
-    const running = { attempt: task.attempt, controller: new AbortController() };
+    const running: Running = { attempt: task.attempt, controller: new AbortController() };
     this.#running.set(key, running);
     try {
-      return await this.#execute(task, running.controller);
+      return await this.#execute(task, running, { forLeader: true });
     } finally {
       if (this.#running.get(key) === running) this.#running.delete(key);
       this.h.settle();
@@ -58,14 +96,16 @@ export class Activities {
   /**
    * Queues an attempt: it runs once its `notBefore` has passed (`due`: the clock said so, even
    * if the wall clock was set back since) and a slot is free.
+   * @param claimed the commit that scheduled it claimed it for this host
    */
-  enqueue(task: ActivityTaskRecord, due = false): void {
+  enqueue(task: ActivityTaskRecord, { claimed = false, due = false } = {}): void {
+    const key = `${task.runId}/${task.seq}`;
+    if (claimed) this.#claimed.set(key, task.attempt);
     const delay = task.notBefore - this.h.clock.now();
     if (delay > 0 && !due) {
-      this.h.clock.setTimer(() => this.enqueue(task, true), delay);
+      this.h.clock.setTimer(() => this.enqueue(task, { due: true }), delay);
       return;
     }
-    const key = `${task.runId}/${task.seq}`;
     // A later attempt supersedes an earlier one still waiting.
     if ((this.#pending.get(key)?.attempt ?? 0) <= task.attempt) this.#pending.set(key, task);
     this.#pump();
@@ -78,9 +118,9 @@ export class Activities {
       this.#pending.delete(key);
       if ((this.#running.get(key)?.attempt ?? 0) >= task.attempt) continue;
       this.#active++;
-      const running = { attempt: task.attempt, controller: new AbortController() };
+      const running: Running = { attempt: task.attempt, controller: new AbortController() };
       this.#running.set(key, running);
-      void this.#run(task, running.controller)
+      void this.#run(task, running)
         .catch((error: unknown) => {
           // The task is still in the store: the next leader runs it again (at least once).
           if (!(error instanceof LeaseLostError))
@@ -89,6 +129,7 @@ export class Activities {
         })
         .then((again) => {
           if (this.#running.get(key) === running) this.#running.delete(key);
+          if (this.#claimed.get(key) === task.attempt) this.#claimed.delete(key);
           this.#active--;
           // Queued once its slot is free, so that it is not taken for the attempt still running.
           if (again) this.enqueue(again);
@@ -99,75 +140,160 @@ export class Activities {
   }
 
   /** @returns the activity to queue again (a retry, or an attempt whose executor went away). */
-  async #run(task: ActivityTaskRecord, controller: AbortController): Promise<ActivityTaskRecord | undefined> {
+  async #run(task: ActivityTaskRecord, running: Running): Promise<ActivityTaskRecord | undefined> {
+    const { h } = this;
     // A side effect waits until the lease it runs under is durable.
-    if (!(await this.h.leadership.leaseDurable) || !this.h.leadership.lease) return;
+    if (!(await h.leadership.leaseDurable) || !h.leadership.lease) return;
+    // Nobody runs its queue now: it waits in the store for the next host that offers.
+    if (this.#runner(task.taskQueue) === undefined) return;
+    const key = `${task.runId}/${task.seq}`;
+    let claimed = task;
     // Claimed already by the commit that scheduled it on this host: no claim of its own.
-    const claimed =
-      task.owner === this.h.hostId
-        ? task
-        : await this.h.writes.enqueue((tx, _fx, ctx) =>
-            claimActivity(tx, task.runId, task.seq, task.attempt, ctx),
-          );
-    if (!claimed || this.h.stopped) return;
-    // Activities spread over every host that runs their queue: the least busy takes the next.
-    let runner: string | undefined;
-    let least = Infinity;
-    for (const [hostId, queues] of [[this.h.hostId, this.h.taskQueues] as const, ...this.h.peers.executors]) {
-      const load = this.#load.get(hostId) ?? 0;
-      if (queues.includes(task.taskQueue) && load < least) [runner, least] = [hostId, load];
+    if (this.#claimed.get(key) !== task.attempt) {
+      const claim = await h.writes.enqueue((tx, fx, ctx) =>
+        claimActivity(tx, task.runId, task.seq, task.attempt, ctx, fx),
+      );
+      if (!claim) return;
+      // Its previous attempt was lost with its host: this is the next one, perhaps after a backoff.
+      if ('retry' in claim) return claim.retry;
+      claimed = claim.run;
+      this.#claimed.set(key, claimed.attempt);
     }
-    // Its executor left before it started: it waits in the store for the next that offers.
-    if (runner === undefined) return;
-    this.#load.set(runner, least + 1);
+    // An activity with a bounded number of attempts counts each exactly: the attempt starts
+    // once its claim is durable, so a crash cannot make it run again under the same number.
+    // (Unbounded ones start at once: a crash in the few ms before the claim reaches the disk
+    // runs the attempt again under its number, with whatever else was lost then.)
+    if (normaliseRetryPolicy(claimed.retryPolicy).maximumAttempts > 0) {
+      const durable = await h.store.flushed().then(
+        () => true,
+        () => false,
+      );
+      // Lost: the store reloaded, and its rescan finds the task as the store has it.
+      if (!durable || !h.leadership.lease) return;
+    }
+    if (h.stopped) return;
+    // Activities spread over every host that runs their queue: the least busy takes the next.
+    const runner = this.#runner(task.taskQueue);
+    // The executor went away meanwhile: the claimed attempt is lost, and the next one follows.
+    if (runner === undefined) return h.leadership.lease && claimed;
+    this.#load.set(runner, (this.#load.get(runner) ?? 0) + 1);
     let outcome: ActivityOutcome | undefined;
     try {
-      outcome = await this.#execute(claimed, controller, runner === this.h.hostId ? undefined : runner);
+      outcome = await this.#execute(claimed, running, runner === h.hostId ? {} : { executor: runner });
     } finally {
       this.#load.set(runner, (this.#load.get(runner) ?? 1) - 1);
     }
-    // The executor went away: the attempt runs again (at least once).
-    if (!outcome) return this.h.leadership.lease && claimed;
-    if (this.h.stopped) return;
-    return this.h.writes.enqueue((tx, fx, ctx) =>
+    // The executor went away: the attempt is lost, and the next one follows (at least once).
+    if (!outcome) return h.leadership.lease && claimed;
+    if (h.stopped) return;
+    return h.writes.enqueue((tx, fx, ctx) =>
       completeActivity(tx, task.runId, task.seq, task.attempt, outcome, ctx, fx),
     );
   }
 
+  /** The least busy host that runs `taskQueue` (this one included), preferring those that answer. */
+  #runner(taskQueue: string): string | undefined {
+    const { h } = this;
+    let runner: string | undefined;
+    let best = Infinity;
+    for (const [hostId, queues] of [[h.hostId, h.taskQueues] as const, ...h.peers.executors]) {
+      if (!queues.includes(taskQueue)) continue;
+      // A host that let a workflow task time out comes after every other.
+      const load = (this.#load.get(hostId) ?? 0) + (h.peers.responsive(hostId) ? 0 : 1e9);
+      if (load < best) [runner, best] = [hostId, load];
+    }
+    return runner;
+  }
+
   /**
-   * Runs an attempt here, or on `executor`, within its timeouts (a frozen executor never
-   * answers: the attempt still times out here).
+   * Runs an attempt here, on `executor`, or here for the leader, within its timeouts (a frozen
+   * executor never answers: the attempt still times out here). Its heartbeats are stored (by
+   * the leader) or sent to the leader (by an executor), throttled, and the last of them goes
+   * with the outcome, for a retry to start from.
    * @returns the outcome; undefined if the executor went away.
    */
   async #execute(
     task: ActivityTaskRecord,
-    controller: AbortController,
-    executor?: string,
+    running: Running,
+    where: { executor?: string; forLeader?: boolean },
   ): Promise<ActivityOutcome | undefined> {
-    const now = this.h.clock.now();
+    const { h } = this;
+    const { controller } = running;
+    const key = `${task.runId}/${task.seq}`;
+    const now = h.clock.now();
     const { startToCloseTimeout: startToClose, scheduleToCloseTimeout: scheduleToClose } = task;
     // The earlier deadline applies; on a tie, start-to-close. (No timeout: an Infinity deadline.)
     const startDeadline = now + (startToClose ?? Infinity);
     const scheduleDeadline = task.scheduledTime + (scheduleToClose ?? Infinity);
     const bySchedule = scheduleDeadline < startDeadline;
     const deadline = bySchedule ? scheduleDeadline : startDeadline;
-    let cancelTimeout: (() => void) | undefined;
+    let settle!: (outcome: ActivityOutcome) => void;
     // Settles when the attempt is cancelled, or when it times out (which aborts it too).
     const stopped = new Promise<ActivityOutcome>((resolve) => {
-      controller.signal.addEventListener('abort', () => {
-        if (!(controller.signal.reason instanceof TimeoutFailure)) resolve({ cancelled: true });
-      });
-      if (deadline === Infinity) return;
-      cancelTimeout = this.h.clock.setTimer(() => {
-        const failure = new TimeoutFailure(
-          `Activity ${bySchedule ? 'schedule' : 'start'}-to-close timeout`,
-          undefined,
-          bySchedule ? 'SCHEDULE_TO_CLOSE' : 'START_TO_CLOSE',
-        );
-        controller.abort(failure);
-        resolve({ timedOut: toFailureRecord(failure) });
-      }, deadline - now);
+      settle = resolve;
     });
+    const heartbeats = new Heartbeats(
+      h.clock,
+      task.heartbeatTimeout,
+      () => timeOut('HEARTBEAT', 'Activity heartbeat timeout'),
+      where.forLeader
+        ? (details) => this.#sendHeartbeat(key, task.attempt, details, controller)
+        : (details) =>
+            void h.writes
+              .enqueue((tx) => recordHeartbeat(tx, task.runId, task.seq, task.attempt, details))
+              .catch(() => undefined),
+    );
+    running.beat = (details) => heartbeats.beat(details);
+    const withBeat = (outcome: ActivityOutcome): ActivityOutcome =>
+      heartbeats.last && !outcome.heartbeat ? { ...outcome, heartbeat: heartbeats.last } : outcome;
+    const timeOut = (type: TimeoutType, message: string): void => {
+      const failure = new TimeoutFailure(message, heartbeats.last?.details ?? task.heartbeatDetails, type);
+      settle(withBeat({ timedOut: toFailureRecord(failure) }));
+      controller.abort(failure);
+    };
+    controller.signal.addEventListener(
+      'abort',
+      () => {
+        const reason: unknown = controller.signal.reason;
+        // A timeout here settled already; one the leader sends an executor settles it there.
+        settle(
+          reason instanceof TimeoutFailure
+            ? withBeat({ timedOut: toFailureRecord(reason) })
+            : { cancelled: true },
+        );
+      },
+      { once: true },
+    );
+    const cancelTimeout =
+      deadline === Infinity
+        ? undefined
+        : h.clock.setTimer(
+            () =>
+              timeOut(
+                bySchedule ? 'SCHEDULE_TO_CLOSE' : 'START_TO_CLOSE',
+                `Activity ${bySchedule ? 'schedule' : 'start'}-to-close timeout`,
+              ),
+            deadline - now,
+          );
+    const run = where.executor
+      ? this.#onExecutor(task, controller, where.executor)
+      : this.#here(task, controller, heartbeats);
+    try {
+      const outcome = await Promise.race([run, stopped]);
+      return outcome && withBeat(outcome);
+    } finally {
+      cancelTimeout?.();
+      heartbeats.stop();
+    }
+  }
+
+  /** Runs the activity function in this host, its context current. */
+  async #here(
+    task: ActivityTaskRecord,
+    controller: AbortController,
+    heartbeats: Heartbeats,
+  ): Promise<ActivityOutcome> {
+    const { h } = this;
     const context = new Context(
       {
         activityId: String(task.seq),
@@ -177,44 +303,90 @@ export class Activities {
         workflowType: task.workflowType,
         taskQueue: task.taskQueue,
         scheduledTimestampMs: task.scheduledTime,
-        ...defined({ startToCloseTimeoutMs: startToClose, scheduleToCloseTimeoutMs: scheduleToClose }),
+        ...defined({
+          startToCloseTimeoutMs: task.startToCloseTimeout,
+          scheduleToCloseTimeoutMs: task.scheduleToCloseTimeout,
+          heartbeatTimeoutMs: task.heartbeatTimeout,
+          heartbeatDetails: task.heartbeatDetails,
+        }),
       },
       controller.signal,
+      (details) => {
+        // Refused here, clearly, rather than when it is stored; a copy, as the activity may change it.
+        assertStorable(details, h.payloadLimit, `Activity ${task.activityType} heartbeat details`);
+        heartbeats.beat(copy(details));
+      },
     );
-    const run = (async (): Promise<ActivityOutcome | undefined> => {
-      if (executor) {
-        const abort = (): void =>
-          void this.h.peers.call(executor, 'abort', [`${task.runId}/${task.seq}`]).catch(() => undefined);
-        controller.signal.addEventListener('abort', abort);
-        return this.h.peers.call(executor, 'activity', [task]).then(
-          (reply) =>
-            'error' in reply
-              ? { failed: toFailureRecord(fromErrorRecord(reply.error)) }
-              : (reply.ok as ActivityOutcome),
-          () => undefined,
+    try {
+      const fn = h.activityFunctions.get(task.activityType);
+      if (!fn) {
+        throw ApplicationFailure.nonRetryable(
+          `Activity type '${task.activityType}' is not registered in this worker (known: ${[...h.activityFunctions.keys()].join(', ') || 'none'})`,
+          'NotFoundError',
         );
       }
-      try {
-        const fn = this.h.activityFunctions.get(task.activityType);
-        if (!fn) {
-          throw ApplicationFailure.nonRetryable(
-            `Activity type '${task.activityType}' is not registered in this worker (known: ${[...this.h.activityFunctions.keys()].join(', ') || 'none'})`,
-            'NotFoundError',
-          );
-        }
-        // A copy: the task is the store's record, and an activity may change its arguments.
-        const result = await runWithContext(context, () => fn(...copy(task.input)));
-        const failure = unstorable(result, this.h.payloadLimit, `Activity ${task.activityType} result`);
-        return failure ? { failed: toFailureRecord(failure) } : { completed: result };
-      } catch (error) {
-        return { failed: toFailureRecord(error) };
-      }
-    })();
-    try {
-      return await Promise.race([run, stopped]);
-    } finally {
-      cancelTimeout?.();
+      // A copy: the task is the store's record, and an activity may change its arguments.
+      const result = await runWithContext(context, () => fn(...copy(task.input)));
+      const failure = unstorable(result, h.payloadLimit, `Activity ${task.activityType} result`);
+      return failure ? { failed: toFailureRecord(failure) } : { completed: result };
+    } catch (error) {
+      return { failed: toFailureRecord(error) };
     }
+  }
+
+  /** Has `executor` run the attempt; its abort is passed on. @returns undefined if it went away. */
+  #onExecutor(
+    task: ActivityTaskRecord,
+    controller: AbortController,
+    executor: string,
+  ): Promise<ActivityOutcome | undefined> {
+    const key = `${task.runId}/${task.seq}`;
+    controller.signal.addEventListener(
+      'abort',
+      () => {
+        const note: AbortNote = { key, reason: toFailureRecord(controller.signal.reason) };
+        void this.h.peers.call(executor, 'abort', [note]).catch(() => undefined);
+      },
+      { once: true },
+    );
+    return this.h.peers.call(executor, 'activity', [task]).then(
+      (reply) =>
+        'error' in reply
+          ? { failed: toFailureRecord(fromErrorRecord(reply.error)) }
+          : (reply.ok as ActivityOutcome),
+      () => undefined,
+    );
+  }
+
+  /** An executor's heartbeat goes to the leader; its answer may say the attempt is over. */
+  #sendHeartbeat(key: string, attempt: number, details: unknown, controller: AbortController): void {
+    const note: HeartbeatNote = { key, attempt, details };
+    void this.h.peers.call('', 'heartbeat', [note]).then(
+      (reply) => {
+        if ('ok' in reply && typeof reply.ok === 'string') controller.abort(new CancelledFailure(reply.ok));
+      },
+      () => undefined,
+    );
+  }
+
+  /**
+   * The leader takes a heartbeat an executor sent for an attempt it runs there.
+   * @returns why the attempt should stop (Temporal's cancellation reasons), or null to go on.
+   */
+  heartbeatFrom(payload: unknown): string | null {
+    const { key, attempt, details } = payload as HeartbeatNote;
+    const running = this.#running.get(key);
+    if (!running || running.attempt !== attempt || !running.beat) return 'NOT_FOUND';
+    const { signal } = running.controller;
+    if (signal.aborted) return signal.reason instanceof TimeoutFailure ? 'TIMED_OUT' : 'CANCELLED';
+    running.beat(details);
+    return null;
+  }
+
+  /** The leader stopped an attempt it had this host run: aborted here with the same reason. */
+  abortFor(payload: unknown): void {
+    const { key, reason } = payload as AbortNote;
+    this.#running.get(key)?.controller.abort(fromFailureRecord(reason));
   }
 
   /** The run no longer wants the attempt: it stops, or never starts. */
@@ -225,6 +397,7 @@ export class Activities {
     const pending = this.#pending.get(key);
     this.#pending.delete(key);
     if (pending) {
+      this.#claimed.delete(key);
       this.h.writes
         .enqueue((tx, fx, ctx) =>
           completeActivity(tx, runId, seq, pending.attempt, { cancelled: true }, ctx, fx),

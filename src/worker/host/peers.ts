@@ -4,9 +4,12 @@ import { isForwarded } from './client-calls.ts';
 import type { HostParts } from './parts.ts';
 import { reply } from './support.ts';
 
-/** What the leader asks of a host that runs a task queue for it. */
+/**
+ * What the leader asks of a host that runs a task queue for it, and what that host tells the
+ * leader back while it runs an activity (`heartbeat`).
+ */
 // Not named like a client method: `answer` tells the two apart by name.
-export type ExecutorMethod = 'task' | 'activity' | 'abort' | 'queryRun';
+export type ExecutorMethod = 'task' | 'activity' | 'abort' | 'queryRun' | 'heartbeat';
 
 interface PendingCall {
   to: string;
@@ -28,6 +31,11 @@ export class Peers {
   #nextCall = 1;
   /** Other hosts that run task queues for the leader, with their queues. */
   readonly executors = new Map<string, string[]>();
+  /**
+   * Executors that let a workflow task time out (frozen, or too busy): given work only when no
+   * other host serves its queue, until a message from them shows they are back.
+   */
+  readonly #unresponsive = new Set<string>();
 
   constructor(private readonly h: HostParts) {}
 
@@ -35,10 +43,25 @@ export class Peers {
     return this.h.taskQueues.includes(taskQueue);
   }
 
-  /** Another host that runs `taskQueue` for the leader. */
+  /** Another host that runs `taskQueue` for the leader: one that answers, if there is one. */
   executorFor(taskQueue: string): string | undefined {
-    for (const [hostId, queues] of this.executors) if (queues.includes(taskQueue)) return hostId;
-    return undefined;
+    let fallback: string | undefined;
+    for (const [hostId, queues] of this.executors) {
+      if (!queues.includes(taskQueue)) continue;
+      if (!this.#unresponsive.has(hostId)) return hostId;
+      fallback ??= hostId;
+    }
+    return fallback;
+  }
+
+  /** Whether `hostId` answered the last call that waited on it in time (as far as known). */
+  responsive(hostId: string): boolean {
+    return !this.#unresponsive.has(hostId);
+  }
+
+  /** `hostId` did not answer in time: other hosts of its queues get the work, while there are any. */
+  unresponsive(hostId: string): void {
+    this.#unresponsive.add(hostId);
   }
 
   /** Whether the leader can have `taskQueue`'s tasks run: here, or by an executor. */
@@ -49,6 +72,8 @@ export class Peers {
   onNote(note: BusNote): void {
     const { h } = this;
     if (note.from === h.hostId || h.stopped) return;
+    // Whatever it says, it runs again.
+    if (this.#unresponsive.size > 0) this.#unresponsive.delete(note.from);
     if ('changes' in note) {
       h.wakeups.applyNote(note);
       h.wakeups.tell(note.changes);
@@ -86,6 +111,7 @@ export class Peers {
   /** Another host stopped: calls to it fail (their work is done again), and a leader is elected. */
   gone(hostId: string): void {
     this.executors.delete(hostId);
+    this.#unresponsive.delete(hostId);
     for (const [id, call] of this.#calls) {
       if (call.to === hostId) {
         this.#calls.delete(id);
@@ -142,10 +168,10 @@ export class Peers {
     if (method === 'task') return h.tasks.runForLeader(payload);
     if (method === 'activity') return h.activities.runForLeader(payload);
     if (method === 'abort') {
-      // The attempt's `runId/seq`.
-      h.activities.cancelRunning(payload as string);
+      h.activities.abortFor(payload);
       return null;
     }
+    if (method === 'heartbeat') return h.activities.heartbeatFrom(payload);
     return h.tasks.answerQueryFor(payload);
   }
 }

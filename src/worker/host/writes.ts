@@ -125,7 +125,10 @@ export class Writes {
         h.tasks.blocked.delete(runId);
         h.tasks.ready.add(runId);
       }
-      for (const record of fx.activities) if (h.peers.canRun(record.taskQueue)) h.activities.enqueue(record);
+      for (const record of fx.activities) {
+        if (h.peers.canRun(record.taskQueue))
+          h.activities.enqueue(record, { claimed: record.owner === h.hostId });
+      }
       for (const [runId, seq] of fx.abortActivities) h.activities.abort(runId, seq);
       for (const [runId, key] of fx.cancelledTimers) h.timers.remove(runId, key);
       for (const record of fx.timers) h.timers.add(record);

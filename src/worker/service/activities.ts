@@ -1,12 +1,22 @@
-import { type FailureRecord, type InboxMessage, nextRetry } from '../../engine/index.ts';
+import {
+  type FailureRecord,
+  type InboxMessage,
+  nextRetry,
+  TimeoutFailure,
+  toFailureRecord,
+} from '../../engine/index.ts';
 import type { ActivityTaskRecord, StoreTx } from '../../store/types.ts';
 import { deliver, type Effects, isOpen, type ServiceContext } from './context.ts';
 
-export type ActivityOutcome =
+export type ActivityOutcome = (
   | { completed: unknown }
   | { failed: FailureRecord }
   | { timedOut: FailureRecord }
-  | { cancelled: true };
+  | { cancelled: true }
+) & {
+  /** The attempt's last heartbeat, if it heartbeated: a retry starts from its details. */
+  heartbeat?: { details: unknown };
+};
 
 /**
  * Records an activity attempt's outcome: a retry (same task, next attempt after backoff), or
@@ -51,6 +61,8 @@ export async function completeActivity(
         notBefore: ctx.now + decision.delay,
         lastFailure: failure,
       };
+      // The last details any attempt recorded: as Temporal's server keeps them across attempts.
+      if (outcome.heartbeat) next.heartbeatDetails = outcome.heartbeat.details;
       delete next.owner;
       delete next.startedTime;
       tx.activityTasks.put(next);
@@ -64,11 +76,17 @@ export async function completeActivity(
   return undefined;
 }
 
+/** What claiming an attempt found: the attempt to run, or the retry of one that was lost. */
+export type ActivityClaim = { run: ActivityTaskRecord } | { retry: ActivityTaskRecord };
+
 /**
- * Marks an activity attempt as run by this host. An attempt another host had started is taken
- * over at once: only the lease holder runs activities, so that host lost the lease and can
- * never record its outcome.
- * @returns the task, or undefined when the attempt is over.
+ * Marks an activity attempt as run by this host. An attempt that another host (or this one,
+ * in an earlier lead) had claimed is over: only the lease holder runs activities, so that host
+ * lost the lease and can never record its outcome. As on Temporal's server, where such an
+ * attempt times out, it counts as an attempt: it timed out (of type HEARTBEAT when the activity
+ * has a heartbeat timeout, else START_TO_CLOSE), and the retry policy decides on the next one
+ * (after its backoff), or the activity fails for good.
+ * @returns the claim, or undefined when the attempt is over (and nothing follows it now).
  */
 export async function claimActivity(
   tx: StoreTx,
@@ -76,11 +94,47 @@ export async function claimActivity(
   seq: number,
   attempt: number,
   ctx: ServiceContext,
-): Promise<ActivityTaskRecord | undefined> {
+  fx: Effects,
+): Promise<ActivityClaim | undefined> {
   const task = await tx.activityTasks.get(runId, seq);
   if (!task || task.attempt !== attempt) return undefined;
+  if (task.owner !== undefined) {
+    const lost = new TimeoutFailure(
+      `Activity attempt ${attempt} was lost: its host (${task.owner}) went away before it finished`,
+      task.heartbeatDetails,
+      task.heartbeatTimeout === undefined ? 'START_TO_CLOSE' : 'HEARTBEAT',
+    );
+    // The run's history names the host that ran the attempt.
+    const retry = await completeActivity(
+      tx,
+      runId,
+      seq,
+      attempt,
+      task.cancelRequested ? { cancelled: true } : { timedOut: toFailureRecord(lost) },
+      { ...ctx, hostId: task.owner },
+      fx,
+    );
+    return retry && { retry };
+  }
   task.owner = ctx.hostId;
   task.startedTime = ctx.now;
   tx.activityTasks.put(task);
-  return task;
+  return { run: task };
+}
+
+/**
+ * Stores the latest heartbeat details of a running attempt, for the next attempt to start
+ * from (should this one fail, time out or lose its host). Ignored once the attempt is over.
+ */
+export async function recordHeartbeat(
+  tx: StoreTx,
+  runId: string,
+  seq: number,
+  attempt: number,
+  details: unknown,
+): Promise<void> {
+  const task = await tx.activityTasks.get(runId, seq);
+  if (!task || task.attempt !== attempt) return;
+  task.heartbeatDetails = details;
+  tx.activityTasks.put(task);
 }
