@@ -17,6 +17,7 @@ export {
   isCommandEvent,
   type MachineInit,
   type TaskResult,
+  timedOutTaskEvents,
   type WorkflowFunction,
   WorkflowMachine,
 } from './machine.ts';

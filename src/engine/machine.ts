@@ -15,7 +15,7 @@ import { OpenUpdates } from './machine/updates.ts';
 import type { RuntimeOptions, WorkflowRuntime } from './runtime.ts';
 
 export { isCommandEvent } from './machine/replay.ts';
-export { failedTaskEvents } from './machine/task.ts';
+export { failedTaskEvents, timedOutTaskEvents } from './machine/task.ts';
 
 /**
  * The history side of a run: turns recorded history into activations (replay), checks the
@@ -240,11 +240,13 @@ export class WorkflowMachine {
    * Runs one new workflow task: the inbox messages become events and jobs, workflow code
    * runs, and its commands become events.
    * @param time the task's time (becomes `Date.now()` in workflow code)
+   * @param attempt the task's attempt (more than 1 after earlier attempts timed out or failed)
    */
   async runTask(
     messages: (InboxMessage & { time?: number })[],
     time: number,
     ids: IdSource,
+    attempt = 1,
   ): Promise<TaskResult> {
     const events: HistoryEvent[] = [];
     const nextId = () => this.nextEventId++;
@@ -271,7 +273,7 @@ export class WorkflowMachine {
         if (job) jobs.push(job);
       }
     }
-    const task = openTask(add, this.taskQueue, this.#init.identity);
+    const task = openTask(add, this.taskQueue, this.#init.identity, attempt);
     const commands = await this.#requireRuntime().activate({
       timestamp: time,
       isReplaying: false,

@@ -49,6 +49,11 @@ export interface ExecutionRecord {
   root?: ExecutionRef;
   /** Next event ID to write: historyLength + 1. Commits compare it (optimistic concurrency). */
   nextEventId: number;
+  /**
+   * The attempt of the run's current workflow task, once an earlier attempt timed out (absent:
+   * 1). A completion computed for another attempt is refused, as one for another event.
+   */
+  workflowTaskAttempt?: number;
   /** Set while the last workflow task failed (e.g. nondeterminism): the run waits for a fix. */
   blocked?: { reason: string; failure: FailureRecord; since: number };
   /** The outcome, copied from the closing event so `result()` needs no history read. */

@@ -160,7 +160,7 @@ export class Host {
     const h = this.#h;
     return {
       writes: h.writes.idle !== undefined,
-      workflowTasks: h.tasks.draining !== undefined || h.tasks.ready.size > 0,
+      workflowTasks: h.tasks.busy,
       activities: h.activities.busy,
     };
   }

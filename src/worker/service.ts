@@ -35,5 +35,10 @@ export {
   signalWithStartWorkflow,
   startWorkflow,
 } from './service/start.ts';
-export { completeWorkflowTask, failWorkflowTask, type TaskCommit } from './service/task.ts';
+export {
+  completeWorkflowTask,
+  failWorkflowTask,
+  type TaskCommit,
+  timeOutWorkflowTask,
+} from './service/task.ts';
 export { fireTimer } from './service/timers.ts';

@@ -23,8 +23,8 @@ export function recorder(events: HistoryEvent[], time: number, nextId: () => num
 }
 
 /** Adds the events that open a workflow task; returns their IDs, as the task's end names them. */
-export function openTask(add: AddEvent, taskQueue: string, identity: string) {
-  const scheduledEventId = add('WorkflowTaskScheduled', { taskQueue, attempt: 1 }).eventId;
+export function openTask(add: AddEvent, taskQueue: string, identity: string, attempt = 1) {
+  const scheduledEventId = add('WorkflowTaskScheduled', { taskQueue, attempt }).eventId;
   const startedEventId = add('WorkflowTaskStarted', { scheduledEventId, identity }).eventId;
   return { scheduledEventId, startedEventId };
 }
@@ -47,6 +47,36 @@ export function failedTaskEvents(
         : 'WORKFLOW_WORKER_UNHANDLED_FAILURE',
     failure: toFailureRecord(error),
     identity,
+  });
+  return events;
+}
+
+/**
+ * The events of a workflow task that its host took and did not complete within the run's
+ * workflow task timeout: recorded once (the first of consecutive ones, as in Temporal), the
+ * inputs stay in the inbox for the next attempt.
+ * @param time when the task was handed out; the timeout is recorded at `timedOutAt`
+ */
+export function timedOutTaskEvents(
+  nextEventId: number,
+  time: number,
+  timedOutAt: number,
+  taskQueue: string,
+  identity: string,
+): HistoryEvent[] {
+  const events: HistoryEvent[] = [];
+  const task = openTask(
+    recorder(events, time, () => nextEventId++),
+    taskQueue,
+    identity,
+  );
+  recorder(
+    events,
+    timedOutAt,
+    () => nextEventId++,
+  )('WorkflowTaskTimedOut', {
+    ...task,
+    timeoutType: 'START_TO_CLOSE',
   });
   return events;
 }

@@ -11,6 +11,11 @@ import { reply } from './support.ts';
 // Not named like a client method: `answer` tells the two apart by name.
 export type ExecutorMethod = 'task' | 'activity' | 'abort' | 'queryRun' | 'heartbeat';
 
+/** A call that got no answer in time: its answer, should it come later, is ignored. */
+export class CallTimeoutError extends Error {
+  override name = 'CallTimeoutError';
+}
+
 interface PendingCall {
   to: string;
   method: string;
@@ -121,11 +126,32 @@ export class Peers {
     if (this.h.leadership.leader === hostId) void this.h.leadership.elect();
   }
 
-  /** Calls another host (`to: ''`: whoever leads) over the bus. */
-  call(to: string, method: string, args: unknown[]): Promise<Reply<unknown>> {
+  /**
+   * Calls another host (`to: ''`: whoever leads) over the bus.
+   * @param timeout ms (on the host's clock) after which the call fails with a
+   *   {@link CallTimeoutError}; a later answer is then ignored
+   */
+  call(to: string, method: string, args: unknown[], timeout?: number): Promise<Reply<unknown>> {
     return new Promise((resolve, reject) => {
       const id = this.#nextCall++;
       const call: PendingCall = { to, method, args, resolve, reject };
+      if (timeout !== undefined) {
+        const cancel = this.h.clock.setTimer(() => {
+          if (this.#calls.get(id) !== call) return;
+          this.#calls.delete(id);
+          reject(
+            new CallTimeoutError(`${method} call to ${to || 'the leader'} timed out after ${timeout} ms`),
+          );
+        }, timeout);
+        call.resolve = (reply) => {
+          cancel();
+          resolve(reply);
+        };
+        call.reject = (error) => {
+          cancel();
+          reject(error);
+        };
+      }
       this.#calls.set(id, call);
       this.#send(id, call);
     });

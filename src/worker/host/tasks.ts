@@ -10,11 +10,15 @@ import {
 import type { UpdateOutcome } from '../../protocol/notes.ts';
 import { LeaseLostError } from '../../store/errors.ts';
 import type { ExecutionRecord, InboxRecord } from '../../store/types.ts';
-import { completeWorkflowTask, failWorkflowTask, type TaskCommit } from '../service.ts';
+import { completeWorkflowTask, failWorkflowTask, type TaskCommit, timeOutWorkflowTask } from '../service.ts';
 import type { HostParts } from './parts.ts';
+import { CallTimeoutError } from './peers.ts';
 import { assertCloneable, assertStorable, newRunId, nextMacrotask } from './support.ts';
 
 const TASK_BATCH = 128;
+
+/** Temporal's default workflow task timeout. */
+export const DEFAULT_WORKFLOW_TASK_TIMEOUT = 10_000;
 
 /** A workflow task the leader sends to the host that serves its queue. */
 interface RemoteTask {
@@ -46,6 +50,12 @@ export class WorkflowTasks {
   readonly #cache = new Map<string, WorkflowMachine>();
   /** Runs whose instance an executor keeps, by executor: their next task needs no history. */
   readonly #sticky = new Map<string, string>();
+  /**
+   * Runs whose task is out on an executor, by executor: no batch takes them until it answers
+   * or the task times out (each commits on its own, so a slow or frozen executor holds up
+   * nothing else).
+   */
+  readonly #remote = new Map<string, string>();
   #draining: Promise<void> | undefined;
 
   constructor(private readonly h: HostParts) {}
@@ -53,6 +63,11 @@ export class WorkflowTasks {
   /** The batches in progress, if any. */
   get draining(): Promise<void> | undefined {
     return this.#draining;
+  }
+
+  /** Whether a workflow task is ready, running here, or out on an executor. */
+  get busy(): boolean {
+    return this.#draining !== undefined || this.ready.size > 0 || this.#remote.size > 0;
   }
 
   /** A run closed: nothing of it is kept or waits to run. */
@@ -78,7 +93,7 @@ export class WorkflowTasks {
 
   kick(): void {
     const { h } = this;
-    if (h.stopped || !h.leadership.lease || this.#draining || this.ready.size === 0) return;
+    if (h.stopped || !h.leadership.lease || this.#draining || !this.#runnable()) return;
     this.#draining = this.#drain().finally(() => {
       this.#draining = undefined;
       this.kick();
@@ -86,15 +101,25 @@ export class WorkflowTasks {
     });
   }
 
+  /** Whether a ready run can be taken: one whose task is not out on an executor. */
+  #runnable(): boolean {
+    if (this.#remote.size === 0) return this.ready.size > 0;
+    for (const runId of this.ready) if (!this.#remote.has(runId)) return true;
+    return false;
+  }
+
   async #drain(): Promise<void> {
     const { h } = this;
     while (!h.stopped && h.leadership.lease && this.ready.size > 0) {
       const batch: string[] = [];
       for (const runId of this.ready) {
+        // Its task is out: it runs again once that one is answered (which kicks the loop).
+        if (this.#remote.size > 0 && this.#remote.has(runId)) continue;
         this.ready.delete(runId);
         batch.push(runId);
         if (batch.length >= TASK_BATCH) break;
       }
+      if (batch.length === 0) return;
       await this.#runBatch(batch);
     }
   }
@@ -122,55 +147,95 @@ export class WorkflowTasks {
     // Start activations on an empty microtask queue: no activity continuation can then
     // run between a workflow's microtasks and see the workflow's clock.
     await nextMacrotask();
-    const commits: TaskCommit[] = [];
-    const failures: { runId: string; expected: number; events: HistoryEvent[] }[] = [];
-    const remote: Promise<void>[] = [];
-    const done = (exec: ExecutionRecord, inbox: InboxRecord[], result: TaskResult): void => {
-      commits.push({
-        runId: exec.runId,
-        expectedNextEventId: exec.nextEventId,
-        consumedInbox: inbox.map((m) => m.id),
-        result,
-      });
-    };
-    const failed = (exec: ExecutionRecord, time: number, by: string, error: unknown): void => {
-      failures.push({
-        runId: exec.runId,
-        expected: exec.nextEventId,
-        events: failedTaskEvents(exec.nextEventId, time, exec.taskQueue, by, error),
-      });
-    };
+    const outcomes: Outcomes = { commits: [], failures: [] };
     for (const run of loaded) {
       if (!run) continue; // Closed meanwhile.
       const { exec, inbox, cached, history, executor } = run;
       const time = h.clock.now();
       if (executor) {
-        const task: RemoteTask = { exec, inbox, time, history };
-        // The executor no longer keeps the instance (again, with the history), or it is gone
-        // (again, elsewhere or when one offers).
-        const again = (): void => {
-          this.#sticky.delete(exec.runId);
-          this.ready.add(exec.runId);
-        };
-        remote.push(
-          h.peers.call(executor, 'task', [task]).then((reply) => {
-            if ('error' in reply) failed(exec, time, executor, fromErrorRecord(reply.error));
-            else if (!reply.ok) again();
-            else {
-              done(exec, inbox, reply.ok as TaskResult);
-              this.#sticky.set(exec.runId, executor);
-            }
-          }, again),
-        );
+        this.#sendTask(executor, { exec, inbox, time, history });
         continue;
       }
       try {
-        done(exec, inbox, await this.#runTask(exec, inbox, cached, history ?? [], time));
+        done(outcomes, exec, inbox, await this.#runTask(exec, inbox, cached, history ?? [], time));
       } catch (error) {
-        failed(exec, time, h.hostId, error);
+        failed(outcomes, exec, time, h.hostId, error);
       }
     }
-    await Promise.all(remote);
+    await this.#commit(outcomes);
+  }
+
+  /**
+   * Hands a run's task to the executor that serves its queue, and commits its answer on its
+   * own. An executor that does not answer within the run's workflow task timeout (frozen, or
+   * held up) has it taken back: `WorkflowTaskTimedOut` is recorded, and the task goes to
+   * another host of the queue if there is one; its late answer is ignored.
+   */
+  #sendTask(executor: string, task: RemoteTask): void {
+    const { h } = this;
+    const { exec, inbox, time } = task;
+    const { runId } = exec;
+    this.#remote.set(runId, executor);
+    // The executor no longer keeps the instance (again, with the history), or it is gone
+    // (again, elsewhere or when one offers).
+    const again = (): void => {
+      this.#sticky.delete(runId);
+      if (h.leadership.lease) this.ready.add(runId);
+    };
+    const timeout = exec.workflowTaskTimeout ?? DEFAULT_WORKFLOW_TASK_TIMEOUT;
+    void h.peers
+      .call(executor, 'task', [task], timeout)
+      .then(
+        async (reply) => {
+          const outcomes: Outcomes = { commits: [], failures: [] };
+          if ('error' in reply) failed(outcomes, exec, time, executor, fromErrorRecord(reply.error));
+          else if (!reply.ok) return again();
+          else {
+            done(outcomes, exec, inbox, reply.ok as TaskResult);
+            this.#sticky.set(runId, executor);
+          }
+          await this.#commit(outcomes);
+        },
+        (error: unknown) => {
+          if (error instanceof CallTimeoutError) return this.#timedOut(executor, task);
+          again();
+        },
+      )
+      .catch((error: unknown) => console.error('weft: a workflow task sent to another host failed', error))
+      .finally(() => {
+        if (this.#remote.get(runId) === executor) this.#remote.delete(runId);
+        this.kick();
+        h.settle();
+      });
+  }
+
+  /** `executor` held the run's task past its timeout: recorded, and the task runs again elsewhere. */
+  async #timedOut(executor: string, task: RemoteTask): Promise<void> {
+    const { h } = this;
+    const { exec, time } = task;
+    h.peers.unresponsive(executor);
+    this.#sticky.delete(exec.runId);
+    try {
+      await h.writes.write((tx, fx, ctx) =>
+        timeOutWorkflowTask(
+          tx,
+          exec.runId,
+          exec.nextEventId,
+          exec.workflowTaskAttempt ?? 1,
+          time,
+          executor,
+          ctx,
+          fx,
+        ),
+      );
+    } catch (error) {
+      if (!(error instanceof LeaseLostError)) throw error;
+    }
+  }
+
+  /** Commits the batch's (or one executor's) completed and failed tasks, in one transaction. */
+  async #commit({ commits, failures }: Outcomes): Promise<void> {
+    const { h } = this;
     if (commits.length === 0 && failures.length === 0) return;
     const rejections: UpdateOutcome[] = [];
     try {
@@ -190,7 +255,8 @@ export class WorkflowTasks {
             }
           }
           for (const f of failures) {
-            if (await failWorkflowTask(tx, f.runId, f.expected, f.events, ctx, fx)) this.blocked.add(f.runId);
+            if (await failWorkflowTask(tx, f.runId, f.expected, f.events, ctx, fx, f.attempt))
+              this.blocked.add(f.runId);
           }
         },
         false,
@@ -220,7 +286,7 @@ export class WorkflowTasks {
   ): Promise<TaskResult> {
     try {
       const machine = cached ?? (await WorkflowMachine.replay(this.#machineInit(exec), history));
-      const result = await machine.runTask(inbox, time, { newRunId });
+      const result = await machine.runTask(inbox, time, { newRunId }, exec.workflowTaskAttempt);
       for (const { command } of result.commands)
         assertStorable(command, this.h.payloadLimit, `${command.type} payload`, false);
       this.#remember(exec.runId, machine);
@@ -234,11 +300,15 @@ export class WorkflowTasks {
   /** A task the leader sent: null asks for it again with the history (the instance is gone). */
   async runForLeader(payload: unknown): Promise<TaskResult | null> {
     const { exec, inbox, history, time } = payload as RemoteTask;
+    // With the history, the leader does not count on the instance here: it may be one that ran
+    // a task whose answer came too late, and was never committed.
     const cached = this.#takeCached(exec);
     // Without the instance or the history, the leader sends the task again with the history.
     if (!cached && !history) return null;
     await nextMacrotask();
-    return this.#runTask(exec, inbox, cached, history ?? [], time);
+    return history
+      ? this.#runTask(exec, inbox, undefined, history, time)
+      : this.#runTask(exec, inbox, cached, [], time);
   }
 
   /** A query the leader sent, for a run of a queue this host serves. */
@@ -289,4 +359,29 @@ export class WorkflowTasks {
   #machineInit(exec: ExecutionRecord): MachineInit {
     return { ...this.h.machineBase, workflowId: exec.workflowId, runId: exec.runId };
   }
+}
+
+/** What a batch (or one executor's answer) has to commit. */
+interface Outcomes {
+  commits: TaskCommit[];
+  failures: { runId: string; expected: number; attempt: number; events: HistoryEvent[] }[];
+}
+
+function done(outcomes: Outcomes, exec: ExecutionRecord, inbox: InboxRecord[], result: TaskResult): void {
+  outcomes.commits.push({
+    runId: exec.runId,
+    expectedNextEventId: exec.nextEventId,
+    ...(exec.workflowTaskAttempt !== undefined && { attempt: exec.workflowTaskAttempt }),
+    consumedInbox: inbox.map((m) => m.id),
+    result,
+  });
+}
+
+function failed(outcomes: Outcomes, exec: ExecutionRecord, time: number, by: string, error: unknown): void {
+  outcomes.failures.push({
+    runId: exec.runId,
+    expected: exec.nextEventId,
+    attempt: exec.workflowTaskAttempt ?? 1,
+    events: failedTaskEvents(exec.nextEventId, time, exec.taskQueue, by, error),
+  });
 }

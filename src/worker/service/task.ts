@@ -1,5 +1,10 @@
 import { defined } from '../../engine/defined.ts';
-import { type HistoryEvent, isClosingCommand, type TaskResult } from '../../engine/index.ts';
+import {
+  type HistoryEvent,
+  isClosingCommand,
+  type TaskResult,
+  timedOutTaskEvents,
+} from '../../engine/index.ts';
 import type { ActivityTaskRecord, StoreTx } from '../../store/types.ts';
 import { startChild } from './children.ts';
 import { closeRun, nextRunOf, terminateRun } from './close.ts';
@@ -21,6 +26,8 @@ export interface TaskCommit {
   runId: string;
   /** The run's nextEventId when the task read it: the commit is refused if it moved. */
   expectedNextEventId: number;
+  /** The run's workflow task attempt when the task read it (absent: 1): refused if it moved. */
+  attempt?: number;
   consumedInbox: number[];
   result: TaskResult;
 }
@@ -38,7 +45,13 @@ export async function completeWorkflowTask(
   fx: Effects,
 ): Promise<boolean> {
   const [exec, inbox] = await Promise.all([tx.executions.get(commit.runId), tx.inbox.list(commit.runId)]);
-  if (!exec || !isOpen(exec) || exec.nextEventId !== commit.expectedNextEventId) return false;
+  if (
+    !exec ||
+    !isOpen(exec) ||
+    exec.nextEventId !== commit.expectedNextEventId ||
+    (exec.workflowTaskAttempt ?? 1) !== (commit.attempt ?? 1)
+  )
+    return false;
   const consumed = new Set(commit.consumedInbox);
   // A signal that arrived while the task ran was accepted for this run: the run may not close
   // without it. As Temporal's server fails such a completion (UNHANDLED_COMMAND), nothing is
@@ -63,6 +76,7 @@ export async function completeWorkflowTask(
     return true;
   }
   delete exec.blocked;
+  delete exec.workflowTaskAttempt;
   // Commands after the one that closes the run are dropped by the runtime: at most one.
   const closingId = commit.result.commands.find(({ command }) => isClosingCommand(command))?.eventId;
   const closing = events.find((e) => e.eventId === closingId);
@@ -204,9 +218,16 @@ export async function failWorkflowTask(
   events: HistoryEvent[],
   ctx: ServiceContext,
   fx: Effects,
+  attempt = 1,
 ): Promise<boolean> {
   const exec = await tx.executions.get(runId);
-  if (!exec || !isOpen(exec) || exec.nextEventId !== expectedNextEventId) return false;
+  if (
+    !exec ||
+    !isOpen(exec) ||
+    exec.nextEventId !== expectedNextEventId ||
+    (exec.workflowTaskAttempt ?? 1) !== attempt
+  )
+    return false;
   const failed = events.find((e) => e.eventType === 'WorkflowTaskFailed');
   const failure =
     failed?.eventType === 'WorkflowTaskFailed'
@@ -218,8 +239,8 @@ export async function failWorkflowTask(
   const inbox = await tx.inbox.list(runId);
   const arrived = arrivedEvents(inbox);
   for (const m of inbox) if (m.kind === 'signal' || m.kind === 'cancelRequest') tx.inbox.delete(m.id);
-  // Only the first of consecutive failures is recorded, as in Temporal.
-  const recorded = numbered(exec, [...arrived, ...(exec.blocked ? [] : events)]);
+  // Only the first of consecutive failures (or timeouts) is recorded, as in Temporal.
+  const recorded = numbered(exec, [...arrived, ...(exec.blocked || exec.workflowTaskAttempt ? [] : events)]);
   for (const event of recorded) {
     if (event.eventType === 'WorkflowTaskStarted') event.attributes.scheduledEventId = event.eventId - 1;
     if (event.eventType === 'WorkflowTaskFailed') {
@@ -229,6 +250,46 @@ export async function failWorkflowTask(
   }
   appendEvents(tx, exec, recorded, fx);
   exec.blocked = { reason: failure.message, failure, since: exec.blocked?.since ?? ctx.now };
+  save(tx, exec, fx);
+  return true;
+}
+
+/**
+ * Records a workflow task that its host took and did not complete within the run's workflow
+ * task timeout (`WorkflowTaskTimedOut`, for the first of consecutive ones, as in Temporal), and
+ * schedules its next attempt: the inbox is kept, and a completion of the timed-out attempt
+ * that arrives later is refused (the attempt it was computed for has moved on).
+ * @param sentAt when the task was handed to `identity`
+ * @returns false when the run moved on meanwhile (nothing is written).
+ */
+export async function timeOutWorkflowTask(
+  tx: StoreTx,
+  runId: string,
+  expectedNextEventId: number,
+  attempt: number,
+  sentAt: number,
+  identity: string,
+  ctx: ServiceContext,
+  fx: Effects,
+): Promise<boolean> {
+  const exec = await tx.executions.get(runId);
+  if (
+    !exec ||
+    !isOpen(exec) ||
+    exec.nextEventId !== expectedNextEventId ||
+    (exec.workflowTaskAttempt ?? 1) !== attempt
+  )
+    return false;
+  if (attempt === 1 && !exec.blocked) {
+    appendEvents(
+      tx,
+      exec,
+      timedOutTaskEvents(exec.nextEventId, sentAt, ctx.now, exec.taskQueue, identity),
+      fx,
+    );
+  }
+  exec.workflowTaskAttempt = attempt + 1;
+  scheduleWorkflowTask(tx, exec, ctx, fx);
   save(tx, exec, fx);
   return true;
 }
