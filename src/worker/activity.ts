@@ -78,7 +78,11 @@ export class Context {
    * SDK sends them. Details must be storable (structured-cloneable, within the payload limit):
    * others throw an `InvalidArgumentError` here.
    * @example
-   * for (let i = Context.current().info.heartbeatDetails ?? 0; i < n; i++) { await step(i); Context.current().heartbeat(i + 1); }
+   * const context = Context.current(); // at the top: it is not current after an await
+   * for (let i = (context.info.heartbeatDetails as number | undefined) ?? 0; i < n; i++) {
+   *   await step(i);
+   *   context.heartbeat(i + 1);
+   * }
    */
   heartbeat(details?: unknown): void {
     this.#onHeartbeat?.(details);

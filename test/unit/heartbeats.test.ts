@@ -17,6 +17,7 @@ import {
   TimeoutFailure,
 } from '../../src/index.ts';
 import type { BusNote } from '../../src/protocol/notes.ts';
+import { fromTemporalHistory, type TemporalFailure, toTemporalHistory } from '../../src/temporal/index.ts';
 import { TestWorkflowEnvironment } from '../../src/testing/index.ts';
 import { Context } from '../../src/worker/activity.ts';
 import { localBus, type WakeBus } from '../../src/worker/bus.ts';
@@ -165,11 +166,22 @@ describe('heartbeat timeout', () => {
       timeoutType: 'HEARTBEAT',
       lastHeartbeatDetails: 'halfway',
     });
-    const timedOut = (await historyOf(e, 'hb-3')).find((ev) => ev.eventType === 'ActivityTaskTimedOut');
+    const events = await historyOf(e, 'hb-3');
+    const timedOut = events.find((ev) => ev.eventType === 'ActivityTaskTimedOut');
     expect(timedOut?.attributes).toMatchObject({
       retryState: 'RETRY_STATE_MAXIMUM_ATTEMPTS_REACHED',
       failure: { name: 'TimeoutFailure', timeoutType: 'HEARTBEAT', details: ['halfway'] },
     });
+    // Temporal's JSON carries them as `timeoutFailureInfo.lastHeartbeatDetails`, both ways.
+    const json = toTemporalHistory({ events });
+    const attributes = json.events.find((ev) => ev.eventType === 'EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT')
+      ?.activityTaskTimedOutEventAttributes as { failure?: TemporalFailure } | undefined;
+    const failure = attributes?.failure;
+    expect(failure?.timeoutFailureInfo).toMatchObject({ timeoutType: 'TIMEOUT_TYPE_HEARTBEAT' });
+    expect(failure?.timeoutFailureInfo?.lastHeartbeatDetails?.payloads).toHaveLength(1);
+    expect(fromTemporalHistory(json).events).toEqual(
+      events.map((ev) => expect.objectContaining({ attributes: ev.attributes })),
+    );
   });
 
   it('an executor’s heartbeats reach the leader, which enforces the timeout', async () => {
