@@ -1,8 +1,11 @@
 /**
  * Workflows for the pool page: a parent on one task queue fans out children on another; a
- * collector of signals for signal-with-start through any worker.
+ * collector of signals for signal-with-start through any worker; a long activity that
+ * heartbeats its progress; an activity on another queue, cancelled while it runs.
  */
 import {
+  type ActivityFailure,
+  CancellationScope,
   condition,
   defineSignal,
   executeChild,
@@ -35,4 +38,36 @@ export async function poolCollector(expected: number): Promise<string[]> {
   });
   await condition(() => items.length >= expected);
   return items;
+}
+
+/** `progress`: a long activity whose attempts resume from their heartbeats. */
+export async function poolProgress(steps: number, stepMs: number): Promise<string> {
+  const { progress } = proxyActivities<{ progress(steps: number, stepMs: number): Promise<string> }>({
+    startToCloseTimeout: '2 minutes',
+    heartbeatTimeout: '2s',
+    retry: { initialInterval: '100ms' },
+  });
+  return progress(steps, stepMs);
+}
+
+/** Runs `untilCancelled` on queue `other` until the `stop` signal; returns how the call ended. */
+export async function poolCancelled(): Promise<string> {
+  const { untilCancelled } = proxyActivities<{ untilCancelled(): Promise<string> }>({
+    startToCloseTimeout: '2 minutes',
+    heartbeatTimeout: '5s',
+    taskQueue: 'other',
+  });
+  let stop = false;
+  setHandler(defineSignal('stop'), () => {
+    stop = true;
+  });
+  const scope = new CancellationScope();
+  const call = scope.run(() => untilCancelled());
+  await condition(() => stop);
+  scope.cancel();
+  try {
+    return await call;
+  } catch (error) {
+    return `${(error as Error).name}/${(error as ActivityFailure).cause?.name}`;
+  }
 }

@@ -1,7 +1,9 @@
 /**
  * A pool worker for the e2e tests: `?db=` names the database, `?name=` the worker, `?queues=`
  * the task queues it serves (comma-separated). Its `where` activity records an effect (so a
- * test can count runs) and answers the worker's name.
+ * test can count runs) and answers the worker's name; `progress` works in steps, heartbeating
+ * each, from where an earlier attempt's heartbeats left off; `untilCancelled` heartbeats until
+ * it is cancelled. Each records its effects.
  */
 import { recordEffect } from '../../../demo/effects.ts';
 import { broadcastBus, Context, startWorker, type WakeBus } from '../../../src/worker/index.ts';
@@ -40,6 +42,50 @@ startWorker({
         at: Date.now(),
       });
       return name;
+    },
+    /** `steps` steps of `stepMs`, each heartbeated; starts after the last step a heartbeat recorded. */
+    async progress(steps: number, stepMs: number): Promise<string> {
+      const context = Context.current();
+      const { workflowExecution, attempt, heartbeatDetails } = context.info;
+      const from = typeof heartbeatDetails === 'number' ? heartbeatDetails : 0;
+      const effect = (detail: string) =>
+        recordEffect(db, {
+          activity: 'progress',
+          workflowId: workflowExecution.workflowId,
+          attempt,
+          detail,
+          at: Date.now(),
+        });
+      await effect(`start ${from}@${name}`);
+      for (let step = from + 1; step <= steps; step++) {
+        await context.sleep(stepMs);
+        context.heartbeat(step);
+        await effect(`step ${step}@${name}`);
+      }
+      return `${name}: attempt ${attempt} from ${from}`;
+    },
+    /** Heartbeats until it is cancelled; records how it learned of it. */
+    async untilCancelled(): Promise<string> {
+      const context = Context.current();
+      const { workflowExecution, attempt } = context.info;
+      const effect = (detail: string) =>
+        recordEffect(db, {
+          activity: 'untilCancelled',
+          workflowId: workflowExecution.workflowId,
+          attempt,
+          detail,
+          at: Date.now(),
+        });
+      await effect(`started@${name}`);
+      try {
+        for (let i = 0; ; i++) {
+          context.heartbeat(i);
+          await context.sleep(50);
+        }
+      } catch (error) {
+        await effect(`${(error as Error).name}: ${(error as Error).message}@${name}`);
+        throw error;
+      }
     },
   },
   databaseName: db,
