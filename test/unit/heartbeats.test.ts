@@ -449,6 +449,63 @@ describe('cancellation and late completions', () => {
     }
   });
 
+  it('an executor’s attempt whose leader died is stopped by its next heartbeat once the executor leads', async () => {
+    const store = memoryStore();
+    const reasons: string[] = [];
+    const beating = deferred();
+    // The leader dies without a word: nothing it says reaches the executor any more.
+    let cut = false;
+    const shared = localBus(store);
+    const leaderBus: WakeBus = {
+      publish: (note) => {
+        if (!cut) shared.publish(note);
+      },
+      subscribe: (listener) => shared.subscribe(listener),
+    };
+    const a = await createEngine({ workflows, store, identity: 'leader', bus: leaderBus, leaseTimeout: 300 });
+    await engine({
+      workflows,
+      store,
+      identity: 'executor',
+      taskQueues: ['other'],
+      leaseTimeout: 300,
+      activities: {
+        async work(): Promise<void> {
+          const context = Context.current();
+          beating.resolve();
+          for (let i = 0; !context.cancellationSignal.aborted; i++) {
+            context.heartbeat(i);
+            await pause(20);
+          }
+          reasons.push(
+            `${(context.cancellationSignal.reason as Error).name} ${(context.cancellationSignal.reason as Error).message}`,
+          );
+        },
+      },
+    });
+    await a.client.workflow.start('calls', {
+      workflowId: 'orphan',
+      args: [
+        {
+          startToCloseTimeout: '1 hour',
+          heartbeatTimeout: 200,
+          taskQueue: 'other',
+          retry: { maximumAttempts: 1 },
+        },
+      ],
+    });
+    await beating.promise;
+    cut = true;
+    await a.shutdown();
+    // The executor takes the lease over once it expires; the attempt it runs was the old leader's.
+    await expect
+      .poll(async () => (await store.read((tx) => tx.leases.get('engine')))?.holder, { timeout: 5_000 })
+      .toBe('executor');
+    // It beats on, but its heartbeats now reach a leader (itself) that does not run it: told so,
+    // as Temporal's server answers a heartbeat for an attempt it does not know, it stops.
+    await expect.poll(() => reasons, { timeout: 5_000 }).toEqual(['CancelledFailure NOT_FOUND']);
+  });
+
   it('a timed-out attempt’s late completion is ignored: the next attempt’s result is recorded', async () => {
     const lateDone = deferred();
     const activities = {

@@ -243,7 +243,10 @@ export class Activities {
               .enqueue((tx) => recordHeartbeat(tx, task.runId, task.seq, task.attempt, details))
               .catch(() => undefined),
     );
-    running.beat = (details) => heartbeats.beat(details);
+    // Only the leader's side of an executor's attempt takes heartbeats from another host: one
+    // sent to this host for an attempt it runs itself (an executor that now leads, say) would
+    // keep an orphaned attempt alive for ever.
+    if (where.executor) running.beat = (details) => heartbeats.beat(details);
     const withBeat = (outcome: ActivityOutcome): ActivityOutcome =>
       heartbeats.last && !outcome.heartbeat ? { ...outcome, heartbeat: heartbeats.last } : outcome;
     const timeOut = (type: TimeoutType, message: string): void => {
