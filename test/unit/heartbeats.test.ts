@@ -146,6 +146,24 @@ describe('heartbeat timeout', () => {
     ).toEqual({ attempt: 1 });
   });
 
+  it('a heartbeat timeout of 0 is none, as Temporal’s', async () => {
+    const activities = {
+      async work(): Promise<Report> {
+        const { attempt, heartbeatDetails } = Context.current().info;
+        // Never heartbeats, and takes longer than a timeout of 0 would allow.
+        await pause(50);
+        return { attempt, details: heartbeatDetails };
+      },
+    };
+    const e = await engine({ workflows, activities });
+    expect(
+      await e.client.workflow.execute('calls', {
+        workflowId: 'hb-zero',
+        args: [{ startToCloseTimeout: '1 minute', heartbeatTimeout: 0, retry: { maximumAttempts: 1 } }],
+      }),
+    ).toEqual({ attempt: 1 });
+  });
+
   it('on the last attempt, the workflow gets an ActivityFailure caused by TimeoutFailure(HEARTBEAT) with the last details', async () => {
     const activities = {
       async work(): Promise<void> {

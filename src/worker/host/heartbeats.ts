@@ -5,9 +5,12 @@ const DEFAULT_THROTTLE = 30_000;
 /** ...and with one, every 0.8 x the timeout, but at least once a minute. */
 const MAX_THROTTLE = 60_000;
 
-/** How often an attempt's heartbeats are passed on (stored, or sent to the leader), as Temporal's SDK. */
+/**
+ * How often an attempt's heartbeats are passed on (stored, or sent to the leader), as Temporal's
+ * SDK. A timeout of 0 is none, as Temporal's.
+ */
 export function heartbeatThrottle(heartbeatTimeout: number | undefined): number {
-  return heartbeatTimeout === undefined ? DEFAULT_THROTTLE : Math.min(heartbeatTimeout * 0.8, MAX_THROTTLE);
+  return heartbeatTimeout ? Math.min(heartbeatTimeout * 0.8, MAX_THROTTLE) : DEFAULT_THROTTLE;
 }
 
 /**
@@ -34,7 +37,7 @@ export class Heartbeats {
     private readonly pass: (details: unknown) => void,
   ) {
     this.#lastAt = clock.now();
-    if (timeout !== undefined) this.#armTimeout(timeout);
+    if (timeout) this.#armTimeout(timeout);
   }
 
   beat(details: unknown): void {

@@ -182,7 +182,8 @@ export class WorkflowTasks {
       this.#sticky.delete(runId);
       if (h.leadership.lease) this.ready.add(runId);
     };
-    const timeout = exec.workflowTaskTimeout ?? DEFAULT_WORKFLOW_TASK_TIMEOUT;
+    // 0 is the default, as Temporal's.
+    const timeout = exec.workflowTaskTimeout || DEFAULT_WORKFLOW_TASK_TIMEOUT;
     void h.peers
       .call(executor, 'task', [task], timeout)
       .then(

@@ -102,7 +102,7 @@ export async function claimActivity(
     const lost = new TimeoutFailure(
       `Activity attempt ${attempt} was lost: its host (${task.owner}) went away before it finished`,
       task.heartbeatDetails,
-      task.heartbeatTimeout === undefined ? 'START_TO_CLOSE' : 'HEARTBEAT',
+      task.heartbeatTimeout ? 'HEARTBEAT' : 'START_TO_CLOSE',
     );
     // The run's history names the host that ran the attempt.
     const retry = await completeActivity(
