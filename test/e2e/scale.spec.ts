@@ -106,9 +106,12 @@ async function durableState(page: Page, db: string) {
       request.onsuccess = () => resolve(request.result);
       request.onerror = () => reject(request.error);
     });
+    // One transaction for every store: a consistent snapshot, even while the engine folds its
+    // log into the stores (store by store, a fold committed between two reads tore the picture).
+    const tx = idb.transaction(['executions', 'workflowIds', 'packs', 'log']);
     const all = (store: string) =>
       new Promise<unknown[]>((resolve, reject) => {
-        const request = idb.transaction(store).objectStore(store).getAll();
+        const request = tx.objectStore(store).getAll();
         request.onsuccess = () => resolve(request.result);
         request.onerror = () => reject(request.error);
       });
