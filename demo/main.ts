@@ -12,6 +12,7 @@ import {
   connect,
   type HistoryEvent,
   InvalidArgumentError,
+  type StorageStatus,
   TerminatedFailure,
   TimeoutFailure,
   type WorkflowDescription,
@@ -33,10 +34,11 @@ const variant = params.get('variant') ?? 'v1';
 /** The worker's URL carries the page's `db` and `variant` (appended as is: Vite's own query must stay intact). */
 function spawnWorker(): Worker {
   // `?lease=` (ms) shortens the lease for the e2e tests of takeovers; `?retention=` sets how long
-  // closed executions are kept.
+  // closed executions are kept; `?faults=1` lets the e2e tests make the database refuse writes.
   const lease = params.get('lease');
   const retention = params.get('retention');
-  const query = `db=${encodeURIComponent(db)}&variant=${encodeURIComponent(variant)}${lease ? `&lease=${lease}` : ''}${retention ? `&retention=${encodeURIComponent(retention)}` : ''}`;
+  const faults = params.get('faults') === '1';
+  const query = `db=${encodeURIComponent(db)}&variant=${encodeURIComponent(variant)}${lease ? `&lease=${lease}` : ''}${retention ? `&retention=${encodeURIComponent(retention)}` : ''}${faults ? '&faults=1' : ''}`;
   const url = `${workerUrl}${workerUrl.includes('?') ? '&' : '?'}${query}`;
   return new Worker(new URL(url, import.meta.url), { type: 'module', name: `weft-${db}` });
 }
@@ -64,11 +66,24 @@ function describeError(error: unknown): string {
 }
 
 let worker = spawnWorker();
-/** Another tab upgraded the database: this page's engine stopped; say so rather than hang. */
+/**
+ * Another tab upgraded the database, it ran out of space (and back), or it is gone: say so
+ * rather than leave the page to hang.
+ */
 function onVersionChange(c: Client): Client {
-  c.addEventListener('versionchange', () =>
-    log("The database was upgraded by another tab: this page's engine stopped. Reload the page to go on."),
-  );
+  c.addEventListener('versionchange', (event) => {
+    if ((event as CustomEvent<{ newVersion: number | null }>).detail.newVersion !== null)
+      log("The database was upgraded by another tab: this page's engine stopped. Reload the page to go on.");
+  });
+  c.addEventListener('storage', (event) => {
+    const status = (event as CustomEvent<StorageStatus>).detail;
+    $('storage').textContent =
+      status.state === 'full'
+        ? 'Storage is full: the engine waits for space (nothing is lost).'
+        : status.state === 'lost'
+          ? `The database is gone: this page's engine stopped (${status.message}). Reload the page to start afresh.`
+          : '';
+  });
   return c;
 }
 

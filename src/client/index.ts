@@ -15,6 +15,7 @@ export {
   InvalidArgumentError,
   QueryNotRegisteredError,
   SchemaMismatchError,
+  StorageLostError,
   TerminatedFailure,
   TimeoutFailure,
   WorkflowExecutionAlreadyStartedError,
@@ -24,6 +25,7 @@ export {
 } from '../engine/failure.ts';
 export type {
   EngineApi,
+  StorageStatus,
   WorkflowChange,
   WorkflowDescription,
   WorkflowListFilter,

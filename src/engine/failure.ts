@@ -297,6 +297,21 @@ named(SchemaMismatchError, 'SchemaMismatchError');
 export class EngineGoneError extends WeftError {}
 named(EngineGoneError, 'EngineGoneError');
 
+/**
+ * The database is gone: deleted or cleared (by another tab, the user, the browser) while the
+ * engine ran. The engine stopped; it never recreates an empty database in its place.
+ */
+export class StorageLostError extends WeftError {}
+named(StorageLostError, 'StorageLostError');
+
+/**
+ * A record in the database is not one weft wrote: an unknown event type, a gap or a duplicate
+ * in a history, a record cut short, a `__proto__` key. The execution it belongs to is
+ * quarantined (blocked, with the reason); the others go on.
+ */
+export class CorruptRecordError extends WeftError {}
+named(CorruptRecordError, 'CorruptRecordError');
+
 /** True for any cancellation, also one wrapped in an ActivityFailure or ChildWorkflowFailure. */
 export function isCancellation(error: unknown): boolean {
   if (error instanceof CancelledFailure) return true;
@@ -404,6 +419,8 @@ const weftErrors: Record<string, new (message: string) => Error> = {
   InvalidArgumentError,
   QueryNotRegisteredError,
   SchemaMismatchError,
+  StorageLostError,
+  CorruptRecordError,
   WeftError,
 };
 

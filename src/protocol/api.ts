@@ -12,6 +12,18 @@ import type {
 } from '../engine/index.ts';
 
 /**
+ * What a page hears of its engine's storage, as the `detail` of a `storage` event on the
+ * client: `full` (the database is out of space: writes, and the calls waiting on them, wait
+ * until it takes them), `ok` (space came back, all goes on), `lost` (the database was deleted
+ * or cleared: the engine stopped, and calls fail with `StorageLostError`). The store's
+ * `StoreStatus`, as the page sees it (the client reaches nothing of the store, not even a type).
+ */
+export type StorageStatus =
+  | { state: 'ok' }
+  | { state: 'full'; message: string }
+  | { state: 'lost'; message: string };
+
+/**
  * The flat API a host exposes (over Comlink from a worker, or directly in process). Every
  * argument and result is plain, structured-cloneable data; errors come back as records in
  * the reply, so the client can rebuild typed errors (Comlink alone keeps only name and message).

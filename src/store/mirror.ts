@@ -11,6 +11,7 @@ import {
   NEW,
   nextInboxIdAfter,
   PENDING,
+  report,
 } from './mirror/state.ts';
 import type { Backing, MirrorSnapshot } from './mirror/types.ts';
 import {
@@ -22,7 +23,7 @@ import {
   type TxState,
   tablesTx,
 } from './tables.ts';
-import type { ExecutionRecord, Fence, Store, StoreTx } from './types.ts';
+import type { ExecutionRecord, Fence, Store, StoreStatus, StoreTx } from './types.ts';
 
 export type { Backing, Change, FlushBatch, MirrorSnapshot, Put } from './mirror/types.ts';
 
@@ -45,7 +46,7 @@ export type { Backing, Change, FlushBatch, MirrorSnapshot, Put } from './mirror/
 export function mirrorStore(
   backing: Backing,
   initial: MirrorSnapshot,
-): Store & { close(reason?: Error): void } {
+): Store & { close(reason?: Error): void; report(status: StoreStatus): void } {
   const m = new MirrorState(backing);
   fill(m, initial);
   const durable = durableSide(m);
@@ -55,6 +56,9 @@ export function mirrorStore(
     fn: (tx: StoreTx) => Promise<T>,
     options: { durable?: boolean; fence?: Fence } = {},
   ): Promise<T> {
+    // The database is out of space: a write waits until the flush held back goes in (or the
+    // store closes), so that nothing is acted on that the database may never hold.
+    if (writable && m.full) return m.full.resumed.then(() => run(writable, fn, options));
     let flush: number | undefined;
     const result = exclusive(m, async () => {
       if (m.broken) throw m.broken.error;
@@ -172,10 +176,17 @@ export function mirrorStore(
       m.listeners.add(listener);
       return () => m.listeners.delete(listener);
     },
+    onStatus(listener) {
+      m.statusListeners.add(listener);
+      return () => m.statusListeners.delete(listener);
+    },
+    report: (status) => report(m, status),
     close(reason?: Error) {
       if (m.closed) return;
       m.closed = true;
       m.closedBy = reason;
+      // A flush waiting to be tried again for lack of space gives up now.
+      m.full?.wake?.();
       clearTimeout(m.idleTimer);
       m.idleTimer = undefined;
       // What was written is flushed first; the connection closes once nothing is in flight.

@@ -331,6 +331,28 @@ export interface Store {
    * @returns a function that removes the listener.
    */
   onReload(listener: () => void): () => void;
+  /**
+   * Calls `listener` whenever the store's health changes (see {@link StoreStatus}): the
+   * database ran out of space and writes wait, space came back, or the database is gone. A
+   * store without it is taken to be always well (the memory store is).
+   * @returns a function that removes the listener.
+   */
+  onStatus?(listener: (status: StoreStatus) => void): () => void;
   /** Releases the connection. */
   close(): void;
 }
+
+/**
+ * How a store is doing, as `Store.onStatus` reports it:
+ * - `full`: the database refused a flush for lack of space (a `QuotaExceededError`). Nothing of
+ *   it was written (the transaction aborted as a whole); the store keeps it, retries it, and
+ *   holds every later write until it goes in, so nothing is acknowledged or advances meanwhile;
+ * - `ok`: a flush went in again after `full`, and the held writes go on;
+ * - `lost`: the database was deleted or its data cleared (another tab, the user, the browser),
+ *   or it could not be reopened after the browser closed it. The store is closed for good and
+ *   never creates an empty database in its place.
+ */
+export type StoreStatus =
+  | { state: 'ok' }
+  | { state: 'full'; message: string }
+  | { state: 'lost'; message: string };

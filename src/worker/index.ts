@@ -4,10 +4,10 @@
  */
 import { expose } from 'comlink';
 import { defined } from '../engine/defined.ts';
-import { ENGINE_API_METHODS } from '../protocol/api.ts';
+import { ENGINE_API_METHODS, type StorageStatus } from '../protocol/api.ts';
 import { batchingEndpoint, type MessageEndpoint } from '../protocol/endpoint.ts';
 import { indexedDbStore } from '../store/indexeddb.ts';
-import type { Store } from '../store/types.ts';
+import type { Store, StoreStatus } from '../store/types.ts';
 import { broadcastBus } from './bus.ts';
 import { guardedEndpoint } from './guard.ts';
 import { Host, type HostOptions } from './host.ts';
@@ -25,6 +25,8 @@ export interface StartWorkerOptions extends Omit<HostOptions, 'store'> {
   taskQueue?: string;
   /** Use another store instead of IndexedDB. */
   store?: Store;
+  /** The IndexedDB factory the store opens its database with (default: the global `indexedDB`). */
+  indexedDB?: IDBFactory;
 }
 
 /**
@@ -42,6 +44,11 @@ export function startWorker(options: StartWorkerOptions): Promise<Host> {
   };
   /** The pages' ends of their connections, to tell them when the engine stops. */
   const pages: { postMessage(message: unknown): void }[] = [];
+  const tell = (message: unknown): void => {
+    for (const page of pages) page.postMessage(message);
+  };
+  /** The store's last trouble, if it has not passed: a page that connects later hears of it too. */
+  let trouble: StoreStatus | undefined;
   let host: Host | undefined;
   // Each host holds a Web Lock while it lives: when a tab closes or a worker is killed, the
   // lock is released at once, and other hosts take over its claimed work without waiting. It is
@@ -63,6 +70,12 @@ export function startWorker(options: StartWorkerOptions): Promise<Host> {
     if ((event.data as { weftHello?: unknown } | null)?.weftHello)
       void locked?.then(() => page.postMessage({ weftAlive: lockName }));
   };
+  let stopping = false;
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    void host?.shutdown();
+  };
   // Messages that arrive before the store is open are answered once it is.
   const ready = (async () => {
     const databaseName = options.databaseName ?? 'weft';
@@ -70,12 +83,19 @@ export function startWorker(options: StartWorkerOptions): Promise<Host> {
       options.store ??
       (await indexedDbStore({
         name: databaseName,
+        ...(options.indexedDB && { indexedDB: options.indexedDB }),
         // Another tab upgrades the database: this engine stops, and says so to its pages.
         onVersionChange: (newVersion) => {
-          void host?.shutdown();
-          for (const page of pages) page.postMessage({ weftVersionChange: newVersion });
+          stop();
+          tell({ weftVersionChange: newVersion });
         },
       }));
+    // Out of space, back, or gone: the pages hear of it; gone, the engine stops.
+    store.onStatus?.((status) => {
+      trouble = status.state === 'ok' ? undefined : status;
+      if (status.state === 'lost') stop();
+      tell({ weftStorage: status satisfies StorageStatus });
+    });
     // Workers, tabs and service workers on one database wake each other through a BroadcastChannel.
     const bus =
       options.bus ?? (typeof BroadcastChannel === 'undefined' ? undefined : broadcastBus(databaseName));
@@ -127,6 +147,7 @@ export function startWorker(options: StartWorkerOptions): Promise<Host> {
         pages.push(port);
         port.addEventListener('message', (event) => greet(event, port));
         expose(api, guardedEndpoint(batchingEndpoint(port), ENGINE_API_METHODS));
+        if (trouble) port.postMessage({ weftStorage: trouble });
       }
     });
   } else {

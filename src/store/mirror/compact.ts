@@ -18,7 +18,9 @@ const COMPACT_MAX_RECORDS = 10_000;
 const COMPACT_MAX_ENTRIES = 300;
 
 export function scheduleCompaction(m: MirrorState): void {
-  if (m.closed || m.broken || !m.wroteLog || m.compacting || m.logEntries <= 1) return;
+  // Not while the database is out of space: a fold is writes too, and the next flush that goes
+  // in schedules it again.
+  if (m.closed || m.broken || m.full || !m.wroteLog || m.compacting || m.logEntries <= 1) return;
   // A log left by an earlier connection waits for a quiet moment: folding it first thing would
   // compete with the work that waited for this connection to open.
   const settled = performance.now() - m.openedAt > COMPACT_IDLE_MS;

@@ -6,11 +6,17 @@
 import { StoreConflictError } from '../errors.ts';
 import { chunkedEvents, durableKeyOf, isDurableTable, pairKey, TABLES, tableOf } from '../tables.ts';
 import { scheduleCompaction } from './compact.ts';
-import { exclusive, fill, MAYBE, type MirrorState, NEW, newDirty, PENDING, waiter } from './state.ts';
+import { exclusive, fill, MAYBE, type MirrorState, NEW, newDirty, PENDING, report, waiter } from './state.ts';
 import type { FlushBatch, MirrorSnapshot } from './types.ts';
 
 /** Writes nobody waits for are flushed within this delay. */
 const FLUSH_DELAY_MS = 8;
+/**
+ * A flush the database refused for lack of space is tried again after this long, twice as long
+ * each time up to the most: a refused transaction costs the database next to nothing.
+ */
+const FULL_RETRY_FIRST_MS = 200;
+const FULL_RETRY_MAX_MS = 2_000;
 
 export function waitFor(m: MirrorState, flush: number, urgent = true): Promise<void> {
   // Already over: say how it went.
@@ -85,15 +91,35 @@ export async function flushLoop(m: MirrorState): Promise<void> {
         settle(m, flush);
         continue;
       }
-      let committed = false;
-      let failure: unknown;
-      m.lastActivity = performance.now();
-      try {
-        committed = await m.backing.commit(batch);
-      } catch (error) {
-        failure = error;
+      let { committed, failure } = await commit(m, batch);
+      // No space: the transaction aborted, nothing of the batch is in the database. The batch is
+      // kept and tried again, and every later write waits (see `mirrorStore`), so nothing more is
+      // acknowledged or acted on until the database takes it: then all goes on, none of it lost
+      // or done twice. Memory already holds the batch, as it held it before the flush.
+      for (let attempt = 0; !committed && isQuotaExceeded(failure) && !m.closed; attempt++) {
+        if (!m.full) storageFull(m, failure);
+        await retryDelay(m, attempt);
+        if (m.closed) break;
+        ({ committed, failure } = await commit(m, batch));
       }
-      m.lastActivity = performance.now();
+      if (m.full) {
+        if (!committed && m.closed) {
+          // Closing while full (e.g. another tab upgrades the database): the writes held in
+          // memory are dropped, unacknowledged, rather than holding the other tab up.
+          const error =
+            m.closedBy ??
+            new StoreConflictError(
+              `${m.backing.name}: the store closed while the database was full; unflushed writes were dropped`,
+              {
+                cause: failure,
+              },
+            );
+          m.broken = { error };
+          failAll(m, error);
+        }
+        storageBack(m, committed || !m.closed);
+        if (m.broken) break;
+      }
       if (committed) {
         m.version = batch.expectedVersion + 1;
         m.historyInFlight = new Map();
@@ -119,6 +145,56 @@ export async function flushLoop(m: MirrorState): Promise<void> {
     // A write may have landed while the last commit was in flight.
     if (pendingWrites(m) && !m.broken) scheduleFlush(m);
   }
+}
+
+async function commit(m: MirrorState, batch: FlushBatch): Promise<{ committed: boolean; failure?: unknown }> {
+  m.lastActivity = performance.now();
+  try {
+    return { committed: await m.backing.commit(batch) };
+  } catch (failure) {
+    return { committed: false, failure };
+  } finally {
+    m.lastActivity = performance.now();
+  }
+}
+
+function isQuotaExceeded(error: unknown): boolean {
+  return (error as { name?: unknown } | undefined)?.name === 'QuotaExceededError';
+}
+
+/** The database refused a flush for lack of space: writes wait from now on. */
+function storageFull(m: MirrorState, error: unknown): void {
+  let resume!: () => void;
+  const resumed = new Promise<void>((resolve) => {
+    resume = resolve;
+  });
+  m.full = { error, resumed, resume };
+  report(m, {
+    state: 'full',
+    message: `${m.backing.name}: the database is out of space (${error instanceof Error ? error.message : String(error)}); writes wait until it takes them`,
+  });
+}
+
+/** The flush held back for lack of space is over (`ok`: it went in, or the store moved on). */
+function storageBack(m: MirrorState, ok: boolean): void {
+  const full = m.full;
+  if (!full) return;
+  m.full = undefined;
+  full.resume();
+  if (ok) report(m, { state: 'ok' });
+}
+
+/** Waits before trying a refused flush again; closing the store cuts it short. */
+function retryDelay(m: MirrorState, attempt: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, Math.min(FULL_RETRY_MAX_MS, FULL_RETRY_FIRST_MS * 2 ** attempt));
+    (timer as { unref?: () => void }).unref?.();
+    if (m.full)
+      m.full.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+  });
 }
 
 /** Takes what changed since the last flush; runs between transactions. */

@@ -14,7 +14,7 @@ import {
   type TableName,
   tableOf,
 } from '../tables.ts';
-import type { ExecutionRecord, InboxRecord } from '../types.ts';
+import type { ExecutionRecord, InboxRecord, StoreStatus } from '../types.ts';
 import type { Backing, Change, MirrorSnapshot } from './types.ts';
 
 export interface Waiter {
@@ -113,7 +113,13 @@ export class MirrorState {
   /** Why the store closed, if not by its owner's choice: what every later call fails with. */
   closedBy: Error | undefined;
   broken: { error: unknown } | undefined;
+  /**
+   * The database refused the flush in flight for lack of space: it is tried again, and every
+   * write waits for `resumed` (see `flush.ts`). `wake` cuts the wait before the next try short.
+   */
+  full: { error: unknown; resumed: Promise<void>; resume(): void; wake?: () => void } | undefined;
   readonly listeners = new Set<() => void>();
+  readonly statusListeners = new Set<(status: StoreStatus) => void>();
   tail: Promise<unknown> = Promise.resolve();
 
   constructor(backing: Backing) {
@@ -189,4 +195,15 @@ export function nextInboxIdAfter(next: number, known: { inbox?: InboxRecord[]; c
   for (const m of known.inbox ?? []) next = Math.max(next, m.id + 1);
   for (const change of known.changes) next = Math.max(next, change.nextInboxId);
   return next;
+}
+
+/** Tells the store's status listeners (see `Store.onStatus`). */
+export function report(m: MirrorState, status: StoreStatus): void {
+  for (const listener of m.statusListeners) {
+    try {
+      listener(status);
+    } catch (error) {
+      console.error('weft: a store status listener threw', error);
+    }
+  }
 }

@@ -1,0 +1,159 @@
+/**
+ * Storage faults in real Chromium: the playground's client, its module worker and IndexedDB.
+ * The database runs out of space (`?faults=1`: the worker's IndexedDB connections refuse
+ * writes with a QuotaExceededError while the test says so, see demo/faults.ts), is deleted by
+ * another tab, is closed by the browser (chrome://indexeddb-internals's "Force close", and the
+ * DevTools protocol's `Storage.clearDataForOrigin`), and the page asks to persist its storage.
+ */
+import { type BrowserContext, expect, type Page, type TestInfo, test } from '@playwright/test';
+import type {} from '../../demo/page-api.ts';
+import type { StorageStatus } from '../../src/client/index.ts';
+
+function dbName(testInfo: TestInfo): string {
+  const slug = testInfo.title.replace(/[^a-z0-9]+/gi, '-').slice(0, 32);
+  return `e2e-storage-${slug}-${Date.now().toString(36)}`;
+}
+
+async function openPlayground(page: Page, db: string, query = ''): Promise<void> {
+  await page.goto(`/?db=${encodeURIComponent(db)}${query}`);
+  await page.waitForFunction((d) => window.weft !== undefined && window.weft.db === d, db);
+}
+
+/** Records the `storage` events the page's client hears, as `window.storageEvents`. */
+async function recordStorageEvents(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    const w = window as unknown as { storageEvents: StorageStatus[] };
+    w.storageEvents = [];
+    window.weft.client.addEventListener('storage', (event) =>
+      w.storageEvents.push((event as CustomEvent<StorageStatus>).detail),
+    );
+  });
+}
+
+function storageEvents(page: Page): Promise<StorageStatus['state'][]> {
+  return page.evaluate(() =>
+    (window as unknown as { storageEvents: StorageStatus[] }).storageEvents.map((s) => s.state),
+  );
+}
+
+/** Makes the worker's database refuse writes (or take them again), once the worker confirms. */
+function setQuotaFault(page: Page, db: string, quota: boolean): Promise<void> {
+  return page.evaluate(
+    ([db, quota]) =>
+      new Promise<void>((resolve) => {
+        const channel = new BroadcastChannel('weft-test-faults');
+        channel.onmessage = (event) => {
+          const data = event.data as { db?: string; applied?: { quota: boolean } };
+          if (data.db !== db || data.applied?.quota !== quota) return;
+          channel.close();
+          resolve();
+        };
+        channel.postMessage({ db, quota });
+      }),
+    [db, quota] as const,
+  );
+}
+
+/**
+ * The workflow IDs of the executions the engine's database holds (in its stores or in its log),
+ * read with a connection of the page's own, without weft.
+ */
+function storedWorkflowIds(page: Page, db: string): Promise<string[]> {
+  return page.evaluate(
+    (name) =>
+      new Promise<string[]>((resolve, reject) => {
+        const open = indexedDB.open(name);
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const database = open.result;
+          const tx = database.transaction(['log', 'executions'], 'readonly');
+          const log = tx.objectStore('log').getAll();
+          const executions = tx.objectStore('executions').getAll();
+          tx.oncomplete = () => {
+            database.close();
+            type Put = { table: string; value: { workflowId?: string } };
+            const logged = (log.result as { puts: Put[] }[])
+              .flatMap((entry) => entry.puts)
+              .filter((put) => put.table === 'executions')
+              .map((put) => put.value.workflowId!);
+            const stored = (executions.result as { workflowId: string }[]).map((e) => e.workflowId);
+            resolve([...new Set([...stored, ...logged])].sort());
+          };
+        };
+      }),
+    db,
+  );
+}
+
+function start(page: Page, workflowId: string, delayMs = 0): Promise<void> {
+  return page.evaluate(
+    async ([id, delayMs]) => {
+      await window.weft.client.workflow.start('order', { workflowId: id, args: [{ item: id, delayMs }] });
+    },
+    [workflowId, delayMs] as const,
+  );
+}
+
+function result(page: Page, workflowId: string): Promise<unknown> {
+  return page.evaluate((id) => window.weft.client.workflow.getHandle(id).result(), workflowId);
+}
+
+function historyOf(page: Page, workflowId: string): Promise<{ eventId: number; eventType: string }[]> {
+  return page.evaluate(
+    async (id) =>
+      (await window.weft.client.workflow.getHandle(id).fetchHistory()).events.map(
+        ({ eventId, eventType }) => ({
+          eventId,
+          eventType,
+        }),
+      ),
+    workflowId,
+  );
+}
+
+async function effectCounts(page: Page, workflowId: string): Promise<Record<string, number>> {
+  return page.evaluate(async (id) => {
+    const counts: Record<string, number> = {};
+    for (const e of await window.weft.effects())
+      if (e.workflowId === id) counts[e.activity] = (counts[e.activity] ?? 0) + 1;
+    return counts;
+  }, workflowId);
+}
+
+test('storage full mid-run: the flush aborts whole, the page hears it, nothing is acknowledged until space is back, then all resumes once', async ({
+  page,
+}, testInfo) => {
+  const db = dbName(testInfo);
+  await openPlayground(page, db, '&faults=1');
+  await start(page, 'before');
+  expect(await result(page, 'before')).toMatchObject({ item: 'before' });
+  await recordStorageEvents(page);
+
+  await setQuotaFault(page, db, true);
+  // A start is a write the client waits on: it is not acknowledged while the database refuses it.
+  await page.evaluate(() => {
+    const w = window as unknown as { started?: string };
+    void window.weft.client.workflow
+      .start('order', { workflowId: 'during', args: [{ item: 'during', delayMs: 0 }] })
+      .then(() => {
+        w.started = 'yes';
+      });
+  });
+  await expect.poll(() => storageEvents(page)).toEqual(['full']);
+  await expect(page.locator('#storage')).toContainText('Storage is full');
+  // The refused flush wrote nothing: the database has the earlier run, and not a record of this one.
+  expect(await storedWorkflowIds(page, db)).toEqual(['before']);
+  expect(await page.evaluate(() => (window as unknown as { started?: string }).started)).toBeUndefined();
+
+  await setQuotaFault(page, db, false);
+  await expect.poll(() => storageEvents(page)).toEqual(['full', 'ok']);
+  await expect(page.locator('#storage')).toHaveText('');
+  await page.waitForFunction(() => (window as unknown as { started?: string }).started === 'yes');
+  expect(await result(page, 'during')).toMatchObject({ item: 'during' });
+  // Once: each activity ran once, each event is there once, in order.
+  expect(await effectCounts(page, 'during')).toEqual({ reserve: 1, ship: 1 });
+  const events = await historyOf(page, 'during');
+  expect(events.map((e) => e.eventId)).toEqual(events.map((_, i) => i + 1));
+  expect(events.filter((e) => e.eventType === 'WorkflowExecutionCompleted')).toHaveLength(1);
+  expect(await storedWorkflowIds(page, db)).toEqual(['before', 'during']);
+});
