@@ -157,3 +157,140 @@ test('storage full mid-run: the flush aborts whole, the page hears it, nothing i
   expect(events.filter((e) => e.eventType === 'WorkflowExecutionCompleted')).toHaveLength(1);
   expect(await storedWorkflowIds(page, db)).toEqual(['before', 'during']);
 });
+
+/** How a call settles in the page, as `name: message`, or 'answered'. */
+function callError(page: Page, call: 'list' | 'start'): Promise<string> {
+  return page.evaluate(async (call) => {
+    try {
+      if (call === 'list') await window.weft.client.workflow.count();
+      else
+        await window.weft.client.workflow.start('order', { workflowId: 'after', args: [{ item: 'after' }] });
+      return 'answered';
+    } catch (e) {
+      return `${(e as Error).name}: ${(e as Error).message}`;
+    }
+  }, call);
+}
+
+function databaseNames(page: Page): Promise<string[]> {
+  return page.evaluate(async () => (await indexedDB.databases()).map((d) => d.name ?? ''));
+}
+
+/** Waits until the page's clock passes `time` (ms since the epoch). */
+async function until(page: Page, time: number): Promise<void> {
+  await page.waitForFunction((t) => Date.now() > t, time, { polling: 200, timeout: 30_000 });
+}
+
+/** An order mid-run: its durable timer started, due `delayMs` from about now. */
+async function midRun(page: Page, workflowId: string, delayMs: number): Promise<number> {
+  await start(page, workflowId, delayMs);
+  await expect
+    .poll(async () => (await historyOf(page, workflowId)).map((e) => e.eventType))
+    .toContain('TimerStarted');
+  return Date.now() + delayMs;
+}
+
+test('the database deleted from another tab mid-run: the engine stops and says so, and never recreates it', async ({
+  context,
+}, testInfo) => {
+  const db = dbName(testInfo);
+  const tab1 = await context.newPage();
+  await openPlayground(tab1, db);
+  await recordStorageEvents(tab1);
+  const due = await midRun(tab1, 'sleeper', 2_000);
+
+  const tab2 = await context.newPage();
+  await tab2.goto('/test/e2e/pages/blank.html');
+  const deleted = await tab2.evaluate(
+    (name) =>
+      new Promise<string>((resolve) => {
+        const request = indexedDB.deleteDatabase(name);
+        request.onsuccess = () => resolve('deleted');
+        request.onblocked = () => resolve('blocked');
+        request.onerror = () => resolve(`error: ${request.error?.message}`);
+      }),
+    db,
+  );
+  expect(deleted).toBe('deleted');
+
+  // Tab 1 hears it, shows it, and its calls fail clearly rather than hang or start afresh.
+  await expect.poll(() => storageEvents(tab1)).toEqual(['lost']);
+  await expect(tab1.locator('#storage')).toContainText('The database is gone');
+  expect(await callError(tab1, 'list')).toMatch(/^StorageLostError: .*deleted by another tab/);
+  expect(await callError(tab1, 'start')).toMatch(/^StorageLostError: /);
+  // Past the time its timer was due, nothing ran and no database came back.
+  await until(tab1, due + 1_000);
+  expect(await effectCounts(tab1, 'sleeper')).toEqual({ reserve: 1 });
+  expect(await databaseNames(tab2)).not.toContain(db);
+});
+
+test('the connection force-closed by the browser (chrome://indexeddb-internals): the engine reopens it, and no write is lost or doubled', async ({
+  context,
+}, testInfo) => {
+  const db = dbName(testInfo);
+  const page = await context.newPage();
+  await openPlayground(page, db);
+  await recordStorageEvents(page);
+  const ids = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+  for (const id of ids('before', 5)) await start(page, id, 0);
+  // Starts and their workflows in flight while the browser closes the connection.
+  await page.evaluate(
+    (ids) => {
+      const w = window as unknown as { stream: Promise<string[]> };
+      w.stream = Promise.all(
+        ids.map((id) =>
+          window.weft.client.workflow
+            .start('order', { workflowId: id, args: [{ item: id, delayMs: 200 }] })
+            .then(
+              () => 'started',
+              (error: Error) => `${error.name}: ${error.message}`,
+            ),
+        ),
+      );
+    },
+    ids('during', 30),
+  );
+
+  const internals = await context.newPage();
+  await internals.goto('chrome://indexeddb-internals');
+  // The origin's bucket: its first count is of every connection it has open.
+  const bucket = internals.locator('indexeddb-bucket').first();
+  await expect(bucket.locator('.connection-count').first()).not.toHaveText('0');
+  await bucket.locator('.force-close').first().click();
+  await expect(bucket.locator('.connection-count').first()).toHaveText('0');
+
+  // Every start was acknowledged, and every run completes, each activity's outcome once.
+  const settled = await page.evaluate(() => (window as unknown as { stream: Promise<string[]> }).stream);
+  expect(settled).toEqual(settled.map(() => 'started'));
+  for (const id of [...ids('before', 5), ...ids('during', 30)]) {
+    expect(await result(page, id)).toMatchObject({ item: id });
+    const events = await historyOf(page, id);
+    expect(events.map((e) => e.eventId)).toEqual(events.map((_, i) => i + 1));
+    expect(events.filter((e) => e.eventType === 'ActivityTaskCompleted')).toHaveLength(2);
+  }
+  expect(await storageEvents(page)).toEqual([]);
+  // The engine's connection is open again.
+  await internals.reload();
+  await expect(internals.locator('indexeddb-bucket .connection-count').first()).not.toHaveText('0');
+});
+
+test('the site’s storage cleared by the browser (DevTools Storage.clearDataForOrigin): the engine says its data is gone, and does not start afresh', async ({
+  page,
+  context,
+}, testInfo) => {
+  const db = dbName(testInfo);
+  await openPlayground(page, db);
+  await recordStorageEvents(page);
+  const due = await midRun(page, 'sleeper', 2_000);
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Storage.clearDataForOrigin', {
+    origin: new URL(page.url()).origin,
+    storageTypes: 'indexeddb',
+  });
+
+  await expect.poll(() => storageEvents(page)).toEqual(['lost']);
+  await expect(page.locator('#storage')).toContainText('The database is gone');
+  expect(await callError(page, 'list')).toMatch(/^StorageLostError: .*(deleted|cleared)/);
+  await until(page, due + 1_000);
+  expect(await databaseNames(page)).not.toContain(db);
+});

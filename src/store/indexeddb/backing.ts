@@ -3,21 +3,14 @@
  * only, and the flush commit. Compaction is in `compact.ts`.
  */
 
-import { type IDBPDatabase, unwrap } from 'idb';
 import type { HistoryEvent } from '../../engine/events.ts';
 import { copy } from '../copy.ts';
 import type { Backing } from '../mirror.ts';
 import { matchesFilter } from '../tables.ts';
 import type { ExecutionCursor, ExecutionFilter, ExecutionRecord, HistoryChunk } from '../types.ts';
 import { compactor } from './compact.ts';
-import {
-  abortQuietly,
-  type Carry,
-  type EXECUTION_INDEXES,
-  type LogEntry,
-  type Pack,
-  type WeftDB,
-} from './schema.ts';
+import type { Connection } from './connection.ts';
+import { abortQuietly, type Carry, type EXECUTION_INDEXES, type LogEntry, type Pack } from './schema.ts';
 
 /** The history of its own recent flushes a connection keeps at hand, in events. */
 const PACK_CACHE_EVENTS = 10_000;
@@ -61,11 +54,11 @@ function indexCovers(filter: ExecutionFilter, index: keyof typeof EXECUTION_INDE
 
 /**
  * The mirror's durable side in IndexedDB. A flush is one record appended to `log` and one to
- * `packs` (plus the version check); compaction folds the log into the stores.
+ * `packs` (plus the version check); compaction folds the log into the stores. Everything goes
+ * through `conn`, which reopens the database if the browser closes it (and runs again what the
+ * close cut short); the flush commit and compaction issue their requests raw (`conn.raw`).
  */
-export function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
-  /** For the flush commit and compaction, which issue their requests raw (see `commit`). */
-  const raw = unwrap(db);
+export function idbBacking(conn: Connection, name: string): Backing {
   /**
    * This connection's recent packs, by version, each run's events in them: read back without
    * asking the database, and copied for each reader. Older packs go first, so what is kept of a
@@ -76,7 +69,7 @@ export function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
   let recentByRun = new Map<string, HistoryEvent[][]>();
   let recentEvents = 0;
   /** The log's entries this connection caught up with or wrote, which compaction folds. */
-  const compaction = compactor(db, raw);
+  const compaction = compactor(conn);
 
   function remember(version: number, chunks: HistoryChunk[]): void {
     const byRun = new Map<string, HistoryEvent[]>();
@@ -133,21 +126,22 @@ export function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
     });
   }
 
-  return {
+  const backing: Backing = {
     name,
     async load() {
       // What another connection wrote is not in the recent packs: they no longer tell a run's latest chunks.
       recent = new Map();
       recentByRun = new Map();
       recentEvents = 0;
-      const tx = db.transaction(
+      const tx = conn.db.transaction(
         ['meta', 'log', 'executions', 'inbox', 'workflowTasks', 'activityTasks', 'timers', 'leases'],
         'readonly',
       );
       const log = tx.objectStore('log');
       // Issued together: queued requests answer far faster than requests awaited one by one.
-      const [carry, keys, entries, executions, inbox, workflowTasks, activityTasks, timers, leases] =
+      const [id, carry, keys, entries, executions, inbox, workflowTasks, activityTasks, timers, leases] =
         await Promise.all([
+          tx.objectStore('meta').get('id'),
           tx.objectStore('meta').get('carry') as Promise<Carry | undefined>,
           log.getAllKeys(),
           log.getAll(),
@@ -162,9 +156,15 @@ export function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
           tx.objectStore('leases').getAll(),
         ]);
       compaction.reload();
+      // The newest entry always stays in the log (see compact): its key is the version.
+      const version = keys[keys.length - 1] ?? 0;
+      if (!conn.identified) {
+        conn.id = id;
+        conn.identified = true;
+      }
+      conn.version = Math.max(conn.version, version);
       return {
-        // The newest entry always stays in the log (see compact): its key is the version.
-        version: keys[keys.length - 1] ?? 0,
+        version,
         executions,
         inbox,
         workflowTasks,
@@ -181,13 +181,14 @@ export function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
       };
     },
     async changesSince(version) {
-      const log = db.transaction('log', 'readonly').objectStore('log');
+      const log = conn.db.transaction('log', 'readonly').objectStore('log');
       const range = IDBKeyRange.lowerBound(version, true);
       const [keys, entries] = await Promise.all([log.getAllKeys(range), log.getAll(range)]);
       const durable = keys[keys.length - 1] ?? version;
       // Every version since ours must still be in the log, or some changes are only in the stores.
       // The keys are distinct whole versions above ours up to `durable`: all there if as many.
       if (keys.length !== durable - version) return undefined;
+      conn.version = Math.max(conn.version, durable);
       keys.forEach((key, i) => {
         compaction.add(key, entries[i]!);
         // Another connection wrote these runs' newest events: what is at hand of them is no
@@ -197,10 +198,10 @@ export function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
       return { version: durable, changes: entries.map((entry, i) => ({ ...entry, version: keys[i]! })) };
     },
     async get(table, key) {
-      if (table === 'executions') return db.get(table, key);
+      if (table === 'executions') return conn.db.get(table, key);
       // The stores keep a workflow-ID record only when the start order cannot tell (see
       // `foldLog`): the ID's current run is the one it names, unless a later run started.
-      const tx = db.transaction(['workflowIds', 'executions'], 'readonly');
+      const tx = conn.db.transaction(['workflowIds', 'executions'], 'readonly');
       const [record, newest] = await Promise.all([
         tx.objectStore('workflowIds').get(key),
         tx
@@ -217,13 +218,13 @@ export function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
       return { workflowId: key, runId: last.runId };
     },
     async getMany(table, keys) {
-      const store = db.transaction(table, 'readonly').objectStore(table);
+      const store = conn.db.transaction(table, 'readonly').objectStore(table);
       return Promise.all(keys.map((key) => store.get(key)));
     },
     page(query, skip) {
       const filter = query.filter ?? {};
       const { index, prefix } = indexFor(filter);
-      const store = raw.transaction('executions', 'readonly').objectStore('executions');
+      const store = conn.raw.transaction('executions', 'readonly').objectStore('executions');
       const request = store.index(index).openCursor(rangeFor(prefix, filter, query.after), 'prev');
       return collect<ExecutionRecord>(
         request,
@@ -232,7 +233,7 @@ export function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
       );
     },
     closedBefore(time, limit, after, skip) {
-      const store = raw.transaction('executions', 'readonly').objectStore('executions');
+      const store = conn.raw.transaction('executions', 'readonly').objectStore('executions');
       // A run closed before `time` started before it: the start index holds them all, in start
       // order, with the runs still open or closed since among them (few: open work, and what
       // closed within the retention after starting before it). One index fewer to keep up.
@@ -250,7 +251,7 @@ export function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
     },
     count(filter, correction) {
       const { index, prefix } = indexFor(filter);
-      const store = raw.transaction('executions', 'readonly').objectStore('executions');
+      const store = conn.raw.transaction('executions', 'readonly').objectStore('executions');
       const range = rangeFor(prefix, filter);
       return new Promise((resolve, reject) => {
         if (indexCovers(filter, index)) {
@@ -277,7 +278,7 @@ export function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
       if (mine !== undefined && (mine[0]?.[0]?.eventId ?? Number.POSITIVE_INFINITY) <= fromEventId) {
         return copy(mine.flat().filter((event) => event.eventId >= fromEventId));
       }
-      const tx = db.transaction(['history', 'packs'], 'readonly');
+      const tx = conn.db.transaction(['history', 'packs'], 'readonly');
       const history = tx.objectStore('history');
       const packs = tx.objectStore('packs');
       // The chunk holding `fromEventId` may start before it: fetch the last chunk that starts
@@ -308,7 +309,7 @@ export function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
       // critical path. What throws here (no transaction, a value that cannot be stored) rejects.
       return new Promise<boolean>((resolve, reject) => {
         const withHistory = batch.history.length > 0;
-        const tx = raw.transaction(withHistory ? ['log', 'packs'] : ['log'], 'readwrite');
+        const tx = conn.raw.transaction(withHistory ? ['log', 'packs'] : ['log'], 'readwrite');
         const { expectedVersion, history, dropHistory, ...rest } = batch;
         const key = expectedVersion + 1;
         const entry: LogEntry = {
@@ -318,6 +319,7 @@ export function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
         };
         let conflict = false;
         tx.addEventListener('complete', () => {
+          conn.version = Math.max(conn.version, key);
           compaction.add(key, entry);
           if (withHistory) remember(key, history);
           if (dropHistory.length > 0) forgetRuns(dropHistory);
@@ -352,7 +354,22 @@ export function idbBacking(db: IDBPDatabase<WeftDB>, name: string): Backing {
     compact: compaction.compact,
     close() {
       compaction.close();
-      db.close();
+      conn.close();
     },
+  };
+  // Each on the connection of the moment, and run again if the browser closed it meanwhile.
+  return {
+    ...backing,
+    load: () => conn.run(() => backing.load()),
+    changesSince: (version) => conn.run(() => backing.changesSince(version)),
+    get: ((table, key) => conn.run(() => backing.get(table, key))) as Backing['get'],
+    getMany: (table, keys) => conn.run(() => backing.getMany(table, keys)),
+    page: (query, skip) => conn.run(() => backing.page(query, skip)),
+    closedBefore: (time, limit, after, skip) =>
+      conn.run(() => backing.closedBefore(time, limit, after, skip)),
+    count: (filter, correction) => conn.run(() => backing.count(filter, correction)),
+    readHistory: (runId, fromEventId) => conn.run(() => backing.readHistory(runId, fromEventId)),
+    commit: (batch) => conn.run(() => backing.commit(batch)),
+    compact: (version, stored) => conn.run(() => backing.compact(version, stored)),
   };
 }

@@ -3,11 +3,12 @@
  * the history of the runs it drops or consolidates.
  */
 
-import type { IDBPDatabase, StoreNames } from 'idb';
+import type { StoreNames } from 'idb';
 import type { HistoryEvent } from '../../engine/events.ts';
 import type { Backing, Put } from '../mirror.ts';
 import { type DurableKey, durableKeyOf, memoryKey, pairKey, TABLES, type TableName } from '../tables.ts';
 import type { ExecutionRecord, HistoryChunk, WorkflowIdRecord } from '../types.ts';
+import type { Connection } from './connection.ts';
 import { abortQuietly, type Carry, type LogEntry, type Pack, type WeftDB } from './schema.ts';
 
 /** The tables whose fresh records may be carried, when open. */
@@ -42,10 +43,10 @@ export interface Compaction {
 }
 
 /**
- * Compaction over `db`; `raw` is the same connection unwrapped, for the fold's requests, which
- * it issues raw (see the backing's `commit`).
+ * Compaction over the connection `conn` holds (`conn.raw` for the fold's requests, which it
+ * issues raw: see the backing's `commit`).
  */
-export function compactor(db: IDBPDatabase<WeftDB>, raw: IDBDatabase): Compaction {
+export function compactor(conn: Connection): Compaction {
   let closed = false;
   /**
    * The log's entries this connection caught up with or wrote, by version: what compaction
@@ -68,7 +69,7 @@ export function compactor(db: IDBPDatabase<WeftDB>, raw: IDBDatabase): Compactio
     },
     async compact(version, stored) {
       if (readLog) {
-        const log = db.transaction('log', 'readonly').objectStore('log');
+        const log = conn.db.transaction('log', 'readonly').objectStore('log');
         const [keys, entries] = await Promise.all([log.getAllKeys(), log.getAll()]);
         keys.forEach((key, i) => {
           if (!unfolded.has(key)) unfolded.set(key, entries[i]!);
@@ -101,7 +102,7 @@ export function compactor(db: IDBPDatabase<WeftDB>, raw: IDBDatabase): Compactio
         ...(drops || consolidate.length > 0 ? (['history', 'packs'] as const) : []),
       ];
       return new Promise<number | undefined | null>((resolve, reject) => {
-        const tx = raw.transaction(scope, 'readwrite');
+        const tx = conn.raw.transaction(scope, 'readwrite');
         let fold: ReturnType<typeof foldLog> | undefined;
         let conflict = false;
         tx.addEventListener('complete', () => {

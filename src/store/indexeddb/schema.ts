@@ -4,7 +4,7 @@
  */
 
 import { type DBSchema, type IDBPDatabase, type StoreNames, wrap } from 'idb';
-import { SchemaMismatchError } from '../../engine/failure.ts';
+import { SchemaMismatchError, StorageLostError } from '../../engine/failure.ts';
 import type { Put } from '../mirror.ts';
 import { type DurableKey, KEY_PATHS, TABLES, type TableName } from '../tables.ts';
 import type {
@@ -78,9 +78,10 @@ export interface Pack {
 export interface WeftDB extends DBSchema {
   /**
    * The {@link SchemaMeta} under `'schema'`; under `'folded'`, the last log version the stores
-   * hold; under `'carry'`, the {@link Carry} of the last fold.
+   * hold; under `'carry'`, the {@link Carry} of the last fold; under `'id'`, a random ID given
+   * the database when it was made (a database made before weft gave one has none).
    */
-  meta: { key: string; value: SchemaMeta | number | Carry };
+  meta: { key: string; value: SchemaMeta | number | Carry | string };
   /** {@link LogEntry}s, keyed by the version each flush created. */
   log: { key: number; value: LogEntry };
   /** {@link Pack}s, keyed by the version of the flush that wrote them. */
@@ -119,10 +120,16 @@ export const EXECUTION_INDEXES = {
 
 /**
  * Opens `name` at {@link SCHEMA_VERSION}, creating or upgrading weft's schema, and refuses
- * databases that are not weft's or are newer, without writing to them.
+ * databases that are not weft's or are newer, without writing to them. With `existing`, a
+ * database that is not there is not created: the open fails with `StorageLostError` (the
+ * database this engine had open is gone).
  */
-export async function openWeftDatabase(factory: IDBFactory, name: string): Promise<IDBPDatabase<WeftDB>> {
-  const db = await openDatabase(factory, name);
+export async function openWeftDatabase(
+  factory: IDBFactory,
+  name: string,
+  { existing = false }: { existing?: boolean } = {},
+): Promise<IDBPDatabase<WeftDB>> {
+  const db = await openDatabase(factory, name, existing);
   const problem = await schemaProblem(db);
   if (problem !== undefined) {
     db.close();
@@ -137,11 +144,13 @@ export async function openWeftDatabase(factory: IDBFactory, name: string): Promi
  * and a veto in the upgrade, and wraps the connection in `idb`. A database at a newer version
  * is opened as it is instead, never created (it existed a moment ago), for the caller to check.
  */
-function openDatabase(factory: IDBFactory, name: string): Promise<IDBPDatabase<WeftDB>> {
+function openDatabase(factory: IDBFactory, name: string, existing: boolean): Promise<IDBPDatabase<WeftDB>> {
   return new Promise((resolve, reject) => {
     /** Blocked too long: the caller has an error already, and a late open must change nothing. */
     let gaveUp = false;
     let refusal: string | undefined;
+    /** The database is not there, and must not be created. */
+    let gone = false;
     let blockedTimer: ReturnType<typeof setTimeout> | undefined;
 
     const open = (version?: number): void => {
@@ -161,7 +170,9 @@ function openDatabase(factory: IDBFactory, name: string): Promise<IDBPDatabase<W
       request.addEventListener('upgradeneeded', (event) => {
         const transaction = request.transaction!;
         // Opened as it is (the database is gone since), or we gave up while blocked: write nothing.
-        if (version === undefined || gaveUp) {
+        // Nor when it must exist and does not: aborting its creation leaves no database behind.
+        gone = existing && event.oldVersion === 0;
+        if (version === undefined || gaveUp || gone) {
           transaction.abort();
           return;
         }
@@ -191,9 +202,19 @@ function openDatabase(factory: IDBFactory, name: string): Promise<IDBPDatabase<W
         }
         clearTimeout(blockedTimer);
         // After giving up, the promise is settled already and ignores this.
-        reject(
-          refusal === undefined ? error : new SchemaMismatchError(`IndexedDB database "${name}": ${refusal}`),
-        );
+        if (gone) {
+          reject(
+            new StorageLostError(
+              `IndexedDB database "${name}" was deleted or its data cleared while this engine had it open; this engine stopped, and did not create an empty one in its place`,
+            ),
+          );
+        } else {
+          reject(
+            refusal === undefined
+              ? error
+              : new SchemaMismatchError(`IndexedDB database "${name}": ${refusal}`),
+          );
+        }
       });
     };
     open(SCHEMA_VERSION);
@@ -272,6 +293,9 @@ function upgrade(
   const meta: SchemaMeta = { app: 'weft', version: SCHEMA_VERSION };
   // A failed request aborts the upgrade, and the open request reports it.
   transaction.objectStore('meta').put(meta, 'schema');
+  // Which database this is: a connection the browser closed tells, on reopening, this one from
+  // one cleared and made again meanwhile (see `Connection`).
+  if (oldVersion < 1) transaction.objectStore('meta').put(crypto.randomUUID(), 'id');
 }
 
 /**
