@@ -1,5 +1,5 @@
 import type { FailureRecord } from '../engine/failure.ts';
-import type { LeaseRecord } from '../store/types.ts';
+import type { LeaseRecord, StoreStatus } from '../store/types.ts';
 import type { Reply, WorkflowChange } from './api.ts';
 
 /**
@@ -30,6 +30,8 @@ export interface HostNote {
   /** `to: ''` is whoever leads. */
   call?: { id: number; to: string; method: string; args: unknown[] };
   answer?: { id: number; to: string; reply: Reply<unknown> };
+  /** The leader's store ran out of space, or has it again: the other hosts' writes wait on it. */
+  storage?: Exclude<StoreStatus, { state: 'lost' }>;
 }
 
 export type BusNote = WakeNote | HostNote;

@@ -1,7 +1,7 @@
 import { defined } from '../engine/defined.ts';
 import type { WorkflowFunction } from '../engine/index.ts';
 import type { EngineApi } from '../protocol/api.ts';
-import { ENGINE_LEASE } from '../store/types.ts';
+import { ENGINE_LEASE, type StoreStatus } from '../store/types.ts';
 import { localBus } from './bus.ts';
 import { realClock } from './clock.ts';
 import { installDeterminism } from './determinism.ts';
@@ -44,6 +44,7 @@ export class Host {
   /** Undoes `start`'s subscriptions (to the bus, to the store's reloads). */
   #unsubscribe: (() => void)[] = [];
   readonly #settleListeners = new Set<() => void>();
+  readonly #storageListeners = new Set<(status: StoreStatus) => void>();
 
   constructor(options: HostOptions) {
     installDeterminism();
@@ -63,6 +64,10 @@ export class Host {
         for (const listener of this.#settleListeners) listener();
       },
       payloadLimit: options.payloadLimit ?? DEFAULT_PAYLOAD_LIMIT,
+      reportStorage: (status: StoreStatus) => {
+        for (const listener of this.#storageListeners) listener(status);
+      },
+      storageTrouble: undefined,
       workflows,
       activityFunctions: new Map(functionsOf(options.activities ?? {})),
       machineBase: {
@@ -98,6 +103,12 @@ export class Host {
     const h = this.#h;
     this.#unsubscribe = [
       h.bus.subscribe((note) => h.peers.onNote(note)),
+      h.store.onStatus?.((status) => {
+        h.storageTrouble = status.state === 'ok' ? undefined : status;
+        h.reportStorage(status);
+        // The other hosts' writes go to this one's store while it leads: they wait on it too.
+        if (status.state !== 'lost' && h.leadership.lease) h.bus.publish({ from: h.hostId, storage: status });
+      }) ?? (() => undefined),
       h.store.onReload(() => {
         // Writes this host acted on were lost: nothing cached can be trusted. If the lease went
         // with them, another host leads now; otherwise look at the store again.
@@ -174,6 +185,18 @@ export class Host {
   onSettle(listener: () => void): () => void {
     this.#settleListeners.add(listener);
     return () => this.#settleListeners.delete(listener);
+  }
+
+  /**
+   * Calls `listener` when the storage this host's work is written to changes health (see
+   * `StoreStatus`): its own store's `full`, `ok` and `lost`, and, while another host leads, the
+   * leader's `full` and `ok` (the calls this host forwards wait on the leader's writes).
+   * `startWorker` tells the pages; an in-process engine may listen here.
+   * @returns a function that removes the listener
+   */
+  onStorage(listener: (status: StoreStatus) => void): () => void {
+    this.#storageListeners.add(listener);
+    return () => this.#storageListeners.delete(listener);
   }
 
   /**

@@ -90,12 +90,6 @@ export function startWorker(options: StartWorkerOptions): Promise<Host> {
           tell({ weftVersionChange: newVersion });
         },
       }));
-    // Out of space, back, or gone: the pages hear of it; gone, the engine stops.
-    store.onStatus?.((status) => {
-      trouble = status.state === 'ok' ? undefined : status;
-      if (status.state === 'lost') stop();
-      tell({ weftStorage: status satisfies StorageStatus });
-    });
     // Workers, tabs and service workers on one database wake each other through a BroadcastChannel.
     const bus =
       options.bus ?? (typeof BroadcastChannel === 'undefined' ? undefined : broadcastBus(databaseName));
@@ -114,6 +108,13 @@ export function startWorker(options: StartWorkerOptions): Promise<Host> {
         taskQueues: options.taskQueues ?? (options.taskQueue === undefined ? undefined : [options.taskQueue]),
         bus,
       }),
+    });
+    // Out of space, back, or gone (here, or at the leader's): the pages hear of it; gone, the
+    // engine stops.
+    host.onStorage((status) => {
+      trouble = status.state === 'ok' ? undefined : status;
+      if (status.state === 'lost') stop();
+      tell({ weftStorage: status satisfies StorageStatus });
     });
     await host.start();
     return host;

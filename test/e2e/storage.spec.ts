@@ -158,6 +158,42 @@ test('storage full mid-run: the flush aborts whole, the page hears it, nothing i
   expect(await storedWorkflowIds(page, db)).toEqual(['before', 'during']);
 });
 
+test('storage full at the leader: another tab’s page hears it too, and its call completes once space is back', async ({
+  context,
+}, testInfo) => {
+  const db = dbName(testInfo);
+  // Tab 1 leads (it opened first and answered a start); only its worker can be made to refuse.
+  const tab1 = await context.newPage();
+  await openPlayground(tab1, db, '&faults=1');
+  await start(tab1, 'first');
+  const tab2 = await context.newPage();
+  await openPlayground(tab2, db);
+  expect(await result(tab2, 'first')).toMatchObject({ item: 'first' });
+  await recordStorageEvents(tab1);
+  await recordStorageEvents(tab2);
+
+  await setQuotaFault(tab1, db, true);
+  // Tab 2's start goes to the leader, whose flush is refused: it waits, and tab 2 hears why.
+  await tab2.evaluate(() => {
+    const w = window as unknown as { started?: string };
+    void window.weft.client.workflow
+      .start('order', { workflowId: 'from-tab-2', args: [{ item: 'from-tab-2', delayMs: 0 }] })
+      .then(() => {
+        w.started = 'yes';
+      });
+  });
+  await expect.poll(() => storageEvents(tab2)).toEqual(['full']);
+  await expect(tab2.locator('#storage')).toContainText('Storage is full');
+  expect(await storageEvents(tab1)).toEqual(['full']);
+  expect(await tab2.evaluate(() => (window as unknown as { started?: string }).started)).toBeUndefined();
+
+  await setQuotaFault(tab1, db, false);
+  await expect.poll(() => storageEvents(tab2)).toEqual(['full', 'ok']);
+  await tab2.waitForFunction(() => (window as unknown as { started?: string }).started === 'yes');
+  expect(await result(tab2, 'from-tab-2')).toMatchObject({ item: 'from-tab-2' });
+  expect(await effectCounts(tab2, 'from-tab-2')).toEqual({ reserve: 1, ship: 1 });
+});
+
 /** How a call settles in the page, as `name: message`, or 'answered'. */
 function callError(page: Page, call: 'list' | 'start'): Promise<string> {
   return page.evaluate(async (call) => {

@@ -85,6 +85,7 @@ export class Leadership {
       () => false,
     );
     this.#hold(lease);
+    h.peers.leaderStorage(undefined);
     h.peers.resendCalls();
     void this.scan();
     // Not at once: the first moments of a leader are for the work that waited for it.
@@ -125,6 +126,7 @@ export class Leadership {
     if (!newLeader) return;
     h.options.whenHostGone?.(lease.holder).then(() => h.peers.gone(lease.holder));
     h.bus.publish({ from: h.hostId, serves: h.taskQueues });
+    h.peers.leaderStorage(undefined);
     h.peers.resendCalls();
   }
 

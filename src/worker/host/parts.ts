@@ -1,5 +1,5 @@
 import type { MachineInit, WorkflowFunction } from '../../engine/index.ts';
-import type { Store } from '../../store/types.ts';
+import type { Store, StoreStatus } from '../../store/types.ts';
 import type { WakeBus } from '../bus.ts';
 import type { Clock } from '../clock.ts';
 import type { Activities } from './activities.ts';
@@ -35,6 +35,10 @@ export interface HostParts {
   readonly machineBase: Omit<MachineInit, 'workflowId' | 'runId'>;
   /** Set by `shutdown`: nothing new starts. */
   stopped: boolean;
+  /** Tells whoever watches (`Host.onStorage`) how the storage this host's writes go to is. */
+  reportStorage(status: StoreStatus): void;
+  /** This host's own store's trouble, while it lasts: out of space (or gone). */
+  storageTrouble: StoreStatus | undefined;
   /** The lease: electing, leading, renewing, following, stepping down. */
   readonly leadership: Leadership;
   /** The other hosts of the database: notes, calls between hosts, who runs which queue. */

@@ -1,5 +1,5 @@
 import type { Reply } from '../../protocol/api.ts';
-import type { BusNote } from '../../protocol/notes.ts';
+import type { BusNote, HostNote } from '../../protocol/notes.ts';
 import { isForwarded } from './client-calls.ts';
 import type { HostParts } from './parts.ts';
 import { reply } from './support.ts';
@@ -41,6 +41,8 @@ export class Peers {
    * other host serves its queue, until a message from them shows they are back.
    */
   readonly #unresponsive = new Set<string>();
+  /** The leader said its store is out of space, and this host passed it on. */
+  #leaderFull = false;
 
   constructor(private readonly h: HostParts) {}
 
@@ -84,14 +86,21 @@ export class Peers {
       h.wakeups.tell(note.changes);
       return;
     }
-    const { lease, serves, gone, call, answer } = note;
+    const { lease, serves, gone, call, answer, storage } = note;
     if (lease) h.leadership.heard(lease);
     const leading = h.leadership.lease;
+    if (storage && !leading && note.from === h.leadership.leader) this.leaderStorage(storage);
     if (serves && leading) {
       const known = this.executors.get(note.from);
       this.executors.set(note.from, serves);
-      // A newcomer learns who leads; work waiting for its queues can run now.
-      h.bus.publish({ from: h.hostId, lease: leading });
+      // A newcomer learns who leads, and whether its writes wait for space; work waiting for its
+      // queues can run now.
+      const trouble = h.storageTrouble;
+      h.bus.publish({
+        from: h.hostId,
+        lease: leading,
+        ...(trouble?.state === 'full' && { storage: trouble }),
+      });
       if (!known) {
         h.options.whenHostGone?.(note.from).then(() => this.gone(note.from));
         void h.leadership.scan();
@@ -111,6 +120,17 @@ export class Peers {
         pending.resolve(answer.reply);
       }
     }
+  }
+
+  /**
+   * What the leader says of its store (undefined: another host leads now), passed on to this
+   * host's listeners: the writes forwarded to the leader wait when it is out of space.
+   */
+  leaderStorage(status: HostNote['storage']): void {
+    const full = status?.state === 'full';
+    if (full === this.#leaderFull) return;
+    this.#leaderFull = full;
+    this.h.reportStorage(status?.state === 'full' ? status : { state: 'ok' });
   }
 
   /** Another host stopped: calls to it fail (their work is done again), and a leader is elected. */
