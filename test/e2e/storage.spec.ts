@@ -5,7 +5,8 @@
  * another tab, is closed by the browser (chrome://indexeddb-internals's "Force close", and the
  * DevTools protocol's `Storage.clearDataForOrigin`), and the page asks to persist its storage.
  */
-import { type BrowserContext, expect, type Page, type TestInfo, test } from '@playwright/test';
+import { type BrowserContext, chromium, expect, type Page, type TestInfo, test } from '@playwright/test';
+import { chromiumLaunchOptions } from '../../browser.mjs';
 import type {} from '../../demo/page-api.ts';
 import type { StorageStatus } from '../../src/client/index.ts';
 
@@ -329,4 +330,74 @@ test('the site’s storage cleared by the browser (DevTools Storage.clearDataFor
   expect(await callError(page, 'list')).toMatch(/^StorageLostError: .*(deleted|cleared)/);
   await until(page, due + 1_000);
   expect(await databaseNames(page)).not.toContain(db);
+});
+
+// ---- persistence: navigator.storage.persist() asked, and the answer reported ----------------------
+
+/** Counts the page's calls of `navigator.storage.persist()` (each still goes to the browser). */
+async function countPersistCalls(context: BrowserContext): Promise<void> {
+  await context.addInitScript(() => {
+    const storage = navigator.storage;
+    const persist = storage.persist.bind(storage);
+    const w = window as unknown as { persistCalls: number };
+    w.persistCalls = 0;
+    storage.persist = () => {
+      w.persistCalls++;
+      return persist();
+    };
+  });
+}
+
+/** What the page's client says of durability, whether the page asked, and what the browser says. */
+function durability(page: Page) {
+  return page.evaluate(async () => ({
+    durable: await window.weft.client.durable,
+    asked: (window as unknown as { persistCalls: number }).persistCalls,
+    persisted: await navigator.storage.persisted(),
+  }));
+}
+
+test('an ephemeral context (Playwright’s default, an incognito profile): persistence is asked for, refused, and the page is told the data is not durable', async ({
+  page,
+  context,
+}, testInfo) => {
+  await countPersistCalls(context);
+  await openPlayground(page, dbName(testInfo));
+  expect(await durability(page)).toEqual({ durable: false, asked: 1, persisted: false });
+});
+
+test('a profile on disk: refused without the permission, granted with it, and the page is told each', async ({
+  baseURL,
+}, testInfo) => {
+  const launch = async (name: string) => {
+    const context = await chromium.launchPersistentContext(testInfo.outputPath(name), {
+      ...chromiumLaunchOptions(),
+      ...(baseURL !== undefined && { baseURL }),
+    });
+    await countPersistCalls(context);
+    return context;
+  };
+  const refused = await launch('profile-refused');
+  try {
+    const page = refused.pages()[0] ?? (await refused.newPage());
+    await openPlayground(page, dbName(testInfo));
+    expect(await durability(page)).toEqual({ durable: false, asked: 1, persisted: false });
+  } finally {
+    await refused.close();
+  }
+
+  const granted = await launch('profile-granted');
+  try {
+    const page = granted.pages()[0] ?? (await granted.newPage());
+    await page.goto('/test/e2e/pages/blank.html');
+    const cdp = await granted.newCDPSession(page);
+    await cdp.send('Browser.grantPermissions', {
+      origin: new URL(page.url()).origin,
+      permissions: ['durableStorage'],
+    });
+    await openPlayground(page, dbName(testInfo));
+    expect(await durability(page)).toEqual({ durable: true, asked: 1, persisted: true });
+  } finally {
+    await granted.close();
+  }
 });
