@@ -55,6 +55,12 @@ export interface ChildState {
   cancellationType: ChildWorkflowCancellationType;
   command: Command;
   scope: CancellationScope;
+  /**
+   * The scope of the code that last asked for the result: its continuation runs there, not in
+   * `scope`, which may be cancelled while that code is not (the scope that started the child
+   * has often returned by then).
+   */
+  resume?: CancellationScope;
   /** Set once the child has started. */
   runId?: string;
   cancelSent: boolean;
@@ -198,7 +204,10 @@ export class Children {
       requested.catch(() => undefined);
       if (child.cancellationType === 'WAIT_CANCELLATION_REQUESTED') {
         requested.then(
-          () => child.result.reject(this.#childFailure(child, failure)),
+          () => {
+            this.#core.enter(child.resume ?? child.scope);
+            child.result.reject(this.#childFailure(child, failure));
+          },
           () => undefined,
         );
       }
@@ -230,7 +239,10 @@ export class Children {
       const handle: ChildWorkflowHandle = {
         workflowId: child.workflowId,
         firstExecutionRunId: resolution.succeeded.runId,
-        result: () => child.result.promise,
+        result: () => {
+          child.resume = CancellationScope.current();
+          return child.result.promise;
+        },
         signal: (def, ...args) =>
           this.#external.signal(
             child.workflowId,
@@ -270,7 +282,7 @@ export class Children {
   resolve(job: JobOf<'ResolveChildWorkflowExecution'>): void {
     const child = take(this.pending, job.seq);
     if (!child) return;
-    this.#core.enter(child.scope);
+    this.#core.enter(child.resume ?? child.scope);
     // A missing retry state (always, for a cancellation) is #childFailure's default.
     if (job.failure)
       child.result.reject(this.#childFailure(child, fromFailureRecord(job.failure), job.retryState));
