@@ -1,5 +1,13 @@
+/**
+ * Bugs the crash fuzzer (`npm run fuzz`) found, each reproduced on its own, small and
+ * deterministic: each test failed before its fix.
+ */
+import { IDBFactory } from 'fake-indexeddb';
 import { describe, expect, it } from 'vitest';
-import { createEngine } from '../../src/index.ts';
+import { createEngine, indexedDbStore, memoryStore } from '../../src/index.ts';
+import { LeaseLostError } from '../../src/store/errors.ts';
+import { faultyStore } from '../../src/store/faulty.ts';
+import { localBus } from '../../src/worker/bus.ts';
 import {
   CancellationScope,
   type ChildWorkflowCancellationType,
@@ -54,4 +62,63 @@ describe('a child cancelled through its scope', () => {
       await engine.shutdown();
     },
   );
+});
+
+describe('a host that opened the database before another wrote to it', () => {
+  it('answers an error only once what it saw is durable: it follows, and the leader answers', async () => {
+    const factory = new IDBFactory();
+    // Both connections load the database while it is empty.
+    const storeA = await indexedDbStore({ name: 'stale', indexedDB: factory });
+    const storeB = await indexedDbStore({ name: 'stale', indexedDB: factory });
+    const bus = localBus(storeA);
+    const a = await createEngine({ workflows: scopeWorkflows, store: storeA, identity: 'a', bus });
+    await a.client.workflow.start('blocker', { workflowId: 'known' });
+    // B's view is from before the start: it believes it may lead, until its first flush fails.
+    const b = await createEngine({ workflows: scopeWorkflows, store: storeB, identity: 'b', bus });
+    expect((await b.client.workflow.getHandle('known').describe()).status).toBe('RUNNING');
+    await b.client.workflow.getHandle('known').signal(release);
+    expect(await b.client.workflow.getHandle('known').result()).toBe('released');
+    await b.shutdown();
+    await a.shutdown();
+  });
+});
+
+describe('a call forwarded to a leader that loses its lease while it answers', () => {
+  it('is answered by the next leader; the client never sees LeaseLostError', async () => {
+    const shared = memoryStore();
+    let asked: () => void = () => undefined;
+    const leaderAsked = new Promise<void>((resolve) => {
+      asked = resolve;
+    });
+    let loseLease = false;
+    let watching = false;
+    let found = false;
+    // The leader's store: says when the forwarded result() has looked the run up and is about
+    // to wait for it to close, and refuses one write as if another host had taken the lease.
+    const storeA = faultyStore(shared, {
+      before: (op) => {
+        if (watching && op.name === 'executions.open') found = true;
+        // result() reads the run again by its run ID once it waits for the close.
+        else if (found && op.name === 'executions.get') asked();
+        if (op.name === 'write' && loseLease) {
+          loseLease = false;
+          throw new LeaseLostError('the lease moved on');
+        }
+      },
+    });
+    const bus = localBus(shared);
+    const a = await createEngine({ workflows: scopeWorkflows, store: storeA, identity: 'a', bus });
+    const b = await createEngine({ workflows: scopeWorkflows, store: shared, identity: 'b', bus });
+    await a.client.workflow.start('blocker', { workflowId: 'held' });
+    watching = true;
+    const result = b.client.workflow.getHandle('held').result();
+    await leaderAsked;
+    loseLease = true;
+    // This write is refused: the leader steps down (waking the result call it was answering),
+    // leads again, and the signal goes through.
+    await a.client.workflow.getHandle('held').signal(release);
+    expect(await result).toBe('released');
+    await b.shutdown();
+    await a.shutdown();
+  });
 });

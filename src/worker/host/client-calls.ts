@@ -385,9 +385,11 @@ export class ClientCalls {
           args[at] = crypto.randomUUID();
         }
         for (let attempt = 1; ; attempt++) {
-          if (!this.h.leadership.lease) return this.h.peers.call('', method, args);
-          const answer = await this.local(method, args);
-          // The lease was lost meanwhile (another host wrote): the leader answers instead.
+          const answer = this.h.leadership.lease
+            ? await this.local(method, args)
+            : await this.h.peers.call('', method, args);
+          // The lease was lost meanwhile (another host wrote), here or by the leader that was
+          // answering: the (next) leader answers instead.
           const lost = 'error' in answer && /^(LeaseLost|StoreConflict)Error$/.test(answer.error.name);
           if (!lost || attempt >= CONFLICT_ATTEMPTS) return answer;
           await this.h.leadership.electing;
@@ -410,17 +412,26 @@ export class ClientCalls {
           throw new InvalidArgumentError('A request ID must be a string');
         if (!forwarded) args = args.slice(0, at);
       }
-      // The starts are told whether the call was forwarded (a resend may be among those).
-      const value =
-        method === 'start'
-          ? await this.startWorkflow(args[0] as string, args[1] as WorkflowStartOptions, forwarded)
-          : method === 'signalWithStart'
-            ? await this.signalWithStart(
-                args[0] as string,
-                args[1] as WorkflowSignalWithStartOptions,
-                forwarded,
-              )
-            : await host[method]!(...args);
+      let value: unknown;
+      try {
+        // The starts are told whether the call was forwarded (a resend may be among those).
+        value =
+          method === 'start'
+            ? await this.startWorkflow(args[0] as string, args[1] as WorkflowStartOptions, forwarded)
+            : method === 'signalWithStart'
+              ? await this.signalWithStart(
+                  args[0] as string,
+                  args[1] as WorkflowSignalWithStartOptions,
+                  forwarded,
+                )
+              : await host[method]!(...args);
+      } catch (error) {
+        // A refusal is an answer too: it may come from a view of the database that a lost
+        // flush takes back (a host that believed it led, on a view from before another's
+        // writes). Told once that view is durable; if it is not, the conflict is the answer.
+        await this.h.store.flushed();
+        throw error;
+      }
       // A read may see writes not yet durable: it answers once they are, so a client is
       // never told of a state a crash could take back.
       if (FORWARDED.indexOf(method) >= FIRST_READ) await this.h.store.flushed();
