@@ -5,6 +5,7 @@
 import { IDBFactory } from 'fake-indexeddb';
 import { describe, expect, it } from 'vitest';
 import { createEngine, indexedDbStore, memoryStore } from '../../src/index.ts';
+import type { BusNote } from '../../src/protocol/notes.ts';
 import { LeaseLostError } from '../../src/store/errors.ts';
 import { faultyStore } from '../../src/store/faulty.ts';
 import { localBus } from '../../src/worker/bus.ts';
@@ -120,5 +121,41 @@ describe('a call forwarded to a leader that loses its lease while it answers', (
     expect(await result).toBe('released');
     await b.shutdown();
     await a.shutdown();
+  });
+});
+
+describe('two hosts that both believe they lead, for a moment, and a follower', () => {
+  it('the follower hears both: the three exchange a few notes, not a storm', async () => {
+    const factory = new IDBFactory();
+    const storeA = await indexedDbStore({ name: 'two-leaders', indexedDB: factory });
+    // B loads the database before A wrote its lease: it will take the lease too, in memory.
+    const storeB = await indexedDbStore({ name: 'two-leaders', indexedDB: factory });
+    // As a BroadcastChannel: each note is a task of its own, never delivered to its sender.
+    const listeners = new Set<(note: BusNote) => void>();
+    let notes = 0;
+    const bus = {
+      publish: (note: BusNote) => {
+        notes++;
+        setImmediate(() => {
+          for (const listener of listeners) listener(note);
+        });
+      },
+      subscribe: (listener: (note: BusNote) => void) => {
+        listeners.add(listener);
+        return () => listeners.delete(listener);
+      },
+    };
+    const a = await createEngine({ workflows: scopeWorkflows, store: storeA, identity: 'a', bus });
+    await storeA.flushed();
+    const storeC = await indexedDbStore({ name: 'two-leaders', indexedDB: factory });
+    const b = await createEngine({ workflows: scopeWorkflows, store: storeB, identity: 'b', bus });
+    const c = await createEngine({ workflows: scopeWorkflows, store: storeC, identity: 'c', bus });
+    // B's lease cannot become durable (A's came first): B finds out at its flush, and follows.
+    await storeB.flushed().catch(() => undefined);
+    const handle = await c.client.workflow.start('blocker', { workflowId: 'x' });
+    await handle.signal(release);
+    expect(await handle.result()).toBe('released');
+    expect(notes).toBeLessThan(40);
+    await Promise.all([a.shutdown(), b.shutdown(), c.shutdown()]);
   });
 });

@@ -93,15 +93,17 @@ export class Peers {
     if (serves && leading) {
       const known = this.executors.get(note.from);
       this.executors.set(note.from, serves);
-      // A newcomer learns who leads, and whether its writes wait for space; work waiting for its
-      // queues can run now.
-      const trouble = h.storageTrouble;
-      h.bus.publish({
-        from: h.hostId,
-        lease: leading,
-        ...(trouble?.state === 'full' && { storage: trouble }),
-      });
       if (!known) {
+        // A newcomer learns who leads, and whether its writes wait for space; work waiting for
+        // its queues can run now. (Not a host known already: while two hosts believe they lead,
+        // for the moment before one's flush fails, a follower turns to whichever spoke last, and
+        // answering each of its offers again would keep the three talking until then.)
+        const trouble = h.storageTrouble;
+        h.bus.publish({
+          from: h.hostId,
+          lease: leading,
+          ...(trouble?.state === 'full' && { storage: trouble }),
+        });
         h.options.whenHostGone?.(note.from).then(() => this.gone(note.from));
         void h.leadership.scan();
       }
