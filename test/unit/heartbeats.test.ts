@@ -230,7 +230,8 @@ describe('heartbeat timeout', () => {
         },
       },
     });
-    const options = { startToCloseTimeout: '1 minute', heartbeatTimeout: 100, taskQueue: 'other' };
+    // Beats every 20 ms against a second: a loaded machine's stalls must not time it out.
+    const options = { startToCloseTimeout: '1 minute', heartbeatTimeout: 1_000, taskQueue: 'other' };
     expect(
       await a.client.workflow.execute('calls', {
         workflowId: 'hb-4',
@@ -415,7 +416,8 @@ describe('cancellation and late completions', () => {
   async function cancelWhileRunning(client: Engine['client'], workflowId: string, taskQueue?: string) {
     const handle = await client.workflow.start('cancels', {
       workflowId,
-      args: [{ startToCloseTimeout: '1 minute', heartbeatTimeout: 200, ...(taskQueue && { taskQueue }) }],
+      // A second: the attempt must be cancelled, not timed out by a loaded machine's stall.
+      args: [{ startToCloseTimeout: '1 minute', heartbeatTimeout: 1_000, ...(taskQueue && { taskQueue }) }],
     });
     return handle;
   }
