@@ -471,9 +471,17 @@ async function renderDetails(): Promise<void> {
   const handle = client.workflow.getHandle(selected);
   let description: WorkflowDescription;
   let events: HistoryEvent[];
+  /** Why the history is not shown (a quarantined run's is refused as corrupt). */
+  let unreadable = '';
   try {
     description = await handle.describe();
-    events = (await handle.fetchHistory()).events;
+    events = await handle.fetchHistory().then(
+      (history) => history.events,
+      (error: unknown) => {
+        unreadable = describeError(error);
+        return [];
+      },
+    );
   } catch (error) {
     formsFor = undefined;
     panel.replaceChildren(h('p', { class: 'muted' }, describeError(error)));
@@ -561,8 +569,9 @@ async function renderDetails(): Promise<void> {
   detailsBody.replaceChildren(
     ...(state ? [h('pre', { 'data-testid': 'query' }, `${queryName} query: ${state}`)] : []),
     ...(outcome ? [h('pre', { 'data-testid': 'outcome' }, outcome)] : []),
-    h('h2', {}, `History (${events.length} events)`),
-    renderHistory(events),
+    ...(unreadable
+      ? [h('h2', {}, 'History'), h('pre', { class: 'blocked', 'data-testid': 'history-error' }, unreadable)]
+      : [h('h2', {}, `History (${events.length} events)`), renderHistory(events)]),
   );
 }
 
@@ -723,7 +732,7 @@ const page: WeftPage = {
   db,
   variant,
   effects: () => readEffects(db),
-  restartWorker: () => restartWorker(),
+  restartWorker: (meanwhile) => restartWorker(meanwhile),
   select,
   errors: {
     WorkflowFailedError,

@@ -14,8 +14,11 @@ export interface WeftPage {
   variant: string;
   /** Every activity side effect recorded so far in this database's effects database. */
   effects(): Promise<EffectRecord[]>;
-  /** Kills the worker and connects to a fresh one (same database): nothing is lost. */
-  restartWorker(): Promise<void>;
+  /**
+   * Kills the worker and connects to a fresh one (same database): nothing is lost. `meanwhile`
+   * runs in between, with no engine on the database (the e2e tests damage records there).
+   */
+  restartWorker(meanwhile?: () => Promise<void>): Promise<void>;
   /** The client's error classes, for `instanceof` checks in the page. */
   errors: {
     WorkflowFailedError: typeof errors.WorkflowFailedError;

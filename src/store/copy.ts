@@ -35,7 +35,14 @@ function copyObject(value: object, depth: number): unknown {
   const proto = Object.getPrototypeOf(value) as unknown;
   if (proto !== Object.prototype && proto !== null) throw SLOW_PATH;
   const out: Record<string, unknown> = {};
-  for (const key in value) out[key] = copyValue((value as Record<string, unknown>)[key], depth);
+  for (const key in value) {
+    const v = copyValue((value as Record<string, unknown>)[key], depth);
+    // A `__proto__` key (JSON.parse makes one, a foreign record may hold one) stays a key, as
+    // structured cloning keeps it: assigned, it would set the copy's prototype instead.
+    if (key === '__proto__')
+      Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
+    else out[key] = v;
+  }
   return out;
 }
 

@@ -38,6 +38,7 @@ export {
 export {
   completeWorkflowTask,
   failWorkflowTask,
+  quarantineRun,
   type TaskCommit,
   timeOutWorkflowTask,
 } from './service/task.ts';

@@ -4,6 +4,7 @@
  */
 
 import type { HistoryEvent } from '../../engine/events.ts';
+import { CorruptRecordError } from '../../engine/failure.ts';
 import { copy } from '../copy.ts';
 import type { Backing } from '../mirror.ts';
 import { matchesFilter } from '../tables.ts';
@@ -289,19 +290,40 @@ export function idbBacking(conn: Connection, name: string): Backing {
         history.getAll(IDBKeyRange.bound([runId, fromEventId], [runId, Infinity])),
         packs.index('runs').getAll(runId),
       ]);
-      /** The events read, in order: each once, none before `fromEventId`. */
+      /** The events read, in order, none before `fromEventId`. */
       const events: HistoryEvent[] = [];
       let last = fromEventId - 1;
-      const add = (chunk: HistoryEvent[] = []): void => {
-        for (const event of chunk) {
-          if (event.eventId <= last) continue;
-          events.push(event);
-          last = event.eventId;
+      // What the stores hold was written by weft, each event once, in order; anything else (a
+      // record of another shape, an event twice, a gap) is refused, never skipped over or
+      // dereferenced: the run it belongs to is quarantined (see the host's `integrity.ts`).
+      const corrupt = (what: string): never => {
+        throw new CorruptRecordError(`run ${runId}: ${what}`);
+      };
+      const add = (chunk: unknown, where: string): void => {
+        if (!Array.isArray(chunk)) corrupt(`${where} holds no list of events`);
+        for (const event of chunk as unknown[]) {
+          const eventId = (event as { eventId?: unknown } | null)?.eventId;
+          if (typeof eventId !== 'number') corrupt(`${where} holds an event without an event ID`);
+          if ((eventId as number) < fromEventId) continue;
+          if (eventId !== last + 1) {
+            corrupt(
+              (eventId as number) <= last
+                ? `event ${eventId} is stored twice`
+                : `the stored history skips from event ${last} to ${eventId}`,
+            );
+          }
+          events.push(event as HistoryEvent);
+          last = eventId as number;
         }
       };
-      add(before?.value.events);
-      for (const chunk of rest) add(chunk.events);
-      for (const pack of runPacks) add(pack.chunks.find((c) => c.runId === runId)?.events);
+      if (before) add((before.value as Partial<HistoryChunk>).events, 'a history chunk');
+      for (const chunk of rest) add((chunk as Partial<HistoryChunk>).events, 'a history chunk');
+      for (const pack of runPacks) {
+        const chunks = (pack as Partial<Pack>).chunks;
+        if (!Array.isArray(chunks)) corrupt('a pack of its history holds no chunks');
+        const chunk = (chunks as unknown[]).find((c) => (c as Partial<HistoryChunk> | null)?.runId === runId);
+        if (chunk !== undefined) add((chunk as Partial<HistoryChunk>).events, 'a pack of its history');
+      }
       return events;
     },
     commit(batch) {

@@ -192,12 +192,26 @@ function dropRun(tx: IDBTransaction, runId: string): void {
   request.addEventListener('success', () => {
     const cursor = request.result;
     if (cursor === null) return;
-    const pack = cursor.value as Pack;
-    const runs = pack.runs.filter((r) => r !== runId);
-    if (runs.length === 0) cursor.delete();
-    else cursor.update({ runs, chunks: pack.chunks.filter((c) => c.runId !== runId) } satisfies Pack);
+    const pack: unknown = cursor.value;
+    // A pack weft did not write is left as it is: a fold never fails on it (the run it names is
+    // quarantined when its history is read).
+    if (isPack(pack)) {
+      const runs = pack.runs.filter((r) => r !== runId);
+      if (runs.length === 0) cursor.delete();
+      else cursor.update({ runs, chunks: pack.chunks.filter((c) => c.runId !== runId) } satisfies Pack);
+    }
     cursor.continue();
   });
+}
+
+/** Whether `value` has a pack's shape: runs, and chunks each with a run ID and events. */
+function isPack(value: unknown): value is Pack {
+  const pack = value as Partial<Pack> | null;
+  return (
+    Array.isArray(pack?.runs) &&
+    Array.isArray(pack.chunks) &&
+    pack.chunks.every((c) => typeof c?.runId === 'string' && Array.isArray(c.events))
+  );
 }
 
 /**
@@ -207,16 +221,19 @@ function dropRun(tx: IDBTransaction, runId: string): void {
  */
 function consolidateRun(tx: IDBTransaction, runId: string, last: number): void {
   const events: HistoryEvent[] = [];
+  const merged = (): void => {
+    const first = events[0];
+    if (first)
+      tx.objectStore('history').put({ runId, firstEventId: first.eventId, events } satisfies HistoryChunk);
+  };
   const request = tx.objectStore('packs').index('runs').openCursor(IDBKeyRange.only(runId));
   request.addEventListener('success', () => {
     const cursor = request.result;
-    if (cursor === null || (cursor.primaryKey as number) > last) {
-      const first = events[0];
-      if (first)
-        tx.objectStore('history').put({ runId, firstEventId: first.eventId, events } satisfies HistoryChunk);
-      return;
-    }
-    const pack = cursor.value as Pack;
+    if (cursor === null || (cursor.primaryKey as number) > last) return merged();
+    const pack: unknown = cursor.value;
+    // A pack weft did not write ends the merge: it, and the run's packs after it, stay as they
+    // are (its next read finds it, and quarantines the run); a fold never fails on it.
+    if (!isPack(pack)) return merged();
     for (const chunk of pack.chunks) if (chunk.runId === runId) events.push(...chunk.events);
     const runs = pack.runs.filter((r) => r !== runId);
     if (runs.length === 0) cursor.delete();

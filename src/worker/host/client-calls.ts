@@ -1,5 +1,11 @@
 import { defined } from '../../engine/defined.ts';
-import { fromErrorRecord, type HistoryEvent, InvalidArgumentError, msOptional } from '../../engine/index.ts';
+import {
+  CorruptRecordError,
+  fromErrorRecord,
+  type HistoryEvent,
+  InvalidArgumentError,
+  msOptional,
+} from '../../engine/index.ts';
 import type {
   EngineApi,
   Reply,
@@ -12,6 +18,7 @@ import type {
   WorkflowSignalWithStartOptions,
   WorkflowStartOptions,
 } from '../../protocol/api.ts';
+import type { ExecutionRecord, StoreTx } from '../../store/types.ts';
 import {
   deleteRun,
   type RunRequest,
@@ -24,6 +31,7 @@ import {
   terminateWorkflow,
 } from '../service.ts';
 import { decodeToken, describeExecution, encodeToken, outcomeOf, storeFilter } from './describe.ts';
+import { historyProblem } from './integrity.ts';
 import type { HostParts } from './parts.ts';
 import { assertCloneable, assertStorable, leaseLost, mustFind, reply } from './support.ts';
 import { updateFailed } from './wakeups.ts';
@@ -256,7 +264,7 @@ export class ClientCalls {
       this.h.store.read(async (tx) => {
         const exec = await mustFind(tx, workflowId, runId);
         const current = this.h.peers.serves(exec.taskQueue) ? this.h.tasks.current(exec) : undefined;
-        return { exec, current, history: current ? undefined : await tx.history.read(exec.runId) };
+        return { exec, current, history: current ? undefined : await wholeHistory(tx, exec) };
       });
     let { exec, current, history } = await read();
     // As Temporal's server does, a query waits for the run's first workflow task: before it,
@@ -287,7 +295,7 @@ export class ClientCalls {
   }
 
   async history(workflowId: string, runId: string | undefined): Promise<HistoryEvent[]> {
-    return this.h.store.read(async (tx) => tx.history.read((await mustFind(tx, workflowId, runId)).runId));
+    return this.h.store.read(async (tx) => wholeHistory(tx, await mustFind(tx, workflowId, runId)));
   }
 
   /**
@@ -438,4 +446,18 @@ export class ClientCalls {
       return value;
     });
   }
+}
+
+/**
+ * A run's whole history, refused with `CorruptRecordError` when it is not what weft writes: a
+ * client is never handed, nor a query answered from, a damaged history.
+ */
+async function wholeHistory(tx: StoreTx, exec: ExecutionRecord): Promise<HistoryEvent[]> {
+  const events = await tx.history.read(exec.runId);
+  const problem = historyProblem(events, exec.nextEventId);
+  if (problem !== undefined)
+    throw new CorruptRecordError(
+      `The history of '${exec.workflowId}' (run ${exec.runId}) is corrupt: ${problem}`,
+    );
+  return events;
 }

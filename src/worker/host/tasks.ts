@@ -1,4 +1,5 @@
 import {
+  CorruptRecordError,
   failedTaskEvents,
   fromErrorRecord,
   type HistoryEvent,
@@ -10,7 +11,14 @@ import {
 import type { UpdateOutcome } from '../../protocol/notes.ts';
 import { LeaseLostError } from '../../store/errors.ts';
 import type { ExecutionRecord, InboxRecord } from '../../store/types.ts';
-import { completeWorkflowTask, failWorkflowTask, type TaskCommit, timeOutWorkflowTask } from '../service.ts';
+import {
+  completeWorkflowTask,
+  failWorkflowTask,
+  quarantineRun,
+  type TaskCommit,
+  timeOutWorkflowTask,
+} from '../service.ts';
+import { executionProblem, historyProblem, inboxProblem } from './integrity.ts';
 import type { HostParts } from './parts.ts';
 import { CallTimeoutError } from './peers.ts';
 import { assertCloneable, assertStorable, newRunId, nextMacrotask } from './support.ts';
@@ -136,21 +144,33 @@ export class WorkflowTasks {
           const executor = h.peers.serves(exec.taskQueue) ? undefined : h.peers.executorFor(exec.taskQueue);
           // Taken out of the cache now: running an earlier run of the batch may evict it.
           const cached = executor ? undefined : this.#takeCached(exec);
-          const history =
-            cached || (executor && this.#sticky.get(runId) === executor)
-              ? undefined
-              : await tx.history.read(runId);
-          return { exec, inbox, cached, history, executor };
+          // A run whose records are not weft's is quarantined, and the rest of the batch goes on.
+          let problem = executionProblem(exec) ?? inboxProblem(inbox);
+          let history: HistoryEvent[] | undefined;
+          if (problem === undefined && !cached && !(executor && this.#sticky.get(runId) === executor)) {
+            try {
+              history = await tx.history.read(runId);
+              problem = historyProblem(history, exec.nextEventId);
+            } catch (error) {
+              if (!(error instanceof CorruptRecordError)) throw error;
+              problem = error.message;
+            }
+          }
+          return { exec, inbox, cached, history, executor, problem };
         }),
       ),
     );
     // Start activations on an empty microtask queue: no activity continuation can then
     // run between a workflow's microtasks and see the workflow's clock.
     await nextMacrotask();
-    const outcomes: Outcomes = { commits: [], failures: [] };
+    const outcomes: Outcomes = { commits: [], failures: [], quarantined: [] };
     for (const run of loaded) {
       if (!run) continue; // Closed meanwhile.
-      const { exec, inbox, cached, history, executor } = run;
+      const { exec, inbox, cached, history, executor, problem } = run;
+      if (problem !== undefined) {
+        outcomes.quarantined.push({ runId: exec.runId, expected: exec.nextEventId, reason: problem });
+        continue;
+      }
       const time = h.clock.now();
       if (executor) {
         this.#sendTask(executor, { exec, inbox, time, history });
@@ -188,7 +208,7 @@ export class WorkflowTasks {
       .call(executor, 'task', [task], timeout)
       .then(
         async (reply) => {
-          const outcomes: Outcomes = { commits: [], failures: [] };
+          const outcomes: Outcomes = { commits: [], failures: [], quarantined: [] };
           if ('error' in reply) failed(outcomes, exec, time, executor, fromErrorRecord(reply.error));
           else if (!reply.ok) return again();
           else {
@@ -235,9 +255,9 @@ export class WorkflowTasks {
   }
 
   /** Commits the batch's (or one executor's) completed and failed tasks, in one transaction. */
-  async #commit({ commits, failures }: Outcomes): Promise<void> {
+  async #commit({ commits, failures, quarantined }: Outcomes): Promise<void> {
     const { h } = this;
-    if (commits.length === 0 && failures.length === 0) return;
+    if (commits.length === 0 && failures.length === 0 && quarantined.length === 0) return;
     const rejections: UpdateOutcome[] = [];
     try {
       await h.writes.write(
@@ -259,6 +279,11 @@ export class WorkflowTasks {
             if (await failWorkflowTask(tx, f.runId, f.expected, f.events, ctx, fx, f.attempt))
               this.blocked.add(f.runId);
           }
+          for (const q of quarantined) {
+            this.blocked.add(q.runId);
+            if (await quarantineRun(tx, q.runId, q.expected, q.reason, ctx, fx))
+              console.error(`weft: run ${q.runId} quarantined: ${q.reason}`);
+          }
         },
         false,
         rejections,
@@ -274,7 +299,7 @@ export class WorkflowTasks {
         console.error('weft: committing workflow tasks failed; they will be retried', error);
       return;
     }
-    for (const f of failures) this.ready.delete(f.runId);
+    for (const f of [...failures, ...quarantined]) this.ready.delete(f.runId);
   }
 
   /** Runs a workflow task on the cached instance, or on one rebuilt from history; keeps it. */
@@ -366,6 +391,8 @@ export class WorkflowTasks {
 interface Outcomes {
   commits: TaskCommit[];
   failures: { runId: string; expected: number; attempt: number; events: HistoryEvent[] }[];
+  /** Runs whose records are not weft's (see `integrity.ts`), with what is wrong. */
+  quarantined: { runId: string; expected: number; reason: string }[];
 }
 
 function done(outcomes: Outcomes, exec: ExecutionRecord, inbox: InboxRecord[], result: TaskResult): void {

@@ -293,3 +293,30 @@ export async function timeOutWorkflowTask(
   save(tx, exec, fx);
   return true;
 }
+
+/**
+ * Quarantines a run whose records are not what weft writes (see `host/integrity.ts`): it stays
+ * RUNNING, blocked with the reason, and nothing is added to its history (a damaged history is
+ * not built on). Its inbox, tasks and timers stay: once its records are repaired, it runs again.
+ * @returns false when the run moved on meanwhile, or was already quarantined for this reason.
+ */
+export async function quarantineRun(
+  tx: StoreTx,
+  runId: string,
+  expectedNextEventId: number,
+  reason: string,
+  ctx: ServiceContext,
+  fx: Effects,
+): Promise<boolean> {
+  const exec = await tx.executions.get(runId);
+  if (!exec || !isOpen(exec) || exec.nextEventId !== expectedNextEventId) return false;
+  const message = `Corrupt records: ${reason}. The run is quarantined: it goes no further until they are repaired (or it is terminated)`;
+  if (exec.blocked?.reason === message) return false;
+  exec.blocked = {
+    reason: message,
+    failure: { name: 'CorruptRecordError', message },
+    since: exec.blocked?.since ?? ctx.now,
+  };
+  save(tx, exec, fx);
+  return true;
+}
