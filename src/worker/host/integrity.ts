@@ -86,11 +86,19 @@ const REQUIRED: Partial<Record<EventType, Record<string, Field>>> = {
   WorkflowExecutionContinuedAsNew: { newExecutionRunId: 'string', workflowType: 'string', input: 'array' },
 };
 
-/** A plain object (as IndexedDB hands records out) without a `__proto__` key of its own. */
+/** The same, as lists, looked up once per event: a history may be 50,000 events long. */
+const REQUIRED_FIELDS: ReadonlyMap<string, [string, Field][]> = new Map(
+  Object.entries(REQUIRED).map(([type, fields]) => [type, Object.entries(fields)]),
+);
+
+/**
+ * An object as IndexedDB hands records out (structured cloning makes plain ones) without a
+ * `__proto__` key of its own.
+ */
 function isPlainRecord(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const proto: unknown = Object.getPrototypeOf(value);
-  return (proto === Object.prototype || proto === null) && !Object.hasOwn(value, '__proto__');
+  return (
+    typeof value === 'object' && value !== null && !Array.isArray(value) && !Object.hasOwn(value, '__proto__')
+  );
 }
 
 function hasType(value: unknown, field: Field): boolean {
@@ -106,28 +114,34 @@ function hasType(value: unknown, field: Field): boolean {
  */
 export function historyProblem(events: HistoryEvent[], nextEventId: number): string | undefined {
   for (let i = 0; i < events.length; i++) {
-    const event: unknown = events[i];
-    const at = `event ${i + 1}`;
-    if (!isPlainRecord(event))
-      return `${at} is not a record weft writes${hasProtoKey(event) ? ' (a __proto__ key)' : ''}`;
-    const { eventId, eventType, eventTime, attributes } = event;
-    if (eventId !== i + 1) {
-      return typeof eventId === 'number' && eventId <= i
-        ? `event ${eventId} appears twice (again after event ${i})`
-        : `the history skips from event ${i} to ${String(eventId)}`;
-    }
-    if (typeof eventType !== 'string' || !EVENT_TYPE_SET.has(eventType))
-      return `${at} has an unknown event type ${JSON.stringify(eventType) ?? 'undefined'}`;
-    if (typeof eventTime !== 'number' || !Number.isFinite(eventTime))
-      return `${at} (${eventType}) has no event time`;
-    if (!isPlainRecord(attributes))
-      return `${at} (${eventType}) has ${hasProtoKey(attributes) ? 'a __proto__ key in its attributes' : 'no attributes'}`;
-    for (const [field, type] of Object.entries(REQUIRED[eventType as EventType] ?? {})) {
-      if (!hasType(attributes[field], type)) return `${at} (${eventType}) is cut short: no ${field}`;
-    }
+    const problem = eventProblem(events[i], i + 1);
+    if (problem !== undefined) return problem;
   }
   if (events.length !== nextEventId - 1)
     return `the history ends at event ${events.length}, but the run has ${nextEventId - 1} events`;
+  return undefined;
+}
+
+/** What is wrong with the event at `eventId` of a history. (Messages are built only when due.) */
+function eventProblem(event: unknown, eventId: number): string | undefined {
+  if (!isPlainRecord(event))
+    return `event ${eventId} is not a record weft writes${hasProtoKey(event) ? ' (a __proto__ key)' : ''}`;
+  const { eventType, eventTime, attributes } = event;
+  if (event.eventId !== eventId) {
+    return typeof event.eventId === 'number' && event.eventId < eventId
+      ? `event ${event.eventId} appears twice (again after event ${eventId - 1})`
+      : `the history skips from event ${eventId - 1} to ${String(event.eventId)}`;
+  }
+  if (typeof eventType !== 'string' || !EVENT_TYPE_SET.has(eventType))
+    return `event ${eventId} has an unknown event type ${JSON.stringify(eventType) ?? 'undefined'}`;
+  if (typeof eventTime !== 'number' || !Number.isFinite(eventTime))
+    return `event ${eventId} (${eventType}) has no event time`;
+  if (!isPlainRecord(attributes))
+    return `event ${eventId} (${eventType}) has ${hasProtoKey(attributes) ? 'a __proto__ key in its attributes' : 'no attributes'}`;
+  const required = REQUIRED_FIELDS.get(eventType);
+  if (required === undefined) return undefined;
+  for (const [field, type] of required)
+    if (!hasType(attributes[field], type)) return `event ${eventId} (${eventType}) is cut short: no ${field}`;
   return undefined;
 }
 
