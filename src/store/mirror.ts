@@ -56,6 +56,11 @@ export function mirrorStore(
     fn: (tx: StoreTx) => Promise<T>,
     options: { durable?: boolean; fence?: Fence } = {},
   ): Promise<T> {
+    // Closed or broken: said at once, not after whatever is in flight (a store whose database
+    // was deleted or cleared may have a request in flight that the browser never answers).
+    if (m.broken) return Promise.reject(m.broken.error);
+    if (m.closed)
+      return Promise.reject(m.closedBy ?? new DOMException('The store is closed.', 'InvalidStateError'));
     // The database is out of space: a write waits until the flush held back goes in (or the
     // store closes), so that nothing is acted on that the database may never hold.
     if (writable && m.full) return m.full.resumed.then(() => run(writable, fn, options));
