@@ -45,6 +45,7 @@ export class Host {
   #unsubscribe: (() => void)[] = [];
   readonly #settleListeners = new Set<() => void>();
   readonly #storageListeners = new Set<(status: StoreStatus) => void>();
+  #shutdown: Promise<void> | undefined;
 
   constructor(options: HostOptions) {
     installDeterminism();
@@ -108,6 +109,8 @@ export class Host {
         h.reportStorage(status);
         // The other hosts' writes go to this one's store while it leads: they wait on it too.
         if (status.state !== 'lost' && h.leadership.lease) h.bus.publish({ from: h.hostId, storage: status });
+        // The database is gone: nothing more can be done here, and calls say why (see `ClientCalls`).
+        if (status.state === 'lost') void this.shutdown();
       }) ?? (() => undefined),
       h.store.onReload(() => {
         // Writes this host acted on were lost: nothing cached can be trusted. If the lease went
@@ -128,8 +131,16 @@ export class Host {
     await h.leadership.elect(false);
   }
 
-  /** Stops timers and activities; the store keeps everything for the next host. */
-  async shutdown(): Promise<void> {
+  /**
+   * Stops timers and activities; the store keeps everything for the next host. Once: a later
+   * call gets the first one's promise.
+   */
+  shutdown(): Promise<void> {
+    this.#shutdown ??= this.#stop();
+    return this.#shutdown;
+  }
+
+  async #stop(): Promise<void> {
     const h = this.#h;
     const lease = h.leadership.lease;
     h.stopped = true;

@@ -8,7 +8,7 @@ import { forceCloseDatabase, IDBFactory } from 'fake-indexeddb';
 import { describe, expect, it } from 'vitest';
 import { StorageLostError } from '../../src/engine/failure.ts';
 import { createEngine, indexedDbStore, type StoreStatus } from '../../src/index.ts';
-import { proxyActivities } from '../../src/workflow/index.ts';
+import { proxyActivities, sleep } from '../../src/workflow/index.ts';
 import { rawGetAll, rawOpen } from './raw-idb.ts';
 import { makeExecution } from './store-contract.ts';
 
@@ -165,6 +165,32 @@ describe('indexedDbStore when its database goes away', () => {
 });
 
 describe('the engine when its database goes away', () => {
+  it('deleted: both hosts of an in-process engine stop, and every call, through the leader or not, fails with StorageLostError', async () => {
+    const { raw, store } = await openStore('lost-engine');
+    const workflows = {
+      async idle(): Promise<void> {
+        await sleep('1 hour');
+      },
+    };
+    const leader = await createEngine({ workflows, store });
+    const follower = await createEngine({ workflows, store });
+    await leader.client.workflow.start('idle', { workflowId: 'idle-1' });
+    await new Promise<void>((resolve) => {
+      raw.deleteDatabase('lost-engine').onsuccess = () => resolve();
+    });
+    // The follower's calls went to the leader; stopped, neither sends them anywhere.
+    for (const engine of [leader, follower]) {
+      await expect(engine.client.workflow.getHandle('idle-1').describe()).rejects.toBeInstanceOf(
+        StorageLostError,
+      );
+      await expect(engine.client.workflow.start('idle', { workflowId: 'idle-2' })).rejects.toBeInstanceOf(
+        StorageLostError,
+      );
+    }
+    await Promise.all([leader.shutdown(), follower.shutdown()]);
+    expect(await databaseNames(raw)).toEqual([]);
+  });
+
   it('a workflow runs to its end across a connection the browser closed, each activity once', async () => {
     const { connections, store } = await openStore('closed-engine');
     const calls: string[] = [];

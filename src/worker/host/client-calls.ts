@@ -393,6 +393,9 @@ export class ClientCalls {
           args[at] = crypto.randomUUID();
         }
         for (let attempt = 1; ; attempt++) {
+          // Stopped (its database deleted, cleared or upgraded, or shut down): it says why, rather
+          // than send the call to a leader that may never come.
+          if (this.h.stopped) return reply(() => this.#stopped());
           const answer = this.h.leadership.lease
             ? await this.local(method, args)
             : await this.h.peers.call('', method, args);
@@ -405,6 +408,12 @@ export class ClientCalls {
       };
     }
     return api as unknown as EngineApi;
+  }
+
+  /** Why a stopped host answers no call: its store's reason, if it closed, or the shutdown. */
+  async #stopped(): Promise<never> {
+    await this.h.store.read(async () => undefined);
+    throw new Error('This engine was shut down');
   }
 
   /** Answers a client call here: the host's method of the same name (`start`: `startWorkflow`), its errors as records. */
