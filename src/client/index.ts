@@ -10,6 +10,7 @@ export {
   ApplicationFailure,
   CancelledFailure,
   ChildWorkflowFailure,
+  CorruptRecordError,
   DeterminismViolationError,
   EngineGoneError,
   InvalidArgumentError,
