@@ -69,6 +69,9 @@ export async function replayHistory(options: ReplayOptions, history: AnyHistory)
   }
   // Workflow code reads the task's time and the run's randomness through `Date` and `Math.random`.
   installDeterminism();
+  // On an empty microtask queue, as a host runs activations: other code with microtasks in
+  // flight (an engine in the same process) would otherwise see the replay's clock and randomness.
+  await new Promise((resolve) => setTimeout(resolve, 0));
   await WorkflowMachine.replay(
     {
       workflowId,

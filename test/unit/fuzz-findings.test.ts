@@ -13,6 +13,7 @@ import {
   CancellationScope,
   type ChildWorkflowCancellationType,
   condition,
+  defineQuery,
   defineSignal,
   ParentClosePolicy,
   setHandler,
@@ -157,5 +158,44 @@ describe('two hosts that both believe they lead, for a moment, and a follower', 
     expect(await handle.result()).toBe('released');
     expect(notes).toBeLessThan(40);
     await Promise.all([a.shutdown(), b.shutdown(), c.shutdown()]);
+  });
+});
+
+describe('a query that replays its run', () => {
+  it('runs the replay alone: other code running meanwhile sees the real clock, not the workflow task time', async () => {
+    const hourAgo = () => Date.now() - 3_600_000;
+    const counter = defineQuery<number>('counter');
+    const workflows = {
+      async counts(): Promise<void> {
+        let n = 0;
+        setHandler(counter, () => n);
+        for (let i = 0; i < 5; i++) {
+          await sleep(1);
+          n++;
+        }
+        await condition(() => false);
+      },
+    };
+    // Workflow tasks on a clock an hour behind; no instance kept, so a query replays the run.
+    const engine = await createEngine({
+      workflows,
+      maxCachedWorkflows: 0,
+      clock: { now: hourAgo, setTimer: (fn, ms) => clearTimeout.bind(undefined, setTimeout(fn, ms)) },
+    });
+    const handle = await engine.client.workflow.start('counts', { workflowId: 'q' });
+    await expect.poll(() => handle.query(counter)).toBe(5);
+    // Code that is not the workflow's (an activity, say) runs its microtasks during the query.
+    const wrong: number[] = [];
+    const other = (async () => {
+      for (let hop = 0; hop < 5_000; hop++) {
+        await null;
+        const skew = performance.timeOrigin + performance.now() - Date.now();
+        if (Math.abs(skew) > 60_000) wrong.push(skew);
+      }
+    })();
+    expect(await handle.query(counter)).toBe(5);
+    await other;
+    expect(wrong).toEqual([]);
+    await engine.shutdown();
   });
 });

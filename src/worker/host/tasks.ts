@@ -357,8 +357,15 @@ export class WorkflowTasks {
     name: string,
     args: unknown[],
   ): Promise<unknown> {
-    // A query never changes state: an instance rebuilt for it is not cached.
-    const machine = current ?? (await WorkflowMachine.replay(this.#machineInit(exec), history));
+    // A query never changes state: an instance rebuilt for it is not cached. A replay starts on
+    // an empty microtask queue, as a task's activations do: code still running here (an
+    // activity's continuations) would otherwise run between its microtasks and see its clock
+    // and its random numbers.
+    let machine = current;
+    if (!machine) {
+      await nextMacrotask();
+      machine = await WorkflowMachine.replay(this.#machineInit(exec), history);
+    }
     if (!machine.runtime)
       throw new InvalidArgumentError(`Workflow '${exec.workflowId}' has not started running yet`);
     const answer = await machine.runtime.query(name, args);
