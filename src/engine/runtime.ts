@@ -56,6 +56,20 @@ export interface RuntimeInit extends RuntimeOptions {
   randomnessSeed: number;
 }
 
+/**
+ * The jobs in the order they are applied. In a run's first activation, as in Temporal's SDK,
+ * signals and a cancellation come before the workflow function starts: a signal is buffered
+ * until its handler is set, so a handler set at the top of the function already has it when
+ * the function goes on (a signal-with-start's signal, one that came with the first task).
+ * Updates still follow the start: their handlers are not buffered.
+ */
+function startsLast(jobs: Job[]): Job[] {
+  const start = jobs.findIndex((job) => job.type === 'StartWorkflow');
+  if (start < 0) return jobs;
+  const before = (job: Job) => job.type === 'SignalWorkflow' || job.type === 'CancelWorkflow';
+  return [...jobs.filter(before), jobs[start]!, ...jobs.filter((job, i) => i !== start && !before(job))];
+}
+
 export class WorkflowRuntime implements ScopeTimerHost {
   /** Set last by the constructor (`declare`d: no class field). */
   declare readonly rootScope: CancellationScope;
@@ -150,7 +164,7 @@ export class WorkflowRuntime implements ScopeTimerHost {
       // Consecutive jobs that resume code in the same scope are applied together (as Temporal
       // applies a whole activation), then the workflow's microtasks drain once: a fan-in of
       // a thousand results costs one quiescence wait, not a thousand.
-      const jobs = activation.jobs;
+      const jobs = startsLast(activation.jobs);
       for (let i = 0; i < jobs.length && !core.taskFailure; ) {
         const scope = this.#scopeOfJob(jobs[i]!);
         do this.#applyJob(jobs[i++]!);

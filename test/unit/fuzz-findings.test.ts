@@ -13,6 +13,7 @@ import {
   CancellationScope,
   type ChildWorkflowCancellationType,
   condition,
+  continueAsNew,
   defineQuery,
   defineSignal,
   ParentClosePolicy,
@@ -196,6 +197,46 @@ describe('a query that replays its run', () => {
     expect(await handle.query(counter)).toBe(5);
     await other;
     expect(wrong).toEqual([]);
+    await engine.shutdown();
+  });
+});
+
+describe("signals in a run's first workflow task", () => {
+  const ready = defineSignal<[string]>('ready');
+  const workflows = {
+    /** Reads what its handler got before its first await (signalWithStart's signal, in Temporal). */
+    async gotAtStart(): Promise<string> {
+      let got = 'nothing yet';
+      setHandler(ready, (value) => {
+        got = value;
+      });
+      return got;
+    },
+    /** Continues as new at once, carrying what it was signalled. */
+    async carries(seen: string[] = []): Promise<string[]> {
+      setHandler(ready, (value) => {
+        seen.push(value);
+      });
+      if (seen.length === 0) await continueAsNew<typeof workflows.carries>(seen);
+      return seen;
+    },
+  };
+
+  it('reach their handlers before the workflow function runs on, as in Temporal', async () => {
+    const engine = await createEngine({ workflows });
+    const handle = await engine.client.workflow.signalWithStart('gotAtStart', {
+      workflowId: 'early',
+      signal: 'ready',
+      signalArgs: ['signalled'],
+    });
+    expect(await handle.result()).toBe('signalled');
+    // A run that continues as new in its first task carries the signal it got with it.
+    const carried = await engine.client.workflow.signalWithStart('carries', {
+      workflowId: 'carried',
+      signal: 'ready',
+      signalArgs: ['kept'],
+    });
+    expect(await carried.result()).toEqual(['kept']);
     await engine.shutdown();
   });
 });
