@@ -4,10 +4,12 @@
  */
 import { IDBFactory } from 'fake-indexeddb';
 import { describe, expect, it } from 'vitest';
-import { createEngine, indexedDbStore, memoryStore } from '../../src/index.ts';
+import { createEngine, indexedDbStore, memoryStore, type Store } from '../../src/index.ts';
 import type { BusNote } from '../../src/protocol/notes.ts';
 import { LeaseLostError } from '../../src/store/errors.ts';
 import { faultyStore } from '../../src/store/faulty.ts';
+import { ENGINE_LEASE } from '../../src/store/types.ts';
+import { Context } from '../../src/worker/activity.ts';
 import { localBus } from '../../src/worker/bus.ts';
 import {
   CancellationScope,
@@ -17,6 +19,7 @@ import {
   defineQuery,
   defineSignal,
   ParentClosePolicy,
+  proxyActivities,
   setHandler,
   sleep,
   startChild,
@@ -237,6 +240,81 @@ describe("signals in a run's first workflow task", () => {
       signalArgs: ['kept'],
     });
     expect(await carried.result()).toEqual(['kept']);
+    await engine.shutdown();
+  });
+});
+
+describe('an activity running when its host loses the lease for a moment', () => {
+  it('is not recorded as cancelled: the attempt runs again once the host leads again', async () => {
+    const shared = memoryStore();
+    // A client write held on its way to the store, so that what the host queues behind it
+    // waits until the host leads again.
+    let holdWrites = false;
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let held: () => void = () => undefined;
+    const writeHeld = new Promise<void>((resolve) => {
+      held = resolve;
+    });
+    const faulty = faultyStore(shared, {
+      before: (op) => {
+        if (op.name !== 'write' || !holdWrites) return undefined;
+        holdWrites = false;
+        held();
+        return gate;
+      },
+    });
+    // The store can tell the host it reloaded, as an IndexedDB store does after a conflict.
+    const reloads = new Set<() => void>();
+    const store: Store = {
+      ...faulty,
+      onReload: (listener) => {
+        reloads.add(listener);
+        return () => reloads.delete(listener);
+      },
+    };
+    let started: () => void = () => undefined;
+    const running = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    let runs = 0;
+    const activities = {
+      async slow(): Promise<string> {
+        runs++;
+        started();
+        const { cancellationSignal } = Context.current();
+        // The first attempt runs until it is aborted; the next one completes.
+        if (runs === 1) await new Promise((resolve) => cancellationSignal.addEventListener('abort', resolve));
+        return `done on run ${runs}`;
+      },
+    };
+    const workflows = {
+      async waitsForSlow(): Promise<string> {
+        const { slow } = proxyActivities<typeof activities>({ startToCloseTimeout: '1 minute' });
+        return slow();
+      },
+      async quick(): Promise<void> {},
+    };
+    const engine = await createEngine({ workflows, activities, store, identity: 'a', leaseTimeout: 60_000 });
+    const handle = await engine.client.workflow.start('waitsForSlow', { workflowId: 'slow' });
+    await running;
+    holdWrites = true;
+    const quick = engine.client.workflow.start('quick', { workflowId: 'quick' });
+    await writeHeld;
+    // The lease moved on (another epoch) and the store says so: the host steps down, aborting
+    // the attempt it runs, finds the lease still its own, and leads again.
+    await shared.write(async (tx) =>
+      tx.leases.put({ name: ENGINE_LEASE, holder: 'a', epoch: 99, expiresAt: Date.now() + 60_000 }),
+    );
+    for (const listener of reloads) listener();
+    await expect.poll(async () => (await shared.read((tx) => tx.leases.get(ENGINE_LEASE)))?.epoch).toBe(100);
+    release();
+    await quick;
+    expect(await handle.result()).toBe('done on run 2');
+    const types = (await handle.fetchHistory()).events.map((e) => e.eventType);
+    expect(types).not.toContain('ActivityTaskCanceled');
     await engine.shutdown();
   });
 });

@@ -227,9 +227,11 @@ export class Activities {
     const scheduleDeadline = task.scheduledTime + (scheduleToClose ?? Infinity);
     const bySchedule = scheduleDeadline < startDeadline;
     const deadline = bySchedule ? scheduleDeadline : startDeadline;
-    let settle!: (outcome: ActivityOutcome) => void;
-    // Settles when the attempt is cancelled, or when it times out (which aborts it too).
-    const stopped = new Promise<ActivityOutcome>((resolve) => {
+    let settle!: (outcome: ActivityOutcome | undefined) => void;
+    // Settles when the attempt is cancelled, or when it times out (which aborts it too). Aborted
+    // for another reason (this host lost the lease, or stops), it has no outcome: it is not
+    // cancelled (a host that leads again at once would record it so), it runs again.
+    const stopped = new Promise<ActivityOutcome | undefined>((resolve) => {
       settle = resolve;
     });
     const heartbeats = new Heartbeats(
@@ -262,7 +264,9 @@ export class Activities {
         settle(
           reason instanceof TimeoutFailure
             ? withBeat({ timedOut: toFailureRecord(reason) })
-            : { cancelled: true },
+            : reason instanceof CancelledFailure
+              ? { cancelled: true }
+              : undefined,
         );
       },
       { once: true },
