@@ -13,7 +13,7 @@ import type { WeftDB } from './schema.ts';
  * the transactions in flight abort. The database is then opened again, never created: if it is
  * gone, or is no longer the one this connection knew (cleared and made again), it is lost, and
  * `lost` says so. Otherwise what was in flight runs again (see {@link Connection.run}): a
- * flush's commit is tried again as it was, and refused if it had gone in after all, as any
+ * flush's commit is tried again as it was, and refused if it had gone in after all, as every
  * commit built on a version that moved on.
  */
 export class Connection {

@@ -40,7 +40,7 @@ const INBOX_KINDS: ReadonlySet<string> = new Set(
 
 type Field = 'string' | 'number' | 'array' | 'object';
 
-/** The attributes replay reads of each event type that has any: an event without them is cut short. */
+/** The attributes replay reads of each event type that has some: an event without them is cut short. */
 const REQUIRED: Partial<Record<EventType, Record<string, Field>>> = {
   WorkflowExecutionStarted: {
     workflowType: 'string',
