@@ -9,8 +9,12 @@ export interface StoreOperation {
   readonly name: string;
   /** The call's arguments (for `read` and `write`, the options only). A hook may change them. */
   readonly args: unknown[];
-  /** Inside a transaction: the transaction, as the wrapped store gave it (a hook may do more in it). */
-  readonly tx?: StoreTx;
+  /**
+   * Inside a transaction: the transaction, as the wrapped store gave it (a hook may do more in
+   * it). For `read` and `write`: their transaction, once it has begun (the same object), so that
+   * `after` knows which operations were part of it.
+   */
+  tx?: StoreTx;
   /** Inside a transaction: whether it is a write transaction. */
   readonly writable?: boolean;
 }
@@ -105,14 +109,18 @@ export function faultyStore(store: Store, faults: StoreFaults): Store {
   };
 
   /** A store-level call with both hooks around it. */
-  async function around<T>(name: string, args: unknown[], run: () => Promise<T>): Promise<T> {
+  async function around<T>(
+    name: string,
+    args: unknown[],
+    run: (op: StoreOperation) => Promise<T>,
+  ): Promise<T> {
     const op: StoreOperation = { name, args };
     let outcome: StoreOutcome;
     try {
       const action = faults.before?.(op);
       if (action === 'skip') return undefined as T;
       if (action !== undefined) await action;
-      outcome = { ok: true, value: await run() };
+      outcome = { ok: true, value: await run(op) };
     } catch (error) {
       outcome = { ok: false, error };
     }
@@ -124,8 +132,9 @@ export function faultyStore(store: Store, faults: StoreFaults): Store {
 
   /** Runs `fn` on the wrapped transaction; a hook's error inside it fails the transaction. */
   const inTx =
-    <T>(fn: (tx: StoreTx) => Promise<T>, writable: boolean) =>
+    <T>(fn: (tx: StoreTx) => Promise<T>, writable: boolean, op: StoreOperation) =>
     async (tx: StoreTx): Promise<T> => {
+      op.tx = tx;
       const failed: Failed = {};
       const value = await fn(wrapTx(tx, writable, failed));
       if (failed.error) throw failed.error.thrown;
@@ -134,8 +143,8 @@ export function faultyStore(store: Store, faults: StoreFaults): Store {
 
   return {
     name: `faulty:${store.name}`,
-    read: (fn) => around('read', [], () => store.read(inTx(fn, false))),
-    write: (fn, options) => around('write', [options], () => store.write(inTx(fn, true), options)),
+    read: (fn) => around('read', [], (op) => store.read(inTx(fn, false, op))),
+    write: (fn, options) => around('write', [options], (op) => store.write(inTx(fn, true, op), options)),
     flushed: (options) => around('flushed', [options], () => store.flushed(options)),
     refresh: () => around('refresh', [], () => store.refresh()),
     onReload: (listener) =>

@@ -1,0 +1,137 @@
+/**
+ * `npm run fuzz` in Node (bundled by fuzz/run.mjs): runs seeds on worker threads, one per core,
+ * two seeds at a time on each (a seed spends most of its time waiting for timers), prints each
+ * failing seed with its problems and the command that replays it, and ends with
+ * `fuzz: <P> crash points, <S> seeds, lost <L>, duplicated <D>, diverged <V>`.
+ */
+import 'fake-indexeddb/auto';
+import os from 'node:os';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { runSeed, type SeedReport } from './seed.ts';
+import { addReport, describeFailure, summaryLine, type Totals } from './summary.ts';
+
+interface Options {
+  /** Seeds to run, or undefined: until `points` crash points. */
+  seeds?: number;
+  from: number;
+  points: number;
+  jobs: number;
+  perJob: number;
+  verbose: boolean;
+  /** Stop handing out seeds after this long (s). */
+  time?: number;
+}
+
+function parse(argv: string[]): Options {
+  const options: Options = {
+    from: 1,
+    points: 1_000,
+    jobs: Math.max(1, os.availableParallelism?.() ?? 2),
+    perJob: 2,
+    verbose: false,
+  };
+  for (const arg of argv) {
+    const [key, value] = arg.split('=') as [string, string | undefined];
+    const n = Number(value);
+    if (key === '--seed') Object.assign(options, { from: n, seeds: 1, jobs: 1, perJob: 1, verbose: true });
+    else if (key === '--seeds') options.seeds = n;
+    else if (key === '--from') options.from = n;
+    else if (key === '--points') options.points = n;
+    else if (key === '--jobs') options.jobs = n;
+    else if (key === '--per-job') options.perJob = n;
+    else if (key === '--time') options.time = n;
+    else if (key === '--verbose') options.verbose = true;
+    else throw new Error(`fuzz: unknown option ${arg} (see fuzz/README.md)`);
+    if (value !== undefined && !Number.isFinite(n))
+      throw new Error(`fuzz: ${key} takes a number, not ${value}`);
+  }
+  return options;
+}
+
+/** A worker thread: runs the seeds the main thread hands it. */
+function work(): void {
+  const port = parentPort!;
+  port.on('message', (message: { seed?: number }) => {
+    if (message.seed === undefined) {
+      process.exit(0);
+    }
+    void runSeed(message.seed).then(
+      (report) => port.postMessage({ report }),
+      (error: unknown) =>
+        port.postMessage({ crashed: message.seed, error: String((error as Error)?.stack ?? error) }),
+    );
+  });
+  port.postMessage({ ready: (workerData as { perJob: number }).perJob });
+}
+
+async function main(): Promise<void> {
+  const options = parse(process.argv.slice(2));
+  const began = Date.now();
+  const totals: Totals = { points: 0, seeds: 0, lost: 0, duplicated: 0, diverged: 0, failedSeeds: [] };
+  let next = options.from;
+  const end = options.seeds === undefined ? undefined : options.from + options.seeds;
+  let running = 0;
+  const more = (): boolean =>
+    (end === undefined ? totals.points < options.points : next < end) &&
+    (options.time === undefined || Date.now() - began < options.time * 1000);
+  const onReport = (report: SeedReport): void => {
+    addReport(totals, report);
+    if (report.problems.length > 0 || options.verbose) console.log(describeFailure(report));
+    if (totals.seeds % 50 === 0)
+      console.log(
+        `... ${totals.seeds} seeds, ${totals.points} crash points, ${Math.round((Date.now() - began) / 1000)} s`,
+      );
+  };
+  await new Promise<void>((resolve, reject) => {
+    const workers = Array.from({ length: options.jobs }, () => {
+      const worker = new Worker(new URL(import.meta.url), { workerData: { perJob: options.perJob } });
+      const hand = (): void => {
+        if (more()) {
+          running++;
+          worker.postMessage({ seed: next++ });
+        }
+        if (running === 0) resolve();
+      };
+      worker.on(
+        'message',
+        (message: { ready?: number; report?: SeedReport; crashed?: number; error?: string }) => {
+          if (message.ready !== undefined) {
+            for (let i = 0; i < message.ready; i++) hand();
+            return;
+          }
+          running--;
+          if (message.report) onReport(message.report);
+          else {
+            totals.seeds++;
+            totals.diverged++;
+            totals.failedSeeds.push(message.crashed!);
+            console.log(`seed ${message.crashed}: the fuzzer itself failed: ${message.error}`);
+          }
+          hand();
+        },
+      );
+      worker.on('error', reject);
+      return worker;
+    });
+    void workers;
+  });
+  const seconds = (Date.now() - began) / 1000;
+  console.log(
+    `${totals.seeds} seeds in ${seconds.toFixed(0)} s` +
+      (totals.failedSeeds.length > 0 ? `; failing seeds: ${totals.failedSeeds.join(', ')}` : ''),
+  );
+  if (end === undefined && totals.points < options.points)
+    console.log(`fewer crash points than the ${options.points} asked for (time ran out)`);
+  console.log(summaryLine(totals));
+  const bad =
+    totals.lost + totals.duplicated + totals.diverged > 0 ||
+    (end === undefined && totals.points < options.points);
+  process.exit(bad ? 1 : 0);
+}
+
+if (isMainThread) {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exit(2);
+  });
+} else work();

@@ -1,0 +1,201 @@
+/**
+ * One seed in Node: its programs and crash plan, a run without crashes (the baseline, which
+ * also says how many operations a crash can fall among), the run with crashes, and the checks
+ * of both.
+ */
+import { IDBFactory } from 'fake-indexeddb';
+import type { HistoryEvent } from '../src/engine/events.ts';
+import type { StoreFaults } from '../src/store/faulty.ts';
+import type { ExecutionRecord } from '../src/store/types.ts';
+import { replayHistory } from '../src/temporal/replay.ts';
+import { checkSeed, type Problem, type SeedData } from './check.ts';
+import { Driver, isStopped } from './driver.ts';
+import { type Expectation, expectationOf, generatePrograms, type Program } from './program.ts';
+import { Rng } from './random.ts';
+import * as workflows from './workflows.ts';
+import { type Crash, type Trigger, World } from './world.ts';
+
+export interface SeedOptions {
+  /** Crashes to plan (default: 2 to 6, drawn from the seed). */
+  crashes?: number;
+  /** Give up on a run after this long (default 30 s): what is not closed then is lost. */
+  deadlineMs?: number;
+  /** Which store (default: drawn from the seed, IndexedDB three times in four). */
+  storeKind?: 'indexeddb' | 'memory';
+  /** Faults added to every host's store, crashes aside (to check that the checks can fail). */
+  sabotage?: () => StoreFaults;
+  /** Skip the run without crashes (the plan then guesses its sizes). */
+  noBaseline?: boolean;
+}
+
+export interface SeedReport {
+  seed: number;
+  storeKind: 'indexeddb' | 'memory';
+  roots: number;
+  executions: number;
+  /** Crashes that happened. */
+  crashPoints: number;
+  /** Where each fell. */
+  crashes: string[];
+  problems: Problem[];
+  ms: number;
+}
+
+export interface Sizes {
+  ops: number;
+  ends: number;
+  activities: number;
+  flushes: number;
+}
+
+/** The roots of a seed and what they imply. */
+export function programsOf(seed: number): {
+  roots: { workflowId: string; program: Program }[];
+  expectation: Expectation;
+} {
+  const rng = new Rng(seed);
+  const programs = generatePrograms(rng, rng.int(1, 3));
+  const roots = programs.map((program, i) => ({ workflowId: `f${seed}-${i}`, program }));
+  return { roots, expectation: expectationOf(roots) };
+}
+
+/** The crash plan of a seed, spread over a run of `sizes`. */
+export function crashPlan(rng: Rng, count: number, sizes: Sizes, storeKind: 'indexeddb' | 'memory'): Crash[] {
+  const spread = (total: number) => Math.max(2, Math.round((1.3 * total) / count));
+  return Array.from({ length: count }, (): Crash => {
+    const kind = rng.weighted({
+      op: 4,
+      after: 2,
+      activity: sizes.activities > 0 ? 1.5 : 0,
+      flush: storeKind === 'indexeddb' ? 2 : 0,
+    });
+    let trigger: Trigger;
+    if (kind === 'op')
+      trigger = { kind, n: rng.chance(0.25) ? rng.int(1, 40) : rng.int(1, spread(sizes.ops)) };
+    else if (kind === 'after') trigger = { kind, n: rng.int(1, spread(sizes.ends)) };
+    else if (kind === 'activity')
+      trigger = { kind, n: rng.int(1, Math.max(1, Math.round(sizes.activities / count))) };
+    else
+      trigger = {
+        kind,
+        n: rng.int(1, spread(sizes.flushes)),
+        mode: rng.pick(['abort', 'inflight', 'committed'] as const),
+      };
+    return {
+      trigger,
+      target: rng.chance(0.7) ? 'oldest' : 'newest',
+      abortInFlight: rng.chance(0.5),
+      respawn: Number(rng.weighted({ 0: 3, 1: 5, 2: 2 })),
+    };
+  });
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+async function replay(run: ExecutionRecord, events: HistoryEvent[]): Promise<void> {
+  await replayHistory({ workflows, workflowId: run.workflowId, runId: run.runId }, { events });
+}
+
+/** Runs the roots in `world` until every execution closed (or the deadline), then reads what is left. */
+async function runWorld(
+  world: World,
+  expectation: Expectation,
+  rng: Rng,
+  deadlineMs: number,
+): Promise<{ data: SeedData; timedOut: boolean }> {
+  const driver = new Driver(world, expectation, rng);
+  await world.begin();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timedOut = false;
+  try {
+    await Promise.race([
+      driver.run(),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          timedOut = true;
+          driver.stop();
+          world.halted = true;
+          resolve();
+        }, deadlineMs);
+      }),
+    ]);
+  } catch (error) {
+    if (!isStopped(error)) throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+  world.calm = true;
+  // What is still in hand (a cancelled attempt winding down) settles before the hosts stop.
+  for (let i = 0; i < 50 && world.ready.some((fh) => fh.host.busy.writes || fh.host.busy.workflowTasks); i++)
+    await sleep(5);
+  await world.shutdown();
+  const { executions, histories } = await world.inspect(async (store) => {
+    const executions = await store.read((tx) => tx.executions.list());
+    const histories = new Map<string, HistoryEvent[]>();
+    for (const run of executions)
+      histories.set(run.runId, await store.read((tx) => tx.history.read(run.runId)));
+    return { executions, histories };
+  });
+  return {
+    timedOut,
+    data: {
+      executions,
+      histories,
+      effects: world.effects,
+      crashTimes: world.crashes.map((c) => c.time),
+      resolutions: world.resolutions,
+      driver: driver.record,
+    },
+  };
+}
+
+/** Runs one seed: the baseline without crashes, then the crashes; checks both. */
+export async function runSeed(seed: number, options: SeedOptions = {}): Promise<SeedReport> {
+  const began = Date.now();
+  const { roots, expectation } = programsOf(seed);
+  const rng = new Rng(seed ^ 0x5eed);
+  const storeKind = options.storeKind ?? (rng.chance(0.75) ? 'indexeddb' : 'memory');
+  const deadlineMs = options.deadlineMs ?? 30_000;
+  const problems: Problem[] = [];
+  let sizes: Sizes = { ops: 600, ends: 80, activities: 6, flushes: 30 };
+  if (!options.noBaseline) {
+    const baseline = new World({
+      seed,
+      rng: new Rng(seed + 1),
+      storeKind,
+      ...(storeKind === 'indexeddb' && { factory: new IDBFactory() }),
+      crashes: [],
+      hosts: 1,
+      ...(options.sabotage && { sabotage: options.sabotage }),
+    });
+    const { data, timedOut } = await runWorld(baseline, expectation, new Rng(seed + 2), deadlineMs);
+    for (const p of await checkSeed(expectation, data, replay))
+      problems.push({ kind: p.kind, what: `without crashes: ${p.what}` });
+    if (timedOut) problems.push({ kind: 'lost', what: `without crashes: not done after ${deadlineMs} ms` });
+    sizes = baseline.sizes;
+  }
+  const crashes = crashPlan(rng, options.crashes ?? rng.int(2, 6), sizes, storeKind);
+  const world = new World({
+    seed,
+    rng: new Rng(seed + 3),
+    storeKind,
+    ...(storeKind === 'indexeddb' && { factory: new IDBFactory() }),
+    crashes,
+    hosts: rng.chance(0.35) ? 2 : 1,
+    ...(options.sabotage && { sabotage: options.sabotage }),
+  });
+  const { data, timedOut } = await runWorld(world, expectation, new Rng(seed + 4), deadlineMs);
+  (globalThis as { __fuzzDump?: (d: SeedData) => void }).__fuzzDump?.(data);
+  problems.push(...(await checkSeed(expectation, data, replay)));
+  if (timedOut) problems.push({ kind: 'lost', what: `not done after ${deadlineMs} ms` });
+  return {
+    seed,
+    storeKind,
+    roots: roots.length,
+    executions: expectation.executions.size,
+    crashPoints: world.crashes.length,
+    crashes: world.crashes.map((c) => `${c.host}@${c.at}(${c.crash.trigger.kind}#${c.crash.trigger.n})`),
+    problems,
+    ms: Date.now() - began,
+  };
+}
