@@ -197,6 +197,11 @@ export interface ExpectedActivity {
   workflowId: string;
   min: number;
   max: number;
+  /**
+   * Its attempts are bounded: an attempt lost with its host uses one up, so it may run once
+   * less for each such attempt that had not yet run.
+   */
+  bounded?: boolean;
 }
 
 export interface Expectation {
@@ -228,22 +233,22 @@ function blocker(
 /** The trace item a step records, registering what it implies (children, activities) in `into`. */
 function expectStep(step: Step, workflowId: string, into: Expectation, parent: ExpectedExecution): TraceItem {
   const { id } = step;
-  const activity = (min: number, max = min): void => {
+  const activity = (min: number, max = min, bounded = false): void => {
     const key = activityKey(workflowId, id);
-    into.activities.set(key, { key, workflowId, min, max });
+    into.activities.set(key, { key, workflowId, min, max, ...(bounded && { bounded }) });
   };
   switch (step.kind) {
     case 'flaky':
       activity(step.failures + 1);
       return `${id}:ok`;
     case 'doomed':
-      activity(step.attempts);
+      activity(step.attempts, step.attempts, true);
       return `${id}:failed`;
     case 'cancelActivity':
       activity(0, 1);
       return `${id}:cancelled`;
     case 'timeout':
-      activity(step.attempts);
+      activity(step.attempts, step.attempts, true);
       return `${id}:timedout`;
     case 'sleep':
       return `${id}:slept`;

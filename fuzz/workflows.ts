@@ -52,6 +52,12 @@ function errorName(error: unknown): string {
   return `${e?.name}/${e?.cause?.name}`;
 }
 
+/** An attempt a host claimed and never finished: it times out, and counts as an attempt. */
+function lostAttempt(error: unknown): boolean {
+  const cause = (error as { cause?: { name?: string; message?: string } })?.cause;
+  return cause?.name === 'TimeoutFailure' && /^Activity attempt \d+ was lost: /.test(cause.message ?? '');
+}
+
 /** Waits for `release`; a cancellation ends it as cancelled. */
 export async function fuzzBlocker(): Promise<string> {
   let released = false;
@@ -95,7 +101,8 @@ async function runStep(step: Step, ctx: Ctx): Promise<TraceItem> {
         await doomed(key, step.nonRetryable);
         return `${id}:succeeded`;
       } catch (error) {
-        return errorName(error) === 'ActivityFailure/ApplicationFailure'
+        // Its last attempt lost with its host fails it for good too, as a timeout.
+        return errorName(error) === 'ActivityFailure/ApplicationFailure' || lostAttempt(error)
           ? `${id}:failed`
           : `${id}:${errorName(error)}`;
       }

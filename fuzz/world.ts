@@ -65,8 +65,17 @@ export interface Resolution {
   runId: string;
   seq: number;
   attempt?: number;
+  /**
+   * The attempt was lost with its host and recorded as timed out by the next: it counts as an
+   * attempt (as on Temporal's server), whether or not it had run.
+   */
+  lost?: boolean;
   time: number;
 }
+
+/** The failure a host records for an attempt another host claimed and never finished. */
+const isLostAttempt = (failure: { message?: string } | undefined): boolean =>
+  /^Activity attempt \d+ was lost: /.test(failure?.message ?? '');
 
 /** A dead host's calls fail with this (the driver then goes to another host). */
 export class HostDied extends Error {
@@ -89,12 +98,22 @@ function activityOutcome(op: StoreOperation): Omit<Resolution, 'time'> | undefin
   if (op.name === 'inbox.add') {
     const message = op.args[0] as InboxRecord;
     if (message.kind.startsWith('activity') && 'attempt' in message)
-      return { runId: message.runId, seq: message.seq, attempt: message.attempt };
+      return {
+        runId: message.runId,
+        seq: message.seq,
+        attempt: message.attempt,
+        ...('failure' in message && isLostAttempt(message.failure) && { lost: true }),
+      };
   }
   if (op.name === 'activityTasks.put') {
     const task = op.args[0] as ActivityTaskRecord;
     if (task.lastFailure && task.owner === undefined)
-      return { runId: task.runId, seq: task.seq, attempt: task.attempt - 1 };
+      return {
+        runId: task.runId,
+        seq: task.seq,
+        attempt: task.attempt - 1,
+        ...(isLostAttempt(task.lastFailure) && { lost: true }),
+      };
   }
   if (op.name === 'activityTasks.delete') return { runId: op.args[0] as string, seq: op.args[1] as number };
   return undefined;
