@@ -53,6 +53,8 @@ export interface RemoteQuery {
 export class WorkflowTasks {
   /** Runs with a workflow task to run. */
   readonly ready = new Set<string>();
+  /** Runs whose history ran past their record, tried again once the store caught up. */
+  readonly #refreshedFor = new Set<string>();
   /** Runs whose task failed; retried when a new message arrives or the host restarts. */
   readonly blocked = new Set<string>();
   readonly #cache = new Map<string, WorkflowMachine>();
@@ -150,6 +152,12 @@ export class WorkflowTasks {
           if (problem === undefined && !cached && !(executor && this.#sticky.get(runId) === executor)) {
             try {
               history = await tx.history.read(runId);
+              // Past the record: this store may be behind the database (a commit of another
+              // connection landed after it last loaded, read here from disk). It catches up
+              // and the run is tried again; still past it then, the history is damaged.
+              if (history.length > exec.nextEventId - 1 && !this.#refreshedFor.has(runId))
+                return { exec, behind: true as const };
+              this.#refreshedFor.delete(runId);
               problem = historyProblem(history, exec.nextEventId);
             } catch (error) {
               if (!(error instanceof CorruptRecordError)) throw error;
@@ -166,6 +174,18 @@ export class WorkflowTasks {
     const outcomes: Outcomes = { commits: [], failures: [], quarantined: [] };
     for (const run of loaded) {
       if (!run) continue; // Closed meanwhile.
+      if ('behind' in run) {
+        const { runId } = run.exec;
+        this.#refreshedFor.add(runId);
+        void h.store
+          .refresh()
+          .catch(() => undefined)
+          .finally(() => {
+            if (h.leadership.lease) this.ready.add(runId);
+            this.kick();
+          });
+        continue;
+      }
       const { exec, inbox, cached, history, executor, problem } = run;
       if (problem !== undefined) {
         outcomes.quarantined.push({ runId: exec.runId, expected: exec.nextEventId, reason: problem });
