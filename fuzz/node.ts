@@ -20,6 +20,9 @@ interface Options {
   verbose: boolean;
   /** Stop handing out seeds after this long (s). */
   time?: number;
+  /** Run each seed this many times (timing varies between runs, so a failure may need a few). */
+  repeat: number;
+  dump: boolean;
 }
 
 function parse(argv: string[]): Options {
@@ -29,11 +32,13 @@ function parse(argv: string[]): Options {
     jobs: Math.max(1, os.availableParallelism?.() ?? 2),
     perJob: 2,
     verbose: false,
+    repeat: 1,
+    dump: false,
   };
   for (const arg of argv) {
     const [key, value] = arg.split('=') as [string, string | undefined];
     const n = Number(value);
-    if (key === '--seed') Object.assign(options, { from: n, seeds: 1, jobs: 1, perJob: 1, verbose: true });
+    if (key === '--seed') Object.assign(options, { from: n, seeds: 1, verbose: true, single: true });
     else if (key === '--seeds') options.seeds = n;
     else if (key === '--from') options.from = n;
     else if (key === '--points') options.points = n;
@@ -41,10 +46,14 @@ function parse(argv: string[]): Options {
     else if (key === '--per-job') options.perJob = n;
     else if (key === '--time') options.time = n;
     else if (key === '--verbose') options.verbose = true;
+    else if (key === '--repeat') options.repeat = n;
+    else if (key === '--dump') options.dump = true;
     else throw new Error(`fuzz: unknown option ${arg} (see fuzz/README.md)`);
     if (value !== undefined && !Number.isFinite(n))
       throw new Error(`fuzz: ${key} takes a number, not ${value}`);
   }
+  // One seed once runs alone, as it ran in the failing run's thread (more or less).
+  if ((options as { single?: boolean }).single && options.repeat === 1) Object.assign(options, { jobs: 1, perJob: 1 });
   return options;
 }
 
@@ -55,7 +64,7 @@ function work(): void {
     if (message.seed === undefined) {
       process.exit(0);
     }
-    void runSeed(message.seed).then(
+    void runSeed(message.seed, { dump: (workerData as { dump: boolean }).dump }).then(
       (report) => port.postMessage({ report }),
       (error: unknown) =>
         port.postMessage({ crashed: message.seed, error: String((error as Error)?.stack ?? error) }),
@@ -68,15 +77,17 @@ async function main(): Promise<void> {
   const options = parse(process.argv.slice(2));
   const began = Date.now();
   const totals: Totals = { points: 0, seeds: 0, lost: 0, duplicated: 0, diverged: 0, failedSeeds: [] };
-  let next = options.from;
-  const end = options.seeds === undefined ? undefined : options.from + options.seeds;
+  let handed = 0;
+  const seedAt = (i: number): number => options.from + Math.floor(i / options.repeat);
+  const end = options.seeds === undefined ? undefined : options.seeds * options.repeat;
   let running = 0;
   const more = (): boolean =>
-    (end === undefined ? totals.points < options.points : next < end) &&
+    (end === undefined ? totals.points < options.points : handed < end) &&
     (options.time === undefined || Date.now() - began < options.time * 1000);
   const onReport = (report: SeedReport): void => {
     addReport(totals, report);
     if (report.problems.length > 0 || options.verbose) console.log(describeFailure(report));
+    if (report.dump) console.log(report.dump);
     if (totals.seeds % 50 === 0)
       console.log(
         `... ${totals.seeds} seeds, ${totals.points} crash points, ${Math.round((Date.now() - began) / 1000)} s`,
@@ -84,11 +95,11 @@ async function main(): Promise<void> {
   };
   await new Promise<void>((resolve, reject) => {
     const workers = Array.from({ length: options.jobs }, () => {
-      const worker = new Worker(new URL(import.meta.url), { workerData: { perJob: options.perJob } });
+      const worker = new Worker(new URL(import.meta.url), { workerData: { perJob: options.perJob, dump: options.dump } });
       const hand = (): void => {
         if (more()) {
           running++;
-          worker.postMessage({ seed: next++ });
+          worker.postMessage({ seed: seedAt(handed++) });
         }
         if (running === 0) resolve();
       };

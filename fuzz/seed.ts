@@ -6,7 +6,7 @@
 import { IDBFactory } from 'fake-indexeddb';
 import type { HistoryEvent } from '../src/engine/events.ts';
 import type { StoreFaults } from '../src/store/faulty.ts';
-import type { ExecutionRecord } from '../src/store/types.ts';
+import { ENGINE_LEASE, type ExecutionRecord, type Store } from '../src/store/types.ts';
 import { replayHistory } from '../src/temporal/replay.ts';
 import { checkSeed, type Problem, type SeedData } from './check.ts';
 import { Driver, isStopped } from './driver.ts';
@@ -26,6 +26,8 @@ export interface SeedOptions {
   sabotage?: () => StoreFaults;
   /** Skip the run without crashes (the plan then guesses its sizes). */
   noBaseline?: boolean;
+  /** On a failure, describe what the database holds for each open execution (for debugging). */
+  dump?: boolean;
 }
 
 export interface SeedReport {
@@ -39,6 +41,8 @@ export interface SeedReport {
   crashes: string[];
   problems: Problem[];
   ms: number;
+  /** With {@link SeedOptions.dump}, on a failure: the open executions' state. */
+  dump?: string;
 }
 
 export interface Sizes {
@@ -96,13 +100,41 @@ async function replay(run: ExecutionRecord, events: HistoryEvent[]): Promise<voi
   await replayHistory({ workflows, workflowId: run.workflowId, runId: run.runId }, { events });
 }
 
+/** What the database holds for each open execution: its record, history tail, messages and tasks. */
+async function describeOpen(
+  store: Store,
+  executions: ExecutionRecord[],
+  histories: Map<string, HistoryEvent[]>,
+): Promise<string> {
+  const lines: string[] = [];
+  const short = (value: unknown, n = 300) => JSON.stringify(value)?.slice(0, n);
+  await store.read(async (tx) => {
+    lines.push(`  leases: ${short(await tx.leases.get(ENGINE_LEASE))}`);
+    const timers = await tx.timers.list();
+    const workflowTasks = await tx.workflowTasks.list();
+    const activityTasks = await tx.activityTasks.list();
+    for (const run of executions) {
+      if (run.status !== 'RUNNING') continue;
+      const { runId } = run;
+      lines.push(`  open ${run.workflowId} ${runId}: ${short({ ...run, memo: undefined })}`);
+      for (const event of histories.get(runId) ?? []) lines.push(`    ${event.eventId} ${event.eventType} ${short(event.attributes).slice(0, 160)}`);
+      for (const m of await tx.inbox.list(runId)) lines.push(`    inbox: ${short(m)}`);
+      for (const t of workflowTasks.filter((t) => t.runId === runId)) lines.push(`    workflow task: ${short(t)}`);
+      for (const t of activityTasks.filter((t) => t.runId === runId)) lines.push(`    activity task: ${short({ ...t, input: undefined, retryPolicy: undefined }, 800)}`);
+      for (const t of timers.filter((t) => t.runId === runId)) lines.push(`    timer: ${short(t)}`);
+    }
+  });
+  return lines.join('\n');
+}
+
 /** Runs the roots in `world` until every execution closed (or the deadline), then reads what is left. */
 async function runWorld(
   world: World,
   expectation: Expectation,
   rng: Rng,
   deadlineMs: number,
-): Promise<{ data: SeedData; timedOut: boolean }> {
+  dump = false,
+): Promise<{ data: SeedData; timedOut: boolean; dump?: string }> {
   const driver = new Driver(world, expectation, rng);
   await world.begin();
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -129,15 +161,17 @@ async function runWorld(
   for (let i = 0; i < 50 && world.ready.some((fh) => fh.host.busy.writes || fh.host.busy.workflowTasks); i++)
     await sleep(5);
   await world.shutdown();
-  const { executions, histories } = await world.inspect(async (store) => {
+  const { executions, histories, state } = await world.inspect(async (store) => {
     const executions = await store.read((tx) => tx.executions.list());
     const histories = new Map<string, HistoryEvent[]>();
     for (const run of executions)
       histories.set(run.runId, await store.read((tx) => tx.history.read(run.runId)));
-    return { executions, histories };
+    const state = dump ? await describeOpen(store, executions, histories) : undefined;
+    return { executions, histories, state };
   });
   return {
     timedOut,
+    ...(state !== undefined && { dump: state }),
     data: {
       executions,
       histories,
@@ -184,7 +218,7 @@ export async function runSeed(seed: number, options: SeedOptions = {}): Promise<
     hosts: rng.chance(0.35) ? 2 : 1,
     ...(options.sabotage && { sabotage: options.sabotage }),
   });
-  const { data, timedOut } = await runWorld(world, expectation, new Rng(seed + 4), deadlineMs);
+  const { data, timedOut, dump } = await runWorld(world, expectation, new Rng(seed + 4), deadlineMs, options.dump);
   (globalThis as { __fuzzDump?: (d: SeedData) => void }).__fuzzDump?.(data);
   problems.push(...(await checkSeed(expectation, data, replay)));
   if (timedOut) problems.push({ kind: 'lost', what: `not done after ${deadlineMs} ms` });
@@ -197,5 +231,6 @@ export async function runSeed(seed: number, options: SeedOptions = {}): Promise<
     crashes: world.crashes.map((c) => `${c.host}@${c.at}(${c.crash.trigger.kind}#${c.crash.trigger.n})`),
     problems,
     ms: Date.now() - began,
+    ...(problems.length > 0 && dump !== undefined && { dump }),
   };
 }

@@ -28,7 +28,8 @@ export function describeFailure(
       `${report.crashPoints} crashes: ${report.crashes.join(' ') || 'none'}; ${report.ms} ms)`,
     ...report.problems.map((p) => `  ${p.kind}: ${p.what}`),
   ];
-  if (report.problems.length > 0) lines.push(`  replay: ${replay}`);
+  if (report.problems.length > 0)
+    lines.push(`  replay: ${replay} (timing varies: add --repeat=20 to run it 20 times side by side)`);
   return lines.join('\n');
 }
 

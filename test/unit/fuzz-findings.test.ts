@@ -318,3 +318,70 @@ describe('an activity running when its host loses the lease for a moment', () =>
     await engine.shutdown();
   });
 });
+
+describe('an executor that takes the lead while it runs an attempt for the leader that died', () => {
+  it('takes the attempt over once it ends there: the next attempt runs, the run goes on', async () => {
+    const shared = memoryStore();
+    // The leader freezes as a killed tab does: its store never answers again.
+    let frozen = false;
+    const leaderStore = faultyStore(shared, {
+      before: () => (frozen ? new Promise<never>(() => undefined) : undefined),
+    });
+    let started: () => void = () => undefined;
+    const running = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    let finish: () => void = () => undefined;
+    const finished = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    const activities = {
+      async work(): Promise<string> {
+        const { attempt } = Context.current().info;
+        if (attempt === 1) {
+          started();
+          await finished;
+        }
+        return `attempt ${attempt}`;
+      },
+    };
+    const workflows = {
+      async callsWork(): Promise<string> {
+        const { work } = proxyActivities<typeof activities>({
+          startToCloseTimeout: '1 minute',
+          taskQueue: 'other',
+          retry: { initialInterval: 1 },
+        });
+        return work();
+      },
+    };
+    const bus = localBus(shared);
+    // Nor does it hear or say a thing.
+    const leaderBus: typeof bus = {
+      publish: (note) => (frozen ? undefined : bus.publish(note)),
+      subscribe: (listener) => bus.subscribe((note) => (frozen ? undefined : listener(note))),
+    };
+    const options = { workflows, leaseTimeout: 150 };
+    const leader = await createEngine({ ...options, bus: leaderBus, store: leaderStore, identity: 'leader' });
+    const executor = await createEngine({
+      ...options,
+      activities,
+      bus,
+      store: shared,
+      identity: 'executor',
+      taskQueues: ['default', 'other'],
+    });
+    await leader.client.workflow.start('callsWork', { workflowId: 'orphaned' });
+    await running;
+    frozen = true;
+    // The leader's lease runs out; the executor takes it, and finds attempt 1 claimed by the
+    // leader while it still runs that very attempt for it.
+    await expect
+      .poll(async () => (await shared.read((tx) => tx.leases.get(ENGINE_LEASE)))?.holder, { timeout: 5_000 })
+      .toBe('executor');
+    // Its outcome goes to the dead leader, who never records it: attempt 1 is lost.
+    finish();
+    expect(await executor.client.workflow.getHandle('orphaned').result()).toBe('attempt 2');
+    await executor.shutdown();
+  });
+});

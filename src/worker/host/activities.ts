@@ -61,6 +61,12 @@ export class Activities {
    * Any other attempt with an owner was lost with its host, and is taken over as the next.
    */
   readonly #claimed = new Map<string, number>();
+  /**
+   * Attempts queued while the same attempt still ran here, by `runId/seq`: queued again once it
+   * ends. (An executor that takes the lead finds in the store the attempt it runs for the
+   * leader that died; that run's outcome goes nowhere, so the attempt is taken over after it.)
+   */
+  readonly #afterRunning = new Map<string, ActivityTaskRecord>();
   #active = 0;
   /** Activities running, by host (this one or an executor). */
   readonly #load = new Map<string, number>();
@@ -71,6 +77,7 @@ export class Activities {
   stopAll(reason: Error): void {
     this.#pending.clear();
     this.#claimed.clear();
+    this.#afterRunning.clear();
     for (const { controller } of this.#running.values()) controller.abort(reason);
   }
 
@@ -83,7 +90,7 @@ export class Activities {
     try {
       return await this.#execute(task, running, { forLeader: true });
     } finally {
-      if (this.#running.get(key) === running) this.#running.delete(key);
+      this.#ended(key, running);
       this.h.settle();
     }
   }
@@ -116,7 +123,10 @@ export class Activities {
     for (const [key, task] of this.#pending) {
       if (this.h.stopped || this.#active >= max) break;
       this.#pending.delete(key);
-      if ((this.#running.get(key)?.attempt ?? 0) >= task.attempt) continue;
+      if ((this.#running.get(key)?.attempt ?? 0) >= task.attempt) {
+        this.#afterRunning.set(key, task);
+        continue;
+      }
       this.#active++;
       const running: Running = { attempt: task.attempt, controller: new AbortController() };
       this.#running.set(key, running);
@@ -128,8 +138,8 @@ export class Activities {
           return undefined;
         })
         .then((again) => {
-          if (this.#running.get(key) === running) this.#running.delete(key);
           if (this.#claimed.get(key) === task.attempt) this.#claimed.delete(key);
+          this.#ended(key, running);
           this.#active--;
           // Queued once its slot is free, so that it is not taken for the attempt still running.
           if (again) this.enqueue(again);
@@ -137,6 +147,15 @@ export class Activities {
           this.h.settle();
         });
     }
+  }
+
+  /** `running` is over: what waited for it is queued (a stale attempt's claim changes nothing). */
+  #ended(key: string, running: Running): void {
+    if (this.#running.get(key) !== running) return;
+    this.#running.delete(key);
+    const waiting = this.#afterRunning.get(key);
+    this.#afterRunning.delete(key);
+    if (waiting && !this.h.stopped) this.enqueue(waiting);
   }
 
   /** @returns the activity to queue again (a retry, or an attempt whose executor went away). */
