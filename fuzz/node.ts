@@ -23,6 +23,8 @@ interface Options {
   /** Run each seed this many times (timing varies between runs, so a failure may need a few). */
   repeat: number;
   dump: boolean;
+  /** A seed that has not reported after this long (s) hung. */
+  hangSeconds: number;
 }
 
 function parse(argv: string[]): Options {
@@ -34,6 +36,7 @@ function parse(argv: string[]): Options {
     verbose: false,
     repeat: 1,
     dump: false,
+    hangSeconds: 120,
   };
   for (const arg of argv) {
     const [key, value] = arg.split('=') as [string, string | undefined];
@@ -48,12 +51,14 @@ function parse(argv: string[]): Options {
     else if (key === '--verbose') options.verbose = true;
     else if (key === '--repeat') options.repeat = n;
     else if (key === '--dump') options.dump = true;
+    else if (key === '--hang') options.hangSeconds = n;
     else throw new Error(`fuzz: unknown option ${arg} (see fuzz/README.md)`);
     if (value !== undefined && !Number.isFinite(n))
       throw new Error(`fuzz: ${key} takes a number, not ${value}`);
   }
   // One seed once runs alone, as it ran in the failing run's thread (more or less).
-  if ((options as { single?: boolean }).single && options.repeat === 1) Object.assign(options, { jobs: 1, perJob: 1 });
+  if ((options as { single?: boolean }).single && options.repeat === 1)
+    Object.assign(options, { jobs: 1, perJob: 1 });
   return options;
 }
 
@@ -64,7 +69,9 @@ function work(): void {
     if (message.seed === undefined) {
       process.exit(0);
     }
-    void runSeed(message.seed, { dump: (workerData as { dump: boolean }).dump }).then(
+    const seed = message.seed;
+    const onStage = (stage: string): void => port.postMessage({ stage: { seed, stage } });
+    void runSeed(seed, { dump: (workerData as { dump: boolean }).dump, onStage }).then(
       (report) => port.postMessage({ report }),
       (error: unknown) =>
         port.postMessage({ crashed: message.seed, error: String((error as Error)?.stack ?? error) }),
@@ -93,38 +100,88 @@ async function main(): Promise<void> {
         `... ${totals.seeds} seeds, ${totals.points} crash points, ${Math.round((Date.now() - began) / 1000)} s`,
       );
   };
+  // Seeds handed back by a worker that was stopped for another seed that hung: run again.
+  const again: number[] = [];
   await new Promise<void>((resolve, reject) => {
-    const workers = Array.from({ length: options.jobs }, () => {
-      const worker = new Worker(new URL(import.meta.url), { workerData: { perJob: options.perJob, dump: options.dump } });
+    const inFlight = new Map<Worker, Map<number, number>>();
+    /** The last stage a worker's seeds reported (for a seed that hangs). */
+    const stages = new Map<Worker, { seed: number; stage: string }>();
+    const spawn = (): void => {
+      const worker = new Worker(new URL(import.meta.url), {
+        workerData: { perJob: options.perJob, dump: options.dump },
+      });
+      const mine = new Map<number, number>();
+      inFlight.set(worker, mine);
       const hand = (): void => {
-        if (more()) {
+        if (again.length > 0 || more()) {
           running++;
-          worker.postMessage({ seed: seedAt(handed++) });
+          const seed = again.shift() ?? seedAt(handed++);
+          // A seed may run twice at once (--repeat): keyed by a count of its own.
+          mine.set(seed + mine.size / 1e6, Date.now());
+          worker.postMessage({ seed });
         }
-        if (running === 0) resolve();
+        if (running === 0) finish();
       };
       worker.on(
         'message',
-        (message: { ready?: number; report?: SeedReport; crashed?: number; error?: string }) => {
+        (message: {
+          ready?: number;
+          report?: SeedReport;
+          crashed?: number;
+          error?: string;
+          stage?: { seed: number; stage: string };
+        }) => {
+          if (message.stage) {
+            stages.set(worker, message.stage);
+            return;
+          }
           if (message.ready !== undefined) {
             for (let i = 0; i < message.ready; i++) hand();
             return;
           }
+          const seed = message.report?.seed ?? message.crashed!;
+          const key = [...mine.keys()].find((k) => Math.floor(k) === seed);
+          if (key !== undefined) mine.delete(key);
           running--;
           if (message.report) onReport(message.report);
           else {
             totals.seeds++;
             totals.diverged++;
-            totals.failedSeeds.push(message.crashed!);
-            console.log(`seed ${message.crashed}: the fuzzer itself failed: ${message.error}`);
+            totals.failedSeeds.push(seed);
+            console.log(`seed ${seed}: the fuzzer itself failed: ${message.error}`);
           }
           hand();
         },
       );
       worker.on('error', reject);
-      return worker;
-    });
-    void workers;
+    };
+    // A seed gives up on its run after 30 s and bounds its shutdown: one that never reports hangs
+    // somewhere else. It counts as lost; its worker is replaced, and its other seeds run again.
+    const watchdog = setInterval(() => {
+      for (const [worker, mine] of inFlight) {
+        const stuck = [...mine].find(([, since]) => Date.now() - since > options.hangSeconds * 1000);
+        if (!stuck) continue;
+        const seed = Math.floor(stuck[0]);
+        totals.seeds++;
+        totals.lost++;
+        totals.failedSeeds.push(seed);
+        console.log(
+          `seed ${seed}: hung: no report after ${options.hangSeconds} s (its worker's last news: seed ` +
+            `${stages.get(worker)?.seed}, ${stages.get(worker)?.stage})\n  replay: npm run fuzz -- --seed=${seed} --repeat=20`,
+        );
+        inFlight.delete(worker);
+        running -= mine.size;
+        for (const [k] of mine) if (k !== stuck[0]) again.push(Math.floor(k));
+        void worker.terminate();
+        spawn();
+      }
+    }, 1_000);
+    const finish = (): void => {
+      clearInterval(watchdog);
+      for (const worker of inFlight.keys()) void worker.terminate();
+      resolve();
+    };
+    for (let i = 0; i < options.jobs; i++) spawn();
   });
   const seconds = (Date.now() - began) / 1000;
   console.log(

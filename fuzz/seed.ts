@@ -28,6 +28,8 @@ export interface SeedOptions {
   noBaseline?: boolean;
   /** On a failure, describe what the database holds for each open execution (for debugging). */
   dump?: boolean;
+  /** Told where the seed is, for a report of one that hangs. */
+  onStage?: (stage: string) => void;
 }
 
 export interface SeedReport {
@@ -117,10 +119,13 @@ async function describeOpen(
       if (run.status !== 'RUNNING') continue;
       const { runId } = run;
       lines.push(`  open ${run.workflowId} ${runId}: ${short({ ...run, memo: undefined })}`);
-      for (const event of histories.get(runId) ?? []) lines.push(`    ${event.eventId} ${event.eventType} ${short(event.attributes).slice(0, 160)}`);
+      for (const event of histories.get(runId) ?? [])
+        lines.push(`    ${event.eventId} ${event.eventType} ${short(event.attributes).slice(0, 160)}`);
       for (const m of await tx.inbox.list(runId)) lines.push(`    inbox: ${short(m)}`);
-      for (const t of workflowTasks.filter((t) => t.runId === runId)) lines.push(`    workflow task: ${short(t)}`);
-      for (const t of activityTasks.filter((t) => t.runId === runId)) lines.push(`    activity task: ${short({ ...t, input: undefined, retryPolicy: undefined }, 800)}`);
+      for (const t of workflowTasks.filter((t) => t.runId === runId))
+        lines.push(`    workflow task: ${short(t)}`);
+      for (const t of activityTasks.filter((t) => t.runId === runId))
+        lines.push(`    activity task: ${short({ ...t, input: undefined, retryPolicy: undefined }, 800)}`);
       for (const t of timers.filter((t) => t.runId === runId)) lines.push(`    timer: ${short(t)}`);
     }
   });
@@ -134,9 +139,12 @@ async function runWorld(
   rng: Rng,
   deadlineMs: number,
   dump = false,
-): Promise<{ data: SeedData; timedOut: boolean; dump?: string }> {
+  stage: (what: string) => void = () => undefined,
+): Promise<{ data: SeedData; timedOut: boolean; hung: string[]; dump?: string }> {
   const driver = new Driver(world, expectation, rng);
+  stage('starting the hosts');
   await world.begin();
+  stage('running');
   let timer: ReturnType<typeof setTimeout> | undefined;
   let timedOut = false;
   try {
@@ -160,7 +168,9 @@ async function runWorld(
   // What is still in hand (a cancelled attempt winding down) settles before the hosts stop.
   for (let i = 0; i < 50 && world.ready.some((fh) => fh.host.busy.writes || fh.host.busy.workflowTasks); i++)
     await sleep(5);
-  await world.shutdown();
+  stage('shutting down');
+  const hung = await world.shutdown();
+  stage('reading the database');
   const { executions, histories, state } = await world.inspect(async (store) => {
     const executions = await store.read((tx) => tx.executions.list());
     const histories = new Map<string, HistoryEvent[]>();
@@ -171,6 +181,7 @@ async function runWorld(
   });
   return {
     timedOut,
+    hung,
     ...(state !== undefined && { dump: state }),
     data: {
       executions,
@@ -202,7 +213,17 @@ export async function runSeed(seed: number, options: SeedOptions = {}): Promise<
       hosts: 1,
       ...(options.sabotage && { sabotage: options.sabotage }),
     });
-    const { data, timedOut } = await runWorld(baseline, expectation, new Rng(seed + 2), deadlineMs);
+    const { data, timedOut, hung } = await runWorld(
+      baseline,
+      expectation,
+      new Rng(seed + 2),
+      deadlineMs,
+      false,
+      (what) => options.onStage?.(`without crashes: ${what}`),
+    );
+    options.onStage?.('without crashes: checking');
+    for (const host of hung)
+      problems.push({ kind: 'lost', what: `without crashes: host ${host} never finished shutting down` });
     for (const p of await checkSeed(expectation, data, replay))
       problems.push({ kind: p.kind, what: `without crashes: ${p.what}` });
     if (timedOut) problems.push({ kind: 'lost', what: `without crashes: not done after ${deadlineMs} ms` });
@@ -218,7 +239,16 @@ export async function runSeed(seed: number, options: SeedOptions = {}): Promise<
     hosts: rng.chance(0.35) ? 2 : 1,
     ...(options.sabotage && { sabotage: options.sabotage }),
   });
-  const { data, timedOut, dump } = await runWorld(world, expectation, new Rng(seed + 4), deadlineMs, options.dump);
+  const { data, timedOut, hung, dump } = await runWorld(
+    world,
+    expectation,
+    new Rng(seed + 4),
+    deadlineMs,
+    options.dump,
+    options.onStage,
+  );
+  options.onStage?.('checking');
+  for (const host of hung) problems.push({ kind: 'lost', what: `host ${host} never finished shutting down` });
   (globalThis as { __fuzzDump?: (d: SeedData) => void }).__fuzzDump?.(data);
   problems.push(...(await checkSeed(expectation, data, replay)));
   if (timedOut) problems.push({ kind: 'lost', what: `not done after ${deadlineMs} ms` });

@@ -514,14 +514,28 @@ export class World {
   }
 
   /** Stops the live hosts as a shutdown does (no crash): what they wrote reaches the database. */
-  async shutdown(): Promise<void> {
+  async shutdown(): Promise<string[]> {
     this.calm = true;
     this.#armed = undefined;
-    await Promise.all(this.live.map((fh) => (fh.started ? fh.host.shutdown() : undefined)));
+    // A shutdown that never ends is an engine bug of its own: it is reported, and the seed goes on.
+    const hung: string[] = [];
+    await Promise.all(
+      this.live.map(async (fh) => {
+        if (!fh.started) return;
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const bound = new Promise<'hung'>((resolve) => {
+          timer = setTimeout(() => resolve('hung'), 10_000);
+        });
+        if ((await Promise.race([fh.host.shutdown(), bound])) === 'hung')
+          hung.push(`${fh.id} (busy: ${JSON.stringify(fh.host.busy)})`);
+        clearTimeout(timer);
+      }),
+    );
     for (const fh of this.live) {
       fh.dead = true;
       fh.cut?.(false);
     }
+    return hung;
   }
 
   /** The database as it is now, read through a store of its own. */

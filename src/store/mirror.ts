@@ -1,7 +1,7 @@
 import type { HistoryEvent } from '../engine/events.ts';
 import { copy } from './copy.ts';
 import { durableSide } from './mirror/durable.ts';
-import { flushLoop, pendingWrites, reload, scheduleFlush, waitFor, waitForWrites } from './mirror/flush.ts';
+import { pendingWrites, reload, runFlushes, scheduleFlush, waitFor, waitForWrites } from './mirror/flush.ts';
 import {
   applyChanges,
   exclusive,
@@ -198,12 +198,10 @@ export function mirrorStore(
       const drain = async (): Promise<void> => {
         clearTimeout(m.delayTimer);
         m.delayTimer = undefined;
-        while (m.flushing || (pendingWrites(m) && !m.broken)) {
-          if (!m.flushing) {
-            m.flushing = true;
-            await flushLoop(m);
-          } else await waitFor(m, m.window - 1).catch(() => undefined);
-        }
+        // The loop in flight is awaited as a whole: between two of its flushes (waiting for a
+        // compaction or a reload to let go) there is no flush to wait for, and waiting for the
+        // last one, over already, would spin without end, starving the very I/O it waits for.
+        while (m.flushing || (pendingWrites(m) && !m.broken)) await runFlushes(m);
       };
       void drain().finally(() => backing.close());
     },

@@ -2,6 +2,7 @@
  * Bugs the crash fuzzer (`npm run fuzz`) found, each reproduced on its own, small and
  * deterministic: each test failed before its fix.
  */
+import { Worker } from 'node:worker_threads';
 import { IDBFactory } from 'fake-indexeddb';
 import { describe, expect, it } from 'vitest';
 import { createEngine, indexedDbStore, memoryStore, type Store } from '../../src/index.ts';
@@ -383,5 +384,69 @@ describe('an executor that takes the lead while it runs an attempt for the leade
     finish();
     expect(await executor.client.workflow.getHandle('orphaned').result()).toBe('attempt 2');
     await executor.shutdown();
+  });
+});
+
+describe('an IndexedDB store closed while its flush loop waits for a transaction to end', () => {
+  it('waits for the loop without spinning, and what was written before the close is durable', async () => {
+    // A spinning close starves every timer and I/O callback of this thread, the test's own
+    // timeout too: a watchdog on a thread of its own ends the process instead.
+    const watchdog = new Worker(
+      `setTimeout(() => { console.error('the store close spins: killed'); process.kill(process.pid, 'SIGKILL'); }, 20000);`,
+      { eval: true },
+    );
+    try {
+      const factory = new IDBFactory();
+      const store = await indexedDbStore({ name: 'close-spin', indexedDB: factory });
+      const lease = (epoch: number) => ({ name: 'l', holder: 'h', epoch, expiresAt: 0 });
+      await store.write(async (tx) => tx.leases.put(lease(1)));
+      // Flush 1 goes out now (someone waits for it)...
+      const first = store.flushed();
+      // ...a write follows it, and someone waits for that too: the loop goes on after flush 1...
+      await store.write(async (tx) => tx.leases.put(lease(2)));
+      const second = store.flushed();
+      // ...but a transaction holds the store (it awaits I/O of its own) until it is let go.
+      let letGo: () => void = () => undefined;
+      const holding = store.read(
+        () =>
+          new Promise<void>((resolve) => {
+            letGo = resolve;
+          }),
+      );
+      await first;
+      // The loop waits for that transaction, its flush 1 over: the store closes meanwhile.
+      store.close();
+      // Let go a macrotask later: a close that spins never lets this timer fire.
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      letGo();
+      await holding;
+      await second;
+      // The close flushed before it let the connection go.
+      const reopened = await indexedDbStore({ name: 'close-spin', indexedDB: factory });
+      expect(await reopened.read((tx) => tx.leases.get('l'))).toMatchObject({ epoch: 2 });
+      reopened.close();
+    } finally {
+      await watchdog.terminate();
+    }
+  });
+});
+
+describe('a call forwarded while the lease is between leaders', () => {
+  it('waits for the next leader rather than give up after a few refusals', async () => {
+    const shared = memoryStore();
+    const bus = localBus(shared);
+    const options = { workflows: scopeWorkflows, store: shared, bus, leaseTimeout: 200 };
+    const a = await createEngine({ ...options, identity: 'a' });
+    const b = await createEngine({ ...options, identity: 'b' });
+    await a.client.workflow.start('blocker', { workflowId: 'between' });
+    // A host nobody hears of takes the lease for a while: the leader's next write is refused,
+    // and until the lease runs out every host it asks refuses too.
+    await shared.write(async (tx) =>
+      tx.leases.put({ name: ENGINE_LEASE, holder: 'elsewhere', epoch: 99, expiresAt: Date.now() + 300 }),
+    );
+    await b.client.workflow.getHandle('between').signal(release);
+    expect(await a.client.workflow.getHandle('between').result()).toBe('released');
+    await b.shutdown();
+    await a.shutdown();
   });
 });

@@ -72,15 +72,25 @@ export function scheduleFlush(m: MirrorState): void {
 
 function startFlushing(m: MirrorState): void {
   if (m.flushing || m.closed) return;
+  void runFlushes(m);
+}
+
+/** The flush loop: the one running, or a new one. @returns once it ends. */
+export function runFlushes(m: MirrorState): Promise<void> {
+  if (m.flushing && m.flushRun) return m.flushRun;
   m.flushing = true;
-  void flushLoop(m);
+  const run = flushLoop(m).finally(() => {
+    if (m.flushRun === run) m.flushRun = undefined;
+  });
+  m.flushRun = run;
+  return run;
 }
 
 export function pendingWrites(m: MirrorState): boolean {
   return m.dirtyCount > 0 || m.tables.history.size > 0 || m.droppedHistory.length > 0;
 }
 
-export async function flushLoop(m: MirrorState): Promise<void> {
+async function flushLoop(m: MirrorState): Promise<void> {
   try {
     // The next flush follows at once only for someone waiting; otherwise after the delay.
     for (let first = true; pendingWrites(m) && !m.broken && (first || urgentWaiting(m)); first = false) {

@@ -109,6 +109,8 @@ export class MirrorState {
   finished = 0;
   lostFlushes: { from: number; to: number; error: unknown } | undefined;
   flushing = false;
+  /** The flush loop running while `flushing`: ends once nothing more is flushed at once. */
+  flushRun: Promise<void> | undefined;
   closed = false;
   /** Why the store closed, if not by its owner's choice: what every later call fails with. */
   closedBy: Error | undefined;

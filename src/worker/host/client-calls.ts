@@ -19,6 +19,7 @@ import type {
   WorkflowStartOptions,
 } from '../../protocol/api.ts';
 import type { ExecutionRecord, StoreTx } from '../../store/types.ts';
+import { realNow } from '../determinism.ts';
 import {
   deleteRun,
   type RunRequest,
@@ -39,8 +40,14 @@ import { updateFailed } from './wakeups.ts';
 /** Page sizes of `listPage`. */
 const DEFAULT_PAGE_SIZE = 100;
 const MAX_PAGE_SIZE = 1_000;
-/** Attempts of a client call whose writes were lost with the lease, before it gives up. */
-const CONFLICT_ATTEMPTS = 5;
+/**
+ * How long a client call whose writes were lost with the lease is tried again, in leases: a
+ * hand-over takes one at most (the lease of a leader that froze runs out), and several may
+ * follow one another when hosts die in a row.
+ */
+const CONFLICT_PATIENCE = 3;
+/** The longest wait between two tries of such a call (ms); the first waits 5 ms. */
+const CONFLICT_MAX_WAIT = 250;
 /**
  * The client API methods a host that does not lead forwards to the leader: the writes, then,
  * from index `FIRST_READ`, the reads.
@@ -392,7 +399,8 @@ export class ClientCalls {
           args.length = Math.max(args.length, at + 1);
           args[at] = crypto.randomUUID();
         }
-        for (let attempt = 1; ; attempt++) {
+        const giveUp = realNow() + CONFLICT_PATIENCE * (this.h.options.leaseTimeout ?? 5_000);
+        for (let wait = 5; ; wait = Math.min(2 * wait, CONFLICT_MAX_WAIT)) {
           // Stopped (its database deleted, cleared or upgraded, or shut down): it says why, rather
           // than send the call to a leader that may never come.
           if (this.h.stopped) return reply(() => this.#stopped());
@@ -400,9 +408,18 @@ export class ClientCalls {
             ? await this.local(method, args)
             : await this.h.peers.call('', method, args);
           // The lease was lost meanwhile (another host wrote), here or by the leader that was
-          // answering: the (next) leader answers instead.
+          // answering: the (next) leader answers instead. Until this host knows who that is,
+          // the one it knows would refuse again: it waits for news, or a while.
           const lost = 'error' in answer && /^(LeaseLost|StoreConflict)Error$/.test(answer.error.name);
-          if (!lost || attempt >= CONFLICT_ATTEMPTS) return answer;
+          if (!lost || realNow() >= giveUp) return answer;
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          await Promise.race([
+            this.h.leadership.changed(),
+            new Promise<void>((resolve) => {
+              timer = setTimeout(resolve, wait);
+            }),
+          ]);
+          clearTimeout(timer);
           await this.h.leadership.electing;
         }
       };

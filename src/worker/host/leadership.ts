@@ -22,11 +22,23 @@ export class Leadership {
   /** The election in progress, if any. */
   electing: Promise<void> | undefined;
   #leaseTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #changeListeners = new Set<() => void>();
 
   constructor(private readonly h: HostParts) {}
 
   get #ttl(): number {
     return this.h.options.leaseTimeout ?? 5_000;
+  }
+
+  /** Resolves the next time the leader changes, as far as this host knows (it may be this host). */
+  changed(): Promise<void> {
+    return new Promise((resolve) => this.#changeListeners.add(resolve));
+  }
+
+  #tellChanged(): void {
+    const listeners = [...this.#changeListeners];
+    this.#changeListeners.clear();
+    for (const listener of listeners) listener();
   }
 
   /** Takes the lease if nobody holds it (or its holder is gone), else follows its holder. */
@@ -87,6 +99,7 @@ export class Leadership {
     this.#hold(lease);
     h.peers.leaderStorage(undefined);
     h.peers.resendCalls();
+    this.#tellChanged();
     void this.scan();
     // Not at once: the first moments of a leader are for the work that waited for it.
     h.retention.schedule(1_000);
@@ -128,6 +141,7 @@ export class Leadership {
     h.bus.publish({ from: h.hostId, serves: h.taskQueues });
     h.peers.leaderStorage(undefined);
     h.peers.resendCalls();
+    this.#tellChanged();
   }
 
   /** This host lost its lease: it drops what it did as leader and follows. */
