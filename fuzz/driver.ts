@@ -185,10 +185,17 @@ export class Driver {
     if (root.endedByClient === 'terminate') {
       tasks.push(
         (async () => {
-          // Once it has reported (its steps are done), it only waits to be terminated.
-          while (!this.hosts.hasEffect(activityKey(workflowId, 'report'))) {
+          // Once it has reported (its steps are done), it only waits to be terminated. The
+          // report's effect says it ran, not that its run got there for good (a crash may take
+          // back the writes it ran after): the run says so, durably, when asked.
+          for (;;) {
             if (this.#stopped) throw new Stopped();
-            await sleep(5);
+            if (
+              this.hosts.hasEffect(activityKey(workflowId, 'report')) &&
+              (await this.#call((client) => client.getHandle(workflowId).query('reported')).catch(() => false))
+            )
+              break;
+            await sleep(10);
           }
           await this.#idempotent(
             (client) => client.getHandle(workflowId).terminate('fuzz'),

@@ -116,7 +116,11 @@ async function describeOpen(
     const workflowTasks = await tx.workflowTasks.list();
     const activityTasks = await tx.activityTasks.list();
     for (const run of executions) {
-      if (run.status !== 'RUNNING') continue;
+      if (run.status !== 'RUNNING') {
+        const types = (histories.get(run.runId) ?? []).map((e) => e.eventType.replace(/^(WorkflowExecution|WorkflowTask)/, '$1.'));
+        lines.push(`  ${run.status} ${run.workflowId} ${run.runId.slice(0, 8)}: ${types.join(' ')}`);
+        continue;
+      }
       const { runId } = run;
       lines.push(`  open ${run.workflowId} ${runId}: ${short({ ...run, memo: undefined })}`);
       for (const event of histories.get(runId) ?? [])

@@ -33,6 +33,8 @@ export const sig = defineSignal<[string]>('sig');
 export const childSig = defineSignal<[string]>('childSig');
 export const release = defineSignal('release');
 export const traceQuery = defineQuery<TraceItem[]>('trace');
+/** Whether the run has reported (its steps are done): a query, so the answer is durable. */
+export const reportedQuery = defineQuery<boolean>('reported');
 
 const RETRY_FAST = { initialInterval: 2, backoffCoefficient: 1.5, maximumInterval: 10 };
 const acts = proxyActivities<Activities>({ startToCloseTimeout: '10s', retry: RETRY_FAST });
@@ -242,6 +244,8 @@ export async function fuzz(program: Program, state?: RunState): Promise<TraceIte
     ctx.childSignals.add(id);
   });
   setHandler(traceQuery, () => trace);
+  let reported = false;
+  setHandler(reportedQuery, () => reported);
   const steps = async (): Promise<void> => {
     for (let i = state?.pos ?? 0; i < program.steps.length; i++) {
       const step = program.steps[i]!;
@@ -252,6 +256,7 @@ export async function fuzz(program: Program, state?: RunState): Promise<TraceIte
       trace.push(await runStep(step, ctx));
     }
     await acts.report(activityKey(workflowId, 'report'), trace);
+    reported = true;
   };
   switch (program.ending) {
     case 'complete':
