@@ -192,7 +192,9 @@ export class Driver {
             if (this.#stopped) throw new Stopped();
             if (
               this.hosts.hasEffect(activityKey(workflowId, 'report')) &&
-              (await this.#call((client) => client.getHandle(workflowId).query('reported')).catch(() => false))
+              (await this.#call((client) => client.getHandle(workflowId).query('reported')).catch(
+                () => false,
+              ))
             )
               break;
             await sleep(10);

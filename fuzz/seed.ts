@@ -117,7 +117,9 @@ async function describeOpen(
     const activityTasks = await tx.activityTasks.list();
     for (const run of executions) {
       if (run.status !== 'RUNNING') {
-        const types = (histories.get(run.runId) ?? []).map((e) => e.eventType.replace(/^(WorkflowExecution|WorkflowTask)/, '$1.'));
+        const types = (histories.get(run.runId) ?? []).map((e) =>
+          e.eventType.replace(/^(WorkflowExecution|WorkflowTask)/, '$1.'),
+        );
         lines.push(`  ${run.status} ${run.workflowId} ${run.runId.slice(0, 8)}: ${types.join(' ')}`);
         continue;
       }
