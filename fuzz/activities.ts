@@ -20,6 +20,11 @@ export interface Effect {
   time: number;
   /** What a `report` execution reported. */
   trace?: TraceItem[];
+  /**
+   * The host leading, as the host it ran on last heard (itself, if it led): the one that
+   * claimed the attempt and sent it there, when it ran on an executor.
+   */
+  leader?: string;
 }
 
 /** What activities need from the place they run in. */
@@ -28,7 +33,7 @@ export interface ActivityEnv {
    * Records an execution's effect and says how many executions of its key there have been,
    * this one included. Never settles when the host is dead (a dead process does nothing).
    */
-  record(effect: Omit<Effect, 'host' | 'time'>): Promise<number>;
+  record(effect: Omit<Effect, 'host' | 'time' | 'leader'>): Promise<number>;
   /** A moment of work, for crashes to fall into. */
   work(key: string): Promise<void>;
 }

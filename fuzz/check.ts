@@ -31,8 +31,15 @@ export interface SeedData {
   effects: Effect[];
   /** When each crash happened (wall-clock ms). */
   crashTimes: number[];
+  /** Which host each crash took, and when. */
+  crashes: { host: string; time: number }[];
   /** Activity outcomes, as they became durable. */
   resolutions: Resolution[];
+  /**
+   * When a host's store dropped the writes it had not flushed, as another connection wrote
+   * first (the late commit of a host that crashed, say): what it had claimed since is taken back.
+   */
+  reloads: { host: string; time: number }[];
   driver: DriverRecord;
 }
 
@@ -288,19 +295,44 @@ function checkActivities(
     const activity = id.slice(0, id.lastIndexOf('/'));
     runs.forEach((e, i) => {
       const until = runs[i + 1]?.time;
-      // A crash after it ran, before its outcome was durable, and (if it ran again) before that.
-      const explained = data.crashTimes.some(
-        (c) => c >= e.time && (until === undefined || c <= until) && !durableBy(id, activity, c),
-      );
+      // A crash after it ran, before its outcome was durable, and (if it ran again) before that;
+      // or its host's store dropping its unflushed writes then (its claim among them).
+      // On an executor, the leader that claimed it and sent it there may have crashed first,
+      // with the claim: any time before it ran again (a host crashes once, and it had claimed).
+      const takenBack = (c: number, from = e.time) =>
+        c >= from && (until === undefined || c <= until) && !durableBy(id, activity, c);
+      const explained =
+        data.crashTimes.some((c) => takenBack(c)) ||
+        data.crashes.some(
+          (c) => c.host === e.leader && e.leader !== e.host && takenBack(c.time, -Infinity),
+        ) ||
+        data.reloads.some((r) => r.host === e.host && takenBack(r.time));
       if (until !== undefined && !explained)
         add(
           'duplicated',
-          `activity ${at(e)} ran again ${until - e.time} ms later, and no crash took its outcome back`,
+          `activity ${at(e)} ran again ${(until - e.time).toFixed(1)} ms later, and no crash took its outcome back ` +
+            `(ran on ${e.host}, then on ${runs[i + 1]!.host}; crashes at ${
+              data.crashTimes.map((c) => `${(c - e.time).toFixed(1)}`).join(', ') || 'none'
+            } ms from its first run; outcomes recorded at ${
+              (recorded.get(id) ?? []).map((t) => (t - e.time).toFixed(1)).join(', ') || 'none'
+            })`,
         );
       if (until === undefined && !explained && !durableBy(id, activity, Infinity))
         add('lost', `activity ${at(e)}: its outcome was never recorded, and no crash took it back`);
       const end = over.get(activity);
-      if (end !== undefined && e.time > end) add('duplicated', `activity ${at(e)} ran after it was over`);
+      if (end !== undefined && e.time > end)
+        add(
+          'duplicated',
+          `activity ${at(e)} ran after it was over (on ${e.host}, leader ${e.leader}, ${(e.time - end).toFixed(1)} ms after; ` +
+            `crashes ${data.crashes.map((c) => `${c.host}@${(c.time - end).toFixed(1)}`).join(', ') || 'none'}; ` +
+            `runs ${data.effects
+              .filter((x) => x.runId === e.runId && x.seq === e.seq)
+              .map((x) => `${x.host}#${x.attempt}@${(x.time - end).toFixed(1)}`)
+              .join(', ')}; outcomes ${data.resolutions
+              .filter((r) => r.runId === e.runId && r.seq === e.seq)
+              .map((r) => `#${r.attempt ?? 'over'}${r.lost ? ' lost' : ''}@${(r.time - end).toFixed(1)}`)
+              .join(', ')})`,
+        );
     });
     if ((recorded.get(id)?.length ?? 0) > 1)
       add(

@@ -194,7 +194,9 @@ async function runWorld(
       histories,
       effects: world.effects,
       crashTimes: world.crashes.map((c) => c.time),
+      crashes: world.crashes.map(({ host, time }) => ({ host, time })),
       resolutions: world.resolutions,
+      reloads: world.reloads,
       driver: driver.record,
     },
   };

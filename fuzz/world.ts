@@ -181,6 +181,8 @@ export class FuzzHost {
   activities = 0;
   flushes = 0;
   cut: ((abortInFlight: boolean) => void) | undefined;
+  /** The leader as this host last heard (a lease note, its own included). */
+  leader: string | undefined;
 
   constructor(
     readonly id: string,
@@ -222,6 +224,8 @@ export class World {
   readonly #counts = new Map<string, number>();
   readonly crashes: CrashRecord[] = [];
   readonly resolutions: Resolution[] = [];
+  /** When a host's store reloaded, dropping its unflushed writes (see SeedData.reloads). */
+  readonly reloads: { host: string; time: number }[] = [];
   readonly hosts: FuzzHost[] = [];
   /** Crashes still to come; the first is armed. */
   readonly #plan: Crash[];
@@ -294,10 +298,13 @@ export class World {
             `note ${debugNotes} from ${fh.id} dead=${fh.dead} ${JSON.stringify(note).slice(0, 200)}\n${new Error().stack}`,
           );
         if (fh.dead) return;
+        const lease = 'lease' in note ? note.lease : undefined;
+        if (lease) fh.leader = lease.holder;
         // As a BroadcastChannel: a task of its own, never to the sender; never to the dead.
         setImmediate(() => {
           for (const [other, set] of this.#listeners) {
             if (other === fh || other.dead) continue;
+            if (lease) other.leader = lease.holder;
             for (const listener of set) listener(note);
           }
         });
@@ -362,7 +369,11 @@ export class World {
         if ((op.name === 'write' || op.name === 'flushed') && this.#tick(fh, 'after', op.name)) return NEVER;
         return undefined;
       },
-      reload: () => (fh.dead ? 'skip' : undefined),
+      reload: () => {
+        if (fh.dead) return 'skip';
+        this.reloads.push({ host: fh.id, time: realTime() });
+        return undefined;
+      },
     };
   }
 
@@ -454,7 +465,12 @@ export class World {
         activities: fuzzActivities({
           record: (effect) => {
             if (fh.dead) return NEVER;
-            this.effects.push({ ...effect, host: fh.id, time: realTime() });
+            this.effects.push({
+              ...effect,
+              host: fh.id,
+              time: realTime(),
+              ...(fh.leader !== undefined && { leader: fh.leader }),
+            });
             const n = (this.#counts.get(effect.key) ?? 0) + 1;
             this.#counts.set(effect.key, n);
             if (this.#tick(fh, 'activity', 'activity')) return NEVER;

@@ -450,3 +450,72 @@ describe('a call forwarded while the lease is between leaders', () => {
     await a.shutdown();
   });
 });
+
+describe('an executor that hears, once it leads, an attempt the leader it replaced sent before it died', () => {
+  it('does not run it: the attempt is taken over from the store, and runs once', async () => {
+    const shared = memoryStore();
+    const bus = localBus(shared);
+    // The leader dies the moment it sends the attempt; the note reaches the executor later.
+    let frozen = false;
+    let held: BusNote | undefined;
+    const leaderStore = faultyStore(shared, {
+      before: () => (frozen ? new Promise<never>(() => undefined) : undefined),
+    });
+    const leaderBus: typeof bus = {
+      publish: (note) => {
+        if (frozen) return;
+        if ('call' in note && note.call?.method === 'activity') {
+          held = note;
+          frozen = true;
+          return;
+        }
+        bus.publish(note);
+      },
+      subscribe: (listener) => bus.subscribe((note) => (frozen ? undefined : listener(note))),
+    };
+    const attempts: number[] = [];
+    const activities = {
+      async work(): Promise<string> {
+        const { attempt } = Context.current().info;
+        attempts.push(attempt);
+        return `attempt ${attempt}`;
+      },
+    };
+    const workflows = {
+      async callsWork(): Promise<string> {
+        const { work } = proxyActivities<typeof activities>({
+          startToCloseTimeout: '1 minute',
+          taskQueue: 'other',
+          retry: { initialInterval: 1 },
+        });
+        return work();
+      },
+    };
+    const options = { workflows, leaseTimeout: 150 };
+    const leader = await createEngine({ ...options, bus: leaderBus, store: leaderStore, identity: 'leader' });
+    const executor = await createEngine({
+      ...options,
+      activities,
+      bus,
+      store: shared,
+      identity: 'executor',
+      taskQueues: ['default', 'other'],
+    });
+    await leader.client.workflow.start('callsWork', { workflowId: 'sent-before-death' });
+    await expect
+      .poll(async () => (await shared.read((tx) => tx.leases.get(ENGINE_LEASE)))?.holder, { timeout: 5_000 })
+      .toBe('executor');
+    // The executor's answer to the stale request, once it has given one.
+    const call = (held as BusNote & { call: { id: number } }).call;
+    const answered = new Promise<void>((resolve) => {
+      bus.subscribe((note) => {
+        if ('answer' in note && note.answer?.to === 'leader' && note.answer.id === call.id) resolve();
+      });
+    });
+    bus.publish(held!);
+    expect(await executor.client.workflow.getHandle('sent-before-death').result()).toBe('attempt 2');
+    await answered;
+    expect(attempts).toEqual([2]);
+    await executor.shutdown();
+  });
+});

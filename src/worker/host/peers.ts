@@ -110,7 +110,7 @@ export class Peers {
     }
     if (gone) this.gone(note.from);
     if (call && (call.to === h.hostId || (call.to === '' && h.leadership.lease))) {
-      void this.#answer(call.method, call.args).then((reply) =>
+      void this.#answer(call.method, call.args, note.from).then((reply) =>
         h.bus.publish({ from: h.hostId, answer: { id: call.id, to: note.from, reply } }),
       );
     }
@@ -185,7 +185,7 @@ export class Peers {
     if (to === undefined) return; // Sent when a leader is known.
     if (to === h.hostId) {
       this.#calls.delete(id);
-      void this.#answer(call.method, call.args).then(call.resolve);
+      void this.#answer(call.method, call.args, h.hostId).then(call.resolve);
       return;
     }
     call.sentTo = to;
@@ -205,16 +205,20 @@ export class Peers {
   }
 
   /** Answers a call from another host: a client call for the leader, or a task for an executor. */
-  #answer(method: string, args: unknown[]): Promise<Reply<unknown>> {
+  #answer(method: string, args: unknown[], from: string): Promise<Reply<unknown>> {
     if (isForwarded(method)) return this.h.calls.local(method, args, true);
-    return reply(() => this.#execute(method as ExecutorMethod, args[0]));
+    return reply(() => this.#execute(method as ExecutorMethod, args[0], from));
   }
 
   /** What the leader asks of this host as an executor of its task queues. */
-  async #execute(method: ExecutorMethod, payload: unknown): Promise<unknown> {
+  async #execute(method: ExecutorMethod, payload: unknown, from: string): Promise<unknown> {
     const { h } = this;
-    if (method === 'task') return h.tasks.runForLeader(payload);
-    if (method === 'activity') return h.activities.runForLeader(payload);
+    // Work sent by a leader this host has since replaced (sent before it died, heard after)
+    // is not done: the store says what is still to do, and this host does it as leader. Its
+    // answer would go nowhere, and the attempt may be over already. (Nothing: "not run here".)
+    const stale = h.leadership.lease !== undefined && from !== h.hostId;
+    if (method === 'task') return stale ? null : h.tasks.runForLeader(payload);
+    if (method === 'activity') return stale ? undefined : h.activities.runForLeader(payload);
     if (method === 'abort') {
       h.activities.abortFor(payload);
       return null;
