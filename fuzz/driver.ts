@@ -46,6 +46,10 @@ export interface DriverRecord {
   open: Map<string, string>;
   /** Calls refused where the program says they succeed. */
   refusals: string[];
+  /** What the driver still waits for (when it gives up: what it never got). */
+  waiting: Set<string>;
+  /** The driver's progress, for a seed that gives up. */
+  log: string[];
 }
 
 class Stopped extends Error {}
@@ -59,6 +63,8 @@ export class Driver {
     results: new Map(),
     open: new Map(),
     refusals: [],
+    waiting: new Set(),
+    log: [],
   };
   #stopped = false;
 
@@ -148,11 +154,15 @@ export class Driver {
   /** Everything the client does for one root and the executions under it. */
   async #drive(root: ExpectedExecution, tree: ExpectedExecution[]): Promise<void> {
     const { workflowId } = root;
+    this.record.log.push(`${realTime() % 100000} start ${workflowId}`);
     await this.#start(workflowId, root.program!);
+    this.record.log.push(`${realTime() % 100000} started ${workflowId}`);
     const tasks: Promise<unknown>[] = [];
+    const labels: string[] = [];
     for (const execution of tree) {
       for (const id of execution.clientSignals) {
         const delay = this.rng.int(0, 40);
+        labels.push(`signal ${id} to ${execution.workflowId}`);
         tasks.push(
           sleep(delay).then(() =>
             this.#callUntilFound((client) => client.getHandle(execution.workflowId).signal('sig', id), {
@@ -165,6 +175,7 @@ export class Driver {
       }
       if (execution.releasedByClient) {
         const delay = this.rng.int(0, 60);
+        labels.push(`release ${execution.workflowId}`);
         tasks.push(
           sleep(delay).then(() =>
             this.#callUntilFound((client) => client.getHandle(execution.workflowId).signal('release'), {
@@ -176,6 +187,7 @@ export class Driver {
       }
     }
     if (root.endedByClient === 'cancel') {
+      labels.push('cancel');
       tasks.push(
         sleep(this.rng.int(0, 60)).then(() =>
           this.#idempotent((client) => client.getHandle(workflowId).cancel(), 'cancel', workflowId),
@@ -183,6 +195,7 @@ export class Driver {
       );
     }
     if (root.endedByClient === 'terminate') {
+      labels.push('terminate once reported');
       tasks.push(
         (async () => {
           // Once it has reported (its steps are done), it only waits to be terminated. The
@@ -209,6 +222,7 @@ export class Driver {
     }
     const queries = this.rng.int(0, 3);
     for (let i = 0; i < queries; i++) {
+      labels.push('query');
       tasks.push(
         sleep(this.rng.int(0, 80)).then(async () => {
           try {
@@ -233,15 +247,27 @@ export class Driver {
         };
       },
     );
+    labels.push('result');
     tasks.push(result.then((outcome) => this.record.results.set(workflowId, outcome)));
     // A refusal is recorded (the checks report it), and the other calls go on.
     await Promise.all(
-      tasks.map((task) =>
-        task.catch((error: unknown) => {
-          if (error instanceof Stopped) throw error;
-          this.record.refusals.push(`${workflowId}: ${(error as Error)?.name}: ${(error as Error)?.message}`);
-        }),
-      ),
+      tasks
+        .map((task, i) => {
+          const label = `${workflowId}: ${labels[i]} (#${i})`;
+          this.record.waiting.add(label);
+          return task.finally(() => {
+            this.record.waiting.delete(label);
+            this.record.log.push(`${realTime() % 100000} done ${label}`);
+          });
+        })
+        .map((task) =>
+          task.catch((error: unknown) => {
+            if (error instanceof Stopped) throw error;
+            this.record.refusals.push(
+              `${workflowId}: ${(error as Error)?.name}: ${(error as Error)?.message}`,
+            );
+          }),
+        ),
     );
   }
 
@@ -297,6 +323,7 @@ export class Driver {
         ),
       ),
     );
+    this.record.log.push(`${realTime() % 100000} roots driven`);
     await this.#waitClosed();
   }
 }

@@ -120,7 +120,11 @@ async function describeOpen(
         const types = (histories.get(run.runId) ?? []).map((e) =>
           e.eventType.replace(/^(WorkflowExecution|WorkflowTask)/, '$1.'),
         );
-        lines.push(`  ${run.status} ${run.workflowId} ${run.runId.slice(0, 8)}: ${types.join(' ')}`);
+        const events = histories.get(run.runId) ?? [];
+        const span = events.length > 0 ? events.at(-1)!.eventTime - events[0]!.eventTime : 0;
+        lines.push(
+          `  ${run.status} ${run.workflowId} ${run.runId.slice(0, 8)} (${span} ms): ${types.join(' ')}`,
+        );
         continue;
       }
       const { runId } = run;
@@ -146,7 +150,7 @@ async function runWorld(
   deadlineMs: number,
   dump = false,
   stage: (what: string) => void = () => undefined,
-): Promise<{ data: SeedData; timedOut: boolean; hung: string[]; dump?: string }> {
+): Promise<{ data: SeedData; timedOut: boolean; stuck?: string; hung: string[]; dump?: string }> {
   const driver = new Driver(world, expectation, rng);
   stage('starting the hosts');
   await world.begin();
@@ -171,6 +175,10 @@ async function runWorld(
     clearTimeout(timer);
   }
   world.calm = true;
+  // What was still going on when it gave up, for its report.
+  const stuck = timedOut
+    ? `calls in flight: ${[...world.inFlight.values()].join(' | ') || 'none'}; the client's last steps: ${driver.record.log.slice(-5).join(', ')}`
+    : undefined;
   // What is still in hand (a cancelled attempt winding down) settles before the hosts stop.
   for (let i = 0; i < 50 && world.ready.some((fh) => fh.host.busy.writes || fh.host.busy.workflowTasks); i++)
     await sleep(5);
@@ -187,6 +195,7 @@ async function runWorld(
   });
   return {
     timedOut,
+    ...(stuck !== undefined && { stuck }),
     hung,
     ...(state !== undefined && { dump: state }),
     data: {
@@ -202,6 +211,13 @@ async function runWorld(
   };
 }
 
+/** What a seed that gave up still waited for. */
+function notDone(deadlineMs: number, data: SeedData, stuck: string | undefined): string {
+  const open = [...data.driver.open].map(([id, status]) => `${id} ${status}`).join(', ');
+  const waiting = [...data.driver.waiting].join('; ') || `every execution to close (${open})`;
+  return `not done after ${deadlineMs} ms: the client still waited for ${waiting}; ${stuck}`;
+}
+
 /** Runs one seed: the baseline without crashes, then the crashes; checks both. */
 export async function runSeed(seed: number, options: SeedOptions = {}): Promise<SeedReport> {
   const began = Date.now();
@@ -210,6 +226,7 @@ export async function runSeed(seed: number, options: SeedOptions = {}): Promise<
   const storeKind = options.storeKind ?? (rng.chance(0.75) ? 'indexeddb' : 'memory');
   const deadlineMs = options.deadlineMs ?? 30_000;
   const problems: Problem[] = [];
+  let baselineDump: string | undefined;
   let sizes: Sizes = { ops: 600, ends: 80, activities: 6, flushes: 30 };
   if (!options.noBaseline) {
     const baseline = new World({
@@ -221,20 +238,21 @@ export async function runSeed(seed: number, options: SeedOptions = {}): Promise<
       hosts: 1,
       ...(options.sabotage && { sabotage: options.sabotage }),
     });
-    const { data, timedOut, hung } = await runWorld(
-      baseline,
-      expectation,
-      new Rng(seed + 2),
-      deadlineMs,
-      false,
-      (what) => options.onStage?.(`without crashes: ${what}`),
+    const run = await runWorld(baseline, expectation, new Rng(seed + 2), deadlineMs, options.dump, (what) =>
+      options.onStage?.(`without crashes: ${what}`),
     );
+    const { data, timedOut, hung, stuck } = run;
+    baselineDump = run.dump;
     options.onStage?.('without crashes: checking');
     for (const host of hung)
       problems.push({ kind: 'lost', what: `without crashes: host ${host} never finished shutting down` });
     for (const p of await checkSeed(expectation, data, replay))
       problems.push({ kind: p.kind, what: `without crashes: ${p.what}` });
-    if (timedOut) problems.push({ kind: 'lost', what: `without crashes: not done after ${deadlineMs} ms` });
+    if (timedOut)
+      problems.push({
+        kind: 'lost',
+        what: `without crashes: ${notDone(deadlineMs, data, stuck)}`,
+      });
     sizes = baseline.sizes;
   }
   const crashes = crashPlan(rng, options.crashes ?? rng.int(2, 6), sizes, storeKind);
@@ -247,7 +265,7 @@ export async function runSeed(seed: number, options: SeedOptions = {}): Promise<
     hosts: rng.chance(0.35) ? 2 : 1,
     ...(options.sabotage && { sabotage: options.sabotage }),
   });
-  const { data, timedOut, hung, dump } = await runWorld(
+  const { data, timedOut, hung, dump, stuck } = await runWorld(
     world,
     expectation,
     new Rng(seed + 4),
@@ -259,7 +277,11 @@ export async function runSeed(seed: number, options: SeedOptions = {}): Promise<
   for (const host of hung) problems.push({ kind: 'lost', what: `host ${host} never finished shutting down` });
   (globalThis as { __fuzzDump?: (d: SeedData) => void }).__fuzzDump?.(data);
   problems.push(...(await checkSeed(expectation, data, replay)));
-  if (timedOut) problems.push({ kind: 'lost', what: `not done after ${deadlineMs} ms` });
+  if (timedOut)
+    problems.push({
+      kind: 'lost',
+      what: notDone(deadlineMs, data, stuck),
+    });
   return {
     seed,
     storeKind,
@@ -269,6 +291,11 @@ export async function runSeed(seed: number, options: SeedOptions = {}): Promise<
     crashes: world.crashes.map((c) => `${c.host}@${c.at}(${c.crash.trigger.kind}#${c.crash.trigger.n})`),
     problems,
     ms: Date.now() - began,
-    ...(problems.length > 0 && dump !== undefined && { dump }),
+    ...(problems.length > 0 &&
+      dump !== undefined && {
+        dump: problems.some((p) => p.what.startsWith('without crashes'))
+          ? `  without crashes:\n${baselineDump}\n  with crashes:\n${dump}`
+          : dump,
+      }),
   };
 }

@@ -243,6 +243,9 @@ export class World {
   #memory: Store | undefined;
   readonly #changed = new Set<() => void>();
   readonly dbName: string;
+  /** Client calls not yet answered (for a seed that gives up). */
+  readonly inFlight = new Map<number, string>();
+  #nextCall = 0;
 
   constructor(readonly options: WorldOptions) {
     this.#plan = [...options.crashes];
@@ -504,7 +507,9 @@ export class World {
       const ready = this.ready;
       if (ready.length > 0) {
         const fh = this.options.rng.pick(ready);
-        if (!DEBUG) return fh.race(fn(fh.client));
+        const call = this.#nextCall++;
+        this.inFlight.set(call, `${fh.id}: ${String(fn).replace(/\s+/g, ' ').slice(0, 90)}`);
+        if (!DEBUG) return fh.race(fn(fh.client)).finally(() => this.inFlight.delete(call));
         const t = realTime();
         return fh.race(fn(fh.client)).then(
           (v) => {

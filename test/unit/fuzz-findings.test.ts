@@ -519,3 +519,22 @@ describe('an executor that hears, once it leads, an attempt the leader it replac
     await executor.shutdown();
   });
 });
+
+describe('a query sent before a run that continues as new at once has run its first task', () => {
+  it('is answered by the new run, once that one has run its first task', async () => {
+    const trace = defineQuery<string>('trace');
+    const workflows = {
+      async restarts(again: boolean): Promise<string> {
+        setHandler(trace, () => (again ? 'first run' : 'second run'));
+        if (again) await continueAsNew<(again: boolean) => Promise<string>>(false);
+        await sleep('1 hour');
+        return 'done';
+      },
+    };
+    const engine = await createEngine({ workflows });
+    const handle = await engine.client.workflow.start('restarts', { workflowId: 'restarts', args: [true] });
+    // Sent at once: it finds the first run before its first task, which continues as new.
+    expect(await handle.query(trace)).toBe('second run');
+    await engine.shutdown();
+  });
+});

@@ -279,9 +279,11 @@ export class ClientCalls {
     const notReady = () => exec.status === 'RUNNING' && exec.nextEventId <= 2 && !exec.blocked;
     while (notReady()) {
       // Waiting is registered before reading again, so a change in between is not missed.
-      const changed = this.h.wakeups.nextChange(exec.runId);
+      const watched = exec.runId;
+      const changed = this.h.wakeups.nextChange(watched);
       ({ exec, current, history } = await read());
-      if (notReady()) await changed;
+      // Another run now (the one watched continued as new): watched, in turn, at once.
+      if (notReady() && exec.runId === watched) await changed;
       if (!this.h.leadership.lease) throw leaseLost();
     }
     if (this.h.peers.serves(exec.taskQueue))
