@@ -296,7 +296,7 @@ function checkActivities(
     runs.forEach((e, i) => {
       const until = runs[i + 1]?.time;
       // A crash after it ran, before its outcome was durable, and (if it ran again) before that;
-      // or its host's store dropping its unflushed writes then (its claim among them).
+      // or its host's store dropping its unflushed writes (its claim among them).
       // On an executor, the leader that claimed it and sent it there may have crashed first,
       // with the claim: any time before it ran again (a host crashes once, and it had claimed).
       const takenBack = (c: number, from = e.time) =>
@@ -306,7 +306,9 @@ function checkActivities(
         data.crashes.some(
           (c) => c.host === e.leader && e.leader !== e.host && takenBack(c.time, -Infinity),
         ) ||
-        data.reloads.some((r) => r.host === e.host && takenBack(r.time));
+        // A reload proves the claim it ran under void, whenever it came: two hosts that both
+        // believed they led for a moment each ran it, and the one whose flush lost reloads.
+        data.reloads.some((r) => r.host === e.host && r.time >= e.time && !durableBy(id, activity, r.time));
       if (until !== undefined && !explained)
         add(
           'duplicated',

@@ -301,8 +301,14 @@ export class WorkflowTasks {
           }
           for (const q of quarantined) {
             this.blocked.add(q.runId);
-            if (await quarantineRun(tx, q.runId, q.expected, q.reason, ctx, fx))
-              console.error(`weft: run ${q.runId} quarantined: ${q.reason}`);
+            if (await quarantineRun(tx, q.runId, q.expected, q.reason, ctx, fx)) {
+              // Said once it is durable: a store behind the database (it saw a history that
+              // ran past the record it holds) cannot make it so, its flush is refused.
+              void h.store.flushed({ lazy: true }).then(
+                () => console.error(`weft: run ${q.runId} quarantined: ${q.reason}`),
+                () => undefined,
+              );
+            }
           }
         },
         false,
