@@ -36,7 +36,7 @@ export interface Send {
 
 export type Outcome =
   | { ok: true; value: unknown }
-  | { ok: false; name: string; cause?: string; message?: string };
+  | { ok: false; name: string; cause?: string; message?: string; said?: string };
 
 export interface DriverRecord {
   sends: Send[];
@@ -244,6 +244,8 @@ export class Driver {
           name: e?.name,
           ...(e?.cause?.name !== undefined && { cause: e.cause.name }),
           ...(e?.cause?.message !== undefined && { message: e.cause.message }),
+          // An error of its own (not a workflow failure with a cause): what it says, to diagnose.
+          ...(e?.cause === undefined && e?.message !== undefined && { said: e.message }),
         };
       },
     );

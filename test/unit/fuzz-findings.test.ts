@@ -538,3 +538,53 @@ describe('a query sent before a run that continues as new at once has run its fi
     await engine.shutdown();
   });
 });
+
+describe('a result call whose run its host no longer sees after a reload', () => {
+  it('looks again from the workflow ID, rather than answer WorkflowNotFoundError', async () => {
+    const shared = memoryStore();
+    let runId = '';
+    let watching = false;
+    let waiting: () => void = () => undefined;
+    const resultWaits = new Promise<void>((resolve) => {
+      waiting = resolve;
+    });
+    let hideOnce = false;
+    const faulty = faultyStore(shared, {
+      before: (op) => {
+        if (op.name !== 'executions.get' || op.args[0] !== runId) return undefined;
+        // result() reads the run again by its ID once it waits for the close.
+        if (watching) {
+          watching = false;
+          waiting();
+        } else if (hideOnce) {
+          // The run is not in this view of the store (its writes were taken back, and then
+          // caught up with from another connection): this one read misses it.
+          hideOnce = false;
+          return 'skip';
+        }
+        return undefined;
+      },
+    });
+    const reloads = new Set<() => void>();
+    const store: Store = {
+      ...faulty,
+      onReload: (listener) => {
+        reloads.add(listener);
+        return () => reloads.delete(listener);
+      },
+    };
+    const engine = await createEngine({ workflows: scopeWorkflows, store });
+    const handle = await engine.client.workflow.start('blocker', { workflowId: 'seen-then-gone' });
+    runId = handle.firstExecutionRunId;
+    watching = true;
+    const result = engine.client.workflow.getHandle('seen-then-gone').result();
+    await resultWaits;
+    hideOnce = true;
+    // The store says it dropped writes: whoever waits on a run looks again.
+    for (const listener of reloads) listener();
+    await expect.poll(() => hideOnce).toBe(false);
+    await handle.signal(release);
+    expect(await result).toBe('released');
+    await engine.shutdown();
+  });
+});

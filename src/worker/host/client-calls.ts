@@ -5,6 +5,7 @@ import {
   type HistoryEvent,
   InvalidArgumentError,
   msOptional,
+  WorkflowNotFoundError,
 } from '../../engine/index.ts';
 import type {
   EngineApi,
@@ -352,6 +353,15 @@ export class ClientCalls {
   async result(workflowId: string, runId: string | undefined): Promise<WorkflowOutcome> {
     const find = (runId: string | undefined) => this.h.store.read((tx) => mustFind(tx, workflowId, runId));
     let exec = await find(runId);
+    // A run this host saw can be gone when it looks again: its store dropped writes it had not
+    // flushed (another connection wrote first), the run among them. It looks again from the
+    // start, a few times at most (a run deleted meanwhile is not found, rightly, in the end).
+    let lookedAgain = 0;
+    const findNext = (next: string): Promise<ExecutionRecord> =>
+      find(next).catch((error: unknown) => {
+        if (!(error instanceof WorkflowNotFoundError) || lookedAgain++ >= 3) throw error;
+        return find(runId);
+      });
     for (;;) {
       let next = exec.nextRunId;
       if (exec.status === 'RUNNING') {
@@ -368,7 +378,7 @@ export class ClientCalls {
         const closing = await this.h.store.read((tx) => tx.history.read(exec.runId, exec.nextEventId - 1));
         return outcomeOf(exec, closing.at(-1));
       }
-      exec = await find(next);
+      exec = await findNext(next);
     }
   }
 
