@@ -575,7 +575,7 @@ describe('a result call whose run its host no longer sees after a reload', () =>
     };
     const engine = await createEngine({ workflows: scopeWorkflows, store });
     const handle = await engine.client.workflow.start('blocker', { workflowId: 'seen-then-gone' });
-    runId = handle.firstExecutionRunId;
+    runId = handle.firstExecutionRunId ?? '';
     watching = true;
     const result = engine.client.workflow.getHandle('seen-then-gone').result();
     await resultWaits;
