@@ -230,6 +230,9 @@ function checkHistory(
     if (n > 1) add('duplicated', `${name}: child of event ${child} ended ${n} times`);
 }
 
+const isLostMessage = (message: string | undefined): boolean =>
+  /^Activity attempt \d+ was lost: /.test(message ?? '');
+
 /**
  * The activities. Each ran at least as often as its program needs. Each execution's outcome
  * became durable, or a crash took it back: an attempt runs again only after a crash that came
@@ -255,10 +258,31 @@ function checkActivities(
         if (typeof input?.[0] === 'string') keyOf.set(`${runId}/${activityId}`, input[0]);
       }
   const lostAttempts = new Map<string, Set<string>>();
-  for (const r of data.resolutions) {
-    const key = r.lost ? keyOf.get(`${r.runId}/${r.seq}`) : undefined;
-    if (key === undefined) continue;
-    lostAttempts.set(key, (lostAttempts.get(key) ?? new Set()).add(`${r.runId}/${r.seq}/${r.attempt}`));
+  const lose = (key: string | undefined, attempt: string): void => {
+    if (key !== undefined) lostAttempts.set(key, (lostAttempts.get(key) ?? new Set()).add(attempt));
+  };
+  for (const r of data.resolutions)
+    if (r.lost) lose(keyOf.get(`${r.runId}/${r.seq}`), `${r.runId}/${r.seq}/${r.attempt}`);
+  // A last attempt lost is in its history too: its resolution may never have been seen (the
+  // host that recorded it died as the commit landed).
+  for (const [runId, events] of data.histories) {
+    const byId = new Map(events.map((e) => [e.eventId, e]));
+    for (const e of events) {
+      if (e.eventType !== 'ActivityTaskTimedOut') continue;
+      const { scheduledEventId, startedEventId, failure } = e.attributes as {
+        scheduledEventId: number;
+        startedEventId: number;
+        failure?: { message?: string; cause?: { message?: string } };
+      };
+      if (!isLostMessage(failure?.message) && !isLostMessage(failure?.cause?.message)) continue;
+      const scheduled = byId.get(scheduledEventId)?.attributes as { activityId?: string } | undefined;
+      const started = byId.get(startedEventId)?.attributes as { attempt?: number } | undefined;
+      if (scheduled?.activityId === undefined) continue;
+      lose(
+        keyOf.get(`${runId}/${scheduled.activityId}`),
+        `${runId}/${scheduled.activityId}/${started?.attempt}`,
+      );
+    }
   }
   const lostOf = (key: string): number => lostAttempts.get(key)?.size ?? 0;
   for (const expected of expectation.activities.values()) {
