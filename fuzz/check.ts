@@ -163,15 +163,6 @@ function checkExecution(
     add('duplicated', `${id}: ${cancels} cancel requests (at most ${allowedCancels})`);
 }
 
-const TERMINAL = new Set([
-  'WorkflowExecutionCompleted',
-  'WorkflowExecutionFailed',
-  'WorkflowExecutionCanceled',
-  'WorkflowExecutionTerminated',
-  'WorkflowExecutionTimedOut',
-  'WorkflowExecutionContinuedAsNew',
-]);
-
 /** One run's history on its own: whole, one end, each timer and outcome once. */
 function checkHistory(
   run: ExecutionRecord,
@@ -185,7 +176,7 @@ function checkHistory(
     add('lost', `${name}: event IDs not contiguous: ${short(ids)}`);
   if (events.length !== run.nextEventId - 1)
     add('lost', `${name}: ${events.length} events, the execution says ${run.nextEventId - 1}`);
-  const terminal = events.filter((ev) => TERMINAL.has(ev.eventType));
+  const terminal = events.filter((ev) => closingStatus(ev.eventType) !== undefined);
   if (terminal.length > 1)
     add('duplicated', `${name}: ${terminal.length} terminal events (${terminal.map((t) => t.eventType)})`);
   if (run.status !== 'RUNNING') {

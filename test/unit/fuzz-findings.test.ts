@@ -320,14 +320,72 @@ describe('an activity running when its host loses the lease for a moment', () =>
   });
 });
 
+/**
+ * A leader and an executor of queue `other` on one memory store, and a workflow whose one
+ * activity runs there. The leader can freeze as a killed tab does: its store never answers
+ * again, and it neither hears nor says a thing. With `holdActivityCall`, it freezes the moment
+ * it sends the attempt to the executor, and that note is kept for the test to deliver.
+ */
+async function leaderAndExecutor(activities: { work(): Promise<string> }, { holdActivityCall = false } = {}) {
+  const shared = memoryStore();
+  const bus = localBus(shared);
+  let frozen = false;
+  let held: BusNote | undefined;
+  const leaderStore = faultyStore(shared, {
+    before: () => (frozen ? new Promise<never>(() => undefined) : undefined),
+  });
+  const leaderBus: typeof bus = {
+    publish: (note) => {
+      if (frozen) return;
+      if (holdActivityCall && 'call' in note && note.call?.method === 'activity') {
+        held = note;
+        frozen = true;
+        return;
+      }
+      bus.publish(note);
+    },
+    subscribe: (listener) => bus.subscribe((note) => (frozen ? undefined : listener(note))),
+  };
+  const workflows = {
+    async callsWork(): Promise<string> {
+      const { work } = proxyActivities<typeof activities>({
+        startToCloseTimeout: '1 minute',
+        taskQueue: 'other',
+        retry: { initialInterval: 1 },
+      });
+      return work();
+    },
+  };
+  const options = { workflows, leaseTimeout: 150 };
+  const leader = await createEngine({ ...options, bus: leaderBus, store: leaderStore, identity: 'leader' });
+  const executor = await createEngine({
+    ...options,
+    activities,
+    bus,
+    store: shared,
+    identity: 'executor',
+    taskQueues: ['default', 'other'],
+  });
+  return {
+    leader,
+    executor,
+    bus,
+    freeze: () => {
+      frozen = true;
+    },
+    held: () => held,
+    /** Resolves once the executor holds the lease. */
+    executorLeads: () =>
+      expect
+        .poll(async () => (await shared.read((tx) => tx.leases.get(ENGINE_LEASE)))?.holder, {
+          timeout: 5_000,
+        })
+        .toBe('executor'),
+  };
+}
+
 describe('an executor that takes the lead while it runs an attempt for the leader that died', () => {
   it('takes the attempt over once it ends there: the next attempt runs, the run goes on', async () => {
-    const shared = memoryStore();
-    // The leader freezes as a killed tab does: its store never answers again.
-    let frozen = false;
-    const leaderStore = faultyStore(shared, {
-      before: () => (frozen ? new Promise<never>(() => undefined) : undefined),
-    });
     let started: () => void = () => undefined;
     const running = new Promise<void>((resolve) => {
       started = resolve;
@@ -336,7 +394,7 @@ describe('an executor that takes the lead while it runs an attempt for the leade
     const finished = new Promise<void>((resolve) => {
       finish = resolve;
     });
-    const activities = {
+    const { leader, executor, freeze, executorLeads } = await leaderAndExecutor({
       async work(): Promise<string> {
         const { attempt } = Context.current().info;
         if (attempt === 1) {
@@ -345,41 +403,13 @@ describe('an executor that takes the lead while it runs an attempt for the leade
         }
         return `attempt ${attempt}`;
       },
-    };
-    const workflows = {
-      async callsWork(): Promise<string> {
-        const { work } = proxyActivities<typeof activities>({
-          startToCloseTimeout: '1 minute',
-          taskQueue: 'other',
-          retry: { initialInterval: 1 },
-        });
-        return work();
-      },
-    };
-    const bus = localBus(shared);
-    // Nor does it hear or say a thing.
-    const leaderBus: typeof bus = {
-      publish: (note) => (frozen ? undefined : bus.publish(note)),
-      subscribe: (listener) => bus.subscribe((note) => (frozen ? undefined : listener(note))),
-    };
-    const options = { workflows, leaseTimeout: 150 };
-    const leader = await createEngine({ ...options, bus: leaderBus, store: leaderStore, identity: 'leader' });
-    const executor = await createEngine({
-      ...options,
-      activities,
-      bus,
-      store: shared,
-      identity: 'executor',
-      taskQueues: ['default', 'other'],
     });
     await leader.client.workflow.start('callsWork', { workflowId: 'orphaned' });
     await running;
-    frozen = true;
+    freeze();
     // The leader's lease runs out; the executor takes it, and finds attempt 1 claimed by the
     // leader while it still runs that very attempt for it.
-    await expect
-      .poll(async () => (await shared.read((tx) => tx.leases.get(ENGINE_LEASE)))?.holder, { timeout: 5_000 })
-      .toBe('executor');
+    await executorLeads();
     // Its outcome goes to the dead leader, who never records it: attempt 1 is lost.
     finish();
     expect(await executor.client.workflow.getHandle('orphaned').result()).toBe('attempt 2');
@@ -453,66 +483,29 @@ describe('a call forwarded while the lease is between leaders', () => {
 
 describe('an executor that hears, once it leads, an attempt the leader it replaced sent before it died', () => {
   it('does not run it: the attempt is taken over from the store, and runs once', async () => {
-    const shared = memoryStore();
-    const bus = localBus(shared);
-    // The leader dies the moment it sends the attempt; the note reaches the executor later.
-    let frozen = false;
-    let held: BusNote | undefined;
-    const leaderStore = faultyStore(shared, {
-      before: () => (frozen ? new Promise<never>(() => undefined) : undefined),
-    });
-    const leaderBus: typeof bus = {
-      publish: (note) => {
-        if (frozen) return;
-        if ('call' in note && note.call?.method === 'activity') {
-          held = note;
-          frozen = true;
-          return;
-        }
-        bus.publish(note);
-      },
-      subscribe: (listener) => bus.subscribe((note) => (frozen ? undefined : listener(note))),
-    };
     const attempts: number[] = [];
-    const activities = {
-      async work(): Promise<string> {
-        const { attempt } = Context.current().info;
-        attempts.push(attempt);
-        return `attempt ${attempt}`;
+    // The leader dies the moment it sends the attempt; the note reaches the executor later.
+    const { leader, executor, bus, held, executorLeads } = await leaderAndExecutor(
+      {
+        async work(): Promise<string> {
+          const { attempt } = Context.current().info;
+          attempts.push(attempt);
+          return `attempt ${attempt}`;
+        },
       },
-    };
-    const workflows = {
-      async callsWork(): Promise<string> {
-        const { work } = proxyActivities<typeof activities>({
-          startToCloseTimeout: '1 minute',
-          taskQueue: 'other',
-          retry: { initialInterval: 1 },
-        });
-        return work();
-      },
-    };
-    const options = { workflows, leaseTimeout: 150 };
-    const leader = await createEngine({ ...options, bus: leaderBus, store: leaderStore, identity: 'leader' });
-    const executor = await createEngine({
-      ...options,
-      activities,
-      bus,
-      store: shared,
-      identity: 'executor',
-      taskQueues: ['default', 'other'],
-    });
+      { holdActivityCall: true },
+    );
     await leader.client.workflow.start('callsWork', { workflowId: 'sent-before-death' });
-    await expect
-      .poll(async () => (await shared.read((tx) => tx.leases.get(ENGINE_LEASE)))?.holder, { timeout: 5_000 })
-      .toBe('executor');
+    await executorLeads();
     // The executor's answer to the stale request, once it has given one.
-    const call = (held as BusNote & { call: { id: number } }).call;
+    const note = held()!;
+    const call = (note as BusNote & { call: { id: number } }).call;
     const answered = new Promise<void>((resolve) => {
-      bus.subscribe((note) => {
-        if ('answer' in note && note.answer?.to === 'leader' && note.answer.id === call.id) resolve();
+      bus.subscribe((answer) => {
+        if ('answer' in answer && answer.answer?.to === 'leader' && answer.answer.id === call.id) resolve();
       });
     });
-    bus.publish(held!);
+    bus.publish(note);
     expect(await executor.client.workflow.getHandle('sent-before-death').result()).toBe('attempt 2');
     await answered;
     expect(attempts).toEqual([2]);
