@@ -57,17 +57,20 @@ export interface RuntimeInit extends RuntimeOptions {
 }
 
 /**
- * The jobs in the order they are applied. In a run's first activation, as in Temporal's SDK,
- * signals and a cancellation come before the workflow function starts: a signal is buffered
- * until its handler is set, so a handler set at the top of the function already has it when
- * the function goes on (a signal-with-start's signal, one that came with the first task).
- * Updates still follow the start: their handlers are not buffered.
+ * The jobs in the order they are applied, as Temporal's SDK applies them: signals first in every
+ * activation, so a handler has seen every signal of the task before the code that a resolution
+ * resumes runs on (a continue-as-new that carries what it has seen misses none). In a run's first
+ * activation a cancellation comes before the workflow function starts too, and a signal is
+ * buffered until its handler is set, so a handler set at the top of the function already has it
+ * when the function goes on. Updates keep their place: their handlers are not buffered.
  */
-function startsLast(jobs: Job[]): Job[] {
-  const start = jobs.findIndex((job) => job.type === 'StartWorkflow');
-  if (start < 0) return jobs;
-  const before = (job: Job) => job.type === 'SignalWorkflow' || job.type === 'CancelWorkflow';
-  return [...jobs.filter(before), jobs[start]!, ...jobs.filter((job, i) => i !== start && !before(job))];
+function inSdkOrder(jobs: Job[]): Job[] {
+  const starting = jobs.some((job) => job.type === 'StartWorkflow');
+  const first = (job: Job) => job.type === 'SignalWorkflow' || (starting && job.type === 'CancelWorkflow');
+  if (!jobs.some(first)) return jobs;
+  const rest = jobs.filter((job) => !first(job));
+  if (starting) rest.sort((a, b) => Number(b.type === 'StartWorkflow') - Number(a.type === 'StartWorkflow'));
+  return [...jobs.filter(first), ...rest];
 }
 
 export class WorkflowRuntime implements ScopeTimerHost {
@@ -164,7 +167,7 @@ export class WorkflowRuntime implements ScopeTimerHost {
       // Consecutive jobs that resume code in the same scope are applied together (as Temporal
       // applies a whole activation), then the workflow's microtasks drain once: a fan-in of
       // a thousand results costs one quiescence wait, not a thousand.
-      const jobs = startsLast(activation.jobs);
+      const jobs = inSdkOrder(activation.jobs);
       for (let i = 0; i < jobs.length && !core.taskFailure; ) {
         const scope = this.#scopeOfJob(jobs[i]!);
         do this.#applyJob(jobs[i++]!);
