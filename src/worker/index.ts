@@ -23,8 +23,13 @@ export interface StartWorkerOptions extends Omit<HostOptions, 'store'> {
   databaseName?: string;
   /** A single task queue; shorthand for `taskQueues: [taskQueue]`. */
   taskQueue?: string;
-  /** Use another store instead of IndexedDB. */
-  store?: Store;
+  /**
+   * Use another store instead of IndexedDB: the store, or a promise of it. Pass the promise
+   * rather than await it before calling `startWorker`: a module worker that is still in a
+   * top-level `await` misses the messages its pages send meanwhile (they are dispatched with
+   * no listener), and their calls would never be answered.
+   */
+  store?: Store | Promise<Store>;
   /** The IndexedDB factory the store opens its database with (default: the global `indexedDB`). */
   indexedDB?: IDBFactory;
 }
@@ -80,7 +85,7 @@ export function startWorker(options: StartWorkerOptions): Promise<Host> {
   const ready = (async () => {
     const databaseName = options.databaseName ?? 'weft';
     const store =
-      options.store ??
+      (await options.store) ??
       (await indexedDbStore({
         name: databaseName,
         ...(options.indexedDB && { indexedDB: options.indexedDB }),
