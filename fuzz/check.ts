@@ -14,8 +14,8 @@ import { closingStatus, type HistoryEvent } from '../src/engine/events.ts';
 import type { ExecutionRecord } from '../src/store/types.ts';
 import type { Effect } from './activities.ts';
 import { type DriverRecord, isTracePrefix, type Send } from './driver.ts';
+import type { Resolution } from './outcomes.ts';
 import type { Expectation, ExpectedExecution } from './program.ts';
-import type { Resolution } from './world.ts';
 
 export type ProblemKind = 'lost' | 'duplicated' | 'diverged';
 

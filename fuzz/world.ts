@@ -10,15 +10,19 @@
  */
 
 import { WorkflowClient } from '../src/client/client.ts';
+
+export type { Resolution } from './outcomes.ts';
+
 import type { BusNote } from '../src/protocol/notes.ts';
 import { faultyStore, type StoreFaults, type StoreOperation } from '../src/store/faulty.ts';
 import { indexedDbStore } from '../src/store/indexeddb.ts';
 import { memoryStore } from '../src/store/memory.ts';
-import type { ActivityTaskRecord, InboxRecord, Store, StoreTx } from '../src/store/types.ts';
+import type { Store } from '../src/store/types.ts';
 import type { WakeBus } from '../src/worker/bus.ts';
 import { Host } from '../src/worker/host.ts';
 import { type Effect, fuzzActivities } from './activities.ts';
 import { realTime } from './clock.ts';
+import { outcomeWatch, type Resolution } from './outcomes.ts';
 import type { Rng } from './random.ts';
 import * as workflows from './workflows.ts';
 
@@ -56,27 +60,6 @@ export interface CrashRecord {
   at: string;
 }
 
-/**
- * An activity's outcome, durable: attempt `attempt` of activity `seq` of run `runId` ended (a
- * retry or the final outcome recorded), or, without `attempt`, the activity is gone (done, or
- * its run closed), as of `time`.
- */
-export interface Resolution {
-  runId: string;
-  seq: number;
-  attempt?: number;
-  /**
-   * The attempt was lost with its host and recorded as timed out by the next: it counts as an
-   * attempt (as on Temporal's server), whether or not it had run.
-   */
-  lost?: boolean;
-  time: number;
-}
-
-/** The failure a host records for an attempt another host claimed and never finished. */
-const isLostAttempt = (failure: { message?: string } | undefined): boolean =>
-  /^Activity attempt \d+ was lost: /.test(failure?.message ?? '');
-
 /** A dead host's calls fail with this (the driver then goes to another host). */
 export class HostDied extends Error {
   constructor(host: string) {
@@ -88,36 +71,6 @@ export class HostDied extends Error {
 const NEVER = new Promise<never>(() => undefined);
 let debugNotes = 0;
 const DEBUG = typeof process !== 'undefined' && !!process.env.FUZZ_DEBUG;
-
-/**
- * The activity outcome a write inside a transaction records, if it is one: a message of an
- * attempt's end in the run's inbox, a retry (the task put back at its next attempt, with the
- * failure), or the task deleted (the activity is over).
- */
-function activityOutcome(op: StoreOperation): Omit<Resolution, 'time'> | undefined {
-  if (op.name === 'inbox.add') {
-    const message = op.args[0] as InboxRecord;
-    if (message.kind.startsWith('activity') && 'attempt' in message)
-      return {
-        runId: message.runId,
-        seq: message.seq,
-        attempt: message.attempt,
-        ...('failure' in message && isLostAttempt(message.failure) && { lost: true }),
-      };
-  }
-  if (op.name === 'activityTasks.put') {
-    const task = op.args[0] as ActivityTaskRecord;
-    if (task.lastFailure && task.owner === undefined)
-      return {
-        runId: task.runId,
-        seq: task.seq,
-        attempt: task.attempt - 1,
-        ...(isLostAttempt(task.lastFailure) && { lost: true }),
-      };
-  }
-  if (op.name === 'activityTasks.delete') return { runId: op.args[0] as string, seq: op.args[1] as number };
-  return undefined;
-}
 
 /** An IndexedDB connection that can be cut as a killed process's is. */
 function crashableConnection(factory: IDBFactory, onReadwrite: (tx: IDBTransaction) => void) {
@@ -341,8 +294,7 @@ export class World {
 
   #faults(fh: FuzzHost, base: Store): StoreFaults {
     const dead = (op: StoreOperation): boolean => fh.dead || this.#tick(fh, 'op', op.name);
-    // What each write transaction records of activity outcomes, until it commits.
-    const outcomes = new WeakMap<StoreTx, Omit<Resolution, 'time'>[]>();
+    const watch = outcomeWatch(base, (resolutions) => this.resolutions.push(...resolutions));
     return {
       before: (op) => {
         if (dead(op)) {
@@ -350,25 +302,12 @@ export class World {
           if (op.tx && op.name !== 'read' && op.name !== 'write') throw new HostDied(fh.id);
           return NEVER;
         }
-        if (op.tx && op.writable) {
-          const outcome = activityOutcome(op);
-          if (outcome) outcomes.set(op.tx, [...(outcomes.get(op.tx) ?? []), outcome]);
-        }
+        watch.before(op);
         return undefined;
       },
       after: (op, outcome) => {
         if (fh.dead) return NEVER;
-        const recorded = op.tx && outcomes.get(op.tx);
-        if (recorded && outcome.ok) {
-          // Committed: durable once the store's flush that holds it is (never, if the host dies first).
-          base.flushed({ lazy: true }).then(
-            () => {
-              const time = realTime();
-              for (const r of recorded) this.resolutions.push({ ...r, time });
-            },
-            () => undefined,
-          );
-        }
+        watch.after(op, outcome);
         if ((op.name === 'write' || op.name === 'flushed') && this.#tick(fh, 'after', op.name)) return NEVER;
         return undefined;
       },

@@ -12,17 +12,14 @@
  * WEFT_FUZZ_SEEDS=1-40 (or 3,17) runs other seeds.
  */
 import { expect, type Page, test } from '@playwright/test';
-import type { Effect } from '../../fuzz/activities.ts';
 import { checkSeed, type Problem, type SeedData } from '../../fuzz/check.ts';
 import { realTime } from '../../fuzz/clock.ts';
 import { Driver, type Hosts, isStopped } from '../../fuzz/driver.ts';
 import { Rng } from '../../fuzz/random.ts';
 import { programsOf } from '../../fuzz/seed.ts';
 import * as workflows from '../../fuzz/workflows.ts';
-import type { Resolution } from '../../fuzz/world.ts';
 import type { WorkflowClient } from '../../src/client/client.ts';
 import type { WorkflowStartOptions } from '../../src/client/index.ts';
-import type { HistoryEvent } from '../../src/engine/events.ts';
 import type { ExecutionRecord } from '../../src/store/types.ts';
 import { replayHistory } from '../../src/temporal/replay.ts';
 import type { Call, CallError, Killed } from './pages/fuzz.ts';
@@ -133,94 +130,6 @@ class PageHosts implements Hosts {
     }
     return this.#effects.has(key);
   }
-}
-
-/**
- * Events' times are whole milliseconds of `Date.now()`, effects' the fuzzer's real clock (to a
- * fraction of one): an outcome event may say it was recorded up to 1 ms before the effect of
- * the execution it records.
- */
-const SLACK_MS = 2;
-
-const OUTCOMES = new Set([
-  'ActivityTaskCompleted',
-  'ActivityTaskFailed',
-  'ActivityTaskTimedOut',
-  'ActivityTaskCanceled',
-]);
-
-/**
- * When activity outcomes were durable, as far as what the databases hold shows them (Node's
- * fuzzer sees each commit; here only its result): an attempt's, by the time a later attempt of
- * it ran (its retry was written before); the activity's, by its outcome event, or its run's end.
- */
-function resolutionsOf(
-  executions: ExecutionRecord[],
-  histories: Map<string, HistoryEvent[]>,
-  effects: Effect[],
-): Resolution[] {
-  const resolutions: Resolution[] = [];
-  for (const run of executions) {
-    const events = histories.get(run.runId) ?? [];
-    const seqOf = new Map<number, number>();
-    const open = new Set<number>();
-    const lastAttempt = new Map<number, { attempt: number; ran: boolean }>();
-    for (const e of events) {
-      if (e.eventType === 'ActivityTaskScheduled') {
-        const seq = Number((e.attributes as { activityId: string }).activityId);
-        seqOf.set(e.eventId, seq);
-        open.add(seq);
-      }
-      if (e.eventType === 'ActivityTaskStarted') {
-        // Attempts before the last ended before it; one that left no effect never ran: it was
-        // lost with its host (recorded as timed out by the next), and counts as an attempt.
-        const seq = seqOf.get(e.attributes.scheduledEventId);
-        if (seq === undefined) continue;
-        const ran = new Set(
-          effects.filter((x) => x.runId === run.runId && x.seq === seq).map((x) => x.attempt),
-        );
-        for (let attempt = 1; attempt < e.attributes.attempt; attempt++)
-          if (!ran.has(attempt))
-            resolutions.push({ runId: run.runId, seq, attempt, lost: true, time: e.eventTime });
-        lastAttempt.set(seq, { attempt: e.attributes.attempt, ran: ran.has(e.attributes.attempt) });
-      }
-      if (e.eventType === 'ActivityTaskTimedOut') {
-        const seq = seqOf.get(e.attributes.scheduledEventId);
-        const last = seq === undefined ? undefined : lastAttempt.get(seq);
-        if (
-          seq !== undefined &&
-          last &&
-          !last.ran &&
-          /^Activity attempt \d+ was lost: /.test(e.attributes.failure.message ?? '')
-        )
-          resolutions.push({ runId: run.runId, seq, attempt: last.attempt, lost: true, time: e.eventTime });
-      }
-      if (OUTCOMES.has(e.eventType)) {
-        const seq = seqOf.get((e.attributes as { scheduledEventId: number }).scheduledEventId);
-        if (seq === undefined) continue;
-        open.delete(seq);
-        resolutions.push({ runId: run.runId, seq, time: e.eventTime + SLACK_MS });
-      }
-    }
-    const last = run.status === 'RUNNING' ? undefined : events.at(-1);
-    const end = last && last.eventTime + SLACK_MS;
-    if (end !== undefined) for (const seq of open) resolutions.push({ runId: run.runId, seq, time: end });
-  }
-  const attempts = new Map<string, Effect[]>();
-  for (const e of effects) {
-    const id = `${e.runId}/${e.seq}`;
-    attempts.set(id, [...(attempts.get(id) ?? []), e]);
-  }
-  for (const runs of attempts.values())
-    for (const e of runs) {
-      const later = runs.filter((x) => x.attempt > e.attempt).map((x) => x.time);
-      if (
-        later.length > 0 &&
-        !resolutions.some((r) => r.runId === e.runId && r.seq === e.seq && r.attempt === e.attempt)
-      )
-        resolutions.push({ runId: e.runId, seq: e.seq, attempt: e.attempt, time: Math.min(...later) });
-    }
-  return resolutions;
 }
 
 interface SeedResult {
@@ -348,7 +257,7 @@ async function runSeed(page: Page, seed: number): Promise<SeedResult> {
       .catch(() => undefined);
   for (const host of [...hosts.live]) await page.evaluate((host) => window.fuzz!.kill(host), host);
   const read = await page.evaluate(() => window.fuzz!.inspect());
-  const { effects, reloads } = await page.evaluate(() => window.fuzz!.side());
+  const { effects, reloads, resolutions } = await page.evaluate(() => window.fuzz!.side());
   const histories = new Map(read.histories);
   const data: SeedData = {
     executions: read.executions,
@@ -356,7 +265,7 @@ async function runSeed(page: Page, seed: number): Promise<SeedResult> {
     effects,
     crashTimes,
     crashes: killed,
-    resolutions: resolutionsOf(read.executions, histories, effects),
+    resolutions,
     reloads,
     driver: driver.record,
   };

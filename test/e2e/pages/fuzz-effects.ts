@@ -1,11 +1,13 @@
 /**
  * The crash fuzzer's side tables in the browser, in an IndexedDB database of their own apart from
  * the engine's, so they survive a page reload or a worker terminated: `effects`, written by an
- * activity before it goes on; `reloads`, when a host's store dropped its unflushed writes (another
- * connection wrote first, the late commit of a host that crashed, say).
+ * activity before it goes on; `resolutions`, when activity outcomes became durable (fuzz/outcomes.ts);
+ * `reloads`, when a host's store dropped its unflushed writes (another connection wrote first, the
+ * late commit of a host that crashed, say).
  */
 import { openDB } from 'idb';
 import type { Effect } from '../../../fuzz/activities.ts';
+import type { Resolution } from '../../../fuzz/outcomes.ts';
 
 export const effectsDbName = (db: string): string => `weft-fuzz-effects-${db}`;
 
@@ -14,6 +16,7 @@ export function openEffects(db: string) {
     upgrade(database) {
       database.createObjectStore('effects', { autoIncrement: true }).createIndex('key', 'key');
       database.createObjectStore('reloads', { autoIncrement: true });
+      database.createObjectStore('resolutions', { autoIncrement: true });
     },
   });
 }
@@ -33,17 +36,28 @@ export async function addReload(database: EffectsDb, reload: { host: string; tim
   await database.add('reloads', reload);
 }
 
-export async function readSide(
-  db: string,
-): Promise<{ effects: Effect[]; reloads: { host: string; time: number }[] }> {
+export async function addResolutions(database: EffectsDb, resolutions: Resolution[]): Promise<void> {
+  const tx = database.transaction('resolutions', 'readwrite');
+  for (const r of resolutions) void tx.store.add(r);
+  await tx.done;
+}
+
+export interface Side {
+  effects: Effect[];
+  reloads: { host: string; time: number }[];
+  resolutions: Resolution[];
+}
+
+export async function readSide(db: string): Promise<Side> {
   const database = await openEffects(db);
   try {
-    const tx = database.transaction(['effects', 'reloads']);
-    const [effects, reloads] = await Promise.all([
+    const tx = database.transaction(['effects', 'reloads', 'resolutions']);
+    const [effects, reloads, resolutions] = await Promise.all([
       tx.objectStore('effects').getAll() as Promise<Effect[]>,
-      tx.objectStore('reloads').getAll() as Promise<{ host: string; time: number }[]>,
+      tx.objectStore('reloads').getAll() as Promise<Side['reloads']>,
+      tx.objectStore('resolutions').getAll() as Promise<Resolution[]>,
     ]);
-    return { effects, reloads };
+    return { effects, reloads, resolutions };
   } finally {
     database.close();
   }

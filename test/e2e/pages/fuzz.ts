@@ -7,7 +7,6 @@
  * `inspect()` reads what the engine's database holds through a store of its own, `side()` the
  * side tables.
  */
-import type { Effect } from '../../../fuzz/activities.ts';
 import { realTime } from '../../../fuzz/clock.ts';
 import { type Client, connect, type WorkflowStartOptions } from '../../../src/client/index.ts';
 import type { HistoryEvent } from '../../../src/engine/events.ts';
@@ -15,7 +14,7 @@ import { indexedDbStore } from '../../../src/store/indexeddb.ts';
 import type { ExecutionRecord } from '../../../src/store/types.ts';
 import type { CrashPoint } from './fuzz.worker.ts';
 import workerUrl from './fuzz.worker.ts?worker&url';
-import { effectsDbName, readSide } from './fuzz-effects.ts';
+import { effectsDbName, readSide, type Side } from './fuzz-effects.ts';
 
 export interface CallError {
   name: string;
@@ -47,7 +46,7 @@ export interface FuzzPage {
   arm(host: string, point: CrashPoint, n: number): Promise<Killed>;
   call(host: string, call: Call): Promise<CallOutcome>;
   effectKeys(): Promise<string[]>;
-  side(): Promise<{ effects: Effect[]; reloads: { host: string; time: number }[] }>;
+  side(): Promise<Side>;
   inspect(): Promise<{ executions: ExecutionRecord[]; histories: [string, HistoryEvent[]][] }>;
   /** Deletes the seed's databases (every host killed first). */
   drop(): Promise<void>;

@@ -16,10 +16,12 @@
  */
 import { fuzzActivities } from '../../../fuzz/activities.ts';
 import { realTime } from '../../../fuzz/clock.ts';
+import { outcomeWatch } from '../../../fuzz/outcomes.ts';
 import * as workflows from '../../../fuzz/workflows.ts';
+import { faultyStore } from '../../../src/store/faulty.ts';
 import { indexedDbStore } from '../../../src/store/indexeddb.ts';
 import { startWorker } from '../../../src/worker/index.ts';
-import { addEffect, addReload, openEffects } from './fuzz-effects.ts';
+import { addEffect, addReload, addResolutions, openEffects } from './fuzz-effects.ts';
 
 export type CrashPoint = 'before' | 'writes' | 'commit';
 
@@ -74,13 +76,26 @@ IDBDatabase.prototype.transaction = function (
   return tx;
 } as IDBDatabase['transaction'];
 
-// A promise, not awaited here: a top-level await would make the worker miss its page's first messages.
-const store = indexedDbStore({ name: db }).then((store) => {
-  store.onReload(() => {
+// A promise, not awaited here: a top-level await would make the worker miss its page's first
+// messages. The store is watched for when activity outcomes become durable, as in Node's fuzzer.
+const store = indexedDbStore({ name: db }).then((base) => {
+  base.onReload(() => {
     const time = realTime();
     void side.then((database) => addReload(database, { host, time }));
   });
-  return store;
+  const watch = outcomeWatch(base, (resolutions) => {
+    void side.then((database) => addResolutions(database, resolutions));
+  });
+  return faultyStore(base, {
+    before: (op) => {
+      watch.before(op);
+      return undefined;
+    },
+    after: (op, outcome) => {
+      watch.after(op, outcome);
+      return undefined;
+    },
+  });
 });
 
 startWorker({
