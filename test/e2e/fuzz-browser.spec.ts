@@ -12,14 +12,17 @@
  * WEFT_FUZZ_SEEDS=1-40 (or 3,17) runs other seeds.
  */
 import { expect, type Page, test } from '@playwright/test';
+import type { Effect } from '../../fuzz/activities.ts';
 import { checkSeed, type Problem, type SeedData } from '../../fuzz/check.ts';
 import { realTime } from '../../fuzz/clock.ts';
 import { Driver, type Hosts, isStopped } from '../../fuzz/driver.ts';
+import type { Resolution } from '../../fuzz/outcomes.ts';
 import { Rng } from '../../fuzz/random.ts';
 import { programsOf } from '../../fuzz/seed.ts';
 import * as workflows from '../../fuzz/workflows.ts';
 import type { WorkflowClient } from '../../src/client/client.ts';
 import type { WorkflowStartOptions } from '../../src/client/index.ts';
+import type { HistoryEvent } from '../../src/engine/events.ts';
 import type { ExecutionRecord } from '../../src/store/types.ts';
 import { replayHistory } from '../../src/temporal/replay.ts';
 import type { Call, CallError, Killed } from './pages/fuzz.ts';
@@ -130,6 +133,37 @@ class PageHosts implements Hosts {
     }
     return this.#effects.has(key);
   }
+}
+
+/**
+ * Attempts lost with their host that the side table does not show: the host that recorded the
+ * loss may have died before it wrote there (its writes to the engine's database and to the side
+ * table are two transactions). A run's history shows them: an attempt before the one its
+ * `ActivityTaskStarted` names that left no effect never ran (an attempt that ran recorded its
+ * effect first), so it was lost, and recorded as such by then.
+ */
+function lostAttemptsOf(
+  histories: Map<string, HistoryEvent[]>,
+  effects: Effect[],
+  known: Resolution[],
+): Resolution[] {
+  const ran = new Set(effects.map((e) => `${e.runId}/${e.seq}/${e.attempt}`));
+  const seen = new Set(known.map((r) => `${r.runId}/${r.seq}/${r.attempt}`));
+  const lost: Resolution[] = [];
+  for (const [runId, events] of histories) {
+    const seqOf = new Map<number, number>();
+    for (const e of events) {
+      if (e.eventType === 'ActivityTaskScheduled') seqOf.set(e.eventId, Number(e.attributes.activityId));
+      if (e.eventType !== 'ActivityTaskStarted') continue;
+      const seq = seqOf.get(e.attributes.scheduledEventId);
+      if (seq === undefined) continue;
+      for (let attempt = 1; attempt < e.attributes.attempt; attempt++) {
+        const id = `${runId}/${seq}/${attempt}`;
+        if (!ran.has(id) && !seen.has(id)) lost.push({ runId, seq, attempt, lost: true, time: e.eventTime });
+      }
+    }
+  }
+  return lost;
 }
 
 interface SeedResult {
@@ -265,7 +299,7 @@ async function runSeed(page: Page, seed: number): Promise<SeedResult> {
     effects,
     crashTimes,
     crashes: killed,
-    resolutions,
+    resolutions: [...resolutions, ...lostAttemptsOf(histories, effects, resolutions)],
     reloads,
     driver: driver.record,
   };
@@ -322,6 +356,8 @@ test('the crash fuzzer in Chromium: page reloads, worker terminations and crashe
       `seed ${seed}: ${result.hosts} host(s), ${result.crashes.length} crashes (${result.crashes.join(', ')}), ${result.ms} ms, ${result.problems.length} problems`,
     );
     for (const p of result.problems) console.log(`  ${p.kind}: ${p.what}`);
+    if (result.problems.length > 0)
+      console.log(`  replay: WEFT_FUZZ_SEEDS=${seed} npx playwright test test/e2e/fuzz-browser.spec.ts`);
     if (result.dump) console.log(result.dump);
   }
   const count = (kind: Problem['kind']) =>
