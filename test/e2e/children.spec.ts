@@ -254,17 +254,18 @@ test("parent signals its child: through the child's handle and getExternalWorkfl
 /**
  * The parent cancels a scope holding a long-running child, then completes as soon as the
  * child's result settles; its close policy (TERMINATE, the default) ends a child still
- * cleaning up. Only WAIT_CANCELLATION_COMPLETED waits for the child's cleanup.
+ * cleaning up. WAIT_CANCELLATION_COMPLETED and WAIT_CANCELLATION_REQUESTED wait for the child's
+ * cleanup, as Temporal's SDK does.
  */
 const cancellationCases = [
   { type: 'ABANDON', cleanupMs: 10_000, requested: false, childStatus: 'TERMINATED', cleanups: 0 },
   { type: 'TRY_CANCEL', cleanupMs: 10_000, requested: true, childStatus: 'TERMINATED', cleanups: 0 },
   {
     type: 'WAIT_CANCELLATION_REQUESTED',
-    cleanupMs: 10_000,
+    cleanupMs: 300,
     requested: true,
-    childStatus: 'TERMINATED',
-    cleanups: 0,
+    childStatus: 'CANCELED',
+    cleanups: 1,
   },
   {
     type: 'WAIT_CANCELLATION_COMPLETED',
@@ -302,7 +303,7 @@ for (const c of cancellationCases) {
       );
       expect(types.indexOf('ExternalWorkflowExecutionCancelRequested')).toBeLessThan(completedAt);
     }
-    if (c.type === 'WAIT_CANCELLATION_COMPLETED') {
+    if (c.type === 'WAIT_CANCELLATION_COMPLETED' || c.type === 'WAIT_CANCELLATION_REQUESTED') {
       // The parent saw the child's end (after its cleanup) before its own result settled.
       expect(types.indexOf('ChildWorkflowExecutionCanceled')).toBeGreaterThan(0);
       expect(types.indexOf('ChildWorkflowExecutionCanceled')).toBeLessThan(completedAt);

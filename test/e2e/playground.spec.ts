@@ -115,7 +115,7 @@ const expected: Record<string, { parent: string; children?: string[] }> = {
   'order-payment': { parent: 'COMPLETED', children: ['COMPLETED'] },
   'signal-child': { parent: 'COMPLETED', children: ['COMPLETED'] },
   'cancel-try-cancel': { parent: 'COMPLETED', children: ['TERMINATED'] },
-  'cancel-wait-cancellation-requested': { parent: 'COMPLETED', children: ['TERMINATED'] },
+  'cancel-wait-cancellation-requested': { parent: 'COMPLETED', children: ['CANCELED'] },
   'cancel-wait-cancellation-completed': { parent: 'COMPLETED', children: ['CANCELED'] },
   'cancel-abandon': { parent: 'COMPLETED', children: ['TERMINATED'] },
   'close-policies': { parent: 'COMPLETED', children: ['CANCELED', 'RUNNING', 'TERMINATED'] },

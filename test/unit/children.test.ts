@@ -140,11 +140,12 @@ describe('child workflows', () => {
   });
 
   // The parent closes as soon as its result settles; its TERMINATE close policy then ends a
-  // child still cleaning up. Only WAIT_CANCELLATION_COMPLETED waits for the cleanup.
+  // child still cleaning up. WAIT_CANCELLATION_COMPLETED and WAIT_CANCELLATION_REQUESTED wait
+  // for the child's end, as Temporal's SDK does (README, "Moving to Temporal").
   it.each([
     ['ABANDON', 10_000, false, 'TERMINATED'],
     ['TRY_CANCEL', 10_000, true, 'TERMINATED'],
-    ['WAIT_CANCELLATION_REQUESTED', 10_000, true, 'TERMINATED'],
+    ['WAIT_CANCELLATION_REQUESTED', 30, true, 'CANCELED'],
     ['WAIT_CANCELLATION_COMPLETED', 30, true, 'CANCELED'],
   ] as const)('cancellation type %s', async (type, cleanupMs, requested, childStatus) => {
     const wf = await start();
@@ -158,7 +159,7 @@ describe('child workflows', () => {
     expect(childEvents.includes('WorkflowExecutionCancelRequested')).toBe(requested);
     if (type === 'WAIT_CANCELLATION_REQUESTED')
       expect(parentEvents).toContain('ExternalWorkflowExecutionCancelRequested');
-    if (type === 'WAIT_CANCELLATION_COMPLETED') {
+    if (type === 'WAIT_CANCELLATION_COMPLETED' || type === 'WAIT_CANCELLATION_REQUESTED') {
       // The parent saw the child close before its own result settled.
       expect(parentEvents.indexOf('ChildWorkflowExecutionCanceled')).toBeGreaterThan(0);
       expect(parentEvents.indexOf('ChildWorkflowExecutionCanceled')).toBeLessThan(

@@ -19,13 +19,6 @@ import { bundleForTemporal } from './fixtures/temporal-bundle.ts';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const quiet = new DefaultLogger('ERROR');
 
-/**
- * Patterns whose histories Temporal's SDK replays differently, and why (README, "Moving to
- * Temporal"): a WAIT_CANCELLATION_REQUESTED child's result settles on the cancel request in
- * weft, on the child's close in Temporal's SDK core.
- */
-const differs = new Set(['cancel-wait-cancellation-requested']);
-
 interface Run {
   pattern: string;
   workflowId: string;
@@ -81,7 +74,7 @@ describe("the playground's patterns, in Temporal's replayer", () => {
   });
 
   it('replays every execution of every pattern, children included, with the same workflow code', async () => {
-    const replayed = runs.filter((r) => !differs.has(r.pattern));
+    const replayed = runs;
     const failed: Record<string, string> = {};
     let i = 0;
     for await (const result of Worker.runReplayHistories(
@@ -95,15 +88,4 @@ describe("the playground's patterns, in Temporal's replayer", () => {
     expect(replayed.length).toBeGreaterThan(SAMPLES.length);
     expect(failed).toEqual({});
   }, 120_000);
-
-  it('tells the one pattern that differs apart: Temporal refuses its parent’s history', async () => {
-    const parent = runs.find((r) => r.workflowId === 'pattern-cancel-wait-cancellation-requested')!;
-    expect(parent).toBeDefined();
-    let error: Error | undefined;
-    for await (const result of Worker.runReplayHistories({ workflowBundle: bundle, replayName: 'differs' }, [
-      { workflowId: parent.workflowId, history: historyFromJSON(toTemporalHistory(parent)) },
-    ]))
-      error = result.error;
-    expect(error?.name).toMatch(/Determinism/);
-  }, 60_000);
 });

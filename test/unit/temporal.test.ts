@@ -115,18 +115,6 @@ const liveStarts: Record<Source, [type: string, args: unknown[]][]> = {
   ],
 };
 
-/**
- * Runs that cannot replay in Temporal, by workflow ID, and why. Each is a difference between
- * weft and Temporal's TypeScript SDK, not of the history format.
- */
-const notInTemporal: Record<string, string> = {
-  // weft resolves a WAIT_CANCELLATION_REQUESTED child's result once the child's
-  // ExternalWorkflowExecutionCancelRequested is recorded (what Temporal documents); Temporal's
-  // SDK core waits for the child to close, so the parent's completion comes too early for it.
-  'live-6-cancelsChild':
-    'WAIT_CANCELLATION_REQUESTED resolves on the cancel request in weft, on the close in Temporal',
-};
-
 const quiet = new DefaultLogger('ERROR');
 
 /** Runs the fixture's workflows in weft and returns every run's history, children's and continued runs' included. */
@@ -243,7 +231,7 @@ describe("Temporal's replayer takes weft's histories", () => {
     }, 60_000);
 
     it(`a run of each workflow of ${source} replays, children and continued runs included`, async () => {
-      const runs = live.filter((r) => r.source === source && !(r.workflowId in notInTemporal));
+      const runs = live.filter((r) => r.source === source);
       expect(runs.length).toBeGreaterThan(source === 'children.ts' ? 30 : 6);
       expect(await temporalReplay(source, temporalRuns(runs))).toEqual({});
     }, 120_000);

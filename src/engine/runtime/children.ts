@@ -202,18 +202,13 @@ export class Children {
       child.cancelSent = true;
       const requested = this.#external.requestCancel(child.workflowId, child.runId, true, child.scope);
       requested.catch(() => undefined);
-      if (child.cancellationType === 'WAIT_CANCELLATION_REQUESTED') {
-        requested.then(
-          () => {
-            this.#core.enter(child.resume ?? child.scope);
-            child.result.reject(this.#childFailure(child, failure));
-          },
-          () => undefined,
-        );
-      }
     }
     if (child.cancellationType === 'TRY_CANCEL') child.result.reject(this.#childFailure(child, failure));
-    // WAIT_CANCELLATION_COMPLETED: the result follows the child's own outcome.
+    // WAIT_CANCELLATION_COMPLETED and WAIT_CANCELLATION_REQUESTED: the result follows the child's
+    // own outcome. Temporal's documentation says the latter settles once the request is
+    // delivered, but its SDKs' core resolves only TRY_CANCEL and ABANDON at once and the others
+    // on the child's close; Temporal's replayer is the judge of weft's histories, so weft does
+    // as its SDK does.
   }
 
   #childFailure(
