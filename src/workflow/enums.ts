@@ -15,6 +15,20 @@ export const ChildWorkflowCancellationType = {
 export type ChildWorkflowCancellationType =
   (typeof ChildWorkflowCancellationType)[keyof typeof ChildWorkflowCancellationType];
 
+/**
+ * What cancelling an activity's scope does: `TRY_CANCEL` asks the activity to stop and rejects
+ * at once; `WAIT_CANCELLATION_COMPLETED` (the default, as in Temporal's TypeScript SDK) asks and
+ * waits for the activity's end (cancelled, or whatever it ended with); `ABANDON` does not ask
+ * and rejects at once.
+ */
+export const ActivityCancellationType = {
+  ABANDON: 'ABANDON',
+  TRY_CANCEL: 'TRY_CANCEL',
+  WAIT_CANCELLATION_COMPLETED: 'WAIT_CANCELLATION_COMPLETED',
+} as const;
+export type ActivityCancellationType =
+  (typeof ActivityCancellationType)[keyof typeof ActivityCancellationType];
+
 export const WorkflowIdReusePolicy = {
   ALLOW_DUPLICATE: 'ALLOW_DUPLICATE',
   ALLOW_DUPLICATE_FAILED_ONLY: 'ALLOW_DUPLICATE_FAILED_ONLY',

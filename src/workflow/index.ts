@@ -20,11 +20,13 @@ import {
   type WorkflowRuntime,
 } from '../engine/index.ts';
 import type {
+  ActivityCancellationType as ActivityCancellationTypeValue,
   ChildWorkflowCancellationType as ChildWorkflowCancellationTypeValue,
   ParentClosePolicy as ParentClosePolicyValue,
   WorkflowIdConflictPolicy as WorkflowIdConflictPolicyValue,
   WorkflowIdReusePolicy as WorkflowIdReusePolicyValue,
 } from './enums.ts';
+import { ActivityCancellationType } from './enums.ts';
 
 export type { ChildWorkflowHandle, Duration, RetryPolicy, WorkflowInfo } from '../engine/index.ts';
 export {
@@ -43,6 +45,7 @@ export {
   WorkflowExecutionAlreadyStartedError,
 } from '../engine/index.ts';
 export {
+  ActivityCancellationType,
   ChildWorkflowCancellationType,
   ParentClosePolicy,
   WorkflowIdConflictPolicy,
@@ -63,6 +66,8 @@ export interface ActivityOptions {
   heartbeatTimeout?: Duration;
   retry?: RetryPolicy;
   taskQueue?: string;
+  /** What cancelling the call's scope does (default `WAIT_CANCELLATION_COMPLETED`). */
+  cancellationType?: ActivityCancellationTypeValue;
 }
 
 type ActivityFunction = (...args: never[]) => unknown;
@@ -86,6 +91,14 @@ export function proxyActivities<A = Record<string, ActivityFunction>>(
   const startToCloseTimeout = msOptional(options.startToCloseTimeout);
   const scheduleToCloseTimeout = msOptional(options.scheduleToCloseTimeout);
   const heartbeatTimeout = msOptional(options.heartbeatTimeout);
+  if (
+    options.cancellationType !== undefined &&
+    !Object.hasOwn(ActivityCancellationType, options.cancellationType)
+  ) {
+    throw new InvalidArgumentError(
+      `proxyActivities: cancellationType must be one of ${Object.keys(ActivityCancellationType).join(', ')}, not ${String(options.cancellationType)}`,
+    );
+  }
   // Built again only when the task queue or `options.retry` changes, not per call: the runtime
   // only reads it.
   let callOptions: ActivityCallOptions | undefined;
@@ -97,6 +110,7 @@ export function proxyActivities<A = Record<string, ActivityFunction>>(
         ...(scheduleToCloseTimeout !== undefined && { scheduleToCloseTimeout }),
         ...(heartbeatTimeout !== undefined && { heartbeatTimeout }),
         ...(options.retry !== undefined && { retry: options.retry }),
+        ...(options.cancellationType !== undefined && { cancellationType: options.cancellationType }),
       };
     }
     return callOptions;

@@ -12,6 +12,8 @@ export interface ActivityCallOptions {
   scheduleToCloseTimeout?: number;
   heartbeatTimeout?: number;
   retry?: RetryPolicy;
+  /** Default `WAIT_CANCELLATION_COMPLETED`, as in Temporal's TypeScript SDK. */
+  cancellationType?: 'ABANDON' | 'TRY_CANCEL' | 'WAIT_CANCELLATION_COMPLETED';
 }
 
 /** Activity calls: `ScheduleActivityTask` out, `ResolveActivity` in. */
@@ -51,7 +53,6 @@ export class Activities {
         retryPolicy: options.retry,
       }),
     };
-    // TRY_CANCEL, the SDK's default: ask the activity to stop and reject at once.
     return openOperation(
       this.#core,
       this.pending,
@@ -60,6 +61,7 @@ export class Activities {
       { type: 'RequestCancelActivityTask', seq },
       scope,
       cancelled,
+      options.cancellationType ?? 'WAIT_CANCELLATION_COMPLETED',
     ).promise;
   }
 }

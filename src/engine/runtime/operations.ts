@@ -42,9 +42,12 @@ export interface Pending {
 }
 
 /**
- * Sends `command` and keeps its operation open until a job settles it. Cancelling `scope`
- * drops the operation: the command is withdrawn if not handed out yet, else `cancelCommand`
- * is sent, and the promise rejects with `cancelled(failure)`. `cancel()` drops it silently.
+ * Sends `command` and keeps its operation open until a job settles it. Cancelling `scope`: a
+ * command not handed out yet is withdrawn and the promise rejects with `cancelled(failure)`;
+ * else, as `onCancel` says (Temporal's cancellation types), `TRY_CANCEL` (the default) sends
+ * `cancelCommand`, drops the operation and rejects; `ABANDON` drops it and rejects without a
+ * word to the other side; `WAIT_CANCELLATION_COMPLETED` sends `cancelCommand` and keeps the
+ * operation open for the job that says how it ended. `cancel()` drops it silently.
  * The caller has checked that `scope` is not cancelled already.
  */
 export function openOperation<T>(
@@ -55,6 +58,7 @@ export function openOperation<T>(
   cancelCommand: Command,
   scope: CancellationScope,
   cancelled: (failure: CancelledFailure) => Error = (failure) => failure,
+  onCancel: 'TRY_CANCEL' | 'ABANDON' | 'WAIT_CANCELLATION_COMPLETED' = 'TRY_CANCEL',
 ): { promise: Promise<T>; cancel(): void } {
   core.push(command);
   const pending = deferred<T>(scope, () => unlisten());
@@ -66,8 +70,18 @@ export function openOperation<T>(
     return true;
   };
   const unlisten = scope.onCancel((failure) => {
-    if (!drop()) return;
+    if (!operations.has(seq)) return;
     core.touch();
+    if (core.unsend(command) || onCancel === 'ABANDON') {
+      operations.delete(seq);
+      unlisten();
+      pending.reject(cancelled(failure));
+      return;
+    }
+    core.push(cancelCommand);
+    unlisten();
+    if (onCancel === 'WAIT_CANCELLATION_COMPLETED') return;
+    operations.delete(seq);
     pending.reject(cancelled(failure));
   });
   operations.set(seq, pending);
