@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
 import { DefaultLogger, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   ApplicationFailure,
   createEngine,
@@ -159,8 +159,14 @@ async function record(source: Source): Promise<Run[]> {
       await wf.start('buggy', { workflowId: 'live-buggy' });
       await (await recorded('live-buggy', 'WorkflowTaskFailed')).terminate('blocked by a bug');
     }
-    // Closed children and abandoned ones that are still waiting: let timers and cleanups finish.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Children that close in their own time (abandoned ones, cleanups): every execution closes.
+    await vi.waitFor(
+      async () => {
+        const running = (await wf.list()).filter((e) => e.status === 'RUNNING');
+        expect(running.map((e) => e.workflowId)).toEqual([]);
+      },
+      { timeout: 15_000, interval: 10 },
+    );
     const runs: Run[] = [];
     for (const execution of await wf.list()) {
       if (execution.status === 'RUNNING') continue;
