@@ -1,4 +1,12 @@
-import type { Command, EventAttributes, EventType, HistoryEvent, Job } from '../../src/engine/index.ts';
+import {
+  type Command,
+  type EventAttributes,
+  type EventType,
+  type HistoryEvent,
+  type Job,
+  type WorkflowFunction,
+  WorkflowRuntime,
+} from '../../src/engine/index.ts';
 
 /** Builds a history event by event: ids count from 1, times advance by 1 ms. */
 export class HistoryBuilder {
@@ -111,3 +119,34 @@ export const startTimer = (seq: number, ms: number): Command => ({
   startToFireTimeout: ms,
 });
 export const completeWorkflow = (result: unknown): Command => ({ type: 'CompleteWorkflowExecution', result });
+
+/** The runtime of a run's first execution of `fn`, for tests that hand it activations themselves. */
+export function runtimeFor(
+  fn: WorkflowFunction,
+  { workflowId = 'wf', runId = 'run-1', randomnessSeed = 1 } = {},
+): WorkflowRuntime {
+  return new WorkflowRuntime({
+    info: {
+      workflowId,
+      runId,
+      workflowType: workflowId,
+      taskQueue: 'default',
+      namespace: 'default',
+      firstExecutionRunId: runId,
+      attempt: 1,
+      startTime: new Date(0),
+      runStartTime: new Date(0),
+    },
+    workflowFn: fn,
+    randomnessSeed,
+  });
+}
+
+/** A new (not replayed) activation of `jobs` at `timestamp`. */
+export const activationOf = (jobs: Job[], timestamp = 0) => ({
+  timestamp,
+  isReplaying: false,
+  historyLength: 3,
+  continueAsNewSuggested: false,
+  jobs,
+});

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type Command, type Job, type WorkflowFunction, WorkflowRuntime } from '../../src/engine/index.ts';
+import type { Command, Job, WorkflowFunction } from '../../src/engine/index.ts';
 import { installDeterminism } from '../../src/worker/determinism.ts';
 import {
   CancellationScope,
@@ -8,6 +8,7 @@ import {
   setHandler,
   startChild,
 } from '../../src/workflow/index.ts';
+import { activationOf, runtimeFor as runtimeWith } from './builders.ts';
 
 installDeterminism();
 
@@ -29,31 +30,10 @@ function parentOf(cancellationType: ChildWorkflowCancellationType): WorkflowFunc
   };
 }
 
-function runtimeFor(fn: WorkflowFunction) {
-  return new WorkflowRuntime({
-    info: {
-      workflowId: 'parent',
-      runId: 'run-parent',
-      workflowType: 'parent',
-      taskQueue: 'default',
-      namespace: 'default',
-      firstExecutionRunId: 'run-parent',
-      attempt: 1,
-      startTime: new Date(0),
-      runStartTime: new Date(0),
-    },
-    workflowFn: fn,
-    randomnessSeed: 3,
-  });
-}
+const runtimeFor = (fn: WorkflowFunction) =>
+  runtimeWith(fn, { workflowId: 'parent', runId: 'run-parent', randomnessSeed: 3 });
 
-const activation = (jobs: Job[]) => ({
-  timestamp: 0,
-  isReplaying: false,
-  historyLength: 3,
-  continueAsNewSuggested: false,
-  jobs,
-});
+const activation = (jobs: Job[]) => activationOf(jobs);
 
 const startChildCommand = (cancellationType: ChildWorkflowCancellationType): Command => ({
   type: 'StartChildWorkflowExecution',

@@ -3,20 +3,22 @@ import { describe, expect, it } from 'vitest';
 import {
   DeterminismViolationError,
   type HistoryEvent,
+  type Job,
   type WorkflowFunction,
   WorkflowMachine,
-  WorkflowRuntime,
 } from '../../src/engine/index.ts';
 import { createEngine, memoryStore } from '../../src/index.ts';
 import { installDeterminism } from '../../src/worker/determinism.ts';
 import { proxyActivities, sleep } from '../../src/workflow/index.ts';
 import {
+  activationOf,
   completeWorkflow,
   HistoryBuilder,
   makeFireTimer,
   makeResolveActivity,
   makeSignal,
   makeStart,
+  runtimeFor,
   scheduleActivity,
   startTimer,
 } from './builders.ts';
@@ -33,30 +35,8 @@ const machineFor = (extra: Record<string, WorkflowFunction> = {}) => ({
   resolveWorkflow: (type: string) => extra[type] ?? registry[type],
 });
 
-function runtimeOf(fn: WorkflowFunction) {
-  return new WorkflowRuntime({
-    info: {
-      workflowId: 'wf',
-      runId: 'run-1',
-      workflowType: 'wf',
-      taskQueue: 'default',
-      namespace: 'default',
-      firstExecutionRunId: 'run-1',
-      attempt: 1,
-      startTime: new Date(0),
-      runStartTime: new Date(0),
-    },
-    workflowFn: fn,
-    randomnessSeed: 1,
-  });
-}
-const at = (jobs: ReturnType<typeof makeStart>[], timestamp = 1000) => ({
-  timestamp,
-  isReplaying: false,
-  historyLength: 3,
-  continueAsNewSuggested: false,
-  jobs,
-});
+const runtimeOf = (fn: WorkflowFunction) => runtimeFor(fn);
+const at = (jobs: Job[], timestamp = 1000) => activationOf(jobs, timestamp);
 
 describe('activation in, commands out', () => {
   it('activity, then timer, then activity, then completion', async () => {

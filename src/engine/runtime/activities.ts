@@ -4,7 +4,7 @@ import type { RetryPolicy } from '../events.ts';
 import { ActivityFailure, CancelledFailure } from '../failure.ts';
 import { CancellationScope } from '../scope.ts';
 import type { RuntimeCore } from './core.ts';
-import { openOperation, type Pending } from './operations.ts';
+import { type OperationCancellationType, openOperation, type Pending } from './operations.ts';
 
 export interface ActivityCallOptions {
   taskQueue: string;
@@ -13,7 +13,7 @@ export interface ActivityCallOptions {
   heartbeatTimeout?: number;
   retry?: RetryPolicy;
   /** Default `WAIT_CANCELLATION_COMPLETED`, as in Temporal's TypeScript SDK. */
-  cancellationType?: 'ABANDON' | 'TRY_CANCEL' | 'WAIT_CANCELLATION_COMPLETED';
+  cancellationType?: OperationCancellationType;
 }
 
 /** Activity calls: `ScheduleActivityTask` out, `ResolveActivity` in. */

@@ -41,6 +41,9 @@ export interface Pending {
   scope: CancellationScope;
 }
 
+/** What cancelling an operation's scope does once its command is out (Temporal's names). */
+export type OperationCancellationType = 'TRY_CANCEL' | 'ABANDON' | 'WAIT_CANCELLATION_COMPLETED';
+
 /**
  * Sends `command` and keeps its operation open until a job settles it. Cancelling `scope`: a
  * command not handed out yet is withdrawn and the promise rejects with `cancelled(failure)`;
@@ -58,7 +61,7 @@ export function openOperation<T>(
   cancelCommand: Command,
   scope: CancellationScope,
   cancelled: (failure: CancelledFailure) => Error = (failure) => failure,
-  onCancel: 'TRY_CANCEL' | 'ABANDON' | 'WAIT_CANCELLATION_COMPLETED' = 'TRY_CANCEL',
+  onCancel: OperationCancellationType = 'TRY_CANCEL',
 ): { promise: Promise<T>; cancel(): void } {
   core.push(command);
   const pending = deferred<T>(scope, () => unlisten());
@@ -72,15 +75,10 @@ export function openOperation<T>(
   const unlisten = scope.onCancel((failure) => {
     if (!operations.has(seq)) return;
     core.touch();
-    if (core.unsend(command) || onCancel === 'ABANDON') {
-      operations.delete(seq);
-      unlisten();
-      pending.reject(cancelled(failure));
-      return;
-    }
-    core.push(cancelCommand);
     unlisten();
-    if (onCancel === 'WAIT_CANCELLATION_COMPLETED') return;
+    const withdrawn = core.unsend(command);
+    if (!withdrawn && onCancel !== 'ABANDON') core.push(cancelCommand);
+    if (!withdrawn && onCancel === 'WAIT_CANCELLATION_COMPLETED') return;
     operations.delete(seq);
     pending.reject(cancelled(failure));
   });
